@@ -1,0 +1,1 @@
+"""Step-by-step lessons (jupytext percent scripts). Run ``python -m lessons`` to list them."""
