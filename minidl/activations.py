@@ -144,6 +144,7 @@ class Sigmoid(ActivationFunction):
     name = "sigmoid"
 
     def forward(self, z):
+        self.z = z  # kept for the fused cross-entropy (value computed from logits)
         self._y = _stable_sigmoid(z)
         return self._y
 
@@ -178,6 +179,7 @@ class Softmax(ActivationFunction):
         self.axis = int(axis)
 
     def forward(self, z):
+        self.z = z  # kept for the fused cross-entropy (value computed from logits)
         e = np.exp(z - z.max(axis=self.axis, keepdims=True))
         self._y = e / e.sum(axis=self.axis, keepdims=True)
         return self._y

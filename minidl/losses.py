@@ -1,0 +1,220 @@
+"""Loss functions ``L(y_true, y_pred)``: value and gradient with respect to ``y_pred``.
+
+All losses average a per-sample loss over the batch, as Keras does (``reduction="sum_over_batch_size"``),
+so the gradient carries a ``1/N``. Per-sample losses of regression losses average over the last axis
+too (``D`` outputs), giving ``1/(N·D)``.
+
+=========================  ==========================================  ===============================
+loss                        value                                       ∂L/∂ŷ
+=========================  ==========================================  ===============================
+MeanSquaredError "mse"      mean (ŷ − y)²                               2(ŷ − y)/(N·D)
+MeanAbsoluteError "mae"     mean |ŷ − y|                                sign(ŷ − y)/(N·D)
+MeanAbsolutePercentage      100·mean |ŷ − y| / max(|y|, ε)              100·sign(ŷ − y)/(max(|y|, ε)·N·D)
+BinaryCrossentropy          −mean [y log p + (1−y) log(1−p)]            (p − y)/(p(1 − p)·N·D)
+CategoricalCrossentropy     −mean Σₖ yₖ log pₖ                          −y/(p·N)
+SparseCategorical…          −mean log p[label]                          same with one-hot y
+=========================  ==========================================  ===============================
+
+Probabilities are clipped to ``[ε, 1 − ε]`` with ``ε = 1e-7`` (Keras's ``epsilon()``), and the gradient
+is zero where clipping is active.
+
+**Fused softmax + cross-entropy.** When the last layer's activation is softmax (sigmoid for binary
+cross-entropy), the model calls :meth:`fused` instead: the value is computed from the logits ``z``
+(log-softmax, no clipping — what Keras does too) and the gradient with respect to ``z`` is simply
+
+    ∂L/∂z = (p − y) / N        (binary: (p − y)/(N·D))
+
+because the softmax Jacobian ``pᵢ(δᵢⱼ − pⱼ)`` times ``−y/p`` collapses to ``p − y`` when ``Σy = 1``.
+Checked in ``tests/minidl/test_losses.py``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._naming import lookup
+
+EPSILON = 1e-7
+
+
+def _as_float(y, like):
+    return np.asarray(y, dtype=like.dtype if np.issubdtype(like.dtype, np.floating) else np.float32)
+
+
+class Loss:
+    """Base class: ``loss(y_true, y_pred) -> float``; ``gradient(y_true, y_pred) -> ∂L/∂y_pred``."""
+
+    name = "loss"
+
+    def __call__(self, y_true, y_pred) -> float:
+        y_true, y_pred = self.check(y_true, y_pred)
+        return float(np.mean(self.per_sample(y_true, y_pred)))
+
+    def check(self, y_true, y_pred):
+        """Validate shapes; return arrays (``y_true`` as float of ``y_pred``'s dtype)."""
+        y_pred = np.asarray(y_pred)
+        y_true = _as_float(y_true, y_pred)
+        if y_true.shape != y_pred.shape:
+            raise ValueError(f"{type(self).__name__} expected y_true with the shape of the predictions "
+                             f"{y_pred.shape}; got {y_true.shape}")
+        return y_true, y_pred
+
+    def per_sample(self, y_true, y_pred):
+        raise NotImplementedError
+
+    def gradient(self, y_true, y_pred):
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        return {"name": self.name}
+
+
+class MeanSquaredError(Loss):
+    """``L = mean over samples and outputs of (ŷ − y)²``."""
+
+    name = "mean_squared_error"
+
+    def per_sample(self, y_true, y_pred):
+        return np.mean(np.square(y_pred - y_true).reshape(len(y_pred), -1), axis=1)
+
+    def gradient(self, y_true, y_pred):
+        y_true, y_pred = self.check(y_true, y_pred)
+        return 2 * (y_pred - y_true) / y_pred.size
+
+
+class MeanAbsoluteError(Loss):
+    """``L = mean |ŷ − y|`` (robust to outliers; gradient ``sign(ŷ − y)/(N·D)``)."""
+
+    name = "mean_absolute_error"
+
+    def per_sample(self, y_true, y_pred):
+        return np.mean(np.abs(y_pred - y_true).reshape(len(y_pred), -1), axis=1)
+
+    def gradient(self, y_true, y_pred):
+        y_true, y_pred = self.check(y_true, y_pred)
+        return np.sign(y_pred - y_true) / y_pred.size
+
+
+class MeanAbsolutePercentageError(Loss):
+    """``L = 100·mean |ŷ − y| / max(|y|, ε)`` — relative error in percent (Keras ``"mape"``)."""
+
+    name = "mean_absolute_percentage_error"
+
+    def per_sample(self, y_true, y_pred):
+        rel = np.abs(y_pred - y_true) / np.maximum(np.abs(y_true), EPSILON)
+        return 100 * np.mean(rel.reshape(len(y_pred), -1), axis=1)
+
+    def gradient(self, y_true, y_pred):
+        y_true, y_pred = self.check(y_true, y_pred)
+        return 100 * np.sign(y_pred - y_true) / np.maximum(np.abs(y_true), EPSILON) / y_pred.size
+
+
+class BinaryCrossentropy(Loss):
+    """``L = −mean [y log p + (1 − y) log(1 − p)]`` for probabilities ``p`` in (0, 1)."""
+
+    name = "binary_crossentropy"
+
+    def check(self, y_true, y_pred):
+        y_true, y_pred = super().check(y_true, y_pred)
+        if np.any((y_true < 0) | (y_true > 1)):
+            raise ValueError("BinaryCrossentropy expected y_true in [0, 1]; got values "
+                             f"from {y_true.min()} to {y_true.max()}")
+        return y_true, y_pred
+
+    def per_sample(self, y_true, y_pred):
+        p = np.clip(y_pred, EPSILON, 1 - EPSILON)
+        bce = -(y_true * np.log(p) + (1 - y_true) * np.log(1 - p))
+        return np.mean(bce.reshape(len(p), -1), axis=1)
+
+    def gradient(self, y_true, y_pred):
+        y_true, y_pred = self.check(y_true, y_pred)
+        inside = (y_pred > EPSILON) & (y_pred < 1 - EPSILON)
+        p = np.clip(y_pred, EPSILON, 1 - EPSILON)
+        return np.where(inside, (p - y_true) / (p * (1 - p)), 0.0).astype(y_pred.dtype) / y_pred.size
+
+    def fused(self, y_true, z, p):
+        """Value from logits ``z`` and ``∂L/∂z = (p − y)/(N·D)`` for a sigmoid output ``p = σ(z)``."""
+        y_true, z = self.check(y_true, z)
+        # −[y log σ(z) + (1−y) log(1−σ(z))] = softplus(z) − y·z, stable for any z
+        value = float(np.mean(np.logaddexp(0, z) - y_true * z))
+        return value, (p - y_true) / z.size
+
+
+class CategoricalCrossentropy(Loss):
+    """``L = −mean Σₖ yₖ log pₖ`` with one-hot (or soft) targets ``y`` of shape ``(N, C)``."""
+
+    name = "categorical_crossentropy"
+
+    def check(self, y_true, y_pred):
+        y_true, y_pred = super().check(y_true, y_pred)
+        if y_pred.ndim < 2:
+            raise ValueError(f"CategoricalCrossentropy expected predictions of shape (N, classes); got {y_pred.shape}")
+        return y_true, y_pred
+
+    def per_sample(self, y_true, y_pred):
+        # Keras renormalises the probabilities and clips them away from 0 and 1
+        p = y_pred / y_pred.sum(axis=-1, keepdims=True)
+        p = np.clip(p, EPSILON, 1 - EPSILON)
+        return -np.sum(y_true * np.log(p), axis=-1).reshape(len(p), -1).mean(axis=1)
+
+    def gradient(self, y_true, y_pred):
+        y_true, y_pred = self.check(y_true, y_pred)
+        s = y_pred.sum(axis=-1, keepdims=True)
+        p = y_pred / s
+        inside = (p > EPSILON) & (p < 1 - EPSILON)
+        g_p = np.where(inside, -y_true / np.clip(p, EPSILON, 1), 0.0)  # ∂L/∂p (before renormalisation)
+        # chain rule through p = ŷ / Σŷ: ∂L/∂ŷⱼ = (g_pⱼ − Σₖ g_pₖ pₖ) / Σŷ
+        g = (g_p - np.sum(g_p * p, axis=-1, keepdims=True)) / s
+        return (g / (y_pred.size // y_pred.shape[-1])).astype(y_pred.dtype)
+
+    def fused(self, y_true, z, p):
+        """Value from logits ``z`` (log-softmax) and ``∂L/∂z = (p − y)/N`` for a softmax output ``p``."""
+        y_true, z = self.check(y_true, z)
+        shifted = z - z.max(axis=-1, keepdims=True)
+        log_p = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+        n = z.size // z.shape[-1]
+        return float(-np.sum(y_true * log_p) / n), (p - y_true) / n
+
+
+class SparseCategoricalCrossentropy(CategoricalCrossentropy):
+    """Categorical cross-entropy with integer labels ``y`` of shape ``(N,)`` or ``(N, 1)``."""
+
+    name = "sparse_categorical_crossentropy"
+
+    def check(self, y_true, y_pred):
+        y_pred = np.asarray(y_pred)
+        if y_pred.ndim != 2:
+            raise ValueError(f"SparseCategoricalCrossentropy expected predictions of shape (N, classes); "
+                             f"got {y_pred.shape}")
+        labels = np.asarray(y_true)
+        if labels.ndim == 2 and labels.shape[1] == 1:
+            labels = labels[:, 0]
+        if labels.shape != (len(y_pred),):
+            raise ValueError(f"SparseCategoricalCrossentropy expected integer labels of shape ({len(y_pred)},); "
+                             f"got {labels.shape} (one-hot labels go with 'categorical_crossentropy')")
+        if labels.size and (not np.all(np.equal(np.mod(labels, 1), 0)) or labels.min() < 0
+                            or labels.max() >= y_pred.shape[1]):
+            raise ValueError(f"SparseCategoricalCrossentropy expected integer labels in 0..{y_pred.shape[1] - 1}; "
+                             f"got values from {labels.min()} to {labels.max()}")
+        one_hot = np.zeros(y_pred.shape, dtype=y_pred.dtype)
+        one_hot[np.arange(len(labels)), labels.astype(np.int64)] = 1
+        return one_hot, y_pred
+
+
+_LOSSES = {
+    "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
+    "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
+    "mape": MeanAbsolutePercentageError, "mean_absolute_percentage_error": MeanAbsolutePercentageError,
+    "binary_crossentropy": BinaryCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+}
+
+
+def get(identifier, argument: str = "loss") -> Loss:
+    """A loss from a Keras name (``"mse"``, ``"categorical_crossentropy"`` ...), a config or an instance."""
+    if isinstance(identifier, Loss):
+        return identifier
+    if isinstance(identifier, dict):
+        identifier = identifier["name"]
+    return lookup(_LOSSES, identifier, kind="loss", argument=argument)()
