@@ -195,11 +195,20 @@ class Sequential:
         loss, values = self._train_step(self._as_input(x), y)
         return loss if not self.metrics else [loss, *[float(np.mean(v)) for v in values]]
 
-    def _train_step(self, x, y):
-        y_pred = self.forward(x, training=True)
+    def compute_gradients(self, x, y, training=True):
+        """Forward, loss and backward on one batch, without updating any weight.
+
+        Afterwards every layer's ``grads`` holds ``∂L/∂θ``. Returns ``(loss, y_pred)``; the loss
+        includes the regularization penalties. Lessons use this to look at gradients.
+        """
+        self._require_compiled("compute_gradients")
+        y_pred = self.forward(x, training=training)
         value, dy, from_logits = self._loss_and_grad(y, y_pred)
         self.backward(dy, from_logits=from_logits)
-        loss = value + self._regularization_loss()
+        return value + self._regularization_loss(), y_pred
+
+    def _train_step(self, x, y):
+        loss, y_pred = self.compute_gradients(x, y, training=True)
         self.optimizer.apply(self._trainable_variables())
         return loss, [m.values(y, y_pred) for m in self.metrics]
 
