@@ -1,0 +1,228 @@
+"""Fast convolution: numba-parallel im2col / col2im around a BLAS matrix product.
+
+Same functions, arguments and results as :mod:`minidl.kernels.reference` (proved in
+``tests/minidl/test_kernels.py``); read the reference for the mathematics.
+
+Why im2col + BLAS
+-----------------
+A convolution is a matrix product in disguise. Copy every receptive field into one row of a matrix
+``cols`` ``(N·Ho·Wo, kh·kw·C)``; then
+
+* forward  ``y   = cols · W₂``          with ``W₂ = w.reshape(kh·kw·C, F)``
+* weights  ``dW₂ = colsᵀ · dy₂``        (the correlation of the input with dY)
+* input    ``dcols = dy₂ · W₂ᵀ``, then ``col2im`` adds each row back onto the pixels it came from
+  (the full convolution with the flipped kernel, in matrix form).
+
+The products run in the BLAS ``sgemm``/``dgemm`` (measured in ``benchmarks/bench_kernels.py``: a
+hand-written numba loop nest reaches a fraction of it). The batch is processed in chunks so that
+``cols`` stays a few MB and is reused: memory traffic, not arithmetic, is the enemy on two cores.
+
+Numba checklist (each kernel below)
+-----------------------------------
+* ``@njit(parallel=True, cache=True)``: compiled once per dtype (float32, float64), cached on disk;
+* ``prange`` over an axis that partitions what is written (rows of ``cols``; rows of ``dx``; row
+  blocks with a private partial sum for reductions) — no two threads ever write the same element;
+* innermost loop over channels: unit stride in channels-last arrays;
+* no allocation inside ``prange``: buffers are created by the Python wrapper.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .reference import output_length
+
+#: target size in bytes of the im2col buffer of one batch chunk (fits in the L3 cache of small CPUs)
+CHUNK_BYTES = 4 << 20
+
+
+@njit(parallel=True, cache=True)
+def _im2col(x, n0, nb, kh, kw, sh, sw, top, left, Ho, Wo, cols):
+    """cols[(n·Ho + i)·Wo + j, (a·kw + c)·C + k] = xp[n0 + n, i·sh + a, j·sw + c, k] (0 in the padding)."""
+    H, W, C = x.shape[1], x.shape[2], x.shape[3]
+    for r in prange(nb * Ho):  # one output row (n, i) per iteration: disjoint rows of cols
+        n = r // Ho
+        i = r - n * Ho
+        for j in range(Wo):
+            row = r * Wo + j
+            for a in range(kh):
+                hi = i * sh - top + a
+                for c in range(kw):
+                    wi = j * sw - left + c
+                    base = (a * kw + c) * C
+                    if 0 <= hi < H and 0 <= wi < W:
+                        for k in range(C):
+                            cols[row, base + k] = x[n0 + n, hi, wi, k]
+                    else:
+                        for k in range(C):
+                            cols[row, base + k] = 0.0
+
+
+@njit(parallel=True, cache=True)
+def _col2im(dcols, n0, nb, kh, kw, sh, sw, top, left, Ho, Wo, dx):
+    """Gather form of col2im: dx[n0 + n, p, q, :] = Σ over windows covering (p, q) of their dcols entry.
+
+    Parallel over input rows ``(n, p)``: each thread owns the rows of ``dx`` it writes (no race even
+    when windows overlap). For row ``p`` only output rows ``i`` with ``0 <= p + top − i·sh < kh`` hit.
+    """
+    H, W, C = dx.shape[1], dx.shape[2], dx.shape[3]
+    for r in prange(nb * H):
+        n = r // H
+        p = r - n * H
+        for q in range(W):
+            for k in range(C):
+                dx[n0 + n, p, q, k] = 0.0
+        # output rows whose window covers input row p
+        i_lo = max(0, (p + top - kh + sh) // sh)
+        i_hi = min(Ho - 1, (p + top) // sh)
+        for i in range(i_lo, i_hi + 1):
+            a = p + top - i * sh
+            for j in range(Wo):
+                row = (n * Ho + i) * Wo + j
+                for c in range(kw):
+                    q = j * sw - left + c
+                    if 0 <= q < W:
+                        base = (a * kw + c) * C
+                        for k in range(C):
+                            dx[n0 + n, p, q, k] += dcols[row, base + k]
+
+
+@njit(parallel=True, cache=True)
+def _bias_act(y2, b, relu):
+    """In place: ``y2 += b`` then, if ``relu``, ``y2 = max(y2, 0)``. Parallel over rows."""
+    M, F = y2.shape
+    for r in prange(M):
+        for f in range(F):
+            v = y2[r, f] + b[f]
+            if relu and v < 0:
+                v = 0.0
+            y2[r, f] = v
+
+
+@njit(parallel=True, cache=True)
+def _relu_backward(dy2, y2, dz2):
+    """dz = dy where y > 0 else 0. Parallel over rows."""
+    M, F = dy2.shape
+    for r in prange(M):
+        for f in range(F):
+            dz2[r, f] = dy2[r, f] if y2[r, f] > 0 else 0.0
+
+
+def _chunk(N, row_bytes):
+    return int(max(1, min(N, CHUNK_BYTES // max(row_bytes, 1))))
+
+
+def _geometry(x_shape, w_shape, strides, pads):
+    kh, kw = w_shape[0], w_shape[1]
+    Ho = output_length(x_shape[1], kh, strides[0], pads[0], pads[1])
+    Wo = output_length(x_shape[2], kw, strides[1], pads[2], pads[3])
+    return kh, kw, Ho, Wo
+
+
+def conv2d_forward(x, w, b, strides, pads):
+    """Same as :func:`minidl.kernels.reference.conv2d_forward`, via im2col + BLAS in batch chunks."""
+    x = np.ascontiguousarray(x)
+    w = np.ascontiguousarray(w, dtype=x.dtype)
+    N, H, W, C = x.shape
+    kh, kw, Ho, Wo = _geometry(x.shape, w.shape, strides, pads)
+    F = w.shape[3]
+    K = kh * kw * C
+    W2 = w.reshape(K, F)
+    y = np.empty((N, Ho, Wo, F), dtype=x.dtype)
+    y2 = y.reshape(N * Ho * Wo, F)
+    P = Ho * Wo
+    if kh == 1 and kw == 1 and strides == (1, 1) and not any(pads):
+        np.dot(x.reshape(N * H * W, C), W2, out=y2)   # a 1×1 convolution is already a matrix product
+    else:
+        chunk = _chunk(N, P * K * x.itemsize)
+        cols = np.empty((chunk * P, K), dtype=x.dtype)
+        for n0 in range(0, N, chunk):
+            nb = min(chunk, N - n0)
+            c = cols[:nb * P]
+            _im2col(x, n0, nb, kh, kw, strides[0], strides[1], pads[0], pads[2], Ho, Wo, c)
+            np.dot(c, W2, out=y2[n0 * P:(n0 + nb) * P])
+    if b is not None:
+        _bias_act(y2, np.ascontiguousarray(b, dtype=x.dtype), False)
+    return y
+
+
+def conv2d_backward(x, dy, w, strides, pads, need_dx=True):
+    """``(dW, dx)`` in one sweep over the batch: each chunk's ``cols`` serves both products.
+
+    ``dx`` is None when ``need_dx`` is False (the first layer of a network needs no input gradient).
+    """
+    x = np.ascontiguousarray(x)
+    dy = np.ascontiguousarray(dy, dtype=x.dtype)
+    w = np.ascontiguousarray(w, dtype=x.dtype)
+    N, H, W, C = x.shape
+    kh, kw, Ho, Wo = _geometry(x.shape, w.shape, strides, pads)
+    F = w.shape[3]
+    K = kh * kw * C
+    P = Ho * Wo
+    W2 = w.reshape(K, F)
+    dy2 = dy.reshape(N * P, F)
+    dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
+    if kh == 1 and kw == 1 and strides == (1, 1) and not any(pads):
+        x2 = x.reshape(N * H * W, C)
+        dW2 = x2.T @ dy2
+        if need_dx:
+            np.dot(dy2, W2.T, out=dx.reshape(N * H * W, C))
+        return dW2.reshape(w.shape), dx
+    chunk = _chunk(N, P * K * x.itemsize)
+    cols = np.empty((chunk * P, K), dtype=x.dtype)
+    dcols = np.empty((chunk * P, K), dtype=x.dtype) if need_dx else None
+    dW2 = np.zeros((K, F), dtype=x.dtype)
+    part = np.empty((K, F), dtype=x.dtype)
+    for n0 in range(0, N, chunk):
+        nb = min(chunk, N - n0)
+        c = cols[:nb * P]
+        d = dy2[n0 * P:(n0 + nb) * P]
+        _im2col(x, n0, nb, kh, kw, strides[0], strides[1], pads[0], pads[2], Ho, Wo, c)
+        np.dot(c.T, d, out=part)
+        dW2 += part
+        if need_dx:
+            dc = dcols[:nb * P]
+            np.dot(d, W2.T, out=dc)
+            _col2im(dc, n0, nb, kh, kw, strides[0], strides[1], pads[0], pads[2], Ho, Wo, dx)
+    return dW2.reshape(w.shape), dx
+
+
+def conv2d_backward_weights(x, dy, kernel_shape, strides, pads):
+    """Same as the reference: ``dW`` (correlation of the input with dY)."""
+    w = np.zeros(kernel_shape, dtype=np.asarray(x).dtype)
+    return conv2d_backward(x, dy, w, strides, pads, need_dx=False)[0]
+
+
+def conv2d_backward_input(dy, w, x_shape, strides, pads):
+    """Same as the reference: ``dx`` (full convolution of dY with the flipped kernel, as col2im)."""
+    dy = np.ascontiguousarray(dy)
+    N = x_shape[0]
+    w = np.ascontiguousarray(w, dtype=dy.dtype)
+    kh, kw, Ho, Wo = _geometry(x_shape, w.shape, strides, pads)
+    F = w.shape[3]
+    K = kh * kw * w.shape[2]
+    P = Ho * Wo
+    W2 = w.reshape(K, F)
+    dx = np.empty(x_shape, dtype=dy.dtype)
+    dcols = np.dot(dy.reshape(N * P, F), W2.T)
+    _col2im(dcols, 0, N, kh, kw, strides[0], strides[1], pads[0], pads[2], Ho, Wo, dx)
+    return dx
+
+
+def bias_act_forward(z, b, relu):
+    """In place on ``z`` (a fresh convolution output): ``z + b``, then ReLU if asked. Returns ``z``."""
+    z2 = z.reshape(-1, z.shape[-1])
+    if b is None:
+        b = np.zeros(z.shape[-1], dtype=z.dtype)
+    _bias_act(z2, np.ascontiguousarray(b, dtype=z.dtype), relu)
+    return z
+
+
+def relu_backward(dy, y):
+    """``dz = dy·[y > 0]`` in one parallel pass."""
+    dy = np.ascontiguousarray(dy, dtype=y.dtype)
+    dz = np.empty_like(dy)
+    _relu_backward(dy.reshape(-1, dy.shape[-1]), np.ascontiguousarray(y).reshape(-1, y.shape[-1]),
+                   dz.reshape(-1, dz.shape[-1]))
+    return dz

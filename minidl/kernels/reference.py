@@ -1,0 +1,260 @@
+"""Reference kernels: convolution, pooling and batch normalisation in clear NumPy — the version to read.
+
+Every function here has a fast twin in ``conv_numba.py``, ``pooling_numba.py`` or
+``normalization_numba.py`` with the same signature and the same result; ``tests/minidl/test_kernels.py``
+proves they agree (hypothesis over random shapes, strides and paddings, float32 and float64).
+
+Conventions (channels-last, as Keras and TensorFlow)
+----------------------------------------------------
+* images ``x``: ``(N, H, W, C)``; kernels ``w``: ``(kh, kw, C, F)``; outputs ``y``: ``(N, Ho, Wo, F)``.
+  1-D layers call these with ``H = 1`` (a sequence is an image one pixel high).
+* ``strides = (sh, sw)``; ``pads = (top, bottom, left, right)`` zero rows/columns added around ``x``.
+  :func:`same_padding` computes TensorFlow's ``padding="same"`` amounts (the extra pixel goes
+  bottom/right).
+
+Convolution (really a cross-correlation, as in every deep-learning library)
+--------------------------------------------------------------------------
+With ``xp`` the padded input::
+
+    y[n, i, j, f] = b[f] + Σ_{a, c, k} xp[n, i·sh + a, j·sw + c, k] · w[a, c, k, f]
+
+Differentiating, each weight meets every input pixel it ever touched, weighted by the error there::
+
+    dW[a, c, k, f] = Σ_{n, i, j} xp[n, i·sh + a, j·sw + c, k] · dy[n, i, j, f]
+
+— a **correlation of the input with dY** (dY plays the role of the kernel). And each input pixel
+receives the error of every output it contributed to::
+
+    dxp[n, p, q, k] = Σ_{i, j, f} dy[n, i, j, f] · w[p − i·sh, q − j·sw, k, f]
+
+Substituting ``a = p − i·sh`` shows this is a **full convolution of dY with the flipped kernel**:
+spread dY out by the stride (insert ``sh − 1`` zero rows between its rows), pad it by ``kh − 1`` on
+every side, and correlate with ``w`` rotated by 180° in space and with ``C`` and ``F`` swapped.
+:func:`conv2d_backward_input` does exactly that, reusing :func:`conv2d_forward`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# ---------------------------------------------------------------------------------------- geometry
+
+
+def same_padding(size: int, k: int, s: int) -> tuple[int, int]:
+    """TensorFlow ``"same"`` padding along one axis: output ``ceil(size/s)``; extra pixel after.
+
+    ``pad_total = max((out − 1)·s + k − size, 0)``, ``before = pad_total // 2``, ``after = the rest``.
+    """
+    out = -(-size // s)
+    total = max((out - 1) * s + k - size, 0)
+    return total // 2, total - total // 2
+
+
+def output_length(size: int, k: int, s: int, pad_before: int, pad_after: int) -> int:
+    """Number of window positions: ``floor((size + pads − k) / s) + 1`` (≤ 0 if the window does not fit)."""
+    span = size + pad_before + pad_after - k
+    return span // s + 1 if span >= 0 else 0
+
+
+def padding_amounts(in_hw, k_hw, strides, padding: str) -> tuple[int, int, int, int]:
+    """``(top, bottom, left, right)`` for ``padding`` ``"valid"`` (none) or ``"same"`` (TensorFlow's)."""
+    if padding == "valid":
+        return 0, 0, 0, 0
+    top, bottom = same_padding(in_hw[0], k_hw[0], strides[0])
+    left, right = same_padding(in_hw[1], k_hw[1], strides[1])
+    return top, bottom, left, right
+
+
+def _pad(x, pads, value=0.0):
+    top, bottom, left, right = pads
+    return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=value)
+
+
+def _out_hw(x_shape, k_hw, strides, pads):
+    return (output_length(x_shape[1], k_hw[0], strides[0], pads[0], pads[1]),
+            output_length(x_shape[2], k_hw[1], strides[1], pads[2], pads[3]))
+
+
+# ---------------------------------------------------------------------------------------- convolution
+
+
+def conv2d_forward(x, w, b, strides, pads):
+    """``y = x ⋆ w + b`` (cross-correlation). x ``(N, H, W, C)``, w ``(kh, kw, C, F)``, b ``(F,)`` or None.
+
+    One loop over output positions; at each, the window ``(N, kh, kw, C)`` is contracted with ``w``.
+    """
+    kh, kw, _, F = w.shape
+    sh, sw = strides
+    xp = _pad(x, pads)
+    Ho, Wo = _out_hw(x.shape, (kh, kw), strides, pads)
+    y = np.zeros((x.shape[0], Ho, Wo, F), dtype=np.result_type(x, w))
+    for i in range(Ho):
+        for j in range(Wo):
+            window = xp[:, i * sh:i * sh + kh, j * sw:j * sw + kw, :]
+            y[:, i, j, :] = np.tensordot(window, w, axes=3)
+    if b is not None:
+        y += b
+    return y
+
+
+def conv2d_backward_weights(x, dy, kernel_shape, strides, pads):
+    """``dW = Σ_{n,i,j} window(n, i, j) ⊗ dy[n, i, j]`` — the correlation of the input with dY.
+
+    x ``(N, H, W, C)``, dy ``(N, Ho, Wo, F)`` → dW ``kernel_shape = (kh, kw, C, F)``. (``db = Σ dy``
+    over N, Ho, Wo is one line in the layer.)
+    """
+    kh, kw, _, _ = kernel_shape
+    sh, sw = strides
+    xp = _pad(x, pads)
+    dW = np.zeros(kernel_shape, dtype=np.result_type(x, dy))
+    for i in range(dy.shape[1]):
+        for j in range(dy.shape[2]):
+            window = xp[:, i * sh:i * sh + kh, j * sw:j * sw + kw, :]   # (N, kh, kw, C)
+            dW += np.tensordot(window, dy[:, i, j, :], axes=([0], [0]))  # (kh, kw, C, F)
+    return dW
+
+
+def conv2d_backward_input(dy, w, x_shape, strides, pads):
+    """``dx`` as the full convolution of dY with the flipped kernel (see the module docstring).
+
+    dy ``(N, Ho, Wo, F)``, w ``(kh, kw, C, F)`` → dx ``x_shape = (N, H, W, C)``.
+
+    1. dilate: put dY's values ``sh`` rows / ``sw`` columns apart (zeros between) — undoes the stride;
+    2. pad by ``kh − 1`` / ``kw − 1`` on every side — "full" convolution: every overlap counts;
+    3. correlate with ``w[::-1, ::-1]`` with its channel axes swapped, ``(kh, kw, F, C)``;
+    4. the result is the gradient of the *padded* input, ``(N, Hp', Wp', C)``; rows/columns that no
+       window reached (when the stride does not divide evenly) get zero; finally crop the padding.
+    """
+    N, Ho, Wo, F = dy.shape
+    kh, kw, C, _ = w.shape
+    sh, sw = strides
+    top, bottom, left, right = pads
+    dilated = np.zeros((N, (Ho - 1) * sh + 1, (Wo - 1) * sw + 1, F), dtype=dy.dtype)
+    dilated[:, ::sh, ::sw, :] = dy
+    w_flipped = w[::-1, ::-1, :, :].transpose(0, 1, 3, 2)
+    dxp_reached = conv2d_forward(dilated, w_flipped, None, (1, 1), (kh - 1, kh - 1, kw - 1, kw - 1))
+    Hp, Wp = x_shape[1] + top + bottom, x_shape[2] + left + right
+    dxp = np.zeros((N, Hp, Wp, C), dtype=dxp_reached.dtype)
+    dxp[:, :dxp_reached.shape[1], :dxp_reached.shape[2], :] = dxp_reached
+    return dxp[:, top:Hp - bottom, left:Wp - right, :]
+
+
+def bias_act_forward(z, b, relu):
+    """Epilogue of a convolution: ``y = z + b`` and, if ``relu``, ``max(y, 0)``. Returns a new array."""
+    y = z if b is None else z + b
+    return np.maximum(y, 0) if relu else y
+
+
+def relu_backward(dy, y):
+    """``dz = dy`` where the ReLU output ``y > 0``, else 0 (the gradient at exactly 0 is taken as 0)."""
+    return np.where(y > 0, dy, 0).astype(dy.dtype, copy=False)
+
+
+# ---------------------------------------------------------------------------------------- pooling
+
+
+def max_pool2d_forward(x, pool, strides, pads):
+    """Max over each window; returns ``(y, arg)``.
+
+    x ``(N, H, W, C)`` → y ``(N, Ho, Wo, C)``; ``arg`` (int32, same shape) is the position of the
+    winner inside its window, ``a·pw + c`` — the *first* maximum in row-major order, as TensorFlow.
+    Padding (``"same"``) is −∞, so a padded cell never wins.
+    """
+    ph, pw = pool
+    sh, sw = strides
+    xp = _pad(x, pads, -np.inf)
+    Ho, Wo = _out_hw(x.shape, pool, strides, pads)
+    N, C = x.shape[0], x.shape[3]
+    y = np.empty((N, Ho, Wo, C), dtype=x.dtype)
+    arg = np.empty((N, Ho, Wo, C), dtype=np.int32)
+    for i in range(Ho):
+        for j in range(Wo):
+            window = xp[:, i * sh:i * sh + ph, j * sw:j * sw + pw, :].reshape(N, ph * pw, C)
+            arg[:, i, j, :] = window.argmax(axis=1)   # argmax returns the first maximum
+            y[:, i, j, :] = window.max(axis=1)
+    return y, arg
+
+
+def max_pool2d_backward(dy, arg, x_shape, pool, strides, pads):
+    """The whole error of a window goes to its winner: ``dx[winner] += dy`` (windows may overlap)."""
+    ph, pw = pool
+    sh, sw = strides
+    top, bottom, left, right = pads
+    N, H, W, C = x_shape
+    dxp = np.zeros((N, H + top + bottom, W + left + right, C), dtype=dy.dtype)
+    n_idx, c_idx = np.meshgrid(np.arange(N), np.arange(C), indexing="ij")
+    for i in range(dy.shape[1]):
+        for j in range(dy.shape[2]):
+            a, c = np.divmod(arg[:, i, j, :], pw)
+            np.add.at(dxp, (n_idx, i * sh + a, j * sw + c, c_idx), dy[:, i, j, :])
+    return dxp[:, top:top + H, left:left + W, :]
+
+
+def _window_counts(x_shape, pool, strides, pads):
+    """How many *real* (unpadded) cells each window covers: TensorFlow's average excludes padding."""
+    ones = np.ones((1, x_shape[1], x_shape[2], 1))
+    ph, pw = pool
+    sh, sw = strides
+    op = _pad(ones, pads)
+    Ho, Wo = _out_hw(x_shape, pool, strides, pads)
+    counts = np.empty((Ho, Wo))
+    for i in range(Ho):
+        for j in range(Wo):
+            counts[i, j] = op[0, i * sh:i * sh + ph, j * sw:j * sw + pw, 0].sum()
+    return counts
+
+
+def avg_pool2d_forward(x, pool, strides, pads):
+    """Mean over each window of the real cells (padding excluded from the count, as TensorFlow)."""
+    ph, pw = pool
+    sh, sw = strides
+    xp = _pad(x, pads)
+    Ho, Wo = _out_hw(x.shape, pool, strides, pads)
+    counts = _window_counts(x.shape, pool, strides, pads)
+    y = np.empty((x.shape[0], Ho, Wo, x.shape[3]), dtype=x.dtype)
+    for i in range(Ho):
+        for j in range(Wo):
+            y[:, i, j, :] = xp[:, i * sh:i * sh + ph, j * sw:j * sw + pw, :].sum(axis=(1, 2)) / counts[i, j]
+    return y
+
+
+def avg_pool2d_backward(dy, x_shape, pool, strides, pads):
+    """Each real cell of a window receives ``dy / count`` (its share of the mean)."""
+    ph, pw = pool
+    sh, sw = strides
+    top, bottom, left, right = pads
+    N, H, W, C = x_shape
+    counts = _window_counts(x_shape, pool, strides, pads)
+    dxp = np.zeros((N, H + top + bottom, W + left + right, C), dtype=dy.dtype)
+    for i in range(dy.shape[1]):
+        for j in range(dy.shape[2]):
+            dxp[:, i * sh:i * sh + ph, j * sw:j * sw + pw, :] += (dy[:, i, j, :] / counts[i, j])[:, None, None, :]
+    return dxp[:, top:top + H, left:left + W, :]
+
+
+# ---------------------------------------------------------------------------------------- batch norm
+
+
+def batchnorm_stats(x2):
+    """Per-channel mean and *biased* variance of ``x2`` ``(M, C)`` (all non-channel axes flattened)."""
+    mean = x2.mean(axis=0, dtype=np.float64)
+    var = ((x2 - mean) ** 2).mean(axis=0)
+    return mean, var
+
+
+def batchnorm_apply(x2, scale, shift):
+    """``y = x·scale + shift`` per channel, with ``scale = γ/sqrt(σ² + ε)``, ``shift = β − μ·scale``."""
+    return (x2 * scale + shift).astype(x2.dtype, copy=False)
+
+
+def batchnorm_backward_sums(dy2, x2, mean, inv_std):
+    """``(Σ dy, Σ dy·x̂)`` per channel, with ``x̂ = (x − μ)·inv_std`` — the two reductions of BN's backward."""
+    xhat = (x2 - mean) * inv_std
+    return dy2.sum(axis=0, dtype=np.float64), (dy2 * xhat).sum(axis=0, dtype=np.float64)
+
+
+def batchnorm_backward_input(dy2, x2, mean, inv_std, scale, sum_dy, sum_dy_xhat):
+    """Training-mode ``dx = scale·(dy − mean(dy) − x̂·mean(dy·x̂))`` (means over the M rows)."""
+    M = x2.shape[0]
+    xhat = (x2 - mean) * inv_std
+    return (scale * (dy2 - sum_dy / M - xhat * (sum_dy_xhat / M))).astype(dy2.dtype, copy=False)

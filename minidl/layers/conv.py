@@ -1,0 +1,201 @@
+"""Convolution layers ``Conv2D`` and ``Conv1D`` (channels-last, Keras 3 names and defaults).
+
+Gradients checked in ``tests/minidl/test_layers_conv.py``; the kernels they call are compared
+reference-vs-fast in ``tests/minidl/test_kernels.py``; outputs and training steps match Keras in
+``tests/minidl/test_keras_parity_cnn.py``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import kernels as _kernels
+from ..activations import Linear, ReLU
+from .base import ActivationMixin, Layer
+from .base import serialize as _serialize
+
+_PADDINGS = ("valid", "same")
+
+
+def _int_tuple(value, n: int, argument: str, layer: str) -> tuple[int, ...]:
+    """``3 → (3, 3)``; ``(3, 2)`` kept; anything else is an error naming the argument."""
+    if isinstance(value, (int, np.integer)):
+        value = (int(value),) * n
+    try:
+        value = tuple(int(v) for v in value)
+    except TypeError:
+        value = ()
+    if len(value) != n or any(v <= 0 for v in value):
+        raise ValueError(f"{layer} {argument} must be a positive integer or a tuple of {n} positive integers; "
+                         f"got {value!r}")
+    return value
+
+
+def _plain_relu(activation) -> bool:
+    """True for ``"relu"`` with Keras defaults — the case the fast kernels fuse with the bias."""
+    return (type(activation) is ReLU and activation.negative_slope == 0 and activation.max_value is None
+            and activation.threshold == 0)
+
+
+def serialize(obj):
+    """``base.serialize`` that also passes through a config dict (as after ``from_config``)."""
+    return obj if isinstance(obj, dict) else _serialize(obj)
+
+
+class _Conv(ActivationMixin, Layer):
+    """Shared machinery of Conv1D and Conv2D. A 1-D input ``(N, L, C)`` is handled as an image
+    ``(N, 1, L, C)`` with kernel ``(1, k, C, F)``, so both use the same kernels."""
+
+    rank = 2
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
+                 bias_regularizer=None, **kwargs):
+        super().__init__(**kwargs)
+        cls = type(self).__name__
+        if not isinstance(filters, (int, np.integer)) or filters <= 0:
+            raise ValueError(f"{cls} filters must be a positive integer; got {filters!r}")
+        if padding not in _PADDINGS:
+            raise ValueError(f"{cls} padding must be one of {_PADDINGS}; got {padding!r}")
+        self.filters = int(filters)
+        self.kernel_size = _int_tuple(kernel_size, self.rank, "kernel_size", cls)
+        self.strides = _int_tuple(strides, self.rank, "strides", cls)
+        self.padding = padding
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+        self.kernel_regularizer = kernel_regularizer
+        self.bias_regularizer = bias_regularizer
+        #: set to False (e.g. for the first layer of a network) to skip computing ``dx`` in backward
+        self.compute_input_gradient = True
+        self._set_activation(activation)
+
+    input_rank = 4
+
+    # -------------------------------------------------------------- geometry in 2-D form
+    def _k2(self):
+        return self.kernel_size if self.rank == 2 else (1, self.kernel_size[0])
+
+    def _s2(self):
+        return self.strides if self.rank == 2 else (1, self.strides[0])
+
+    def _spatial2(self, input_shape):
+        return tuple(input_shape[:2]) if self.rank == 2 else (1, input_shape[0])
+
+    def _pads(self, input_shape):
+        return _kernels.padding_amounts(self._spatial2(input_shape), self._k2(), self._s2(), self.padding)
+
+    def build(self, input_shape):
+        input_shape = tuple(int(s) for s in input_shape)
+        if len(input_shape) != self.rank + 1:
+            raise ValueError(f"{type(self).__name__} {self.name!r} expected input of rank {self.rank + 2} "
+                             f"{self._rank_hint()}; got sample shape {input_shape}")
+        self.add_weight("kernel", (*self.kernel_size, input_shape[-1], self.filters), self.kernel_initializer,
+                        self.kernel_regularizer)
+        if self.use_bias:
+            self.add_weight("bias", (self.filters,), self.bias_initializer, self.bias_regularizer)
+        super().build(input_shape)
+
+    def compute_output_shape(self, input_shape):
+        spatial = self._spatial2(input_shape)
+        pads = self._pads(input_shape)
+        out = (_kernels.output_length(spatial[0], self._k2()[0], self._s2()[0], pads[0], pads[1]),
+               _kernels.output_length(spatial[1], self._k2()[1], self._s2()[1], pads[2], pads[3]))
+        if min(out) <= 0:
+            raise ValueError(f"{type(self).__name__} {self.name!r} kernel_size {self.kernel_size} is larger than "
+                             f"its input {tuple(input_shape[:-1])} with padding='valid'; expected a kernel no "
+                             f"larger than the input (or padding='same')")
+        return (*(out if self.rank == 2 else out[1:]), self.filters)
+
+    def _kernel4(self):
+        w = self.params["kernel"]
+        return w if self.rank == 2 else w[None]
+
+    # -------------------------------------------------------------- passes
+    def forward(self, x, training=False):
+        x = self._check_input(x).astype(self.dtype, copy=False)
+        K = _kernels.active()
+        x4 = x if self.rank == 2 else x[:, None]
+        self._x4 = x4
+        self._fused = _plain_relu(self.activation) or isinstance(self.activation, Linear)
+        z = K.conv2d_forward(x4, self._kernel4(), None, self._s2(), self._pads(self.input_shape))
+        if self._fused:  # bias and ReLU in one pass over the output
+            y = K.bias_act_forward(z, self.params.get("bias"), not isinstance(self.activation, Linear))
+            self._y = y
+        else:
+            if self.use_bias:
+                z = K.bias_act_forward(z, self.params["bias"], False)
+            y = self.activation.forward(z)
+        return y if self.rank == 2 else y[:, 0]
+
+    def backward(self, dy):
+        if self._fused:
+            dz = dy if isinstance(self.activation, Linear) else _kernels.active().relu_backward(
+                dy, self._y if self.rank == 2 else self._y[:, 0])
+            return self.backward_linear(dz)
+        return self.backward_linear(self.activation.backward(dy))
+
+    def backward_linear(self, dz):
+        K = _kernels.active()
+        dz4 = dz if self.rank == 2 else dz[:, None]
+        dW, dx = K.conv2d_backward(self._x4, dz4, self._kernel4(), self._s2(), self._pads(self.input_shape),
+                                   self.compute_input_gradient)
+        self._store_grad("kernel", dW if self.rank == 2 else dW[0])
+        if self.use_bias:
+            self._store_grad("bias", dz.reshape(-1, self.filters).sum(axis=0))
+        if dx is None:
+            return None
+        return dx if self.rank == 2 else dx[:, 0]
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "kernel_size": list(self.kernel_size),
+                "strides": list(self.strides), "padding": self.padding,
+                "activation": self._activation_config(), "use_bias": self.use_bias,
+                "kernel_initializer": serialize(self.kernel_initializer),
+                "bias_initializer": serialize(self.bias_initializer),
+                "kernel_regularizer": serialize(self.kernel_regularizer),
+                "bias_regularizer": serialize(self.bias_regularizer)}
+
+
+class Conv2D(_Conv):
+    """2-D convolution (cross-correlation): ``y = f(x ⋆ W + b)``.
+
+    Shapes
+        x ``(N, H, W, C)`` → y ``(N, Ho, Wo, filters)``; kernel ``(kh, kw, C, filters)``; bias ``(filters,)``.
+        ``padding="valid"``: ``Ho = ⌊(H − kh)/sh⌋ + 1``; ``"same"``: ``Ho = ⌈H/sh⌉`` with TensorFlow's
+        padding (the odd extra row/column at the bottom/right).
+
+    Forward (``xp`` = zero-padded x)
+        ``z[n,i,j,f] = b[f] + Σ_{a,c,k} xp[n, i·sh+a, j·sw+c, k]·W[a,c,k,f]``,  ``y = f(z)``
+
+    Backward (given ``dz = ∂L/∂z``; derivations in :mod:`minidl.kernels.reference`)
+        ``∂L/∂W[a,c,k,f] = Σ_{n,i,j} xp[n, i·sh+a, j·sw+c, k]·dz[n,i,j,f]`` — input correlated with dz
+        ``∂L/∂b[f] = Σ_{n,i,j} dz[n,i,j,f]``
+        ``∂L/∂x`` = full convolution of (stride-dilated) dz with the 180°-rotated kernel, cropped.
+
+    Parameters (Keras order): ``kernel``, ``bias``. Arguments as ``keras.layers.Conv2D`` (``filters``,
+    ``kernel_size``, ``strides=1``, ``padding="valid"|"same"``, ``activation``, ``use_bias``,
+    initializers, regularizers). Tested in ``tests/minidl/test_layers_conv.py``.
+    """
+
+    rank = 2
+    input_rank = 4
+
+
+class Conv1D(_Conv):
+    """1-D convolution along a sequence: ``y = f(x ⋆ W + b)`` — e.g. along SNPs with haplotypes as channels.
+
+    Shapes
+        x ``(N, L, C)`` → y ``(N, Lo, filters)``; kernel ``(k, C, filters)``; bias ``(filters,)``.
+
+    Forward
+        ``z[n,j,f] = b[f] + Σ_{c,k} xp[n, j·s+c, k]·W[c,k,f]``,  ``y = f(z)``
+
+    Backward
+        as :class:`Conv2D` with one spatial axis (it runs the same kernels on ``(N, 1, L, C)``).
+
+    Parameters (Keras order): ``kernel``, ``bias``. Tested in ``tests/minidl/test_layers_conv.py``.
+    """
+
+    rank = 1
+    input_rank = 3
