@@ -415,15 +415,20 @@ class Sequential:
                 "input_shape": None if self.input_layer is None else list(self.input_layer.shape),
                 "layers": [{"class_name": type(l).__name__, "config": l.get_config()} for l in self.layers]}
 
-    def save(self, path) -> None:
-        """Write architecture, compile settings and weights to one ``.npz`` file (atomically)."""
+    def save(self, path, metadata: dict | None = None) -> None:
+        """Write architecture, compile settings and weights to one ``.npz`` file (atomically).
+
+        ``metadata`` (JSON-serialisable) travels with the model — e.g. the genotype-image transform and
+        class names of a trained classifier; read it back with :func:`load_metadata`.
+        """
         path = os.fspath(path)
         if not path.endswith(".npz"):
             raise ValueError(f"Model files end in '.npz'; got {path!r}")
         meta = {"format": "minidl-model", "version": 1, "model": self.get_config(),
                 "compile": None if not self.compiled else {
                     "optimizer": self.optimizer.get_config(), "loss": self.loss.get_config(),
-                    "metrics": [m.name for m in self.metrics]}}
+                    "metrics": [m.name for m in self.metrics]},
+                "metadata": metadata or {}}
         arrays = {f"w{i:04d}": w for i, w in enumerate(self.get_weights())}
         tmp = path + ".tmp"
         with open(tmp, "wb") as f:  # write then rename: an interrupted save never leaves a half file
@@ -440,13 +445,23 @@ class Sequential:
         return cls(layers, name=cfg.get("name", "sequential"), seed=cfg.get("seed"))
 
 
-def load_model(path) -> Sequential:
-    """Rebuild a model saved with :meth:`Sequential.save` (weights and compile settings included)."""
+def _read(path, with_weights=True):
     with np.load(os.fspath(path), allow_pickle=False) as data:
         if "__meta__" not in data:
             raise ValueError(f"{path} is not a minidl model file (no __meta__ entry)")
         meta = json.loads(str(data["__meta__"]))
-        weights = [data[k] for k in sorted(k for k in data.files if k.startswith("w"))]
+        weights = [data[k] for k in sorted(k for k in data.files if k.startswith("w"))] if with_weights else None
+    return meta, weights
+
+
+def load_metadata(path) -> dict:
+    """The ``metadata`` dict stored by ``Sequential.save(path, metadata=...)`` (without loading weights)."""
+    return _read(path, with_weights=False)[0].get("metadata", {})
+
+
+def load_model(path) -> Sequential:
+    """Rebuild a model saved with :meth:`Sequential.save` (weights and compile settings included)."""
+    meta, weights = _read(path)
     model = Sequential.from_config(meta["model"])
     if not model.built:
         raise ValueError(f"{path}: the saved model has no input shape, so it cannot be rebuilt")

@@ -104,8 +104,9 @@ def test_save_and_load_give_identical_predictions(rng, tmp_path):
     model.compile(Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x, y, epochs=2, verbose=0)
     path = tmp_path / "model.npz"
-    model.save(path)
+    model.save(path, metadata={"class_names": ["a", "b", "c"]})
     loaded = load_model(path)
+    assert minidl.model.load_metadata(path) == {"class_names": ["a", "b", "c"]}
     np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
     assert [type(l).__name__ for l in loaded.layers] == [type(l).__name__ for l in model.layers]
     assert loaded.evaluate(x, y) == pytest.approx(model.evaluate(x, y))
