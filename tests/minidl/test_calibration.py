@@ -166,7 +166,7 @@ def test_temperature_scaling_never_changes_the_predicted_class(n, c, factor, see
         warnings.simplefilter("ignore", RuntimeWarning)  # tiny samples may put T on a bound
         q = TemperatureScaling().fit(z, y).transform(z)
     assert np.all(q.argmax(axis=1) == z.argmax(axis=1))
-    assert np.all(q > 0) and np.allclose(q.sum(axis=1), 1.0)
+    assert np.all(q >= 0) and np.allclose(q.sum(axis=1), 1.0)  # may underflow to 0 when T is tiny
 
 
 def test_separable_validation_data_warns_about_bound():
