@@ -1,0 +1,98 @@
+"""Thread control: keep numba's and the BLAS's worker threads from oversubscribing the cores.
+
+A training step alternates numba parallel loops (im2col, pooling, batch norm) with BLAS matrix
+products (the convolutions and Dense layers). The two never run at the same time, so each may use every
+core — but each must be told how many cores that is: two pools of ``os.cpu_count()`` threads plus
+another process on a shared 2-core machine thrash. ``set_num_threads(n)`` sets both pools:
+
+* numba: ``numba.set_num_threads(n)`` (capped at ``NUMBA_NUM_THREADS``, fixed when numba starts);
+* BLAS: ``threadpoolctl`` when installed (the ``bench`` extra), otherwise the OpenBLAS entry point
+  ``openblas_set_num_threads`` found in the libraries already loaded by NumPy.
+
+``limit_threads(n)`` is the same as a context manager; ``thread_info()`` says what is in effect.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+
+
+def _openblas_libraries():
+    """Paths of OpenBLAS shared libraries loaded in this process (Linux: /proc/self/maps)."""
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split()[-1] for line in f if "openblas" in line.lower() and "/" in line}
+    except OSError:
+        return []
+    return sorted(paths)
+
+
+def _openblas_call(name_suffix: str, *args):
+    """Call ``[scipy_]openblas_<suffix>[64_]`` in every loaded OpenBLAS; return the last result."""
+    result = None
+    for path in _openblas_libraries():
+        lib = ctypes.CDLL(path)
+        for prefix in ("scipy_openblas_", "openblas_"):
+            for suffix in ("64_", ""):
+                fn = getattr(lib, f"{prefix}{name_suffix}{suffix}", None)
+                if fn is not None:
+                    result = fn(*args)
+                    break
+            else:
+                continue
+            break
+    return result
+
+
+def _blas_threads() -> int | None:
+    try:
+        import threadpoolctl
+        infos = [i for i in threadpoolctl.threadpool_info() if i.get("user_api") == "blas"]
+        return infos[0]["num_threads"] if infos else None
+    except ImportError:
+        return _openblas_call("get_num_threads")
+
+
+def _set_blas_threads(n: int) -> None:
+    try:
+        import threadpoolctl
+        threadpoolctl.threadpool_limits(limits=n, user_api="blas")
+    except ImportError:
+        _openblas_call("set_num_threads", ctypes.c_int(n))
+
+
+def set_num_threads(n: int | None = None) -> int:
+    """Use ``n`` threads (default: all cores) for numba kernels and for the BLAS; returns ``n``."""
+    import numba
+    n = (os.cpu_count() or 1) if n is None else int(n)
+    if n < 1:
+        raise ValueError(f"set_num_threads expected a positive number of threads; got {n}")
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    _set_blas_threads(n)
+    return n
+
+
+def thread_info() -> dict:
+    """``{"numba": threads, "numba_layer": threading layer, "blas": threads or None}``."""
+    import numba
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel kernel has run yet
+        layer = "not started"
+    return {"numba": numba.get_num_threads(), "numba_layer": layer, "blas": _blas_threads()}
+
+
+@contextlib.contextmanager
+def limit_threads(n: int):
+    """``with limit_threads(2): ...`` — both pools at ``n`` threads inside, restored after."""
+    import numba
+    before_numba, before_blas = numba.get_num_threads(), _blas_threads()
+    set_num_threads(n)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before_numba)
+        if before_blas is not None:
+            _set_blas_threads(before_blas)

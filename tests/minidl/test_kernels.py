@@ -1,0 +1,133 @@
+"""The fast (numba) kernels compute the same numbers as the reference kernels.
+
+Property, checked by hypothesis over random shapes, kernel sizes, strides and paddings, in float32 and
+float64: for every function ``f`` of the kernel families, ``fast.f(args) == reference.f(args)`` up to
+floating-point reassociation (the fast family sums in a different order, through BLAS).
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from minidl.kernels import family, padding_amounts, same_padding
+
+REF, FAST = family("reference"), family("fast")
+TOL = {np.float32: dict(rtol=2e-4, atol=2e-5), np.float64: dict(rtol=1e-10, atol=1e-11)}
+SETTINGS = settings(max_examples=25, deadline=None)
+
+
+@st.composite
+def geometries(draw):
+    """A batch, an image, a window that fits it, strides and a padding mode."""
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    H, W = draw(st.integers(kh, 9)), draw(st.integers(kw, 9))
+    strides = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = draw(st.sampled_from(["valid", "same"]))
+    N, C, F = draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(1, 5))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    pads = padding_amounts((H, W), (kh, kw), strides, padding)
+    return dict(N=N, H=H, W=W, C=C, F=F, k=(kh, kw), strides=strides, pads=pads, dtype=dtype,
+                seed=draw(st.integers(0, 2**16)))
+
+
+def _data(g):
+    rng = np.random.default_rng(g["seed"])
+    x = rng.standard_normal((g["N"], g["H"], g["W"], g["C"])).astype(g["dtype"])
+    w = rng.standard_normal((*g["k"], g["C"], g["F"])).astype(g["dtype"])
+    b = rng.standard_normal(g["F"]).astype(g["dtype"])
+    return rng, x, w, b
+
+
+@SETTINGS
+@given(geometries())
+def test_fast_conv2d_forward_and_backward_equal_reference(g):
+    rng, x, w, b = _data(g)
+    tol = TOL[g["dtype"]]
+    y_ref = REF.conv2d_forward(x, w, b, g["strides"], g["pads"])
+    y_fast = FAST.conv2d_forward(x, w, b, g["strides"], g["pads"])
+    assert y_fast.dtype == x.dtype
+    np.testing.assert_allclose(y_fast, y_ref, **tol, err_msg="forward: fast vs reference")
+    dy = rng.standard_normal(y_ref.shape).astype(g["dtype"])
+    dW_ref, dx_ref = REF.conv2d_backward(x, dy, w, g["strides"], g["pads"])
+    dW_fast, dx_fast = FAST.conv2d_backward(x, dy, w, g["strides"], g["pads"])
+    np.testing.assert_allclose(dW_fast, dW_ref, **tol, err_msg="dW: fast vs reference")
+    np.testing.assert_allclose(dx_fast, dx_ref, **tol, err_msg="dx: fast vs reference")
+    np.testing.assert_allclose(FAST.conv2d_backward_input(dy, w, x.shape, g["strides"], g["pads"]), dx_ref, **tol)
+    np.testing.assert_allclose(FAST.conv2d_backward_weights(x, dy, w.shape, g["strides"], g["pads"]), dW_ref, **tol)
+
+
+@SETTINGS
+@given(geometries())
+def test_fast_pooling_forward_and_backward_equal_reference(g):
+    rng, x, _, _ = _data(g)
+    tol = TOL[g["dtype"]]
+    args = (g["k"], g["strides"], g["pads"])
+    y_ref, arg_ref = REF.max_pool2d_forward(x, *args)
+    y_fast, arg_fast = FAST.max_pool2d_forward(x, *args)
+    np.testing.assert_array_equal(y_fast, y_ref)
+    np.testing.assert_array_equal(arg_fast, arg_ref)
+    dy = rng.standard_normal(y_ref.shape).astype(g["dtype"])
+    np.testing.assert_allclose(FAST.max_pool2d_backward(dy, arg_fast, x.shape, *args),
+                               REF.max_pool2d_backward(dy, arg_ref, x.shape, *args), **tol)
+    np.testing.assert_allclose(FAST.avg_pool2d_forward(x, *args), REF.avg_pool2d_forward(x, *args), **tol)
+    np.testing.assert_allclose(FAST.avg_pool2d_backward(dy, x.shape, *args),
+                               REF.avg_pool2d_backward(dy, x.shape, *args), **tol)
+
+
+@SETTINGS
+@given(st.integers(1, 200), st.integers(1, 6), st.sampled_from([np.float32, np.float64]), st.integers(0, 2**16))
+def test_fast_batchnorm_passes_equal_reference(M, C, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x2 = (rng.standard_normal((M, C)) * 3 + 10).astype(dtype)  # an offset tests the variance's stability
+    dy2 = rng.standard_normal((M, C)).astype(dtype)
+    tol = TOL[dtype]
+    mean_r, var_r = REF.batchnorm_stats(x2)
+    mean_f, var_f = FAST.batchnorm_stats(x2)
+    np.testing.assert_allclose(mean_f, mean_r, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(var_f, var_r, rtol=1e-9, atol=1e-12)
+    inv_std = 1 / np.sqrt(var_r + 1e-3)
+    scale, shift = rng.uniform(0.5, 2, C) * inv_std, rng.standard_normal(C)
+    np.testing.assert_allclose(FAST.batchnorm_apply(x2, scale, shift), REF.batchnorm_apply(x2, scale, shift), **tol)
+    sums_r = REF.batchnorm_backward_sums(dy2, x2, mean_r, inv_std)
+    sums_f = FAST.batchnorm_backward_sums(dy2, x2, mean_r, inv_std)
+    np.testing.assert_allclose(sums_f, sums_r, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(FAST.batchnorm_backward_input(dy2, x2, mean_r, inv_std, scale, *sums_r),
+                               REF.batchnorm_backward_input(dy2, x2, mean_r, inv_std, scale, *sums_r), **tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fast_bias_relu_epilogue_and_relu_backward_equal_reference(dtype):
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((2, 3, 4, 5)).astype(dtype)
+    b = rng.standard_normal(5).astype(dtype)
+    for relu in (False, True):
+        expected = REF.bias_act_forward(z, b, relu)
+        np.testing.assert_allclose(FAST.bias_act_forward(z.copy(), b, relu), expected, rtol=1e-6)
+    dy = rng.standard_normal(z.shape).astype(dtype)
+    np.testing.assert_array_equal(FAST.relu_backward(dy, expected), REF.relu_backward(dy, expected))
+
+
+def test_reference_dx_full_convolution_equals_direct_scatter_of_the_chain_rule():
+    """The flipped-kernel derivation in the reference equals the chain rule applied pixel by pixel."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 7, 6, 3))
+    w = rng.standard_normal((3, 2, 3, 4))
+    strides, pads = (2, 3), (1, 1, 0, 1)
+    dy = rng.standard_normal(REF.conv2d_forward(x, w, None, strides, pads).shape)
+    dxp = np.zeros((2, 9, 7, 3))
+    for i in range(dy.shape[1]):
+        for j in range(dy.shape[2]):
+            dxp[:, 2 * i:2 * i + 3, 3 * j:3 * j + 2, :] += np.einsum("nf,abkf->nabk", dy[:, i, j], w)
+    np.testing.assert_allclose(REF.conv2d_backward_input(dy, w, x.shape, strides, pads), dxp[:, 1:8, 0:6], rtol=1e-12)
+
+
+@pytest.mark.parametrize("size, k, s, expected", [(7, 3, 2, (1, 1)), (6, 3, 2, (0, 1)), (5, 2, 1, (0, 1)),
+                                                  (4, 4, 1, (1, 2)), (9, 1, 3, (0, 0))])
+def test_same_padding_puts_the_extra_pixel_after_as_tensorflow(size, k, s, expected):
+    assert same_padding(size, k, s) == expected
+
+
+def test_unknown_kernel_family_is_a_clear_error():
+    with pytest.raises(ValueError, match="kernel family must be 'reference' or 'fast'"):
+        family("gpu")
