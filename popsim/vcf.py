@@ -14,9 +14,14 @@ attribute                      shape / type                meaning
 ``dosages``                    (sites, individuals) int8   ALT allele count per individual (0/1/2 for diploids),
                                                            -1 if any allele of the call is missing
 ``calls``                      (sites, haplotypes) int8    the allele calls in the order written in the VCF;
-                                                           equals ``genotypes`` when ``phased``
-``positions``                  (sites,) int64              bp, ``VCF POS − offset`` (offset 0 for a whole read:
-                                                           VCF POS itself; window start for a window)
+                                                           equals ``genotypes`` when ``phased``; for unphased
+                                                           data only for consumers that combine the alleles
+                                                           of an individual (``GenotypeImage(unphased=True)``)
+``positions``                  (sites,) int64              bp within the interval, 1-based:
+                                                           ``VCF POS − (start − 1)``, in ``1..sequence_length``;
+                                                           equal to VCF POS when ``start == 1`` (whole
+                                                           chromosome), hence to tskit's positions for a VCF
+                                                           that tskit wrote
 ``populations``                (haplotypes,) int32         population index of each haplotype (into
                                                            ``population_names``)
 ``individual_populations``     (individuals,) int32        population index of each individual
@@ -25,7 +30,8 @@ attribute                      shape / type                meaning
 ``ploidies`` / ``ploidy``      (individuals,) / int        alleles per call; ``ploidy`` if all equal
 ``phased``                     bool                        True only if no kept call used ``/``
 ``sequence_length``            int                         ``end − start + 1`` bp
-``start``, ``end``             int                         1-based inclusive interval covered (absolute)
+``start``, ``end``             int                         1-based inclusive interval covered (absolute VCF
+                                                           coordinates); ``offset = start − 1``
 ``skipped``                    dict str -> int             records dropped, by reason (see ``SKIP_REASONS``)
 =============================  ==========================  ====================================================
 
@@ -34,6 +40,11 @@ within a population in the order of the population file; the haplotypes of one i
 (``h = 2·i, 2·i + 1`` for diploids). A VCF written by ``tskit.TreeSequence.write_vcf`` from an msprime
 simulation, with a population file listing ``tsk_0, tsk_1, ...`` in order, gives back exactly
 ``ts.genotype_matrix()`` and ``ts.sites_position`` (see ``tests/popsim/test_vcf.py``).
+
+Coordinates: every object (a whole read, a region, a window) has ``positions`` relative to its own interval
+``[start, end]`` in the same way, ``positions = POS − (start − 1)``, so that a consumer such as
+``popsim.images.GenotypeImage`` sees positions in ``1..sequence_length`` whatever the object (the centre of a
+window is at ``sequence_length / 2``). ``absolute_positions`` gives VCF POS back.
 
 Which records are kept: biallelic SNPs, i.e. REF and ALT each one base A/C/G/T (any case), different from
 each other. Also accepted are REF ``0`` / ALT ``1``, the allele labels tskit writes for msprime's
@@ -118,7 +129,6 @@ class VcfGenotypes:
     phased: bool
     start: int
     end: int
-    offset: int = 0
     skipped: dict = field(default_factory=dict)
     n_records: int = 0
     ignored_samples: tuple = ()
@@ -141,6 +151,11 @@ class VcfGenotypes:
     def sequence_length(self) -> int:
         """Length in bp of the interval covered, ``end − start + 1``."""
         return int(self.end - self.start + 1)
+
+    @property
+    def offset(self) -> int:
+        """``start − 1``: add it to ``positions`` to get VCF POS."""
+        return int(self.start) - 1
 
     @property
     def absolute_positions(self) -> np.ndarray:
@@ -200,16 +215,16 @@ class VcfGenotypes:
     # -- windows -------------------------------------------------------------------------------------
     def _window(self, rows: slice, start: int, end: int) -> "VcfGenotypes":
         absolute = self.positions[rows] + self.offset
-        return replace(self, calls=self.calls[rows], positions=absolute - start, start=int(start),
-                       end=int(end), offset=int(start))
+        return replace(self, calls=self.calls[rows], positions=absolute - (start - 1), start=int(start),
+                       end=int(end))
 
     def windows(self, length_bp: int, step_bp: int | None = None, *, keep_partial: bool = False,
                 min_sites: int = 0) -> list:
         """Split into windows of ``length_bp`` bp starting at ``start``, every ``step_bp`` (default: adjacent).
 
         Window k covers absolute bp ``[start + k·step, start + k·step + length_bp − 1]``; its ``positions``
-        are relative to the window start (a SNP on the first bp has position 0), ``offset`` and ``start``
-        hold the absolute start, ``sequence_length == length_bp``. A last window running past ``end`` is
+        are relative to the window (a SNP on its first bp has position 1, on its last ``length_bp``),
+        ``start``/``end`` are absolute, ``sequence_length == length_bp``. A last window running past ``end`` is
         dropped unless ``keep_partial`` (then it is cut at ``end``). Windows with fewer than ``min_sites``
         SNPs are left out. Arrays are views of this object's arrays.
         """
@@ -234,7 +249,7 @@ class VcfGenotypes:
         """Split into windows of ``n_snps`` consecutive SNPs, every ``step`` SNPs (default: adjacent).
 
         Each window spans from its first to its last SNP (``start``/``end`` absolute, ``positions``
-        relative to ``start``, so the first SNP is at 0). A last window with fewer SNPs is dropped unless
+        relative to the window, so the first SNP is at 1 and the last at ``sequence_length``). A last window with fewer SNPs is dropped unless
         ``keep_partial``.
         """
         n_snps = _positive_int(n_snps, "n_snps")
@@ -695,8 +710,11 @@ class _Reader:
         for block in self.blocks:
             full[row:row + len(block), :, :block.shape[2]] = block
             row += len(block)
+        positions = np.concatenate(self.block_positions)
+        if np.all(ploidy == p_max):
+            return full.reshape(n_sites, -1), positions
         keep = np.arange(p_max)[None, :] < ploidy[:, None]  # (n_sel, p_max): real allele slots
-        return np.ascontiguousarray(full[:, keep]), np.concatenate(self.block_positions)
+        return np.ascontiguousarray(full[:, keep]), positions
 
 
 def _take_field(sample_field: bytes, index: int) -> bytes:
@@ -730,7 +748,8 @@ def read_vcf(path, populations=None, region=None, *, drop_monomorphic: bool = Tr
         Raise at the first unphased call instead of returning ``phased=False``.
 
     Returns a :class:`VcfGenotypes` (layout in the module docstring). ``start``/``end`` are the region's,
-    defaulting to 1 and to the ``##contig`` length (else the last POS seen on the chromosome).
+    defaulting to 1 and to the ``##contig`` length (else the last POS seen on the chromosome); positions
+    are ``POS − (start − 1)``, i.e. VCF POS when no region start is given.
 
     Raises :class:`VcfFormatError` (a ``ValueError``) with file and line number for malformed lines
     (column count, POS, GT, ploidy changes, unsorted records, missing header), and ``ValueError`` for
@@ -752,7 +771,7 @@ def read_vcf(path, populations=None, region=None, *, drop_monomorphic: bool = Tr
     end = max(end, int(positions[-1]), r_start)
     return VcfGenotypes(
         calls=calls,
-        positions=positions,
+        positions=positions - (int(r_start) - 1),
         chromosome=chrom,
         samples=reader.samples,
         population_names=reader.population_names,
@@ -761,7 +780,6 @@ def read_vcf(path, populations=None, region=None, *, drop_monomorphic: bool = Tr
         phased=reader.unphased_line is None,
         start=int(r_start),
         end=int(end),
-        offset=0,
         skipped=reader.skipped,
         n_records=reader.n_records,
         ignored_samples=reader.ignored_samples,

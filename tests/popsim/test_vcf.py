@@ -332,7 +332,9 @@ def test_region_selects_one_based_inclusive_interval(tmp_path, ts):
     G, pos = ts.genotype_matrix(), ts.sites_position.astype(np.int64)
     a, b = int(pos[10]), int(pos[30])  # both ends are sites: they must be included
     g = read_vcf(_write(tmp_path, _vcf_text(ts)), _pops_of(ts), region=f"1:{a}-{b}", drop_monomorphic=False)
-    np.testing.assert_array_equal(g.positions, pos[10:31])
+    np.testing.assert_array_equal(g.absolute_positions, pos[10:31])
+    np.testing.assert_array_equal(g.positions, pos[10:31] - (a - 1))  # 1-based within the region
+    assert g.offset == a - 1
     np.testing.assert_array_equal(g.genotypes, G[10:31])
     assert (g.start, g.end, g.sequence_length) == (a, b, b - a + 1)
 
@@ -355,14 +357,19 @@ def test_windows_of_fixed_length_have_relative_positions(tmp_path, ts):
     assert len(windows) == L // 5000
     for k, w in enumerate(windows):
         assert isinstance(w, VcfGenotypes) and w.sequence_length == 5000
-        assert w.start == 1 + 5000 * k and w.offset == w.start
-        assert np.all((w.positions >= 0) & (w.positions < 5000))
+        assert w.start == 1 + 5000 * k and w.end == 5000 * (k + 1) and w.offset == 5000 * k
+        assert np.all((w.positions >= 1) & (w.positions <= 5000))
         np.testing.assert_array_equal(w.absolute_positions, g.positions[(g.positions >= w.start)
                                                                          & (g.positions <= w.end)])
     np.testing.assert_array_equal(np.concatenate([w.genotypes for w in windows]), g.genotypes)
     assert len(g.windows(6000)) == 3 and len(g.windows(6000, keep_partial=True)) == 4
     assert g.windows(6000, keep_partial=True)[-1].sequence_length == L - 18000
     assert len(g.windows(5000, step_bp=2500)) == 7
+    inner = windows[1].windows(1000)[2]            # windows of windows use the same coordinates
+    assert (inner.start, inner.end) == (7001, 8000)
+    np.testing.assert_array_equal(inner.absolute_positions,
+                                  g.positions[(g.positions >= 7001) & (g.positions <= 8000)])
+    assert all(w.num_sites >= 3 for w in g.windows(1000, min_sites=3))
 
 
 def test_windows_of_n_snps(tmp_path, ts):
@@ -370,9 +377,9 @@ def test_windows_of_n_snps(tmp_path, ts):
     windows = g.windows_by_snps(10)
     assert len(windows) == g.num_sites // 10
     for k, w in enumerate(windows):
-        assert w.num_sites == 10 and w.positions[0] == 0
+        assert w.num_sites == 10 and w.positions[0] == 1
         assert w.start == g.positions[10 * k] and w.end == g.positions[10 * k + 9]
-        assert w.sequence_length == w.positions[-1] + 1
+        assert w.sequence_length == w.positions[-1]
         np.testing.assert_array_equal(w.genotypes, g.genotypes[10 * k:10 * k + 10])
         np.testing.assert_array_equal(w.populations, g.populations)
     assert len(g.windows_by_snps(10, keep_partial=True)) == -(-g.num_sites // 10)
