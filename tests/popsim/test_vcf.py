@@ -175,6 +175,13 @@ def test_gzip_file_reads_identically(tmp_path, ts):
     np.testing.assert_array_equal(plain.positions, packed.positions)
 
 
+def test_truncated_gzip_is_a_clear_error(tmp_path, ts):
+    path = _write(tmp_path, _vcf_text(ts), "data.vcf.gz")
+    path.write_bytes(path.read_bytes()[:-40])
+    with pytest.raises(VcfFormatError, match="corrupt or truncated gzip"):
+        read_vcf(path, _pops_of(ts))
+
+
 def test_haploid_round_trip(tmp_path):
     ts = msprime.sim_ancestry(6, ploidy=1, sequence_length=L, population_size=1000, random_seed=3)
     ts = msprime.sim_mutations(ts, rate=5e-7, model=msprime.BinaryMutationModel(), random_seed=4)
@@ -197,6 +204,13 @@ def test_extra_format_fields_and_crlf_line_endings_are_handled(tmp_path, ts):
         out.append("\t".join(cols))
     g = read_vcf(_write(tmp_path, "\r\n".join(out) + "\r\n"), _pops_of(ts), drop_monomorphic=False)
     np.testing.assert_array_equal(g.genotypes, ts.genotype_matrix())
+
+
+def test_gt_not_first_in_format_and_dropped_trailing_fields(tmp_path):
+    body = ("1\t10\t.\tA\tG\t.\tPASS\t.\tDP:GT\t3:0|1\t4:1|1\t5\n"   # s3: trailing GT dropped = missing
+            "1\t20\t.\tC\tT\t.\tPASS\t.\tGT:DP\t1|0:3\t0|0\t0|1:2\n")
+    g = read_vcf(_small(tmp_path, body), POPS3)
+    np.testing.assert_array_equal(g.genotypes, [[0, 1, 1, 1, -1, -1], [1, 0, 0, 0, 0, 1]])
 
 
 def test_mixed_ploidy_individuals_like_chrX(tmp_path):
