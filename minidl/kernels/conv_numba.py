@@ -212,6 +212,7 @@ def conv2d_backward_input(dy, w, x_shape, strides, pads):
 
 def bias_act_forward(z, b, relu):
     """In place on ``z`` (a fresh convolution output): ``z + b``, then ReLU if asked. Returns ``z``."""
+    z = np.ascontiguousarray(z)  # a no-op for conv outputs; makes the reshape below a view
     z2 = z.reshape(-1, z.shape[-1])
     if b is None:
         b = np.zeros(z.shape[-1], dtype=z.dtype)

@@ -119,19 +119,19 @@ class _Conv(ActivationMixin, Layer):
         self._x4 = x4
         self._fused = _plain_relu(self.activation) or isinstance(self.activation, Linear)
         z = K.conv2d_forward(x4, self._kernel4(), None, self._s2(), self._pads(self.input_shape))
+        if self.rank == 1:
+            z = z[:, 0]   # back to (N, Lo, F): activations keep state shaped like the output
         if self._fused:  # bias and ReLU in one pass over the output
             y = K.bias_act_forward(z, self.params.get("bias"), not isinstance(self.activation, Linear))
             self._y = y
-        else:
-            if self.use_bias:
-                z = K.bias_act_forward(z, self.params["bias"], False)
-            y = self.activation.forward(z)
-        return y if self.rank == 2 else y[:, 0]
+            return y
+        if self.use_bias:
+            z = K.bias_act_forward(z, self.params["bias"], False)
+        return self.activation.forward(z)
 
     def backward(self, dy):
         if self._fused:
-            dz = dy if isinstance(self.activation, Linear) else _kernels.active().relu_backward(
-                dy, self._y if self.rank == 2 else self._y[:, 0])
+            dz = dy if isinstance(self.activation, Linear) else _kernels.active().relu_backward(dy, self._y)
             return self.backward_linear(dz)
         return self.backward_linear(self.activation.backward(dy))
 

@@ -131,3 +131,17 @@ def test_same_padding_puts_the_extra_pixel_after_as_tensorflow(size, k, s, expec
 def test_unknown_kernel_family_is_a_clear_error():
     with pytest.raises(ValueError, match="kernel family must be 'reference' or 'fast'"):
         family("gpu")
+
+
+def test_limit_threads_sets_both_pools_and_restores_them():
+    import numba
+
+    from minidl import threads
+    before = threads.thread_info()
+    with threads.limit_threads(1):
+        info = threads.thread_info()
+        assert info["numba"] == 1
+        assert info["blas"] in (1, None)   # None only if no OpenBLAS is loaded
+    assert threads.thread_info()["numba"] == before["numba"] == numba.get_num_threads()
+    with pytest.raises(ValueError, match="positive number of threads"):
+        threads.set_num_threads(0)

@@ -75,6 +75,10 @@ def test_conv1d_valid_relu_gradients():
     _assert_grads(check_layer(Conv1D(3, 2, activation="relu", seed=9), _x((2, 7, 4))), 1e-5)
 
 
+def test_conv1d_tanh_activation_gradients():
+    _assert_grads(check_layer(Conv1D(3, 3, strides=2, padding="same", activation="tanh", seed=13), _x((2, 8, 2))))
+
+
 def test_conv_backward_twice_gives_the_same_gradients():
     layer = Conv2D(2, 3, seed=10)
     x = _x((2, 5, 5, 1)).astype(np.float32)
