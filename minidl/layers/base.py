@@ -57,7 +57,7 @@ def layer_class(name: str) -> type:
 
 def serialize(obj):
     """Config form of an initializer / regularizer argument: ``None``, a name, or the object's config dict."""
-    return obj if obj is None or isinstance(obj, str) else obj.get_config()
+    return obj if obj is None or isinstance(obj, (str, dict)) else obj.get_config()
 
 
 def shape_str(shape) -> str:

@@ -111,6 +111,8 @@ def test_save_and_load_give_identical_predictions(rng, tmp_path):
     assert [type(l).__name__ for l in loaded.layers] == [type(l).__name__ for l in model.layers]
     assert loaded.evaluate(x, y) == pytest.approx(model.evaluate(x, y))
     assert not (tmp_path / "model.npz.tmp").exists()
+    loaded.save(tmp_path / "again.npz")  # a loaded model saves again (configs hold dicts now)
+    np.testing.assert_array_equal(load_model(tmp_path / "again.npz").predict(x), model.predict(x))
 
 
 def test_get_set_weights_round_trip():
