@@ -8,7 +8,8 @@ transform serves simulated and real data:
 =============================  ==========================  ====================================================
 attribute                      shape / type                meaning
 =============================  ==========================  ====================================================
-``genotypes``                  (sites, haplotypes) int8    0 = REF, 1 = ALT, -1 = missing, like
+``genotypes``                  (sites, haplotypes) int8    0 = REF, 1 = ALT (or ancestral/derived with
+                                                           ``ancestral_allele="AA"``), -1 = missing, like
                                                            ``ts.genotype_matrix()``; **phased data only**
                                                            (raises for unphased data — use ``dosages``)
 ``dosages``                    (sites, individuals) int8   ALT allele count per individual (0/1/2 for diploids),
@@ -29,6 +30,7 @@ attribute                      shape / type                meaning
 ``population_names``           tuple of str                in the order of first appearance in the file
 ``ploidies`` / ``ploidy``      (individuals,) / int        alleles per call; ``ploidy`` if all equal
 ``phased``                     bool                        True only if no kept call used ``/``
+``polarised``                  bool                        0/1 are ancestral/derived (INFO ancestral allele)
 ``sequence_length``            int                         ``end − start + 1`` bp
 ``start``, ``end``             int                         1-based inclusive interval covered (absolute VCF
                                                            coordinates); ``offset = start − 1``
@@ -51,8 +53,13 @@ each other. Also accepted are REF ``0`` / ALT ``1``, the allele labels tskit wri
 ``BinaryMutationModel``. Everything else is skipped and counted: ``multiallelic`` (ALT has a comma),
 ``symbolic`` (``<DEL>``, breakends, ``*``), ``indel`` (REF or ALT longer than one base), ``no_alt`` (ALT is
 ``.``), ``non_acgt`` (e.g. ``N``, or REF = ALT), ``filtered`` (FILTER not PASS/``.``, only with
-``pass_only=True``) and ``monomorphic`` (no variation among the selected samples' non-missing alleles,
-only with ``drop_monomorphic=True``, the default, matching simulations that drop non-segregating sites).
+``pass_only=True``), ``no_ancestral`` (no usable ancestral allele, only with ``ancestral_allele=``) and
+``monomorphic`` (no variation among the selected samples' non-missing alleles, only with
+``drop_monomorphic=True``, the default, matching simulations that drop non-segregating sites).
+
+Alleles: 0 = REF and 1 = ALT. In simulations (and VCFs tskit writes) REF is the ancestral allele; in real
+data it is the reference genome's allele. ``ancestral_allele="AA"`` polarises with the INFO ancestral allele
+so that 0 = ancestral, 1 = derived, as a derived-allele ("01") image encoding assumes.
 
 Genotypes: ``0|1`` phased, ``0/1`` unphased, ``0`` haploid, ``.`` / ``./.`` / ``.|.`` missing (a bare ``.``
 is missing for every allele of the individual), ``0|.`` partly missing. Ploidy may differ between
@@ -90,7 +97,8 @@ __all__ = [
     "read_vcf",
 ]
 
-SKIP_REASONS = ("multiallelic", "symbolic", "indel", "no_alt", "non_acgt", "filtered", "monomorphic")
+SKIP_REASONS = ("multiallelic", "symbolic", "indel", "no_alt", "non_acgt", "filtered", "no_ancestral",
+                "monomorphic")
 
 _FIXED_COLUMNS = ("#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO")
 _BASES = frozenset({b"A", b"C", b"G", b"T", b"a", b"c", b"g", b"t"})
@@ -131,6 +139,7 @@ class VcfGenotypes:
     phased: bool
     start: int
     end: int
+    polarised: bool = False
     skipped: dict = field(default_factory=dict)
     n_records: int = 0
     ignored_samples: tuple = ()
@@ -251,8 +260,8 @@ class VcfGenotypes:
         """Split into windows of ``n_snps`` consecutive SNPs, every ``step`` SNPs (default: adjacent).
 
         Each window spans from its first to its last SNP (``start``/``end`` absolute, ``positions``
-        relative to the window, so the first SNP is at 1 and the last at ``sequence_length``). A last window with fewer SNPs is dropped unless
-        ``keep_partial``.
+        relative to the window, so the first SNP is at 1 and the last at ``sequence_length``). A last
+        window with fewer SNPs is dropped unless ``keep_partial``.
         """
         n_snps = _positive_int(n_snps, "n_snps")
         step = n_snps if step is None else _positive_int(step, "step")
@@ -411,8 +420,11 @@ class _Reader:
     Kept genotypes accumulate as blocks of shape (records, selected individuals, alleles per call).
     """
 
-    def __init__(self, path: Path, region, drop_monomorphic: bool, pass_only: bool, require_phased: bool):
+    def __init__(self, path: Path, region, drop_monomorphic: bool, pass_only: bool, require_phased: bool,
+                 ancestral_allele: str | None = None):
         self.path = path
+        self.ancestral_re = (None if ancestral_allele is None else
+                             re.compile(rb"(?:^|;)" + re.escape(ancestral_allele.encode()) + rb"=([^;]*)"))
         self.region = parse_region(region)
         self.drop_monomorphic = drop_monomorphic
         self.pass_only = pass_only
@@ -421,7 +433,7 @@ class _Reader:
         self.contig_lengths: dict[str, int] = {}
         self.blocks: list[np.ndarray] = []     # (m, n_sel, k) int8 each, in file order
         self.block_positions: list[np.ndarray] = []
-        self.pending: list[tuple] = []         # queued (gt bytes, lineno, pos) of one width
+        self.pending: list[tuple] = []         # queued (gt bytes, lineno, pos, flip) of one width
         self.pending_width = 0
         self.n_records = 0
         self.unphased_line = None
@@ -476,17 +488,17 @@ class _Reader:
         self.uniform_ploidy = 0  # k once every selected individual is known to have ploidy k
 
     # -- genotypes: batched fast path ----------------------------------------------------------------
-    def queue(self, gt: bytes, lineno: int, pos: int) -> None:
+    def queue(self, gt: bytes, lineno: int, pos: int, flip: bool) -> None:
         """Queue a record for the batched parser, or parse it now if its calls differ in width."""
         n = self.n_samples
         width = 4 if len(gt) == 4 * n - 1 else 2 if len(gt) == 2 * n - 1 else 0
         if width != self.pending_width or not width:
             self.flush()
         if not width:
-            self.parse_slow([(gt, lineno, pos)])
+            self.parse_slow([(gt, lineno, pos, flip)])
             return
         self.pending_width = width
-        self.pending.append((gt, lineno, pos))
+        self.pending.append((gt, lineno, pos, flip))
         if len(self.pending) >= _BATCH:
             self.flush()
 
@@ -521,16 +533,17 @@ class _Reader:
             unphased = np.any(~pipe & called, axis=1)                      # '/' in a non-missing call
             if unphased.any():
                 self.note_unphased(pending[int(np.argmax(unphased))][1])
-        self.add_block(alleles, np.array([p[2] for p in pending], dtype=np.int64))
+        self.add_block(alleles, np.array([p[2] for p in pending], dtype=np.int64),
+                       np.array([p[3] for p in pending], dtype=bool))
 
     # -- genotypes: per-call parser ------------------------------------------------------------------
     def parse_slow(self, records: list) -> None:
-        for gt, lineno, pos in records:
+        for gt, lineno, pos, flip in records:
             alleles, ploidy, phased = self.slow_calls(gt.split(b"\t"), lineno)
             self.check_ploidy(ploidy, lineno)
             if not phased:
                 self.note_unphased(lineno)
-            self.add_block(alleles[None], np.array([pos], dtype=np.int64))
+            self.add_block(alleles[None], np.array([pos], dtype=np.int64), np.array([flip]))
 
     def slow_calls(self, gts: list, lineno: int):
         """Parse any GT (bare '.', mixed ploidy, partial missing) of the selected samples; raise if malformed.
@@ -594,7 +607,11 @@ class _Reader:
         if self.unphased_line is None or lineno < self.unphased_line:
             self.unphased_line = lineno
 
-    def add_block(self, alleles: np.ndarray, positions: np.ndarray) -> None:
+    def add_block(self, alleles: np.ndarray, positions: np.ndarray, flip: np.ndarray) -> None:
+        """Keep a block of records (m, n_sel, k); ``flip`` (m,) marks records whose ALT is ancestral."""
+        if flip.any():  # polarise: 0 <-> 1, missing and padding unchanged (alleles is a fresh array)
+            sub = alleles[flip]
+            alleles[flip] = np.where(sub >= 0, 1 - sub, sub)
         if self.drop_monomorphic:
             flat = alleles.reshape(len(alleles), -1)
             variable = (flat == 1).any(axis=1) & (flat == 0).any(axis=1)
@@ -681,6 +698,15 @@ class _Reader:
                 if reason is not None:
                     self.skipped[reason] += 1
                     continue
+                flip = False
+                if self.ancestral_re is not None:
+                    m = self.ancestral_re.search(fields[7])
+                    ancestral = m.group(1)[:1].upper() if m else b""
+                    if ancestral != fields[3].upper():
+                        if ancestral != fields[4].upper() or not ancestral:
+                            self.skipped["no_ancestral"] += 1
+                            continue
+                        flip = True
 
                 fmt = fields[8]
                 if fmt != fmt_cache[0]:
@@ -694,7 +720,7 @@ class _Reader:
                         gt = _AFTER_GT.sub(b"", gt)
                     else:
                         gt = b"\t".join([_take_field(f, fmt_cache[1]) for f in gt.split(b"\t")])
-                self.queue(gt, lineno, pos)
+                self.queue(gt, lineno, pos, flip)
         self.flush()
         if not header_seen:
             raise VcfFormatError(f"{self.path}: no '#CHROM ...' header line found (is this a VCF file?)")
@@ -730,7 +756,7 @@ def _take_field(sample_field: bytes, index: int) -> bytes:
 
 
 def read_vcf(path, populations=None, region=None, *, drop_monomorphic: bool = True, pass_only: bool = False,
-             require_phased: bool = False) -> VcfGenotypes:
+             require_phased: bool = False, ancestral_allele: str | None = None) -> VcfGenotypes:
     """Read biallelic SNP genotypes of one chromosome (or region) from a plain or gzipped VCF.
 
     Parameters
@@ -751,6 +777,12 @@ def read_vcf(path, populations=None, region=None, *, drop_monomorphic: bool = Tr
         Skip (and count as ``filtered``) records whose FILTER is neither ``PASS`` nor ``.``.
     require_phased:
         Raise at the first unphased call instead of returning ``phased=False``.
+    ancestral_allele:
+        Name of an INFO key holding the ancestral allele (``"AA"`` in 1000 Genomes-style files). When given,
+        alleles are polarised — 0 = ancestral, 1 = derived, as in simulations — by swapping 0 and 1 where
+        the ancestral allele is ALT (first character, any case, e.g. ``AA=g`` or ``AA=G|||``); records whose
+        ancestral allele is absent or neither REF nor ALT are skipped as ``no_ancestral``. Without it,
+        0 = REF and 1 = ALT, and REF is not necessarily ancestral (``polarised=False``).
 
     Returns a :class:`VcfGenotypes` (layout in the module docstring). ``start``/``end`` are the region's,
     defaulting to 1 and to the ``##contig`` length (else the last POS seen on the chromosome); positions
@@ -761,7 +793,7 @@ def read_vcf(path, populations=None, region=None, *, drop_monomorphic: bool = Tr
     samples absent from the VCF or when no usable site remains (the message gives the skip counts).
     """
     path = Path(path)
-    reader = _Reader(path, region, drop_monomorphic, pass_only, require_phased)
+    reader = _Reader(path, region, drop_monomorphic, pass_only, require_phased, ancestral_allele)
     try:
         chrom, chrom_wanted, r_start, r_end, last_seen_pos, chromosomes_seen = reader.read(populations)
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
@@ -788,6 +820,7 @@ def read_vcf(path, populations=None, region=None, *, drop_monomorphic: bool = Tr
         phased=reader.unphased_line is None,
         start=int(r_start),
         end=int(end),
+        polarised=ancestral_allele is not None,
         skipped=reader.skipped,
         n_records=reader.n_records,
         ignored_samples=reader.ignored_samples,

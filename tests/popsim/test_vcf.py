@@ -243,11 +243,26 @@ def test_non_snp_records_are_skipped_and_counted(tmp_path):
     g = read_vcf(_small(tmp_path, body), POPS3)
     np.testing.assert_array_equal(g.positions, [1, 10])
     assert g.skipped == {"multiallelic": 1, "symbolic": 2, "indel": 2, "no_alt": 1, "non_acgt": 1,
-                         "filtered": 0, "monomorphic": 1}
+                         "filtered": 0, "no_ancestral": 0, "monomorphic": 1}
     assert g.n_records == 10
     kept = read_vcf(_small(tmp_path, body), POPS3, drop_monomorphic=False, pass_only=True)
     np.testing.assert_array_equal(kept.positions, [1, 9])
     assert kept.skipped["filtered"] == 1 and kept.skipped["monomorphic"] == 0
+
+
+def test_ancestral_allele_polarises_genotypes(tmp_path):
+    body = ("1\t1\t.\tA\tG\t.\tPASS\tAA=A\tGT\t0|1\t0|0\t1|.\n"        # REF ancestral: unchanged
+            "1\t2\t.\tA\tG\t.\tPASS\tDP=3;AA=g|||\tGT\t0|1\t0|0\t1|.\n"  # ALT ancestral: swapped
+            "1\t3\t.\tA\tG\t.\tPASS\tAA=.\tGT\t0|1\t0|0\t1|1\n"        # unknown ancestral
+            "1\t4\t.\tA\tG\t.\tPASS\tAA=T\tGT\t0|1\t0|0\t1|1\n"        # neither REF nor ALT
+            "1\t5\t.\tA\tG\t.\tPASS\tDP=4\tGT\t0|1\t0|0\t1|1\n"        # no AA
+            "1\t6\t.\tA\tG\t.\tPASS\tXAA=G;AA=G\tGT\t0|1\t0|0\t1|1\n")  # AA must be its own key
+    g = read_vcf(_small(tmp_path, body), POPS3, ancestral_allele="AA")
+    assert g.polarised
+    np.testing.assert_array_equal(g.positions, [1, 2, 6])
+    np.testing.assert_array_equal(g.genotypes, [[0, 1, 0, 0, 1, -1], [1, 0, 1, 1, 0, -1], [1, 0, 1, 1, 0, 0]])
+    assert g.skipped["no_ancestral"] == 3
+    assert not read_vcf(_small(tmp_path, body), POPS3).polarised
 
 
 def test_no_usable_sites_error_reports_skip_counts(tmp_path):
