@@ -289,3 +289,41 @@ def test_other_bad_arguments_are_rejected():
     with pytest.raises(ValueError, match="loclinear with 3 statistics needs at least 5"):
         A.abc([0, 0, 0], PARAM, SUMSTAT, 0.05, method="loclinear")
     assert math.ceil(50 * 0.05) == 3
+
+
+# ------------------------------------------------------------------------------------------------
+# Command line: popsim abc on a statistics file
+# ------------------------------------------------------------------------------------------------
+
+def test_cli_abc_prints_model_probabilities_posterior_and_cross_validation(tmp_path, capsys,
+                                                                          constant_vs_bottleneck):
+    from popsim import cli_analysis
+
+    sumstat, index, keys = constant_vs_bottleneck
+    labels = (index == "bottleneck").astype(np.int64)
+    theta = np.where(labels == 1, np.arange(len(labels), dtype=float), np.nan)[:, None]  # only in one model
+    path = tmp_path / "stats.npz"
+    np.savez(path, names=np.array(keys), values=sumstat, labels=labels,
+             scenario_names=np.array(["constant", "bottleneck"]), params=theta,
+             parameter_names=np.array(["T_bottleneck"]), populations=np.array([]), per_bp=np.array(True))
+    status = cli_analysis.main(["abc", "--train", str(path), "--target", str(path), "--target-row", "0",
+                                "--statistics", "S,pi,tajimas_d", "--tol", "0.1", "--param", "T_bottleneck",
+                                "--cv", "5", "--plots", str(tmp_path / "plots")])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "P(constant)" in out and "P(bottleneck)" in out
+    assert "T_bottleneck: median" in out
+    assert "confusion matrix" in out and "prediction error of T_bottleneck" in out
+    assert (tmp_path / "plots" / "confusion.png").exists()
+
+
+def test_cli_select_columns_follows_presets_and_population_names():
+    from popsim.cli_analysis import select_columns
+
+    names = ["S", "fst_tskit_GN_BF", "dxy_GN_BF", "S_GN", "S_BF", "pi_GN", "pi_BF", "tajimas_d_GN", "tajimas_d_BF"]
+    data = {"names": np.array(names), "values": np.arange(18.0).reshape(2, 9), "populations": np.array(["GN", "BF"])}
+    t1 = select_columns(data, "t1")
+    assert t1["names"].tolist() == names[1:]
+    assert select_columns(data, ["S", "S_pop"])["values"][0].tolist() == [0.0, 3.0, 4.0]
+    with pytest.raises(ValueError, match="statistics expected columns present in the file"):
+        select_columns(data, ["theta_h"])
