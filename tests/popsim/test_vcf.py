@@ -2,10 +2,14 @@
 
 import gzip
 import io
+import tempfile
+from pathlib import Path
 
 import msprime
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from popsim import vcf as vcf_module
 from popsim.vcf import VcfFormatError, VcfGenotypes, parse_region, read_populations, read_vcf
@@ -224,6 +228,43 @@ def test_mixed_ploidy_individuals_like_chrX(tmp_path):
     np.testing.assert_array_equal(g.populations, [0, 0, 0, 1, 1])
     with pytest.raises(ValueError, match="different ploidies"):
         g.ploidy
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 25), st.integers(1, 5), st.sampled_from([1, 2]), st.floats(0, 0.3), st.booleans(),
+       st.integers(1, 6), st.integers(0, 2**31))
+def test_any_genotype_matrix_written_as_text_reads_back(n_sites, n_ind, ploidy, missing, phased, batch, seed):
+    """Law: read(write(G)) == G for random 0/1/missing matrices, any batch size, phased or not."""
+    rng = np.random.default_rng(seed)
+    G = rng.integers(0, 2, size=(n_sites, n_ind * ploidy)).astype(np.int8)
+    G[rng.random(G.shape) < missing] = -1
+    G[0, 0] = 0  # one called allele somewhere, so the ploidy is observable
+    sep = "|" if phased else "/"
+    lines = ["#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t"
+             + "\t".join(f"i{j}" for j in range(n_ind))]
+    for site in range(n_sites):
+        calls = []
+        for j in range(n_ind):
+            alleles = ["." if a < 0 else str(a) for a in G[site, j * ploidy:(j + 1) * ploidy]]
+            calls.append("." if all(a == "." for a in alleles) and rng.random() < 0.5 else sep.join(alleles))
+        lines.append(f"7\t{10 * site + 1}\t.\tC\tA\t.\t.\t.\tGT\t" + "\t".join(calls))
+    old_batch = vcf_module._BATCH
+    vcf_module._BATCH = batch
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "random.vcf"
+            path.write_text("\n".join(lines) + "\n")
+            g = read_vcf(path, None, drop_monomorphic=False)
+    finally:
+        vcf_module._BATCH = old_batch
+    np.testing.assert_array_equal(g.calls, G)
+    np.testing.assert_array_equal(g.positions, 10 * np.arange(n_sites) + 1)
+    assert g.ploidy == ploidy
+    called_pairs = ploidy == 2 and bool((G.reshape(n_sites, n_ind, 2).max(axis=2) >= 0).any())
+    assert g.phased == (phased or not called_pairs)
+    dose = G.reshape(n_sites, n_ind, ploidy).sum(axis=2)
+    dose[(G.reshape(n_sites, n_ind, ploidy) < 0).any(axis=2)] = -1
+    np.testing.assert_array_equal(g.dosages, dose)
 
 
 # ------------------------------------------------------------------------------------------ skipping
