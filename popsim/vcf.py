@@ -68,12 +68,18 @@ result unphased (``phased=False``): haplotypes are then not defined, ``genotypes
 is what to use; it is never silently treated as phased.
 
 Region selection as samtools: ``"chr1"``, ``"chr1:10000-20000"`` (1-based, inclusive; commas allowed),
-``"chr1:10000-"``. Without a region the file must hold one chromosome (otherwise the error names them).
-The file must be sorted by position within the chromosome (checked); reading stops after the region.
+``"chr1:10000-"``, ``"chr1:10000"`` (one base), ``"{name:with:colons}:1-100"`` (htslib braces). Without a
+region the file must hold one chromosome (otherwise the error names them). Without an index the file is
+scanned from the top; it must be sorted by position within the chromosome (checked), and reading stops
+after the region.
 
-Performance: genotype columns of a line are parsed in one vectorised step (bytes → NumPy lookup table)
-when every call has the same width (``0|1``-style diploid or ``0``-style haploid), with a per-call
-fallback for anything else (bare ``.``, mixed ploidy, extra FORMAT fields are stripped first).
+Performance: records are parsed in batches — the genotype columns of up to ``_BATCH`` lines whose calls all
+have the same width (``0|1``-style diploid or ``0``-style haploid) become one NumPy byte array mapped to
+alleles by a lookup table; anything else (bare ``.``, mixed ploidy, malformed calls) goes through a per-call
+parser that also writes the error messages. Other FORMAT fields (``GT:AD:DP...``) are stripped first with
+one regex pass per line. Measured on 57,000 sites × 280 haplotypes (140 diploids, a tskit-written VCF,
+2-core AMD EPYC): about 70,000 sites per CPU-second for plain text, 60,000 for gzip, 19,000 with an extra
+``DP`` field per call. Memory: the kept genotypes as int8 (about sites × haplotypes bytes, twice briefly).
 """
 
 from __future__ import annotations
