@@ -405,26 +405,34 @@ class Dataset:
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be an integer >= 1; got {batch_size!r}")
+        if self.transform is None:
+            raise ValueError(f"dataset {str(self.path)!r} stores no images (it was simulated without a transform)")
         indices = self._check_indices(indices)
         rng = np.random.default_rng(seed)
+        keys = ["image"] + (["snp_distance"] if self.transform.distance_channel else [])
         # Group requested rows by chunk file.
-        chunk_files = np.array([int(self.indices[p]) // self.chunk_size for p in indices])
+        chunk_files = np.array([int(self.indices[p]) // self.chunk_size for p in indices], dtype=np.int64)
         chunks = np.unique(chunk_files)
         if shuffle:
             chunks = rng.permutation(chunks)
-        carry = np.zeros(0, dtype=np.int64)
+        # Rows left over from the previous buffer (fewer than a batch), with their compact int8 data.
+        carry_rows, carry = np.zeros(0, dtype=np.int64), None
         for start in range(0, len(chunks), buffer_chunks):
-            group = chunks[start : start + buffer_chunks]
-            rows = np.concatenate([carry, indices[np.isin(chunk_files, group)]])
-            if shuffle:
-                rows = rng.permutation(rows)
-            n_full = len(rows) // batch_size * batch_size
+            group_rows = indices[np.isin(chunk_files, chunks[start : start + buffer_chunks])]
+            # One read per chunk file; images stay int8 in the buffer and become float32 one batch at a time.
+            data = self._read(group_rows, keys)
+            if carry is not None:
+                data = {key: np.concatenate([carry[key], data[key]]) for key in keys}
+            rows = np.concatenate([carry_rows, group_rows])
+            order = rng.permutation(len(rows)) if shuffle else np.arange(len(rows))
             last_group = start + buffer_chunks >= len(chunks)
-            for begin in range(0, n_full if not last_group else len(rows), batch_size):
-                batch = rows[begin : begin + batch_size]
-                x, y = self.arrays(batch)
-                yield x, y, batch
-            carry = rows[n_full:] if not last_group else np.zeros(0, dtype=np.int64)
+            end = len(rows) if last_group else len(rows) // batch_size * batch_size
+            for begin in range(0, end, batch_size):
+                take = order[begin : begin + batch_size]
+                x = self.transform.assemble(data["image"][take], data["snp_distance"][take] if len(keys) > 1 else None)
+                yield x, self.labels[rows[take]], rows[take]
+            carry_rows = rows[order[end:]]
+            carry = {key: data[key][order[end:]] for key in keys}
 
     def split(self, fractions: Sequence[float] = (0.8, 0.1, 0.1)) -> tuple[np.ndarray, ...]:
         """Contiguous train/validation/test (or any number of parts) index arrays.

@@ -229,18 +229,28 @@ def place_segregating_sites(ts: tskit.TreeSequence, n_sites: int, rng: np.random
         area = (node_time[edges.parent] - node_time[edges.child]) * (edges.right - edges.left)
         chosen = rng.choice(len(area), size=n_sites, p=area / area.sum())
         positions = rng.uniform(edges.left[chosen], edges.right[chosen])
-        # Sites must be sorted by position; mutations reference sites by row number.
+        # Sites must be sorted by position; mutation i sits at site i, on the chosen edge's child node.
         order = np.argsort(positions, kind="stable")
-        for row, edge in enumerate(chosen[order]):
-            tables.sites.add_row(position=positions[order][row], ancestral_state="0")
-            tables.mutations.add_row(site=row, node=edges.child[edge], derived_state="1")
+        ancestral, ancestral_offset = tskit.pack_strings(["0"] * n_sites)
+        derived, derived_offset = tskit.pack_strings(["1"] * n_sites)
+        tables.sites.set_columns(
+            position=positions[order], ancestral_state=ancestral, ancestral_state_offset=ancestral_offset
+        )
+        tables.mutations.set_columns(
+            site=np.arange(n_sites, dtype=np.int32),
+            node=edges.child[chosen[order]],
+            derived_state=derived,
+            derived_state_offset=derived_offset,
+            parent=np.full(n_sites, tskit.NULL, dtype=np.int32),
+            time=np.full(n_sites, tskit.UNKNOWN_TIME),
+        )
     return tables.tree_sequence()
 
 
 def _locus_genotypes(ts: tskit.TreeSequence) -> tuple[np.ndarray, np.ndarray]:
     """Genotype matrix (sites, haplotypes) int8 and positions (bp) of the segregating sites of one locus."""
     genotypes = ts.genotype_matrix().astype(np.int8, copy=False)
-    positions = ts.tables.sites.position
+    positions = ts.sites_position  # (ts.tables would copy every table)
     n_haplotypes = genotypes.shape[1]
     # Keep only sites where both alleles are present among the sampled haplotypes.
     derived_count = genotypes.sum(axis=1, dtype=np.int64)

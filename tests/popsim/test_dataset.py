@@ -49,7 +49,7 @@ def test_images_are_stored_as_int8_in_chunks_with_a_manifest(reference):
     metadata = json.loads((reference.path / "metadata.json").read_text())
     assert metadata["complete"] and metadata["n_chunks"] == 3
     assert metadata["config"]["settings"]["transform"] == TRANSFORM.to_dict()
-    assert metadata["scenarios"][2]["priors"]["T_contact"]["low"] == "0.05 * T_split"
+    assert metadata["scenarios"][2]["priors"]["T_contact"]["low"] == "0.02 * T_split"
     assert "demes_at_reference_params" in metadata["scenarios"][0] and "msprime" in metadata["versions"]
 
 
