@@ -120,7 +120,31 @@ def simulate(n_per_model: int, master_seed: int, workers: int, label: str, check
     }
 
 
+def load_partial(args):
+    """The replicates finished so far (checkpoints of an unfinished run), for a report under time pressure.
+
+    Models alternate row by row, so the first 2k finished replicates hold k of each model.
+    """
+    data = {}
+    for label, n, seed in (("train", args.n_per_model, args.seed), ("test", args.n_test, args.seed + 1)):
+        path = (args.cache or "/tmp/t1_abc") + f".{label}.partial.npz"
+        if not n or not os.path.exists(path):
+            continue
+        with np.load(path, allow_pickle=False) as z:
+            done = (len(z["T_split"]) // len(MODELS)) * len(MODELS)
+            data.update({f"{label}_names": z["names"], f"{label}_values": z["values"][:done],
+                         f"{label}_T_split": z["T_split"][:done], f"{label}_n_sites": z["n_sites"][:done],
+                         f"{label}_seeds": z["seeds"][:done], f"{label}_seconds": np.array(float("nan")),
+                         f"{label}_model": np.array([MODELS[i % len(MODELS)] for i in range(done)])})
+        print(f"[{label}] using {done} finished replicates ({done // len(MODELS)} per model) from {path}")
+    args.n_per_model = len(data["train_T_split"]) // len(MODELS)
+    args.n_test = len(data["test_T_split"]) // len(MODELS) if "test_T_split" in data else 0
+    return data
+
+
 def load_or_simulate(args):
+    if args.partial:
+        return load_partial(args)
     if args.cache and os.path.exists(args.cache):
         with np.load(args.cache, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
@@ -163,8 +187,10 @@ def analyse(data, args):
     finite = np.all(np.isfinite(X8), axis=1)
     say(f"Reference table: {X8.shape[0]} simulations ({args.n_per_model} per model), "
         f"{int((~finite).sum())} with a non-finite statistic; mean sites per replicate "
-        f"{data['train_n_sites'].mean():.0f}; simulation time {float(data['train_seconds']):.0f} s "
-        f"with {args.workers} workers.")
+        f"{data['train_n_sites'].mean():.0f}"
+        + (f"; simulation time {float(data['train_seconds']):.0f} s with {args.workers} workers."
+           if np.isfinite(float(data["train_seconds"])) else
+           " (PARTIAL: the replicates an unfinished run had checkpointed; see --partial)."))
     say("")
 
     # --- model choice: leave-one-out cross-validation as R's cv4postpr ---------------------------------
@@ -251,6 +277,8 @@ def main(argv=None):
     p.add_argument("--cache", default="/tmp/t1_abc_stats.npz")
     p.add_argument("--plots", default=None, help="folder for confusion-matrix PNGs (e.g. /tmp/t1_plots)")
     p.add_argument("--report", default=None, help="write the markdown report here")
+    p.add_argument("--partial", action="store_true",
+                   help="analyse only the replicates an unfinished run has checkpointed so far (no simulation)")
     args = p.parse_args(argv)
     data = load_or_simulate(args)
     body = analyse(data, args)

@@ -18,8 +18,10 @@ What R's ``abc`` does, and this module reproduces
 4. **Rejection posterior** — the accepted parameters, unweighted.
 5. **Local-linear regression** (Beaumont et al. 2002) — Epanechnikov weights
    ``w_i = 1 − (d_i / d_(n_acc))²`` (the farthest accepted simulation gets weight 0), a weighted least-squares
-   fit ``θ_i ≈ α + (s_i − ...)·β`` on the scaled statistics, and adjusted values
-   ``θ*_i = α + t·β + (θ_i − α − s_i·β)`` (residuals centred on their mean, as R 2.2). With ``hcorr`` the
+   fit ``θ_i ≈ α + s_i·β`` on the scaled statistics, and adjusted values
+   ``θ*_i = α + t·β + (θ_i − α − s_i·β) = θ_i − (s_i − t)·β``: each accepted parameter is moved along the
+   regression line to where its statistics would equal the observed ones t (residuals centred on their
+   mean, as R 2.2). With ``hcorr`` the
    residuals are also rescaled by a second regression of ``log(residual²)`` (heteroscedastic correction,
    Blum & François 2010): ``θ*_i = pred + σ(t)/σ(s_i) · r_i``. Parameters may first be transformed
    (``log``, or ``logit`` within bounds) and are transformed back afterwards.

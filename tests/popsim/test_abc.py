@@ -327,3 +327,23 @@ def test_cli_select_columns_follows_presets_and_population_names():
     assert select_columns(data, ["S", "S_pop"])["values"][0].tolist() == [0.0, 3.0, 4.0]
     with pytest.raises(ValueError, match="statistics expected columns present in the file"):
         select_columns(data, ["theta_h"])
+
+
+def test_cli_stats_on_a_dataset_matches_popsim_stats(tmp_path, capsys):
+    from popsim import cli_analysis
+    from popsim.dataset import Dataset, simulate_dataset
+
+    simulate_dataset(tmp_path / "ds", ["flagship_split", "flagship_im"], 2, 11, keep_genotypes=True, n_loci=2,
+                     progress=False)
+    out = tmp_path / "stats.npz"
+    assert cli_analysis.main(["stats", str(tmp_path / "ds"), "--statistics", "t1", "-o", str(out)]) == 0
+    assert "4 replicates × 8 statistics (per bp)" in capsys.readouterr().out
+    with np.load(out) as z:
+        names, values, labels = z["names"].tolist(), z["values"], z["labels"]
+    assert names == ["fst_tskit_A_B", "dxy_A_B", "S_A", "S_B", "pi_A", "pi_B", "tajimas_d_A", "tajimas_d_B"]
+    rec = next(Dataset(tmp_path / "ds").iter_replicates())
+    # Loci are concatenated, so per-bp values divide by n_loci × sequence_length.
+    expected = S.compute_statistics(rec.genotypes, rec.n_loci * rec.sequence_length,
+                                    np.asarray(rec.populations), "t1")
+    assert values[0] == pytest.approx(list(expected.values()), rel=1e-12)
+    assert labels[0] == rec.label
