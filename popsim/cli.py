@@ -38,6 +38,21 @@ __all__ = ["main", "build_parser", "SUBCOMMAND_MODULES"]
 SUBCOMMAND_MODULES: list[str] = ["popsim.cli", "popsim.stats", "popsim.abc", "popsim.vcf"]
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show "(default: ...)" only where there is a meaningful default."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or action.default is argparse.SUPPRESS:
+            return action.help
+        return super()._get_help_string(action)
+
+    def _fill_text(self, text, width, indent):
+        # Keep the line breaks of the examples in the epilog; wrap everything else.
+        if text.startswith("examples:"):
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
 class CommandError(Exception):
     """A user error: printed as one line, exit status 2."""
 
@@ -193,7 +208,12 @@ def add_parser(subparsers) -> None:
         "same command resumes an interrupted run and gives exactly the same result). Units: sizes in "
         "diploid individuals, times in generations, rates per bp per generation. Settings not given "
         "come from the scenarios' defaults (see `popsim show`).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog="examples:\n"
+        "  popsim simulate --scenarios mosquito_isolation,mosquito_im --n 1000 --seed 1 --workers 2 \\\n"
+        "      --n-snps 250 --snp-selection first --encoding pm1 --distance-channel --keep-genotypes -o t1_train\n"
+        "  popsim simulate --scenarios flagship_split,flagship_im,flagship_sc --n 1000 --seed 2 --workers 2 \\\n"
+        "      --sort-rows similarity --keep-genotypes -o flagship",
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("--scenarios", required=True, metavar="A,B,...",
                         help="comma-separated built-in names or demes YAML files; label k = k-th scenario")

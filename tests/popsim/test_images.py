@@ -133,3 +133,14 @@ def test_bad_inputs_raise_one_clear_error():
         transform(genotypes, positions, populations[:-1])
     with pytest.raises(ValueError, match="needs a seed"):
         GenotypeImage(n_snps=4, missing_rate=0.1)(genotypes, positions, populations)
+
+
+def test_plot_image_writes_a_png_with_population_blocks(tmp_path):
+    from popsim.plot import plot_image
+
+    genotypes, positions, populations = random_data()
+    image = GenotypeImage(n_snps=16, encoding="pm1")(genotypes, positions, populations)
+    plot_image(image, populations, tmp_path / "image.png", title="pm1")
+    assert (tmp_path / "image.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(ValueError, match="channel=3 is out of range"):
+        plot_image(image, channel=3)
