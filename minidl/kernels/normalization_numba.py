@@ -17,8 +17,13 @@ _BLOCKS = 16
 
 
 @njit(parallel=True, cache=True)
-def _stats(x2, T, part_s, part_q):
-    M, C = x2.shape
+def _sums(u2, v2, u_shift, v_shift, v_scale, T, part_s, part_q):
+    """Per channel, per block t: ``Σ (u − u_shift)`` and ``Σ (u − u_shift)·(v − v_shift)·v_scale``.
+
+    Statistics: ``u = v = x``, shifts = first row, scale 1 → ``Σ d``, ``Σ d²``.
+    Backward:   ``u = dy`` (no shift), ``v = x``, ``v_shift = μ``, ``v_scale = 1/σ`` → ``Σ dy``, ``Σ dy·x̂``.
+    """
+    M, C = u2.shape
     step = (M + T - 1) // T
     for t in prange(T):
         for k in range(C):
@@ -26,53 +31,36 @@ def _stats(x2, T, part_s, part_q):
             part_q[t, k] = 0.0
         for r in range(t * step, min(M, (t + 1) * step)):
             for k in range(C):
-                d = np.float64(x2[r, k]) - np.float64(x2[0, k])
+                d = np.float64(u2[r, k]) - u_shift[k]
                 part_s[t, k] += d
-                part_q[t, k] += d * d
+                part_q[t, k] += d * (np.float64(v2[r, k]) - v_shift[k]) * v_scale[k]
 
 
 @njit(parallel=True, cache=True)
-def _apply(x2, scale, shift, y2):
-    M, C = x2.shape
+def _affine(u2, v2, alpha, v_shift, beta, gamma, out):
+    """``out = u·α + (v − v_shift)·β + γ`` per channel, parallel over rows.
+
+    Apply:    ``u = x``, ``α = scale``, ``β = 0``, ``γ = shift``.
+    Backward: ``u = dy``, ``v = x``, ``α = scale``, ``v_shift = μ``, ``β = −scale·c/σ``, ``γ = −scale·a``.
+    """
+    M, C = u2.shape
     for r in prange(M):
         for k in range(C):
-            y2[r, k] = x2[r, k] * scale[k] + shift[k]
+            out[r, k] = u2[r, k] * alpha[k] + (v2[r, k] - v_shift[k]) * beta[k] + gamma[k]
 
 
-@njit(parallel=True, cache=True)
-def _backward_sums(dy2, x2, mean, inv_std, T, part_s, part_q):
-    M, C = x2.shape
-    step = (M + T - 1) // T
-    for t in prange(T):
-        for k in range(C):
-            part_s[t, k] = 0.0
-            part_q[t, k] = 0.0
-        for r in range(t * step, min(M, (t + 1) * step)):
-            for k in range(C):
-                g = np.float64(dy2[r, k])
-                part_s[t, k] += g
-                part_q[t, k] += g * (np.float64(x2[r, k]) - mean[k]) * inv_std[k]
-
-
-@njit(parallel=True, cache=True)
-def _backward_input(dy2, x2, mean, inv_std, scale, a, c, dx2):
-    # dx = scale·(dy − a − x̂·c) with a = mean(dy), c = mean(dy·x̂); x̂ recomputed, not stored
-    M, C = x2.shape
-    for r in prange(M):
-        for k in range(C):
-            xhat = (x2[r, k] - mean[k]) * inv_std[k]
-            dx2[r, k] = scale[k] * (dy2[r, k] - a[k] - xhat * c[k])
+def _blocks(M, C):
+    T = min(_BLOCKS, M)
+    return T, np.empty((T, C)), np.empty((T, C))
 
 
 def batchnorm_stats(x2):
     """Per-channel mean and biased variance (float64) of ``x2`` ``(M, C)``."""
     x2 = np.ascontiguousarray(x2)
     M, C = x2.shape
-    T = min(_BLOCKS, M)
-    s = np.empty((T, C))
-    q = np.empty((T, C))
-    _stats(x2, T, s, q)
+    T, s, q = _blocks(M, C)
     shift = x2[0].astype(np.float64)
+    _sums(x2, x2, shift, shift, np.ones(C), T, s, q)
     ms = s.sum(axis=0) / M
     var = np.maximum(q.sum(axis=0) / M - ms * ms, 0.0)
     return shift + ms, var
@@ -81,30 +69,32 @@ def batchnorm_stats(x2):
 def batchnorm_apply(x2, scale, shift):
     """``y = x·scale + shift`` per channel."""
     x2 = np.ascontiguousarray(x2)
+    dt = x2.dtype
     y2 = np.empty_like(x2)
-    _apply(x2, np.asarray(scale, dtype=x2.dtype), np.asarray(shift, dtype=x2.dtype), y2)
+    zero = np.zeros(x2.shape[1], dtype=dt)
+    _affine(x2, x2, np.asarray(scale, dtype=dt), zero, zero, np.asarray(shift, dtype=dt), y2)
     return y2
 
 
 def batchnorm_backward_sums(dy2, x2, mean, inv_std):
     """``(Σ dy, Σ dy·x̂)`` per channel, float64."""
-    dy2 = np.ascontiguousarray(dy2, dtype=x2.dtype)
     x2 = np.ascontiguousarray(x2)
+    dy2 = np.ascontiguousarray(dy2, dtype=x2.dtype)
     M, C = x2.shape
-    T = min(_BLOCKS, M)
-    s = np.empty((T, C))
-    q = np.empty((T, C))
-    _backward_sums(dy2, x2, np.asarray(mean, np.float64), np.asarray(inv_std, np.float64), T, s, q)
+    T, s, q = _blocks(M, C)
+    _sums(dy2, x2, np.zeros(C), np.asarray(mean, np.float64), np.asarray(inv_std, np.float64), T, s, q)
     return s.sum(axis=0), q.sum(axis=0)
 
 
 def batchnorm_backward_input(dy2, x2, mean, inv_std, scale, sum_dy, sum_dy_xhat):
-    """Training-mode ``dx = scale·(dy − mean(dy) − x̂·mean(dy·x̂))``."""
-    dy2 = np.ascontiguousarray(dy2, dtype=x2.dtype)
+    """Training-mode ``dx = scale·(dy − mean(dy) − x̂·mean(dy·x̂))``, as one affine pass in dy and x."""
     x2 = np.ascontiguousarray(x2)
+    dy2 = np.ascontiguousarray(dy2, dtype=x2.dtype)
     M = x2.shape[0]
     dt = x2.dtype
+    scale = np.asarray(scale, np.float64)
+    a, c = np.asarray(sum_dy) / M, np.asarray(sum_dy_xhat) / M
     dx2 = np.empty_like(x2)
-    _backward_input(dy2, x2, np.asarray(mean, dt), np.asarray(inv_std, dt), np.asarray(scale, dt),
-                    np.asarray(sum_dy / M, dt), np.asarray(sum_dy_xhat / M, dt), dx2)
+    _affine(dy2, x2, scale.astype(dt), np.asarray(mean, dt), (-scale * c * inv_std).astype(dt),
+            (-scale * a).astype(dt), dx2)
     return dx2
