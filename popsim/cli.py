@@ -135,7 +135,10 @@ def run_simulate(args) -> int:
     from .dataset import simulate_dataset
     from .images import GenotypeImage
 
+    from .simulate import import_function
+
     scenarios = _load_scenarios(args.scenarios, args.samples)
+    statistics = import_function(args.statistics) if args.statistics else None
     transform = None
     if not args.no_images:
         transform = GenotypeImage(
@@ -162,6 +165,7 @@ def run_simulate(args) -> int:
         n_loci=args.n_loci,
         segregating_sites=args.segregating_sites,
         discrete_genome=args.discrete_genome,
+        statistics=statistics,
         workers=args.workers,
         batch_size=args.batch_size,
         progress=not args.no_progress,
@@ -231,6 +235,8 @@ def add_parser(subparsers) -> None:
                         help="integer positions and binary mutation model (default: infinite sites)")
     parser.add_argument("--keep-genotypes", action="store_true",
                         help="also store raw genotype matrices and positions (for summary statistics)")
+    parser.add_argument("--statistics", metavar="MODULE:FUNCTION",
+                        help="summary statistics computed per replicate in the workers, e.g. popsim.stats:default_statistics")
     parser.add_argument("--chunk-size", type=int, default=256, help="replicates per chunk file")
     parser.add_argument("--batch-size", type=int, help="replicates per task sent to a worker (default: automatic)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -16,7 +16,7 @@ recombination rates per bp per generation, loci per replicate, fixed segregating
 whether raw genotypes are kept, and the image ``transform`` parameters), ``scenarios`` (for each: name,
 description, samples in diploid individuals, priors, simulation defaults, and its demes graph at the prior
 medians), ``parameter_names`` (columns of ``params``), ``haplotype_populations`` (population of each
-haplotype), ``image_shape`` ``[rows, n_snps, channels]`` or null, ``n_replicates``, ``n_chunks``, ``versions``
+haplotype), ``image_shape`` ``[rows, n_snps, channels]`` or null, ``statistic_names`` or null, ``n_replicates``, ``n_chunks``, ``versions``
 (popsim, msprime, tskit, demes, numpy, python) and ``complete``.
 
 Each chunk is a NumPy ``.npz`` (zip, compressed) with, for its ``n_c`` replicates:
@@ -31,6 +31,7 @@ seeds               (n_c, 4)                               uint32     parameter,
 sites_per_locus     (n_c, n_loci)                          int32      segregating sites of each locus
 image               (n_c, rows, n_snps, 1)                 int8       genotype channel (only with a transform)
 snp_distance        (n_c, n_snps)                          float32    log(1+bp) channel (only if distance_channel)
+statistics          (n_c, n_statistics)                    float64    summary statistics (only with a statistics function)
 site_offsets        (n_c + 1,)                             int64      replicate i's sites are rows offsets[i]:offsets[i+1]
 genotypes           (total_sites, haplotypes)              int8       raw 0/1 matrices (only with keep_genotypes)
 positions           (total_sites,)                         float64    bp within the locus (only with keep_genotypes)
@@ -58,7 +59,6 @@ import os
 import platform
 import re
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -66,7 +66,7 @@ import numpy as np
 
 from .images import GenotypeImage
 from .scenarios import Scenario
-from .simulate import Plan, Replicate, default_settings, run_plan
+from .simulate import Plan, Replicate, ReplicateRecord, default_settings, run_plan, statistics_table
 
 __all__ = ["simulate_dataset", "Dataset", "ReplicateRecord", "FORMAT_VERSION"]
 
@@ -134,6 +134,8 @@ def _chunk_arrays(replicates: Sequence[Replicate], plan: Plan, keep_genotypes: b
         arrays["image"] = np.stack([r.image for r in replicates]).astype(np.int8)
         if transform.distance_channel:
             arrays["snp_distance"] = np.stack([r.snp_distance for r in replicates]).astype(np.float32)
+    if replicates[0].statistics is not None:
+        arrays["statistics"] = statistics_table(replicates)[1]
     if keep_genotypes:
         arrays["genotypes"] = np.concatenate([r.genotypes for r in replicates], axis=0).astype(np.int8)
         arrays["positions"] = np.concatenate([r.positions for r in replicates]).astype(np.float64)
@@ -156,6 +158,7 @@ def simulate_dataset(
     n_loci: int | None = None,
     segregating_sites: int | None = None,
     discrete_genome: bool = False,
+    statistics=None,
     executor=None,
     workers: int = 1,
     batch_size: int | None = None,
@@ -171,6 +174,8 @@ def simulate_dataset(
     discrete_genome : as ``popsim.simulate.simulate``.
     transform : ``GenotypeImage`` for the images; None stores no images (then keep_genotypes is needed).
     keep_genotypes : also store raw ``(sites, haplotypes)`` matrices, positions and loci.
+    statistics : module-level function ``ReplicateRecord -> {name: float}`` computed in the workers and
+        stored per replicate (names in metadata ``statistic_names``).
     chunk_size : replicates per chunk file (the unit of resumption and of streaming).
     executor, workers, batch_size, progress : as ``popsim.simulate.run_plan``.
     stop_after_chunks : write at most this many new chunks, then return (simulate in installments).
@@ -179,8 +184,10 @@ def simulate_dataset(
     -------
     ``Dataset`` (complete unless stopped early).
     """
-    if transform is None and not keep_genotypes:
-        raise ValueError("simulate_dataset needs transform=GenotypeImage(...) or keep_genotypes=True; got neither")
+    if transform is None and not keep_genotypes and statistics is None:
+        raise ValueError(
+            "simulate_dataset needs transform=GenotypeImage(...), keep_genotypes=True or statistics=...; got none"
+        )
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
         raise ValueError(f"chunk_size must be an integer >= 1; got {chunk_size!r}")
     plan = Plan(scenarios, n, seed)
@@ -202,6 +209,7 @@ def simulate_dataset(
         discrete_genome=discrete_genome,
         keep_genotypes=keep_genotypes,
         transform=transform,
+        statistics=statistics,
     )
     n_chunks = -(-len(plan) // int(chunk_size))
     config = {
@@ -220,6 +228,7 @@ def simulate_dataset(
         "parameter_names": plan.parameter_names,
         "haplotype_populations": populations,
         "image_shape": None if transform is None else list(transform.output_shape(len(populations))),
+        "statistic_names": None,  # filled in from the first replicate when statistics are computed
         "n_replicates": len(plan),
         "n_chunks": n_chunks,
         "versions": _versions(),
@@ -240,6 +249,7 @@ def simulate_dataset(
                 "seed, chunk_size and settings to resume (or use a new directory)"
             )
         metadata["created"] = old.get("created", metadata["created"])
+        metadata["statistic_names"] = old.get("statistic_names")
     else:
         _write_json(metadata_path, metadata)
     # Leftovers of an interrupted write are never valid: remove them.
@@ -259,6 +269,10 @@ def simulate_dataset(
         last_of_chunk = min((chunk + 1) * chunk_size, len(plan)) - 1
         if replicate.index == last_of_chunk:
             arrays = _chunk_arrays(pending, plan, keep_genotypes, transform)
+            if statistics is not None and metadata["statistic_names"] is None:
+                # Record the statistic names once; they are part of what the dataset means.
+                metadata["statistic_names"] = list(pending[0].statistics)
+                _write_json(metadata_path, metadata)
             _write_atomically(path / _chunk_name(chunk), lambda handle: np.savez_compressed(handle, **arrays))
             pending = []
 
@@ -268,27 +282,6 @@ def simulate_dataset(
     return Dataset(path, allow_incomplete=True)
 
 
-@dataclass
-class ReplicateRecord:
-    """Raw data of one stored replicate, as ``Dataset.iter_replicates`` yields it.
-
-    genotypes : (sites, haplotypes) int8 0/1, loci concatenated; positions : (sites,) float64 bp within the
-    locus; locus : (sites,) int32; populations : population of each haplotype; sequence_length : bp per locus.
-    """
-
-    index: int
-    label: int
-    scenario: str
-    params: dict
-    seeds: np.ndarray
-    genotypes: np.ndarray
-    positions: np.ndarray
-    locus: np.ndarray
-    populations: list
-    sequence_length: float
-    n_loci: int
-
-
 class Dataset:
     """Read a dataset written by ``simulate_dataset`` (format in the module docstring).
 
@@ -296,6 +289,7 @@ class Dataset:
     ----------
     metadata : the parsed ``metadata.json``.
     labels : (n,) int64; params : (n, n_parameters) float64; seeds : (n, 4) uint32 — of the stored replicates.
+    statistics : (n, n_statistics) float64 or None; statistic_names : their names.
     indices : (n,) int64 plan rows of the stored replicates (0..n-1 when complete).
     scenario_names, parameter_names, transform (``GenotypeImage`` or None).
     """
@@ -322,7 +316,9 @@ class Dataset:
         self._chunks = sorted(
             int(m.group(1)) for m in (_CHUNK_PATTERN.match(p.name) for p in self.path.iterdir()) if m
         )
-        small = {key: [] for key in ("index", "label", "params", "seeds")}
+        self.statistic_names = self.metadata.get("statistic_names") or []
+        has_statistics = self.metadata["config"]["settings"].get("statistics") is not None
+        small = {key: [] for key in ("index", "label", "params", "seeds") + (("statistics",) if has_statistics else ())}
         for chunk in self._chunks:
             with np.load(self.path / _chunk_name(chunk)) as data:
                 for key in small:
@@ -332,6 +328,12 @@ class Dataset:
         self.labels = np.concatenate(small["label"]) if self._chunks else np.zeros(0, np.int64)
         self.params = np.concatenate(small["params"]) if self._chunks else np.zeros((0, n_parameters))
         self.seeds = np.concatenate(small["seeds"]) if self._chunks else np.zeros((0, 4), np.uint32)
+        # Summary statistics, (n, n_statistics) float64, or None if none were computed.
+        self.statistics = None
+        if has_statistics:
+            self.statistics = (
+                np.concatenate(small["statistics"]) if self._chunks else np.zeros((0, len(self.statistic_names)))
+            )
         # Map plan row -> position in the arrays above.
         self._position = {int(index): position for position, index in enumerate(self.indices)}
 
@@ -516,6 +518,9 @@ class Dataset:
             f"parameters     {', '.join(self.parameter_names)}",
             f"images         {m['image_shape']} {settings['transform']}" if m["image_shape"] else "images         none",
             f"raw genotypes  {'kept' if settings['keep_genotypes'] else 'not kept'}",
+            f"statistics     {settings.get('statistics')}: {', '.join(self.statistic_names)}"
+            if settings.get("statistics")
+            else "statistics     none",
             f"versions       {', '.join(f'{k} {v}' for k, v in m['versions'].items())}",
         ]
         return "\n".join(lines)

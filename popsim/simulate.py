@@ -52,6 +52,7 @@ from .scenarios import Scenario, get_scenario
 __all__ = [
     "SimulationSettings",
     "Replicate",
+    "ReplicateRecord",
     "Simulation",
     "Plan",
     "derive_seeds",
@@ -100,6 +101,9 @@ class SimulationSettings:
         possible; sites that end up not segregating are dropped).
     keep_genotypes : return the raw genotype matrices and positions (False keeps only images).
     transform : optional ``popsim.images.GenotypeImage`` applied in the worker.
+    statistics : optional function ``ReplicateRecord -> {name: float}`` computed in the worker (summary
+        statistics, e.g. from ``popsim.stats``). It must be importable (defined at module level) so that
+        worker processes can receive it; it is recorded in metadata as ``"module:name"``.
     """
 
     sequence_length: float
@@ -110,6 +114,7 @@ class SimulationSettings:
     discrete_genome: bool = False
     keep_genotypes: bool = True
     transform: Any = None
+    statistics: Any = None
 
     def __post_init__(self):
         def positive_number(name, value, allow_zero=False):
@@ -130,6 +135,8 @@ class SimulationSettings:
             or self.segregating_sites < 0
         ):
             raise ValueError(f"segregating_sites must be None or an integer >= 0; got {self.segregating_sites!r}")
+        if self.statistics is not None and not callable(self.statistics):
+            raise ValueError(f"statistics must be a function ReplicateRecord -> {{name: value}}; got {self.statistics!r}")
         if self.segregating_sites is not None and self.discrete_genome:
             raise ValueError("segregating_sites requires discrete_genome=False (infinite sites); got discrete_genome=True")
 
@@ -144,7 +151,53 @@ class SimulationSettings:
             "discrete_genome": bool(self.discrete_genome),
             "keep_genotypes": bool(self.keep_genotypes),
             "transform": None if self.transform is None else self.transform.to_dict(),
+            "statistics": None if self.statistics is None else function_name(self.statistics),
         }
+
+
+def function_name(function) -> str:
+    """``"module:qualified_name"`` of a function, as recorded in metadata and accepted by the CLI."""
+    return f"{function.__module__}:{function.__qualname__}"
+
+
+def import_function(name: str):
+    """The function named ``"module:qualified_name"`` (inverse of ``function_name``)."""
+    import importlib
+
+    module_name, _, attribute = name.partition(":")
+    if not module_name or not attribute:
+        raise ValueError(f"function name {name!r} must look like 'package.module:function'")
+    target = importlib.import_module(module_name)
+    for part in attribute.split("."):
+        if not hasattr(target, part):
+            raise ValueError(f"function name {name!r}: module {module_name!r} has no attribute {attribute!r}")
+        target = getattr(target, part)
+    if not callable(target):
+        raise ValueError(f"function name {name!r} does not name a function")
+    return target
+
+
+@dataclass
+class ReplicateRecord:
+    """Raw data of one replicate, as given to a ``statistics`` function and yielded by
+    ``Dataset.iter_replicates``.
+
+    genotypes : (sites, haplotypes) int8 0/1, loci concatenated; positions : (sites,) float64 bp within the
+    locus; locus : (sites,) int32 locus index of each site; populations : population name of each haplotype;
+    sequence_length : bp per locus; n_loci : loci per replicate.
+    """
+
+    index: int
+    label: int
+    scenario: str
+    params: dict
+    seeds: np.ndarray
+    genotypes: np.ndarray
+    positions: np.ndarray
+    locus: np.ndarray
+    populations: list
+    sequence_length: float
+    n_loci: int
 
 
 @dataclass
@@ -159,6 +212,7 @@ class ReplicateTask:
     demography: msprime.Demography
     samples: dict  # {population: diploid individuals}
     populations: list  # population name of each haplotype
+    scenario_name: str = ""
 
 
 @dataclass
@@ -175,6 +229,7 @@ class Replicate:
     sites_per_locus : ``(n_loci,)`` int32 segregating sites of each locus.
     image : ``(rows, n_snps, 1)`` int8 genotype channel of the image, or None.
     snp_distance : ``(n_snps,)`` float32 distance channel, or None.
+    statistics : ``{name: value}`` from the settings' ``statistics`` function, or None.
     """
 
     index: int
@@ -188,6 +243,7 @@ class Replicate:
     sites_per_locus: np.ndarray
     image: np.ndarray | None = None
     snp_distance: np.ndarray | None = None
+    statistics: dict | None = None
 
     @property
     def n_sites(self) -> int:
@@ -306,6 +362,22 @@ def simulate_replicate(task: ReplicateTask, settings: SimulationSettings) -> Rep
             sequence_length=settings.sequence_length * settings.n_loci,
             seed=int(seeds[3]),
         )
+    statistics = None
+    if settings.statistics is not None:
+        record = ReplicateRecord(
+            index=task.index,
+            label=task.scenario_index,
+            scenario=task.scenario_name,
+            params=task.params,
+            seeds=task.seeds,
+            genotypes=genotypes,
+            positions=positions,
+            locus=locus,
+            populations=list(task.populations),
+            sequence_length=float(settings.sequence_length),
+            n_loci=int(settings.n_loci),
+        )
+        statistics = {str(k): float(v) for k, v in settings.statistics(record).items()}
     keep = settings.keep_genotypes
     return Replicate(
         index=task.index,
@@ -319,6 +391,7 @@ def simulate_replicate(task: ReplicateTask, settings: SimulationSettings) -> Rep
         sites_per_locus=sites_per_locus,
         image=image,
         snp_distance=snp_distance,
+        statistics=statistics,
     )
 
 
@@ -399,6 +472,7 @@ class Plan:
             demography=scenario.demography(params),
             samples=dict(scenario.samples),
             populations=scenario.haplotype_populations(),
+            scenario_name=scenario.name,
         )
 
     def params_table(self, indices: Iterable[int], params: Sequence[Mapping[str, float]]) -> np.ndarray:
@@ -428,7 +502,7 @@ def default_settings(scenarios: Sequence[Scenario], **given) -> SimulationSettin
                 f"expected an explicit {key}"
             )
         values[key] = options.pop()
-    for key in ("segregating_sites", "discrete_genome", "keep_genotypes", "transform"):
+    for key in ("segregating_sites", "discrete_genome", "keep_genotypes", "transform", "statistics"):
         if key in given and given[key] is not None:
             values[key] = given[key]
     return SimulationSettings(**values)
@@ -523,11 +597,31 @@ class Simulation:
     params: np.ndarray
     parameter_names: list = field(default_factory=list)
 
+    def statistics(self) -> tuple[list[str], np.ndarray]:
+        """``(names, values)``: the statistics of every replicate, values (n, n_statistics) float64."""
+        if self.settings.statistics is None:
+            raise ValueError("statistics() needs simulate(..., statistics=function); statistics was None")
+        return statistics_table(self.replicates)
+
     def images(self) -> np.ndarray:
         """Stacked float32 images ``(n, rows, n_snps, channels)`` (requires a transform)."""
         if self.settings.transform is None:
             raise ValueError("images() needs simulate(..., transform=GenotypeImage(...)); transform was None")
         return np.stack([self.settings.transform.assemble(r.image, r.snp_distance) for r in self.replicates])
+
+
+def statistics_table(replicates: Sequence[Replicate]) -> tuple[list[str], np.ndarray]:
+    """Names (from the first replicate) and a float64 table (replicates, statistics); every replicate must
+    return the same names."""
+    names = list(replicates[0].statistics) if replicates else []
+    for replicate in replicates:
+        if list(replicate.statistics) != names:
+            raise ValueError(
+                f"the statistics function returned names {list(replicate.statistics)} for replicate "
+                f"{replicate.index}; expected the same names for every replicate: {names}"
+            )
+    values = np.array([[r.statistics[name] for name in names] for r in replicates], dtype=np.float64)
+    return names, values.reshape(len(replicates), len(names))
 
 
 def simulate(
@@ -543,6 +637,7 @@ def simulate(
     discrete_genome: bool = False,
     transform=None,
     keep_genotypes: bool = True,
+    statistics=None,
     executor: Executor | None = None,
     workers: int = 1,
     batch_size: int | None = None,
@@ -561,6 +656,7 @@ def simulate(
     discrete_genome : False = infinite sites (default), True = integer positions, binary mutation model.
     transform : a ``popsim.images.GenotypeImage`` to compute images in the workers.
     keep_genotypes : keep raw genotype matrices and positions in the result.
+    statistics : a module-level function ``ReplicateRecord -> {name: float}`` computed in the workers.
     executor, workers, batch_size, progress : see ``run_plan``.
 
     Returns
@@ -578,6 +674,7 @@ def simulate(
         discrete_genome=discrete_genome,
         keep_genotypes=keep_genotypes,
         transform=transform,
+        statistics=statistics,
     )
     replicates = list(run_plan(plan, settings, None, executor, workers, batch_size, progress))
     params = plan.params_table(range(len(plan)), [r.params for r in replicates])

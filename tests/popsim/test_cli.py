@@ -58,12 +58,15 @@ def test_parser_is_assembled_from_subcommand_modules():
 def test_simulate_then_info(tmp_path, capsys):
     out_dir = tmp_path / "data"
     assert main(["simulate", "--scenarios", "flagship_split,flagship_sc", "--n", "3", "--seed", "1", "--workers", "2",
-                 "-o", str(out_dir), "--n-snps", "16", "--sort-rows", "frequency", "--keep-genotypes", *SMALL]) == 0
+                 "-o", str(out_dir), "--n-snps", "16", "--sort-rows", "frequency", "--keep-genotypes",
+                 "--statistics", "tests.popsim.test_simulate:segregating_sites_per_population", *SMALL]) == 0
     capsys.readouterr()
     assert main(["info", str(out_dir)]) == 0
     assert "replicates     6 of 6" in capsys.readouterr().out
-    x, y = Dataset(out_dir).arrays()
+    dataset = Dataset(out_dir)
+    x, y = dataset.arrays()
     assert x.shape == (6, 48, 16, 1) and y.tolist() == [0, 1] * 3
+    assert dataset.statistics.shape == (6, 3)
 
 
 def test_tasks_t1_mosquito_simulation_works_from_the_cli(tmp_path):

@@ -118,3 +118,14 @@ def test_bad_dataset_arguments_raise_one_clear_error(tmp_path):
         simulate_dataset(tmp_path / "z", ["flagship_split", "mosquito_im"], 1, 0, transform=TRANSFORM)
     with pytest.raises(FileNotFoundError, match="has no metadata.json"):
         Dataset(tmp_path)
+
+
+def test_statistics_are_stored_per_replicate_with_their_names(tmp_path):
+    from tests.popsim.test_simulate import segregating_sites_per_population
+
+    dataset = simulate_dataset(tmp_path / "stats", FLAGSHIP, 2, 11, statistics=segregating_sites_per_population,
+                               chunk_size=4, progress=False, **SMALL)
+    sim = simulate(FLAGSHIP, 2, 11, statistics=segregating_sites_per_population, **SMALL)
+    assert dataset.statistic_names == ["S", "S_A", "S_B"]
+    assert np.array_equal(dataset.statistics, sim.statistics()[1])
+    assert "statistics     tests.popsim.test_simulate:segregating_sites_per_population" in dataset.info()

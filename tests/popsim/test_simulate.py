@@ -148,3 +148,21 @@ def test_bad_arguments_raise_one_clear_error(kwargs, words):
     arguments.update(kwargs)
     with pytest.raises(ValueError, match=words):
         simulate(**arguments)
+
+
+def segregating_sites_per_population(record):
+    """A module-level statistics function (workers receive it by reference)."""
+    populations = np.asarray(record.populations)
+    out = {"S": float(record.genotypes.shape[0])}
+    for population in np.unique(populations):
+        counts = record.genotypes[:, populations == population].sum(axis=1)
+        out[f"S_{population}"] = float(np.sum((counts > 0) & (counts < np.sum(populations == population))))
+    return out
+
+
+def test_statistics_are_computed_in_the_workers_from_the_raw_replicate():
+    sim = simulate(FLAGSHIP, 2, seed=10, statistics=segregating_sites_per_population, workers=2, **SMALL)
+    names, values = sim.statistics()
+    assert names == ["S", "S_A", "S_B"] and values.shape == (6, 3)
+    assert np.array_equal(values[:, 0], [r.n_sites for r in sim.replicates])
+    assert sim.settings.to_dict()["statistics"] == "tests.popsim.test_simulate:segregating_sites_per_population"
