@@ -18,12 +18,14 @@
 # %%
 import numpy as np
 import matplotlib.pyplot as plt
+from threadpoolctl import threadpool_limits
 
 import minidl
 from minidl import SGD, Callback, Dense, Input, Sequential
 from lessons._common import savefig, setup
 
 settings = setup("04_cost_gradient_descent")
+blas = threadpool_limits(1, user_api="blas")  # small matrices: one BLAS thread beats two fighting for shared cores
 rng = np.random.default_rng(settings.seed)
 np.set_printoptions(precision=4, suppress=True)
 
@@ -279,4 +281,5 @@ savefig(fig, settings, "minibatch_vs_full_batch.png")
 # - In part 5, give the single-sample run a learning rate of 0.005 and more epochs. Does it settle?
 
 # %%
+blas.restore_original_limits()
 print(f"Lesson 04 done in {settings.elapsed():.1f} s; figures in {settings.output}")

@@ -30,6 +30,7 @@ import inspect
 
 import numpy as np
 import matplotlib.pyplot as plt
+from threadpoolctl import threadpool_limits
 
 import minidl
 from minidl import SGD, Dense, Input, Sequential
@@ -38,6 +39,7 @@ from lessons._common import savefig, setup
 from lessons.toydata import spiral
 
 settings = setup("05_backprop_by_hand")
+blas = threadpool_limits(1, user_api="blas")  # small matrices: one BLAS thread beats two fighting for shared cores
 np.set_printoptions(precision=5, suppress=True)
 
 # %% [markdown]
@@ -273,4 +275,5 @@ savefig(fig, settings, "gradient_checks.png")
 # - Count the multiplications in the backward pass and compare with the forward pass.
 
 # %%
+blas.restore_original_limits()
 print(f"Lesson 05 done in {settings.elapsed():.1f} s; figures in {settings.output}")
