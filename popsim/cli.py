@@ -35,7 +35,14 @@ from typing import Sequence
 __all__ = ["main", "build_parser", "SUBCOMMAND_MODULES"]
 
 # Modules contributing subcommands, in the order they appear in --help.
-SUBCOMMAND_MODULES: list[str] = ["popsim.cli", "popsim.stats", "popsim.abc", "popsim.vcf"]
+SUBCOMMAND_MODULES: list[str] = [
+    "popsim.cli",  # list, show, simulate, info
+    "popsim.cli_analysis",  # stats, abc
+    "popsim.predict",  # predict
+    "popsim.stats",
+    "popsim.abc",
+    "popsim.vcf",
+]
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -135,10 +142,13 @@ def run_simulate(args) -> int:
     from .dataset import simulate_dataset
     from .images import GenotypeImage
 
-    from .simulate import import_function
+    from .simulate import SummaryStatistics, import_function
 
     scenarios = _load_scenarios(args.scenarios, args.samples)
-    statistics = import_function(args.statistics) if args.statistics else None
+    statistics = None
+    if args.statistics:
+        # "module:function" names a user function; a bare name is a popsim.stats preset ("t1", "default").
+        statistics = import_function(args.statistics) if ":" in args.statistics else SummaryStatistics(args.statistics)
     transform = None
     if not args.no_images:
         transform = GenotypeImage(
@@ -235,8 +245,9 @@ def add_parser(subparsers) -> None:
                         help="integer positions and binary mutation model (default: infinite sites)")
     parser.add_argument("--keep-genotypes", action="store_true",
                         help="also store raw genotype matrices and positions (for summary statistics)")
-    parser.add_argument("--statistics", metavar="MODULE:FUNCTION",
-                        help="summary statistics computed per replicate in the workers, e.g. popsim.stats:default_statistics")
+    parser.add_argument("--statistics", metavar="PRESET|MODULE:FUNCTION",
+                        help="summary statistics computed per replicate in the workers and stored: a popsim.stats "
+                        "preset (t1, default; per bp) or a function record -> {name: value}")
     parser.add_argument("--chunk-size", type=int, default=256, help="replicates per chunk file")
     parser.add_argument("--batch-size", type=int, help="replicates per task sent to a worker (default: automatic)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -279,9 +290,21 @@ def build_parser() -> argparse.ArgumentParser:
         except ModuleNotFoundError as error:
             if error.name == module_name:  # not written yet: skip
                 continue
-            raise
+            if module_name == __name__:
+                raise
+            # A broken extension must not take the core commands down with it: warn and go on.
+            print(f"popsim: warning: subcommands of {module_name} unavailable: {error}", file=sys.stderr)
+            continue
+        except Exception as error:
+            if module_name == __name__:
+                raise
+            print(f"popsim: warning: subcommands of {module_name} unavailable: {error}", file=sys.stderr)
+            continue
         if hasattr(module, "add_parser"):
-            module.add_parser(subparsers)
+            try:
+                module.add_parser(subparsers)
+            except argparse.ArgumentError as error:  # e.g. two modules claiming the same subcommand name
+                print(f"popsim: warning: subcommands of {module_name} not added: {error}", file=sys.stderr)
     return parser
 
 

@@ -54,6 +54,7 @@ __all__ = [
     "Replicate",
     "ReplicateRecord",
     "Simulation",
+    "SummaryStatistics",
     "Plan",
     "derive_seeds",
     "simulate",
@@ -156,8 +157,32 @@ class SimulationSettings:
 
 
 def function_name(function) -> str:
-    """``"module:qualified_name"`` of a function, as recorded in metadata and accepted by the CLI."""
-    return f"{function.__module__}:{function.__qualname__}"
+    """``"module:qualified_name"`` of a function, as recorded in metadata and accepted by the CLI; the
+    ``repr`` for a callable object such as ``SummaryStatistics("t1")``."""
+    if hasattr(function, "__qualname__"):
+        return f"{function.__module__}:{function.__qualname__}"
+    return repr(function)
+
+
+@dataclass(frozen=True)
+class SummaryStatistics:
+    """Statistics hook computing ``popsim.stats.compute_statistics`` on each replicate in the workers.
+
+    The replicate's loci are taken together (sites concatenated). ``per_bp=True`` divides the
+    length-dependent statistics by the total length ``sequence_length × n_loci`` (bp); False gives totals
+    per replicate.
+
+    >>> simulate(["mosquito_isolation", "mosquito_im"], 10, seed=1, statistics=SummaryStatistics("t1"))
+    """
+
+    preset: str = "default"
+    per_bp: bool = True
+
+    def __call__(self, record: "ReplicateRecord") -> dict:
+        from .stats import compute_statistics
+
+        length = record.sequence_length * record.n_loci if self.per_bp else None
+        return compute_statistics(record.genotypes, length, record.populations, self.preset)
 
 
 def import_function(name: str):

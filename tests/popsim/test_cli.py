@@ -104,3 +104,11 @@ def test_a_killed_simulate_resumes_to_exactly_the_uninterrupted_result(tmp_path)
     assert main([*arguments, "-o", str(tmp_path / "clean")]) == 0
     assert chunk_contents(killed) == chunk_contents(tmp_path / "clean")
     assert Dataset(killed).complete
+
+
+def test_subcommand_modules_not_written_yet_are_skipped(monkeypatch):
+    import popsim.cli as cli
+
+    monkeypatch.setattr(cli, "SUBCOMMAND_MODULES", [*cli.SUBCOMMAND_MODULES, "popsim.not_written_yet"])
+    subcommands = cli.build_parser()._subparsers._group_actions[0].choices
+    assert "simulate" in subcommands

@@ -166,3 +166,15 @@ def test_statistics_are_computed_in_the_workers_from_the_raw_replicate():
     assert names == ["S", "S_A", "S_B"] and values.shape == (6, 3)
     assert np.array_equal(values[:, 0], [r.n_sites for r in sim.replicates])
     assert sim.settings.to_dict()["statistics"] == "tests.popsim.test_simulate:segregating_sites_per_population"
+
+
+def test_summary_statistics_hook_uses_popsim_stats_per_bp():
+    from popsim.simulate import SummaryStatistics
+    from popsim.stats import compute_statistics
+
+    sim = simulate(FLAGSHIP, 1, seed=12, statistics=SummaryStatistics("t1"), **SMALL)
+    names, values = sim.statistics()
+    first = sim.replicates[0]
+    expected = compute_statistics(first.genotypes, 2_000 * 3, ["A"] * 24 + ["B"] * 24, "t1")
+    assert names == list(expected) and np.allclose(values[0], list(expected.values()))
+    assert sim.settings.to_dict()["statistics"] == "SummaryStatistics(preset='t1', per_bp=True)"
