@@ -29,7 +29,6 @@ import argparse
 import importlib
 import sys
 import time
-from pathlib import Path
 from typing import Sequence
 
 __all__ = ["main", "build_parser", "SUBCOMMAND_MODULES"]

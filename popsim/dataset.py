@@ -13,11 +13,12 @@ A dataset is a directory::
 ``metadata.json`` holds: ``format``, ``format_version``, ``created`` (UTC ISO time), ``config`` (scenario names,
 ``n`` per scenario, master ``seed``, ``chunk_size``, ``settings``: sequence length in bp, mutation and
 recombination rates per bp per generation, loci per replicate, fixed segregating sites, discrete genome,
-whether raw genotypes are kept, and the image ``transform`` parameters), ``scenarios`` (for each: name,
-description, samples in diploid individuals, priors, simulation defaults, and its demes graph at the prior
-medians), ``parameter_names`` (columns of ``params``), ``haplotype_populations`` (population of each
-haplotype), ``image_shape`` ``[rows, n_snps, channels]`` or null, ``statistic_names`` or null, ``n_replicates``, ``n_chunks``, ``versions``
-(popsim, msprime, tskit, demes, numpy, python) and ``complete``.
+whether raw genotypes are kept, the image ``transform`` parameters and the ``statistics`` function), ``scenarios``
+(for each: name, description, samples in diploid individuals, priors, simulation defaults, and its demes graph
+at the prior medians), ``parameter_names`` (columns of ``params``), ``haplotype_populations`` (population of
+each haplotype), ``image_shape`` ``[rows, n_snps, channels]`` or null, ``statistic_names`` (columns of
+``statistics``) or null, ``n_replicates``, ``n_chunks``, ``versions`` (popsim, msprime, tskit, demes, numpy,
+python) and ``complete``.
 
 Each chunk is a NumPy ``.npz`` (zip, compressed) with, for its ``n_c`` replicates:
 
@@ -45,7 +46,7 @@ the same directory with the same configuration simulates only the missing chunks
 seeds depend only on the master seed and its position (see ``popsim.simulate``), the result is identical to an
 uninterrupted run. A different configuration on an existing directory is refused.
 
-Reading: ``Dataset(path)`` reads the small per-replicate arrays (labels, parameters, seeds) eagerly and images
+Reading: ``Dataset(path)`` reads the small per-replicate arrays (labels, parameters, seeds, statistics) eagerly and images
 lazily, chunk by chunk: ``images(indices)``, ``arrays(indices)``, ``batches(batch_size, ...)`` streams
 shuffled mini-batches holding only a few chunks in memory, ``iter_replicates()`` yields raw genotype matrices
 for summary statistics, and ``split()`` gives train/validation/test indices.
