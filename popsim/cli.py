@@ -138,9 +138,7 @@ def run_show(args) -> int:
 
 # -- simulate ------------------------------------------------------------------------------------------
 def run_simulate(args) -> int:
-    from .dataset import simulate_dataset
     from .images import GenotypeImage
-
     from .simulate import SummaryStatistics, import_function
 
     scenarios = _load_scenarios(args.scenarios, args.samples)
@@ -159,8 +157,31 @@ def run_simulate(args) -> int:
             distance_channel=args.distance_channel,
             missing_rate=args.missing_rate,
         )
+    executor, client = None, None
+    if args.scheduler:
+        # A dask.distributed cluster (possibly on several machines) instead of local processes.
+        try:
+            import distributed
+        except ImportError:
+            raise CommandError("--scheduler needs dask.distributed; install it with pip install 'distributed'") from None
+        client = distributed.Client(args.scheduler)
+        executor = client.get_executor()
     started = time.perf_counter()
-    dataset = simulate_dataset(
+    try:
+        dataset = _simulate(args, scenarios, transform, statistics, executor)
+    finally:
+        if client is not None:
+            client.close()
+    elapsed = time.perf_counter() - started
+    print(dataset.info())
+    print(f"time           {elapsed:.1f} s")
+    return 0
+
+
+def _simulate(args, scenarios, transform, statistics, executor):
+    from .dataset import simulate_dataset
+
+    return simulate_dataset(
         args.output,
         scenarios,
         args.n,
@@ -175,15 +196,12 @@ def run_simulate(args) -> int:
         segregating_sites=args.segregating_sites,
         discrete_genome=args.discrete_genome,
         statistics=statistics,
+        executor=executor,
         workers=args.workers,
         batch_size=args.batch_size,
         progress=not args.no_progress,
         stop_after_chunks=args.stop_after_chunks,
     )
-    elapsed = time.perf_counter() - started
-    print(dataset.info())
-    print(f"time           {elapsed:.1f} s")
-    return 0
 
 
 # -- info ----------------------------------------------------------------------------------------------
@@ -234,6 +252,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--seed", required=True, type=int, help="master seed (all replicate seeds derive from it)")
     parser.add_argument("-o", "--output", required=True, metavar="DATASET", help="dataset directory")
     parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="run on a dask.distributed cluster, e.g. tcp://10.0.0.1:8786 (--workers then sizes the "
+                        "work queue; the output is identical to a local run)")
     parser.add_argument("--samples", metavar="POP=N,...", help="diploid individuals per population, for all scenarios")
     parser.add_argument("--sequence-length", type=float, help="bp per locus")
     parser.add_argument("--mutation-rate", type=float, help="per bp per generation")

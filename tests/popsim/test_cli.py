@@ -112,3 +112,14 @@ def test_subcommand_modules_not_written_yet_are_skipped(monkeypatch):
     monkeypatch.setattr(cli, "SUBCOMMAND_MODULES", [*cli.SUBCOMMAND_MODULES, "popsim.not_written_yet"])
     subcommands = cli.build_parser()._subparsers._group_actions[0].choices
     assert "simulate" in subcommands
+
+
+def test_simulate_on_a_dask_scheduler_gives_the_same_dataset(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    arguments = ["simulate", "--scenarios", "flagship_split,flagship_sc", "--n", "2", "--seed", "4", "--n-snps", "8",
+                 *SMALL]
+    assert main([*arguments, "-o", str(tmp_path / "local")]) == 0
+    with distributed.LocalCluster(processes=False, n_workers=1, threads_per_worker=2, protocol="tcp",
+                                  host="127.0.0.1", dashboard_address=None) as cluster:
+        assert main([*arguments, "--scheduler", cluster.scheduler_address, "-o", str(tmp_path / "dask")]) == 0
+    assert chunk_contents(tmp_path / "dask") == chunk_contents(tmp_path / "local")
