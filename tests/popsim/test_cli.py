@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import demes
 import numpy as np
 import pytest
 
@@ -31,10 +32,13 @@ def test_list_names_every_builtin_scenario(capsys):
 
 
 def test_show_prints_priors_and_demography_and_draws_a_png(tmp_path, capsys):
-    assert main(["show", "mosquito_im", "-o", str(tmp_path / "m.png"), "--params", "T_split=250"]) == 0
+    assert main(["show", "mosquito_im", "-o", str(tmp_path / "m.png"), "--params", "T_split=250",
+                 "--demes", str(tmp_path / "m.yaml")]) == 0
     out = capsys.readouterr().out
     assert "IntUniform(low=200, high=399)" in out and "Epoch[0]: [0, 250) generations" in out
     assert (tmp_path / "m.png").read_bytes()[:4] == b"\x89PNG"
+    graph = demes.load(tmp_path / "m.yaml")
+    assert graph["GN"].epochs[0].start_size == 75_000 and graph["GN"].start_time == 250
 
 
 @pytest.mark.parametrize("command", ["list", "show", "simulate", "info"])
