@@ -680,7 +680,9 @@ def simulate(
     segregating_sites : exactly this many segregating sites per locus (ms -s); overrides mutation_rate.
     discrete_genome : False = infinite sites (default), True = integer positions, binary mutation model.
     transform : a ``popsim.images.GenotypeImage`` to compute images in the workers.
-    keep_genotypes : keep raw genotype matrices and positions in the result.
+    keep_genotypes : keep raw genotype matrices and positions in the result. Everything stays in memory
+        (a T1 mosquito replicate is ~7,000 sites × 280 haplotypes ≈ 2 MB): for thousands of replicates use
+        ``popsim.dataset.simulate_dataset``, which writes chunks to disk.
     statistics : a module-level function ``ReplicateRecord -> {name: float}`` computed in the workers.
     executor, workers, batch_size, progress : see ``run_plan``.
 
