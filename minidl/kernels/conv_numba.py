@@ -109,6 +109,107 @@ def _relu_backward(dy2, y2, dz2):
             dz2[r, f] = dy2[r, f] if y2[r, f] > 0 else 0.0
 
 
+@njit(parallel=True, cache=True)
+def _direct_forward(x, w, b, sh, sw, top, left, relu, y):
+    """Direct loops for small ``kh·kw·C`` (a first layer on a 1-channel image): ``y = relu?(x ⋆ w + b)``.
+
+    Parallel over output rows ``(n, i)``; the innermost loop runs over filters, unit stride in both
+    ``w[a, c, k, :]`` and ``y[n, i, j, :]`` (vectorised); ``y`` itself is the accumulator.
+    """
+    N, H, W, C = x.shape
+    kh, kw, F = w.shape[0], w.shape[1], w.shape[3]
+    Ho, Wo = y.shape[1], y.shape[2]
+    for r in prange(N * Ho):
+        n = r // Ho
+        i = r - n * Ho
+        for j in range(Wo):
+            for f in range(F):
+                y[n, i, j, f] = b[f]
+            for a in range(kh):
+                p = i * sh - top + a
+                if p < 0 or p >= H:
+                    continue
+                for c in range(kw):
+                    q = j * sw - left + c
+                    if q < 0 or q >= W:
+                        continue
+                    for k in range(C):
+                        v = x[n, p, q, k]
+                        for f in range(F):
+                            y[n, i, j, f] += v * w[a, c, k, f]
+            if relu:
+                for f in range(F):
+                    if y[n, i, j, f] < 0:
+                        y[n, i, j, f] = 0.0
+
+
+@njit(parallel=True, cache=True)
+def _direct_dw(x, dy, sh, sw, top, left, T, part):
+    """``part[t] = Σ_{rows of block t} window ⊗ dy``: block-private partial dW (summed by the caller)."""
+    N, H, W, C = x.shape
+    kh, kw, F = part.shape[1], part.shape[2], part.shape[4]
+    Ho, Wo = dy.shape[1], dy.shape[2]
+    rows = N * Ho
+    step = (rows + T - 1) // T
+    for t in prange(T):
+        for a in range(kh):
+            for c in range(kw):
+                for k in range(C):
+                    for f in range(F):
+                        part[t, a, c, k, f] = 0.0
+        for r in range(t * step, min(rows, (t + 1) * step)):
+            n = r // Ho
+            i = r - n * Ho
+            for j in range(Wo):
+                for a in range(kh):
+                    p = i * sh - top + a
+                    if p < 0 or p >= H:
+                        continue
+                    for c in range(kw):
+                        q = j * sw - left + c
+                        if q < 0 or q >= W:
+                            continue
+                        for k in range(C):
+                            v = x[n, p, q, k]
+                            for f in range(F):
+                                part[t, a, c, k, f] += v * dy[n, i, j, f]
+
+
+@njit(parallel=True, cache=True)
+def _direct_dx(dy, w, sh, sw, top, left, dx):
+    """Gather form of the full convolution: dx[n, p, q, k] = Σ dy[n, i, j, :]·w[a, c, k, :] over the
+    windows (i, j) covering (p, q). Parallel over input rows (n, p); innermost loop over filters."""
+    N, H, W, C = dx.shape
+    kh, kw, F = w.shape[0], w.shape[1], w.shape[3]
+    Ho, Wo = dy.shape[1], dy.shape[2]
+    for r in prange(N * H):
+        n = r // H
+        p = r - n * H
+        for q in range(W):
+            for k in range(C):
+                dx[n, p, q, k] = 0.0
+        i_lo = max(0, (p + top - kh + sh) // sh)
+        i_hi = min(Ho - 1, (p + top) // sh)
+        for i in range(i_lo, i_hi + 1):
+            a = p + top - i * sh
+            for j in range(Wo):
+                for c in range(kw):
+                    q = j * sw - left + c
+                    if q < 0 or q >= W:
+                        continue
+                    for k in range(C):
+                        acc = 0.0
+                        for f in range(F):
+                            acc += dy[n, i, j, f] * w[a, c, k, f]
+                        dx[n, p, q, k] += acc
+
+
+#: receptive fields ``kh·kw·C`` up to this size use the direct loops (measured in bench_kernels.py: im2col
+#: rows that short make poor BLAS products); larger ones use im2col + BLAS
+DIRECT_MAX_K = 16
+_DIRECT_BLOCKS = 16
+
+
 def _chunk(N, row_bytes):
     return int(max(1, min(N, CHUNK_BYTES // max(row_bytes, 1))))
 
@@ -120,30 +221,39 @@ def _geometry(x_shape, w_shape, strides, pads):
     return kh, kw, Ho, Wo
 
 
-def conv2d_forward(x, w, b, strides, pads):
-    """Same as :func:`minidl.kernels.reference.conv2d_forward`, via im2col + BLAS in batch chunks."""
+def conv2d_forward(x, w, b, strides, pads, relu=False):
+    """Same as :func:`minidl.kernels.reference.conv2d_forward`: direct loops for small receptive fields,
+    otherwise im2col + BLAS in batch chunks, with the bias (and ReLU, if asked) applied to each chunk
+    while it is still in cache."""
     x = np.ascontiguousarray(x)
     w = np.ascontiguousarray(w, dtype=x.dtype)
     N, H, W, C = x.shape
     kh, kw, Ho, Wo = _geometry(x.shape, w.shape, strides, pads)
     F = w.shape[3]
     K = kh * kw * C
-    W2 = w.reshape(K, F)
+    bias = np.zeros(F, dtype=x.dtype) if b is None else np.ascontiguousarray(b, dtype=x.dtype)
     y = np.empty((N, Ho, Wo, F), dtype=x.dtype)
+    if K <= DIRECT_MAX_K:
+        _direct_forward(x, w, bias, strides[0], strides[1], pads[0], pads[2], relu, y)
+        return y
+    W2 = w.reshape(K, F)
     y2 = y.reshape(N * Ho * Wo, F)
     P = Ho * Wo
     if kh == 1 and kw == 1 and strides == (1, 1) and not any(pads):
         np.dot(x.reshape(N * H * W, C), W2, out=y2)   # a 1×1 convolution is already a matrix product
-    else:
-        chunk = _chunk(N, P * K * x.itemsize)
-        cols = np.empty((chunk * P, K), dtype=x.dtype)
-        for n0 in range(0, N, chunk):
-            nb = min(chunk, N - n0)
-            c = cols[:nb * P]
-            _im2col(x, n0, nb, kh, kw, strides[0], strides[1], pads[0], pads[2], Ho, Wo, c)
-            np.dot(c, W2, out=y2[n0 * P:(n0 + nb) * P])
-    if b is not None:
-        _bias_act(y2, np.ascontiguousarray(b, dtype=x.dtype), False)
+        if b is not None or relu:
+            _bias_act(y2, bias, relu)
+        return y
+    chunk = _chunk(N, P * K * x.itemsize)
+    cols = np.empty((chunk * P, K), dtype=x.dtype)
+    for n0 in range(0, N, chunk):
+        nb = min(chunk, N - n0)
+        c = cols[:nb * P]
+        _im2col(x, n0, nb, kh, kw, strides[0], strides[1], pads[0], pads[2], Ho, Wo, c)
+        out = y2[n0 * P:(n0 + nb) * P]
+        np.dot(c, W2, out=out)
+        if b is not None or relu:
+            _bias_act(out, bias, relu)
     return y
 
 
@@ -163,6 +273,13 @@ def conv2d_backward(x, dy, w, strides, pads, need_dx=True):
     W2 = w.reshape(K, F)
     dy2 = dy.reshape(N * P, F)
     dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
+    if K <= DIRECT_MAX_K:
+        T = min(_DIRECT_BLOCKS, N * Ho)
+        part = np.empty((T, kh, kw, C, F), dtype=x.dtype)
+        _direct_dw(x, dy, strides[0], strides[1], pads[0], pads[2], T, part)
+        if need_dx:
+            _direct_dx(dy, w, strides[0], strides[1], pads[0], pads[2], dx)
+        return part.sum(axis=0), dx
     if kh == 1 and kw == 1 and strides == (1, 1) and not any(pads):
         x2 = x.reshape(N * H * W, C)
         dW2 = x2.T @ dy2
@@ -205,6 +322,9 @@ def conv2d_backward_input(dy, w, x_shape, strides, pads):
     P = Ho * Wo
     W2 = w.reshape(K, F)
     dx = np.empty(x_shape, dtype=dy.dtype)
+    if K <= DIRECT_MAX_K:
+        _direct_dx(dy, w, strides[0], strides[1], pads[0], pads[2], dx)
+        return dx
     dcols = np.dot(dy.reshape(N * P, F), W2.T)
     _col2im(dcols, 0, N, kh, kw, strides[0], strides[1], pads[0], pads[2], Ho, Wo, dx)
     return dx

@@ -78,8 +78,10 @@ def _out_hw(x_shape, k_hw, strides, pads):
 # ---------------------------------------------------------------------------------------- convolution
 
 
-def conv2d_forward(x, w, b, strides, pads):
-    """``y = x ⋆ w + b`` (cross-correlation). x ``(N, H, W, C)``, w ``(kh, kw, C, F)``, b ``(F,)`` or None.
+def conv2d_forward(x, w, b, strides, pads, relu=False):
+    """``y = x ⋆ w + b`` (cross-correlation), then ``max(y, 0)`` if ``relu``.
+
+    x ``(N, H, W, C)``, w ``(kh, kw, C, F)``, b ``(F,)`` or None.
 
     One loop over output positions; at each, the window ``(N, kh, kw, C)`` is contracted with ``w``.
     """
@@ -94,7 +96,7 @@ def conv2d_forward(x, w, b, strides, pads):
             y[:, i, j, :] = np.tensordot(window, w, axes=3)
     if b is not None:
         y += b
-    return y
+    return np.maximum(y, 0) if relu else y
 
 
 def conv2d_backward_weights(x, dy, kernel_shape, strides, pads):

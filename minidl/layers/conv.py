@@ -118,13 +118,15 @@ class _Conv(ActivationMixin, Layer):
         x4 = x if self.rank == 2 else x[:, None]
         self._x4 = x4
         self._fused = _plain_relu(self.activation) or isinstance(self.activation, Linear)
-        z = K.conv2d_forward(x4, self._kernel4(), None, self._s2(), self._pads(self.input_shape))
+        relu = _plain_relu(self.activation)
+        # bias (and a plain ReLU) are applied inside the kernel, while the output is in cache
+        z = K.conv2d_forward(x4, self._kernel4(), self.params.get("bias") if self._fused else None,
+                             self._s2(), self._pads(self.input_shape), relu=relu)
         if self.rank == 1:
             z = z[:, 0]   # back to (N, Lo, F): activations keep state shaped like the output
-        if self._fused:  # bias and ReLU in one pass over the output
-            y = K.bias_act_forward(z, self.params.get("bias"), not isinstance(self.activation, Linear))
-            self._y = y
-            return y
+        if self._fused:
+            self._y = z
+            return z
         if self.use_bias:
             z = K.bias_act_forward(z, self.params["bias"], False)
         return self.activation.forward(z)

@@ -5,12 +5,14 @@ float64: for every function ``f`` of the kernel families, ``fast.f(args) == refe
 floating-point reassociation (the fast family sums in a different order, through BLAS).
 """
 
+import contextlib
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minidl.kernels import family, padding_amounts, same_padding
+from minidl.kernels import conv_numba, family, padding_amounts, same_padding
 
 REF, FAST = family("reference"), family("fast")
 TOL = {np.float32: dict(rtol=2e-4, atol=2e-5), np.float64: dict(rtol=1e-10, atol=1e-11)}
@@ -39,22 +41,37 @@ def _data(g):
     return rng, x, w, b
 
 
+@contextlib.contextmanager
+def _conv_path(path):
+    """Force the fast family's direct-loop path or its im2col + BLAS path."""
+    old = conv_numba.DIRECT_MAX_K
+    conv_numba.DIRECT_MAX_K = 10**9 if path == "direct" else 0
+    try:
+        yield
+    finally:
+        conv_numba.DIRECT_MAX_K = old
+
+
 @SETTINGS
-@given(geometries())
-def test_fast_conv2d_forward_and_backward_equal_reference(g):
+@given(geometries(), st.booleans())
+def test_fast_conv2d_forward_and_backward_equal_reference_on_both_paths(g, relu):
     rng, x, w, b = _data(g)
     tol = TOL[g["dtype"]]
-    y_ref = REF.conv2d_forward(x, w, b, g["strides"], g["pads"])
-    y_fast = FAST.conv2d_forward(x, w, b, g["strides"], g["pads"])
-    assert y_fast.dtype == x.dtype
-    np.testing.assert_allclose(y_fast, y_ref, **tol, err_msg="forward: fast vs reference")
+    y_ref = REF.conv2d_forward(x, w, b, g["strides"], g["pads"], relu=relu)
     dy = rng.standard_normal(y_ref.shape).astype(g["dtype"])
     dW_ref, dx_ref = REF.conv2d_backward(x, dy, w, g["strides"], g["pads"])
-    dW_fast, dx_fast = FAST.conv2d_backward(x, dy, w, g["strides"], g["pads"])
-    np.testing.assert_allclose(dW_fast, dW_ref, **tol, err_msg="dW: fast vs reference")
-    np.testing.assert_allclose(dx_fast, dx_ref, **tol, err_msg="dx: fast vs reference")
-    np.testing.assert_allclose(FAST.conv2d_backward_input(dy, w, x.shape, g["strides"], g["pads"]), dx_ref, **tol)
-    np.testing.assert_allclose(FAST.conv2d_backward_weights(x, dy, w.shape, g["strides"], g["pads"]), dW_ref, **tol)
+    for path in ("direct", "im2col"):
+        with _conv_path(path):
+            y_fast = FAST.conv2d_forward(x, w, b, g["strides"], g["pads"], relu=relu)
+            assert y_fast.dtype == x.dtype
+            np.testing.assert_allclose(y_fast, y_ref, **tol, err_msg=f"forward ({path}): fast vs reference")
+            dW_fast, dx_fast = FAST.conv2d_backward(x, dy, w, g["strides"], g["pads"])
+            np.testing.assert_allclose(dW_fast, dW_ref, **tol, err_msg=f"dW ({path}): fast vs reference")
+            np.testing.assert_allclose(dx_fast, dx_ref, **tol, err_msg=f"dx ({path}): fast vs reference")
+            np.testing.assert_allclose(FAST.conv2d_backward_input(dy, w, x.shape, g["strides"], g["pads"]),
+                                       dx_ref, **tol)
+            np.testing.assert_allclose(FAST.conv2d_backward_weights(x, dy, w.shape, g["strides"], g["pads"]),
+                                       dW_ref, **tol)
 
 
 @SETTINGS
