@@ -160,18 +160,28 @@ class Sequential:
             a = layer.forward(a, training=training)
         return a
 
-    def backward(self, dy, from_logits=False):
+    def backward(self, dy, from_logits=False, need_input_gradient=True):
         """Propagate ``∂L/∂output`` back to ``∂L/∂input``; each layer stores its parameter gradients.
 
         With ``from_logits=True``, ``dy`` is the gradient with respect to the last layer's
-        pre-activation ``z`` (the fused softmax + cross-entropy path).
+        pre-activation ``z`` (the fused softmax + cross-entropy path). Training does not need
+        ``∂L/∂input``; with ``need_input_gradient=False`` a first layer that can skip computing it
+        (convolutions: ``compute_input_gradient``) does so, and None is returned.
         """
-        layers = self.layers
-        if from_logits:
-            dy = layers[-1].backward_linear(dy)
-            layers = layers[:-1]
-        for layer in reversed(layers):
-            dy = layer.backward(dy)
+        first = self.layers[0]
+        skip = not need_input_gradient and hasattr(first, "compute_input_gradient")
+        if skip:
+            keep, first.compute_input_gradient = first.compute_input_gradient, False
+        try:
+            layers = self.layers
+            if from_logits:
+                dy = layers[-1].backward_linear(dy)
+                layers = layers[:-1]
+            for layer in reversed(layers):
+                dy = layer.backward(dy)
+        finally:
+            if skip:
+                first.compute_input_gradient = keep
         return dy
 
     def _regularization_loss(self):
@@ -204,7 +214,7 @@ class Sequential:
         self._require_compiled("compute_gradients")
         y_pred = self.forward(x, training=training)
         value, dy, from_logits = self._loss_and_grad(y, y_pred)
-        self.backward(dy, from_logits=from_logits)
+        self.backward(dy, from_logits=from_logits, need_input_gradient=False)
         return value + self._regularization_loss(), y_pred
 
     def _train_step(self, x, y):
