@@ -15,7 +15,7 @@
 # | momentum | `m ← μ m − η g`,  `w ← w + m` | a heavy ball: keeps rolling, damps zig-zags |
 # | Adagrad | `a ← a + g²`,  `w ← w − η g / √a` | per-weight steps that shrink as gradients accumulate |
 # | RMSprop | `v ← ρ v + (1−ρ) g²`,  `w ← w − η g / √v` | like Adagrad but forgets old gradients |
-# | Adadelta | RMSprop with `η` replaced by the RMS of recent *steps` | no learning rate needed (in theory) |
+# | Adadelta | RMSprop with `η` replaced by the RMS of recent *steps* | no learning rate needed (in theory) |
 # | Adam | momentum on `g` and RMSprop on `g²`, bias-corrected | the usual default |
 #
 # The exact formulas minidl uses (Keras 3's) are in the docstring of `minidl/optimizers.py`.
@@ -222,8 +222,13 @@ axes[1].set(xlabel="epoch", ylabel="training cross-entropy", title="Training los
 axes[2].set(xlabel="epoch", ylabel="validation cross-entropy", title="Validation loss")
 for ax in axes:
     ax.grid(alpha=0.3)
-axes[0].legend(fontsize=8)
+axes[0].legend(fontsize=8, loc="upper right")
 savefig(fig, settings, "learning_rate_decay.png")
+
+# %% [markdown]
+# With a constant learning rate the losses keep jumping up and down late in training: each step is
+# still large enough to bounce around the minimum. Both schedules take the same large steps at the
+# start and then settle, ending with a lower and smoother loss.
 
 # %% [markdown]
 # ## 4 · Batch size
@@ -427,9 +432,13 @@ ax.grid(alpha=0.3)
 savefig(fig, settings, "random_search.png")
 
 # %% [markdown]
-# The learning rate dominates: too small and the network has barely moved after the fixed number of
-# epochs; too large and it is unstable. Width and dropout matter less. With more trials, narrow the
-# ranges around the best region and search again — still scoring on validation data only.
+# The learning rate matters most: too small and the network has barely moved after the fixed number
+# of epochs; too large and training is unstable. Width matters next — 8 units cannot draw three
+# spirals — while dropout and batch size matter less here. The test accuracy of the winner is usually
+# a little below its validation accuracy: picking the best of many trials on the validation set
+# flatters it slightly, which is exactly why the test set is kept for one final, unbiased measurement.
+# With more trials, narrow the ranges around the best region and search again — still scoring on
+# validation data only.
 #
 # ## Try this
 # - In part 2, give every optimiser Keras's default learning rate (`Adam()`, `RMSprop()`, ...). Which
