@@ -65,7 +65,7 @@ print(f"minidl Dense(1, 'sigmoid') output: {out_minidl[0, 0]:.6f}   (by hand: {o
 assert np.isclose(out_minidl[0, 0], out_by_hand, atol=1e-6)
 
 # %% [markdown]
-# What minidl ran is four lines of `minidl/layers/dense.py`:
+# What minidl ran is `Dense.forward` in `minidl/layers/dense.py` — the same sum, for a whole batch:
 
 # %%
 print(inspect.getsource(Dense.forward))

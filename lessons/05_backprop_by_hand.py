@@ -90,6 +90,41 @@ print(f"loss by hand {loss:.6f}   minidl {model.evaluate(X, y, batch_size=N):.6f
       f"(untrained: close to ln 3 = {np.log(3):.4f})")
 
 # %% [markdown]
+# The same computation drawn as a graph: black arrows carry values forward, red arrows carry
+# gradients back. Each red arrow is one line of the backward pass below.
+
+# %%
+def draw_graph(ax, shapes):
+    nodes = [("X", "input", shapes["X"]), ("z1", "X·W1 + b1", shapes["z1"]), ("a1", "σ(z1)", shapes["a1"]),
+             ("z2", "a1·W2 + b2", shapes["z2"]), ("p", "softmax(z2)", shapes["p"]), ("L", "−mean log p[y]", "scalar")]
+    xs = np.arange(len(nodes)) * 2.2
+    box = dict(boxstyle="round,pad=0.4", fc="white", ec="k")
+    for x, (name, formula, shape) in zip(xs, nodes):
+        ax.text(x, 0, f"{name}\n{formula}\n{shape}", ha="center", va="center", fontsize=9, bbox=box)
+    for x, name in ((xs[1], "W1, b1"), (xs[3], "W2, b2")):
+        ax.text(x, 1.6, name, ha="center", va="center", fontsize=9, bbox=dict(box, fc="lightyellow"))
+        ax.annotate("", (x, 0.55), (x - 0.25, 1.3), arrowprops=dict(arrowstyle="->", color="k"))
+    for a, b in zip(xs[:-1], xs[1:]):  # forward arrows
+        ax.annotate("", (b - 0.85, 0.15), (a + 0.85, 0.15), arrowprops=dict(arrowstyle="->", color="k", lw=1.5))
+    back = {4: "dz2 = (p − Y)/N\n(skips p: fused)", 3: "da1 = dz2·W2ᵀ", 2: "dz1 = da1 ⊙ a1(1 − a1)"}
+    spans = {4: (xs[5], xs[3]), 3: (xs[3], xs[2]), 2: (xs[2], xs[1])}
+    for k, (start, end) in spans.items():  # backward arrows, right to left
+        ax.annotate("", (end + 0.6, -0.7), (start - 0.6, -0.7),
+                    arrowprops=dict(arrowstyle="->", color="tab:red", lw=1.5))
+        ax.text((start + end) / 2, -0.85, back[k], ha="center", va="top", fontsize=8.5, color="tab:red")
+    for x, text in ((xs[1], "dW1 = Xᵀ·dz1\ndb1 = Σₙ dz1"), (xs[3], "dW2 = a1ᵀ·dz2\ndb2 = Σₙ dz2")):
+        ax.annotate("", (x + 0.25, 1.3), (x + 0.25, 0.55), arrowprops=dict(arrowstyle="->", color="tab:red"))
+        ax.text(x + 0.45, 1.0, text, ha="left", va="center", fontsize=8.5, color="tab:red")
+    ax.set(xlim=(-1, xs[-1] + 1), ylim=(-1.9, 2.1))
+    ax.axis("off")
+
+
+fig, ax = plt.subplots(figsize=(14, 4))
+draw_graph(ax, {"X": X.shape, "z1": z1.shape, "a1": a1.shape, "z2": z2.shape, "p": p.shape})
+ax.set_title("Forward (black) and backward (red) through the two-layer network; shapes for this batch")
+savefig(fig, settings, "computation_graph.png")
+
+# %% [markdown]
 # ## 3 · Backward pass, one link of the chain at a time
 # Start at the loss and walk back. Each line multiplies the gradient arriving from above by the local
 # derivative of one operation.
