@@ -49,11 +49,13 @@ def _positive_int(text: str) -> int:
 
 
 def _kde(values: np.ndarray, grid: np.ndarray) -> np.ndarray | None:
-    """Gaussian kernel density with Silverman's bandwidth; None if the values do not vary."""
+    """Gaussian kernel density with Silverman's bandwidth, at least 2 % of the plotted range (so that nearly
+    identical values give a readable bump, not a spike); None if the values do not vary at all."""
     sd = values.std(ddof=1) if len(values) > 1 else 0.0
     if not np.isfinite(sd) or sd <= 0:
         return None
     bandwidth = 0.9 * min(sd, np.subtract(*np.percentile(values, [75, 25])) / 1.34 or sd) * len(values) ** -0.2
+    bandwidth = max(bandwidth, 0.02 * (grid[-1] - grid[0]))
     z = (grid[:, None] - values[None, :]) / bandwidth
     return np.exp(-0.5 * z**2).sum(axis=1) / (len(values) * bandwidth * np.sqrt(2 * np.pi))
 
@@ -99,7 +101,7 @@ def plot_predictions(predictions, path=None, title: str | None = None):
             left.set_ylim(-0.03, 1.03)
             left.legend(fontsize=8, loc="best")
             right.legend(fontsize=8, loc="upper center")
-    header = title or (f"{len(p)} windows ({p.window}); " +
+    header = title or (f"{len(p)} windows ({p.window}): " +
                        (f"verdict: {p.verdict()}" if p.kind == "classification" else
                         ", ".join(f"{n} = {m:.4g}" for n, m in zip(p.names, mean))))
     fig.suptitle(header + "\nline = mean over windows, band = 95 % bootstrap interval of the mean", fontsize=9)

@@ -21,6 +21,7 @@ from minidl import Adam, Conv2D, Dense, GlobalAveragePooling2D, Input, Sequentia
 from minidl.calibration import TemperatureScaling
 from minidl.model import load_metadata
 from minidl.preprocessing import StandardScaler
+from minidl.threads import limit_threads
 from popsim.bundle import BundleWarning, MismatchError, ModelBundle, WindowPredictions
 from popsim.dataset import simulate_dataset
 from popsim.images import GenotypeImage
@@ -112,6 +113,13 @@ def mystery_vcf(scenario="constant", individuals=8, seed=1, windows=N_WINDOWS):
     pops = folder / "pops.tsv"
     pops.write_text("sample\tpopulation\n" + "".join(f"tsk_{i}\tpop\n" for i in range(individuals)))
     return vcf, pops
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny networks on a shared 2-core machine: one numba/BLAS thread is many times faster than two."""
+    with limit_threads(1):
+        yield
 
 
 # ------------------------------------------------------------------------------------------- round trip

@@ -12,9 +12,16 @@ import numpy as np
 import pytest
 
 import popsim.cli as cli
+from minidl.threads import limit_threads
 from popsim.bundle import WindowPredictions
 from popsim.predict import add_parser, plot_predictions
 from tests.popsim.test_bundle import LOCUS_BP, N_WINDOWS, mystery_vcf, trained
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    with limit_threads(1):  # tiny networks: one thread beats two fighting over shared cores
+        yield
 
 
 @pytest.fixture
