@@ -285,6 +285,8 @@ axes[1].set(xlabel="T_split (IM model)", ylabel="density", title="(b) Tolerance:
 axes[1].legend(fontsize=7)
 axes[2].semilogx(list(accuracy_by_tol), list(accuracy_by_tol.values()), "o-")
 axes[2].axhline(1 / 3, color="k", ls=":")
+axes[2].set_xticks(list(accuracy_by_tol), [f"{t:g}" for t in accuracy_by_tol])
+axes[2].minorticks_off()
 axes[2].set(xlabel="tolerance (fraction accepted)", ylabel="cross-validated accuracy", ylim=(0, 1),
             title="(b) Tolerance: accuracy")
 axes[3].plot(list(by_size), [v[0] for v in by_size.values()], "o-", label="accuracy")
