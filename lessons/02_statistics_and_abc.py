@@ -108,14 +108,16 @@ for ax, name in zip(axes, ("fst_hudson_A_B", "dxy_A_B", "tajimas_d_A", "pi_A")):
     for k, model in enumerate(MODELS):
         ax.hist(column[labels == k], bins=bins, histtype="step", lw=1.8, label=model)
     ax.set(xlabel=name, ylabel="simulations")
+    ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3))
     ax.legend(fontsize=8)
 fig.suptitle("Step 3: statistics under each scenario (parameters drawn from the priors)")
 fig.tight_layout()
 savefig(fig, settings, "statistics_by_scenario.png")
 
 # %% [markdown]
-# Fst separates "split" (large Fst: no gene flow) from the two models with migration, which overlap a
-# lot: IM and SC differ only in *when* the migrants came, and the statistics see that only faintly.
+# Fst sets IM apart (continuous gene flow keeps Fst low) from split (high Fst). Secondary contact sits in
+# between and overlaps both: with few migrants since the contact it still looks like a split, with many
+# it looks like IM. Within-population statistics such as Tajima's D or π differ little between models.
 # Every statistic overlaps between models — no single one decides; ABC combines them.
 #
 # ## 2 · Step 4: distance and rejection
@@ -173,8 +175,8 @@ savefig(fig, settings, "rejection.png")
 # %%
 for model, p_rej, p_mn in zip(MODELS, choice.probs_rejection, choice.probs):
     print(f"P({model:5s} | data) ≈ {p_rej:.2f} (rejection)   {p_mn:.2f} (mnlogistic)")
-p_im, p_split = choice.probs[1], choice.probs[0]
-print("Bayes factor IM vs split: " + (f"{p_im / p_split:.1f}" if p_split > 0 else
+p_im, p_split = choice.probs_rejection[1], choice.probs_rejection[0]
+print("Bayes factor IM vs split (rejection): " + (f"{p_im / p_split:.1f}" if p_split > 0 else
                                       "infinite (no accepted simulation came from split)"))
 
 # %% [markdown]
@@ -184,13 +186,16 @@ print("Bayes factor IM vs split: " + (f"{p_im / p_split:.1f}" if p_split > 0 els
 # keeps (with a larger tolerance `TOL_PARAM`, because the regression below needs many accepted points),
 # and local-linear regression (Beaumont et al. 2002) moves each accepted value along a regression
 # on the statistics to where its statistics would equal the observed ones. Where the posterior is much
-# narrower than the prior, the data are informative about that parameter.
+# narrower than the prior, the data are informative about that parameter. Look at T_split: the
+# rejection posterior hardly differs from the prior — the distance weighs all 18 statistics equally,
+# and most say little about the split time once migration blurs it — while the regression, which learns
+# *which* statistics move with T_split, concentrates the posterior (in full mode, near the true value).
 
 # %%
 in_im = labels == 1
 theta_im = params[in_im][:, [param_names.index("T_split"), param_names.index("m")]]
 # The regression has 1 + 18 coefficients: it needs many more accepted points than that (~6 per coefficient).
-TOL_PARAM = min(1.0, max(TOL, 6 * (len(stat_names) + 1) / in_im.sum()))
+TOL_PARAM = float(f"{min(1.0, max(TOL, 6 * (len(stat_names) + 1) / in_im.sum())):.2g}")
 posterior = abc(target, theta_im, stats[in_im], TOL_PARAM, method="loclinear", transf=["none", "log"],
                 param_names=["T_split", "m"])
 plot_prior_posterior(posterior, theta_im, settings.figure_path("posterior_vs_prior.png"),
@@ -226,9 +231,9 @@ print(cv.confusion)
 # statistics of the whole sample, S and π (blind to population structure), with the within-population
 # ones, and with everything.
 #
-# **(b) Tolerance ε > 0.** With tol = 1 everything is accepted and the "posterior" is the prior; as
-# tol shrinks, accepted simulations get closer to the data and the posterior sharpens — but fewer are
-# kept, so it gets noisier.
+# **(b) Tolerance ε > 0.** With tol = 1 everything is accepted and the "posterior" is the prior (1/3 for
+# each model); as tol shrinks, accepted simulations get closer to the data and the posterior moves away
+# from the prior — but fewer are kept, so it gets noisier.
 #
 # **(c) A finite number of simulations.** Keeping the same number of accepted simulations (30), a
 # bigger reference table lets them be closer to the data (smaller threshold distance), so the
@@ -251,8 +256,8 @@ accuracy_by_tol = {}
 for tol in tols:
     accuracy_by_tol[tol] = cv4postpr(labels, stats, NVAL, tol, seed=settings.seed).accuracy
     print(f"(b) tol {tol:5.3f} ({int(np.ceil(tol * len(stats))):5d} accepted) accuracy {accuracy_by_tol[tol]:.3f}")
-posteriors_by_tol = {tol: abc(target, theta_im[:, 0], stats[in_im], tol).unadj_values[:, 0]
-                     for tol in (1.0, 0.2, 0.05)}
+tols_shown = [1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01] if not settings.quick else [1.0, 0.5, 0.2, 0.1, 0.05]
+model_probs_by_tol = np.array([postpr(target, labels, stats, tol).probs for tol in tols_shown])
 
 rng = np.random.default_rng(settings.seed)
 KEEP = 6 if settings.quick else 30
@@ -276,12 +281,13 @@ axes[0].barh(list(accuracy_by_set), list(accuracy_by_set.values()), color=["C7",
 axes[0].axvline(1 / 3, color="k", ls=":", label="chance (1/3)")
 axes[0].set(xlabel=f"cross-validated accuracy (tol {TOL})", xlim=(0, 1), title="(a) Statistics lose information")
 axes[0].legend(fontsize=8)
-bins = np.linspace(theta_im[:, 0].min(), theta_im[:, 0].max(), 25)
-for tol, values in posteriors_by_tol.items():
-    axes[1].hist(values, bins=bins, density=True, histtype="step", lw=2,
-                 label=f"tol {tol} ({len(values)} kept)" + (" = prior" if tol == 1 else ""))
-axes[1].axvline(TRUE["T_split"], color="k", ls="--", label="true T_split")
-axes[1].set(xlabel="T_split (IM model)", ylabel="density", title="(b) Tolerance: posterior of T_split")
+for k, model in enumerate(MODELS):
+    axes[1].semilogx(tols_shown, model_probs_by_tol[:, k], "o-", color=f"C{k}", label=f"P({model} | data)")
+axes[1].axhline(1 / 3, color="k", ls=":", label="prior (1/3 each)")
+axes[1].set_xticks(tols_shown, [f"{t:g}" for t in tols_shown])
+axes[1].minorticks_off()
+axes[1].set(xlabel="tolerance (fraction accepted)", ylabel="posterior probability", ylim=(0, 1),
+            title="(b) Tolerance: observed data (true model IM)")
 axes[1].legend(fontsize=7)
 axes[2].semilogx(list(accuracy_by_tol), list(accuracy_by_tol.values()), "o-")
 axes[2].axhline(1 / 3, color="k", ls=":")
