@@ -126,6 +126,11 @@ fig = reliability_diagram({"before": p_test, "after temperature scaling": q_test
 savefig(fig, settings, "reliability_before_after.png")
 
 # %% [markdown]
+# Read the numbers with care: when the network is already nearly calibrated (T close to 1), scaling changes
+# little, and on a test set of a few hundred examples the ECE is itself noisy — it may even rise slightly.
+# The accuracy never changes: dividing all logits by the same T keeps the argmax.
+
+# %% [markdown]
 # ## 4 · One file with everything: the model bundle
 # `ModelBundle.from_dataset` takes the transform, the scenario names and metadata (demes graphs, priors),
 # the sample (population of each haplotype), the locus length, the number of SNPs per simulated locus and

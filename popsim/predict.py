@@ -185,7 +185,7 @@ def add_parser(subparsers):
         "length (default) or of N consecutive SNPs; each window is transformed exactly like the training data "
         "(the image transform or statistics scaler stored in the bundle) and predicted. Writes OUTDIR/windows.csv "
         "(per-window class probabilities or parameter estimates), OUTDIR/summary.csv (mean over windows, sd, "
-        "2.5-97.5%% quantiles of the windows, 95%% percentile bootstrap interval of the mean resampling windows) "
+        "2.5-97.5% quantiles of the windows, 95% percentile bootstrap interval of the mean resampling windows) "
         "and OUTDIR/predictions.png (values along the chromosome, histogram and KDE). Differences between the "
         "data and the training sample (population names/order, individuals per population, ploidy, phasing, "
         "allele polarisation, too few SNPs) are errors; nothing is silently subsampled or reordered.",

@@ -261,6 +261,23 @@ def test_unphased_vcf_for_a_phased_model_is_an_error(tmp_path):
         bundle.predict_vcf(unphased, pops, ref_is_ancestral=True)
 
 
+def test_a_model_trained_on_unphased_images_accepts_unphased_genotypes(tmp_path):
+    transform = GenotypeImage(n_snps=32, snp_selection="even", unphased=True, distance_channel=True)
+    model = tiny_cnn(transform.output_shape(16))  # 8 rows: one per diploid individual
+    bundle = ModelBundle(model, "classification", ["pop"] * 16, transform=transform,
+                         class_names=["constant", "bottleneck"], sequence_length=LOCUS_BP)
+    vcf, pops = mystery_vcf("constant")
+    unphased = tmp_path / "unphased.vcf"
+    unphased.write_text("".join(line if line.startswith("#") else line.replace("|", "/")
+                                for line in vcf.read_text().splitlines(keepends=True)))
+    assert not bundle.phased
+    result = bundle.predict_vcf(unphased, pops, ref_is_ancestral=True)
+    window = read_vcf(unphased, pops).windows(LOCUS_BP)[0]
+    image = transform(window.calls, window.positions, ["pop"] * 16, LOCUS_BP)  # rows = 0/1/2 dosages
+    assert image.shape == (8, 32, 2) and image[..., 0].max() == 2
+    np.testing.assert_allclose(result.values[0], bundle.predict_images(image[None])[0])
+
+
 def test_unpolarised_alleles_for_a_derived_allele_model_are_an_error():
     bundle, _ = trained()
     vcf, pops = mystery_vcf("constant")
