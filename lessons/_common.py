@@ -53,6 +53,12 @@ def setup(name: str, argv=None) -> Settings:
     if args.output:
         output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
+    # Lessons train small networks: thread start-up and synchronisation cost more than a second core
+    # gains, and two thread pools (numba + BLAS) fight each other on a busy 2-core laptop. One thread
+    # each is faster and predictable; LESSONS_THREADS=2 changes it. Simulations use worker processes.
+    from minidl.threads import set_num_threads
+
+    set_num_threads(int(os.environ.get("LESSONS_THREADS", "1")))
     return Settings(name=name, quick=quick, output=output, seed=args.seed, started=time.perf_counter())
 
 

@@ -54,6 +54,8 @@ class Loss:
         """Validate shapes; return arrays (``y_true`` as float of ``y_pred``'s dtype)."""
         y_pred = np.asarray(y_pred)
         y_true = _as_float(y_true, y_pred)
+        if y_true.shape != y_pred.shape and y_true.size == y_pred.size and y_true.ndim == 1 and y_pred.shape[1:] == (1,):
+            y_true = y_true.reshape(y_pred.shape)  # labels (N,) for one output (N, 1), as Keras accepts
         if y_true.shape != y_pred.shape:
             raise ValueError(f"{type(self).__name__} expected y_true with the shape of the predictions "
                              f"{y_pred.shape}; got {y_true.shape}")

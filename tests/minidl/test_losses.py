@@ -94,3 +94,9 @@ def test_shape_mismatch_and_binary_range_are_rejected():
 def test_unknown_loss_lists_valid_names():
     with pytest.raises(ValueError, match="Unknown loss 'crossentropy'.*categorical_crossentropy"):
         losses.get("crossentropy")
+
+
+def test_one_output_accepts_flat_targets_as_keras_does():
+    p = np.array([[0.2], [0.9]])
+    loss = losses.get("binary_crossentropy")
+    assert loss(np.array([0.0, 1.0]), p) == pytest.approx(loss(np.array([[0.0], [1.0]]), p))
