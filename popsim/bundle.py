@@ -317,6 +317,8 @@ class ModelBundle:
                                  f"got {target_names!r}")
             if calibration is not None:
                 raise ValueError("calibration (temperature scaling) is for classification bundles")
+            if target_scaler is not None and getattr(target_scaler, "mean_", None) is None:
+                raise ValueError("target_scaler is not fitted; fit it on the training targets first")
             if target_scaler is not None and len(target_scaler.mean_) != n_outputs:
                 raise ValueError(f"target_scaler was fitted on {len(target_scaler.mean_)} columns; the model has "
                                  f"{n_outputs} outputs")

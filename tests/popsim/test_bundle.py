@@ -169,6 +169,13 @@ def test_regression_bundle_inverts_the_target_scaler_after_loading(tmp_path):
     np.testing.assert_allclose(estimates, scaler.inverse_transform(model.predict(x)), rtol=1e-6)
     np.testing.assert_array_equal(estimates, bundle.predict_images(x))
     assert loaded.target_scaler.log is True and loaded.names == ["N"]
+    vcf, pops = mystery_vcf("constant")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BundleWarning)
+        result = loaded.predict_vcf(vcf, pops, ref_is_ancestral=True)
+    assert result.kind == "regression" and result.values.shape == (N_WINDOWS, 1)
+    assert np.all(result.values > 0)  # back on the scale of N (diploid individuals), not log/standardised
+    assert [row["name"] for row in result.summary_rows()] == ["N"]
 
 
 def _statistics(ds):
