@@ -90,8 +90,8 @@ print(f"images {dataset.image_shape}; train {len(train)}, validation {len(valida
 
 # %% [markdown]
 # ## 2 · A small CNN
-# Haplotypes have no order, so the network first averages over them (`ExchangeablePooling("mean")`, lesson on
-# exchangeable networks): what is left per SNP is its derived-allele frequency and its distance channel.
+# Haplotypes have no order, so the network first averages over them (`ExchangeablePooling("mean")`, see
+# `minidl/layers/exchangeable.py`): what is left per SNP is its derived-allele frequency and its distance channel.
 # One-wide convolutions then turn each SNP's frequency into features (a learned site-frequency spectrum),
 # three-wide ones look at neighbouring SNPs, and global average pooling averages over the locus.
 
@@ -189,6 +189,32 @@ verdict = predictions.names[int(np.argmax(predictions.mean()))]
 print(f"\nThe mystery chromosome was simulated under {secret!r} with "
       + ", ".join(f"{k}={v:.4g}" for k, v in secret_params.items())
       + f" — the network says {verdict!r}: {'right' if verdict == secret else 'wrong'}.")
+
+# %% [markdown]
+# What the network saw: the first window of the VCF, made into an image with the transform stored in the
+# bundle, next to one simulated training image of each scenario (genotype channel; white = derived allele;
+# black columns on the right = zero padding when a locus has fewer than 64 SNPs). A bottleneck long ago
+# makes a star-like genealogy — mostly singletons — while a recent one leaves SNPs at intermediate
+# frequencies: one scenario gives many kinds of images, which is why we simulate so many.
+
+# %%
+from popsim.vcf import read_vcf  # noqa: E402  (kept next to its only use)
+
+data = read_vcf(vcf_path, pops_path)
+window = data.windows(int(bundle.window_bp))[0]
+real_image = bundle.transform(window.calls, window.positions, bundle.haplotype_populations, window.sequence_length)
+fig, axes = plt.subplots(1, 1 + len(scenarios), figsize=(3.2 * (1 + len(scenarios)), 2.6))
+axes[0].imshow(real_image[..., 0], cmap="gray", vmin=0, vmax=1, aspect="auto", interpolation="nearest")
+axes[0].set_title(f"VCF window 1 ({window.num_sites} SNPs)", fontsize=9)
+for k, scenario in enumerate(scenarios):
+    example = x_train[np.flatnonzero(y_train == k)[0]]
+    axes[k + 1].imshow(example[..., 0], cmap="gray", vmin=0, vmax=1, aspect="auto", interpolation="nearest")
+    axes[k + 1].set_title(f"simulated: {scenario.name}", fontsize=9)
+for ax in axes:
+    ax.set_xlabel("SNP")
+axes[0].set_ylabel("haplotype")
+fig.tight_layout()
+savefig(fig, settings, "vcf_window_vs_simulations.png")
 
 # %% [markdown]
 # Per-window probabilities and the uncertainty across windows, by class:
