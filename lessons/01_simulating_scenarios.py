@@ -187,14 +187,15 @@ savefig(fig, settings, "genotype_images.png")
 
 # %% [markdown]
 # ## 5 · A fixed number of segregating sites (ms `-s`)
-# With a mutation rate, the number of segregating sites S varies from replicate to replicate — and it
-# carries information (a large population has more). Hudson's `ms` offered another option, `-s S`: put
+# With a mutation rate, the number of segregating sites S varies from replicate to replicate — with the
+# genealogy and with the parameters (a large population has more). Hudson's `ms` offered another option, `-s S`: put
 # **exactly S mutations** on each genealogy, each on a branch chosen with probability proportional to
 # its length. Then every replicate has the same number of SNPs (convenient for fixed-size images, and
 # no need to know μ), and the information is only in *how* the sites are shared, not in how many there
 # are. popsim does this with `segregating_sites=S` (`popsim.simulate.place_segregating_sites`).
-# Below: 5 loci per replicate, parameters drawn from the priors, both ways. Tajima's D, which compares
-# π with S, keeps its differences between scenarios under fixed S; S itself becomes a constant.
+# Below: 5 loci per replicate, parameters drawn from the priors, both ways. Here S says little about
+# *which* scenario it is (the three share their priors on sizes), whereas Fst between A and B, a ratio
+# of diversities, separates them — and keeps doing so when S is fixed; S itself becomes a constant.
 
 # %%
 n_each = 15 if settings.quick else 150
@@ -203,27 +204,27 @@ by_rate = simulate(scenarios, n_each, **common)
 fixed_s = simulate(scenarios, n_each, segregating_sites=60, **common)
 
 
-def per_locus_s_and_d(simulation):
-    """Segregating sites of every locus, and Tajima's D of every replicate (all loci together)."""
+def per_locus_s_and_fst(simulation):
+    """Segregating sites of every locus, and Fst (Hudson) of every replicate (all loci together)."""
     s = np.array([r.sites_per_locus for r in simulation.replicates])
-    d = np.array([compute_statistics(r.genotypes, statistics=["tajimas_d"])["tajimas_d"]
+    d = np.array([compute_statistics(r.genotypes, populations=populations, statistics=["fst_hudson"])["fst_hudson_A_B"]
                   for r in simulation.replicates])
     return s, d
 
 
 fig, axes = plt.subplots(1, 3, figsize=(15, 3.6))
 for mode, simulation in (("mutation rate μ", by_rate), ("exactly 60 sites per locus", fixed_s)):
-    s, d = per_locus_s_and_d(simulation)
+    s, d = per_locus_s_and_fst(simulation)
     for k, scenario in enumerate(scenarios):
         mine = simulation.labels == k
         if mode.startswith("mutation"):
             axes[0].hist(s[mine].ravel(), bins=30, histtype="step", lw=1.8, label=scenario.name)
         ax = axes[1] if mode.startswith("mutation") else axes[2]
-        ax.hist(d[mine], bins=20, histtype="step", lw=1.8, label=scenario.name)
+        ax.hist(d[mine], bins=np.linspace(0, 0.8, 33), histtype="step", lw=1.8, label=scenario.name)
     print(f"{mode:28s} S per locus: min {s.min()}, max {s.max()}")
 axes[0].set(xlabel="segregating sites per 10 kb locus", ylabel="loci", title="With a mutation rate, S varies")
-axes[1].set(xlabel="Tajima's D", ylabel="replicates", title="Tajima's D, mutation rate")
-axes[2].set(xlabel="Tajima's D", ylabel="replicates", title="Tajima's D, fixed S = 60 per locus")
+axes[1].set(xlabel="Fst A–B (Hudson)", ylabel="replicates", title="Fst, mutation rate")
+axes[2].set(xlabel="Fst A–B (Hudson)", ylabel="replicates", title="Fst, fixed S = 60 per locus")
 for ax in axes:
     ax.legend(fontsize=7)
 fig.tight_layout()
@@ -355,7 +356,7 @@ savefig(fig, settings, "scaling_trick.png")
 # - In section 1, halve N: how do the mean coalescence time and π change? Check against 2N and 4Nμ.
 # - Draw `flagship_im` with `m = 5e-3`, then simulate it: how do the sorted images of A and B compare?
 # - Change `SHOWN["T_split"]` to 2,000 generations. Can you still tell the split from the contact by eye?
-# - In section 5, set `segregating_sites=5`: is Tajima's D still informative with so few sites?
+# - In section 5, set `segregating_sites=5`: is Fst still informative with so few sites?
 # - In section 6, time `model="dtwf"` at k = 3000 and compare π with 4Nμ. What goes wrong when N/k is
 #   close to the sample size?
 # - Scale the mosquito model with migration rate 0.01 (real) by k = 10 and check that 4Nm is unchanged.
