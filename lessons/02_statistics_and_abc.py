@@ -326,8 +326,8 @@ savefig(fig, settings, "t_split_cross_validation.png")
 # %% [markdown]
 # ## Try this
 # - Set `TOL = 0.01`, then `0.2`. Which models does ABC confuse, and does the confusion matrix change?
-# - Add the site frequency spectrum (`"sfs_folded"`) to `KEYS` (delete the cached `statistics.npz`).
-#   Does accuracy improve — or do many noisy statistics dilute the distance?
+# - Remove `"fst_hudson"` and `"fst_tskit"` from `KEYS` (and delete the cached `statistics.npz`). Which
+#   models does ABC confuse now?
 # - Make the observed data come from `flagship_sc` instead of IM. How sure is ABC?
 # - Run `posterior_vs_prior` with `method="rejection"`: how different is the local-linear posterior?
 # - Halve `N_PER_SCENARIO` (a new cached folder is simulated): which of the three approximations
