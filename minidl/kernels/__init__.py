@@ -10,7 +10,7 @@ Layers call :func:`active` at every forward/backward, so ``minidl.config.use_ker
 switches all of them at once. The fast family is imported (and numba loaded) on first use.
 
 Functions of each family
-    ``conv2d_forward(x, w, b, strides, pads)``, ``conv2d_backward(x, dy, w, strides, pads, need_dx)``,
+    ``conv2d_forward(x, w, b, strides, pads, relu=False)``, ``conv2d_backward(x, dy, w, strides, pads, need_dx)``,
     ``conv2d_backward_weights``, ``conv2d_backward_input``, ``bias_act_forward``, ``relu_backward``,
     ``max_pool2d_forward/backward``, ``avg_pool2d_forward/backward``,
     ``batchnorm_stats``, ``batchnorm_apply``, ``batchnorm_backward_sums``, ``batchnorm_backward_input``.

@@ -1,4 +1,5 @@
-"""Fast convolution: numba-parallel im2col / col2im around a BLAS matrix product.
+"""Fast convolution: direct numba loops for small receptive fields, otherwise numba-parallel
+im2col / col2im around a BLAS matrix product.
 
 Same functions, arguments and results as :mod:`minidl.kernels.reference` (proved in
 ``tests/minidl/test_kernels.py``); read the reference for the mathematics.
@@ -14,7 +15,10 @@ A convolution is a matrix product in disguise. Copy every receptive field into o
   (the full convolution with the flipped kernel, in matrix form).
 
 The products run in the BLAS ``sgemm``/``dgemm`` (measured in ``benchmarks/bench_kernels.py``: a
-hand-written numba loop nest reaches a fraction of it). The batch is processed in chunks so that
+hand-written numba loop nest reaches a fraction of it). When ``kh·kw·C`` is tiny (≤ ``DIRECT_MAX_K``, e.g.
+3×3 on a one-channel genotype image) the rows of ``cols`` are too short for BLAS to shine and im2col
+would multiply the memory traffic by ``kh·kw``; direct loops over the window, vectorised over filters,
+are used instead (``_direct_forward``, ``_direct_dw``, ``_direct_dx``). The batch is processed in chunks so that
 ``cols`` stays a few MB and is reused: memory traffic, not arithmetic, is the enemy on two cores.
 
 Numba checklist (each kernel below)
@@ -33,8 +37,9 @@ from numba import njit, prange
 
 from .reference import output_length
 
-#: target size in bytes of the im2col buffer of one batch chunk (fits in the L3 cache of small CPUs)
-CHUNK_BYTES = 4 << 20
+#: target size in bytes of the im2col buffer of one batch chunk: large enough that each numba launch and
+#: each BLAS call has work for many samples (launch overhead dominated with one sample per chunk)
+CHUNK_BYTES = 64 << 20
 
 
 @njit(parallel=True, cache=True)
