@@ -76,7 +76,8 @@ def main(argv=None) -> int:
 
     if args.command in (None, "list"):
         for stem, path in lessons().items():
-            print(f"{stem[:2]}  {title(path)}   (lessons/{path.name})")
+            heading = title(path)
+            print(f"{heading if heading.startswith(stem[:2]) else stem[:2] + '  ' + heading}   (lessons/{path.name})")
         return 0
     if args.command == "flagship":
         available = lessons()
