@@ -19,9 +19,9 @@
 #    scenario is its share among them.
 # 2. **An MLP** (dense network) on the same summary statistics, standardised with the training scaler.
 # 3. **A CNN** on genotype images — the raw 0/1 matrix of haplotypes × SNPs — with an architecture that
-#    respects the structure of the data: the same filters slide along the SNPs of every haplotype, and the
-#    haplotypes of one population are then averaged, so the order of haplotypes within a population
-#    (which means nothing) cannot change the answer.
+#    respects the structure of the data: the haplotypes of each population are averaged first, so their
+#    order (which means nothing) cannot change the answer, and convolutions then read the two
+#    populations' allele frequencies SNP by SNP.
 #
 # **Honest evaluation.** The simulations are split once into training (70 %), validation (10 %) and test
 # (20 %) sets, by position, before anything is fitted. ABC uses training + validation as its reference
@@ -35,8 +35,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import minidl
-from minidl import (Adam, AveragePooling2D, Conv2D, Dense, Dropout, EarlyStopping, GlobalAveragePooling2D,
-                    Input, Sequential)
+from minidl import (Adam, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, EarlyStopping,
+                    GlobalAveragePooling2D, Input, Sequential)
 from minidl.preprocessing import StandardScaler
 from popsim import abc as popsim_abc
 from popsim import stats as popsim_stats
@@ -51,7 +51,7 @@ SCENARIOS = ["flagship_split", "flagship_im", "flagship_sc"]
 N_PER_SCENARIO = 60 if settings.quick else 1000   # simulations per scenario
 EPOCHS = 3 if settings.quick else 60             # upper bound; early stopping usually ends sooner
 TOLERANCE = 0.05                                 # ABC: fraction of reference simulations kept
-N_SNPS = 128                                     # columns of a genotype image
+N_SNPS = 512                                     # columns of a genotype image (most replicates have 400-700 SNPs)
 timings = {}
 print(f"{'quick' if settings.quick else 'full'} mode: {N_PER_SCENARIO} simulations per scenario, "
       f"seed {settings.seed}, {available_workers()} worker(s)")
@@ -170,30 +170,35 @@ print(f"MLP test accuracy: {np.mean(mlp_pred == labels[test]):.3f} "
 # ## 6 · CNN on genotype images
 # The architecture, layer by layer (channels last: haplotypes × SNPs × channels):
 #
-# 1. `Conv2D(16, (1, 5))` — a filter 1 haplotype tall and 5 SNPs wide slides along every haplotype:
-#    the *same* weights read every row, so the network learns local haplotype patterns.
-# 2. `AveragePooling2D((24, 1))` — the mean over the 24 haplotypes of A and, separately, of B. A mean
-#    does not care about order: shuffling haplotypes within a population cannot change the prediction.
-# 3. `Conv2D(32, (2, 5))` — now A and B are compared, SNP window by SNP window.
-# 4. `GlobalAveragePooling2D` — average along the SNPs; then a small dense classifier.
+# 1. `AveragePooling2D((24, 1))` — the mean over the 24 haplotypes of A and, separately, of B: two rows
+#    of derived-allele frequencies. A mean does not care about order, so shuffling haplotypes within a
+#    population cannot change the prediction (an *exchangeable* network).
+# 2. `Conv2D(64, (2, 1))` then `Conv2D(64, (1, 1))` — at every SNP, 64 features of the pair of
+#    frequencies (pA, pB): "private to A", "fixed difference", "shared at high frequency"... the same
+#    small network applied to every SNP.
+# 3. `GlobalAveragePooling2D` — the average of each feature over SNPs: a *learned* joint site-frequency
+#    spectrum, where ABC uses hand-made statistics.
+# 4. `BatchNormalization` — these averages differ only slightly between replicates; standardising them
+#    (with batch statistics in training, moving averages at prediction) lets the dense classifier see
+#    the differences. Without it the same network learns far more slowly (try it).
 
 # %%
 start = time.perf_counter()
 x_all, _ = dataset.arrays()
-rows = x_all.shape[1]
 per_population = scenarios[0].samples["A"] * 2  # haplotypes per population block
 cnn = Sequential([Input(x_all.shape[1:]),
-                  Conv2D(16, (1, 5), activation="relu"),
                   AveragePooling2D(pool_size=(per_population, 1), strides=(per_population, 1)),
-                  Conv2D(32, (2, 5), activation="relu"),
+                  Conv2D(64, (2, 1), activation="relu"),
+                  Conv2D(64, (1, 1), activation="relu"),
                   GlobalAveragePooling2D(),
-                  Dense(32, activation="relu"), Dropout(0.1, seed=2),
+                  BatchNormalization(),
+                  Dense(32, activation="relu"),
                   Dense(3, activation="softmax")], seed=settings.seed)
-cnn.compile(Adam(2e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+cnn.compile(Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
 cnn.summary()
 cnn_history = cnn.fit(x_all[train], labels[train], epochs=EPOCHS, batch_size=32, verbose=1,
                       validation_data=(x_all[val], labels[val]),
-                      callbacks=[EarlyStopping(monitor="val_loss", patience=6, restore_best_weights=True)])
+                      callbacks=[EarlyStopping(monitor="val_loss", patience=8, restore_best_weights=True)])
 cnn_probs = cnn.predict(x_all[test])
 cnn_pred = cnn_probs.argmax(axis=1)
 timings["CNN"] = time.perf_counter() - start
@@ -203,6 +208,12 @@ print(f"CNN test accuracy: {np.mean(cnn_pred == labels[test]):.3f} ({len(cnn_his
 # ## 7 · The comparison
 # Same test set for all three; rows of a confusion matrix are the true scenario, columns the predicted
 # one. Times are wall-clock seconds on this machine.
+#
+# What we measured with the defaults (seed 2026, 1,000 simulations per scenario, 600 test replicates;
+# 9 minutes on a busy 2-core machine, ~5 minutes of CPU): ABC 72.5 %, MLP 84.8 %, CNN 84.8 %. With 600
+# test replicates a difference of ±3 points is noise (binomial standard error ≈ 1.5 %). Secondary
+# contact is the hard class: the statistics confuse it with isolation with migration, the CNN rather
+# the other way round.
 
 # %%
 methods = {"ABC (rejection, tol 0.05)": abc_pred, "MLP on statistics": mlp_pred, "CNN on images": cnn_pred}
@@ -247,9 +258,13 @@ savefig(fig, settings, "comparison.png")
 # - Run with `--seed 7`: how much do the accuracies move? That spread is the noise of a 600-replicate
 #   test set.
 # - Change `TOLERANCE` to 0.01 and 0.2. Why does ABC not simply improve with a smaller tolerance?
-# - Replace the `AveragePooling2D` by a plain `Conv2D(16, (3, 5))` that slides *across* haplotypes.
-#   What happens to accuracy, and why is the order of haplotypes a problem for it?
-# - Set `N_SNPS = 32`: how much does the CNN depend on seeing many SNPs?
+# - Remove the `BatchNormalization` layer and compare the learning curves.
+# - Put `Conv2D(8, (1, 5), padding="same", activation="relu")` *before* the pooling, so the network can
+#   read haplotype patterns (linkage) before averaging. Is it worth its cost here? (Lesson 11 compares
+#   CNN designs.)
+# - Replace the pooling by a plain `Conv2D(16, (3, 5))` that slides *across* haplotypes. What happens to
+#   accuracy, and why is the arbitrary order of haplotypes a problem for it?
+# - Set `N_SNPS = 128`: the statistics use every SNP; how much does the CNN lose when it sees a quarter?
 
 # %%
 print(f"Lesson 14 done in {settings.elapsed():.0f} s; figures and results.md in {settings.output}")

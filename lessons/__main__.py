@@ -20,7 +20,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 #: the lesson the README's first command runs; it becomes 14_flagship once that lesson exists
-FLAGSHIP_CANDIDATES = ["07_playground"]  # becomes "14_flagship" once its full run is validated
+FLAGSHIP_CANDIDATES = ["14_flagship", "07_playground"]
 
 
 def lessons() -> dict[str, Path]:
