@@ -28,30 +28,28 @@ def _check_positive(name, value, owner):
         raise ValueError(f"{owner} {name} must be positive; got {value!r}")
 
 
-class ExponentialDecay(LearningRateSchedule):
+class _DecayEverySteps(LearningRateSchedule):
+    """Shared arguments of the exponential and inverse-time decays."""
+
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False):
-        _check_positive("decay_steps", decay_steps, "ExponentialDecay")
+        _check_positive("decay_steps", decay_steps, type(self).__name__)
         self.initial_learning_rate = float(initial_learning_rate)
         self.decay_steps, self.decay_rate, self.staircase = decay_steps, float(decay_rate), bool(staircase)
 
-    def __call__(self, step):
+    def _progress(self, step):
+        """``step / decay_steps``, floored with ``staircase``."""
         p = step / self.decay_steps
-        if self.staircase:
-            p = math.floor(p)
-        return self.initial_learning_rate * self.decay_rate ** p
+        return math.floor(p) if self.staircase else p
 
 
-class InverseTimeDecay(LearningRateSchedule):
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False):
-        _check_positive("decay_steps", decay_steps, "InverseTimeDecay")
-        self.initial_learning_rate = float(initial_learning_rate)
-        self.decay_steps, self.decay_rate, self.staircase = decay_steps, float(decay_rate), bool(staircase)
-
+class ExponentialDecay(_DecayEverySteps):
     def __call__(self, step):
-        p = step / self.decay_steps
-        if self.staircase:
-            p = math.floor(p)
-        return self.initial_learning_rate / (1 + self.decay_rate * p)
+        return self.initial_learning_rate * self.decay_rate ** self._progress(step)
+
+
+class InverseTimeDecay(_DecayEverySteps):
+    def __call__(self, step):
+        return self.initial_learning_rate / (1 + self.decay_rate * self._progress(step))
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
