@@ -119,18 +119,49 @@ def conv_gflops(minidl, name, batch, repeats):
 
 
 def startup(name, cache_dir):
-    """Seconds for a fresh process to import minidl, build workload ``name`` and run one training step."""
+    """Fresh process: seconds to import minidl and build workload ``name``, then the first and the second
+    training step. With an empty numba cache (cold) the first step includes compiling every kernel it
+    meets; with a filled cache (warm) it only loads them. JIT cost ≈ first step − second step."""
     code = (
-        "import time; t=time.perf_counter(); import numpy as np, minidl, sys; sys.path.insert(0, 'benchmarks');"
+        "import time; t0=time.perf_counter(); import numpy as np, minidl, sys; sys.path.insert(0, 'benchmarks');"
         "from bench_keras import architecture, data, WORKLOADS;"
         f"m = minidl.Sequential(architecture('{name}', minidl, minidl), seed=0);"
         "m.compile(minidl.Adam(), 'sparse_categorical_crossentropy');"
         f"x, y = data('{name}', WORKLOADS['{name}'][1], np.random.default_rng(0));"
-        "m.train_on_batch(x, y); print(time.perf_counter()-t)")
+        "t1=time.perf_counter(); m.train_on_batch(x, y); t2=time.perf_counter(); m.train_on_batch(x, y);"
+        "t3=time.perf_counter(); print(t1-t0, t2-t1, t3-t2)")
     env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
     t = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    return time.perf_counter() - t, float(out.stdout.strip().splitlines()[-1])
+    total = time.perf_counter() - t
+    setup, first, second = (float(v) for v in out.stdout.strip().splitlines()[-1].split())
+    return {"process_s": total, "import_build_s": setup, "first_step_s": first, "second_step_s": second,
+            "jit_s": first - second}
+
+
+def robust_dense_forward():
+    """Benchmark-only patch (``--robust-dense``): Dense products with a huge fan-in through
+    :func:`minidl.threads.split_matmul` — two halves of the batch on two Python threads, each with a
+    single-threaded BLAS. OpenBLAS with 2 threads synchronises its threads
+    once per block of the inner dimension (≈ 180 times for R0's 68 992 inputs); on an oversubscribed machine
+    each sync can wait a scheduler time slice for a descheduled partner (measured 0.02–4.4 s for one product
+    that takes 0.05 s on one thread). This shows what fixing that in ``Dense`` would give."""
+    from minidl.layers import dense
+    from minidl.threads import split_matmul
+    original = dense.Dense.forward
+
+    def forward(self, x, training=False):
+        W = self.params["kernel"]
+        if W.shape[0] < 8192 or np.ndim(x) != 2:
+            return original(self, x, training)
+        x = self._check_input(x)
+        self._x = x
+        z = split_matmul(x, W)
+        if self.use_bias:
+            z += self.params["bias"]
+        return self.activation.forward(z)
+
+    dense.Dense.forward = forward
 
 
 def bench_workload(name, repeats, minidl, keras, jit_compile):
@@ -179,6 +210,7 @@ def main(argv=None):
                     help="Keras compile(jit_compile=...): 'auto' is Keras's default (XLA where supported)")
     ap.add_argument("--scale", type=float, default=1.0,
                     help="multiply the number of timed samples (use < 1 on a busy machine)")
+    ap.add_argument("--robust-dense", action="store_true", help="see robust_dense_forward (benchmark-only patch)")
     ap.add_argument("--no-startup", action="store_true", help="skip the cold/warm start-up measurement")
     ap.add_argument("--json", help="also write the results to this file")
     args = ap.parse_args(argv)
@@ -188,6 +220,8 @@ def main(argv=None):
     import minidl
     from minidl import threads
     threads.set_num_threads(THREADS)
+    if args.robust_dense:
+        robust_dense_forward()
     import tensorflow as tf
     tf.config.threading.set_intra_op_parallelism_threads(THREADS)
     tf.config.threading.set_inter_op_parallelism_threads(1)
@@ -195,7 +229,7 @@ def main(argv=None):
 
     info = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": _cpu(), "python": platform.python_version(),
             "numpy": np.__version__, "numba": __import__("numba").__version__, "tensorflow": tf.__version__,
-            "keras": keras.__version__, "threads": threads.thread_info(), "blas": _blas()}
+            "keras": keras.__version__, "robust_dense": args.robust_dense, "threads": threads.thread_info(), "blas": _blas()}
     print(json.dumps(info, indent=1))
     results = {"info": info, "workloads": [], "sgemm_gflops": [], "conv_gflops": {}, "startup": {}}
     jits = {"auto": ["auto"], "false": [False], "both": ["auto", False]}[args.keras_jit]
@@ -217,10 +251,11 @@ def main(argv=None):
         with tempfile.TemporaryDirectory() as cache:
             cold = startup("R0", cache)
             warm = startup("R0", cache)
-        results["startup"] = {"cold_process_s": cold[0], "cold_in_process_s": cold[1],
-                              "warm_process_s": warm[0], "warm_in_process_s": warm[1]}
-        print(f"start-up to first R0 training step: cold {cold[0]:.1f} s, warm {warm[0]:.1f} s "
-              f"(in-process {cold[1]:.1f} / {warm[1]:.1f} s)", flush=True)
+        results["startup"] = {"cold": cold, "warm": warm}
+        for label, r in (("cold", cold), ("warm", warm)):
+            print(f"start-up R0 ({label} numba cache): import+build {r['import_build_s']:.1f} s, first step "
+                  f"{r['first_step_s']:.1f} s, second step {r['second_step_s']:.1f} s → JIT/load "
+                  f"{r['jit_s']:.1f} s", flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1, default=str)

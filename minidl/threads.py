@@ -10,13 +10,23 @@ another process on a shared 2-core machine thrash. ``set_num_threads(n)`` sets b
   ``openblas_set_num_threads`` found in the libraries already loaded by NumPy.
 
 ``limit_threads(n)`` is the same as a context manager; ``thread_info()`` says what is in effect.
+
+``split_matmul(a, b)`` is ``a @ b`` computed as row blocks on that many Python threads, each calling a
+*single-threaded* BLAS. Use it for products with a huge inner dimension (a Dense layer after Flatten:
+68 992 inputs in benchmark R0): multi-threaded OpenBLAS synchronises its threads once per block of the
+inner dimension, and on an oversubscribed machine each of those ~180 syncs may wait a scheduler time
+slice for a descheduled partner — measured 0.02–4.4 s for a product that takes 0.05 s on one thread
+(``benchmarks/RESULTS.md``). Row blocks on separate threads never wait for each other.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import ctypes
 import os
+
+import numpy as np
 
 
 def _openblas_libraries():
@@ -44,6 +54,55 @@ def _openblas_call(name_suffix: str, *args):
                 continue
             break
     return result
+
+
+_SETTERS: list | None = None
+_POOL: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def _openblas_setters():
+    """ctypes ``set_num_threads`` entry points of the loaded OpenBLAS libraries (looked up once)."""
+    global _SETTERS
+    if _SETTERS is None:
+        _SETTERS = []
+        for path in _openblas_libraries():
+            lib = ctypes.CDLL(path)
+            for name in ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
+                         "openblas_set_num_threads64_", "openblas_set_num_threads"):
+                fn = getattr(lib, name, None)
+                if fn is not None:
+                    _SETTERS.append(fn)
+                    break
+    return _SETTERS
+
+
+def split_matmul(a, b, out=None, n_threads: int | None = None):
+    """``a @ b`` for 2-D ``a`` ``(M, K)`` and ``b`` ``(K, N)``: rows of ``a`` in ``n_threads`` blocks, one
+    Python thread each, BLAS single-threaded meanwhile (restored after). Same result as ``a @ b`` up to
+    float rounding of the BLAS kernel; falls back to ``a @ b`` when there is nothing to split."""
+    global _POOL
+    import numba
+    n = n_threads or numba.get_num_threads()
+    setters = _openblas_setters()
+    if out is None:
+        out = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
+    if n < 2 or a.shape[0] < n or not setters:
+        return np.dot(a, b, out=out)
+    if _POOL is None or _POOL._max_workers < n - 1:
+        _POOL = concurrent.futures.ThreadPoolExecutor(max_workers=n - 1, thread_name_prefix="minidl-blas")
+    before = _blas_threads() or n
+    edges = np.linspace(0, a.shape[0], n + 1).astype(int)
+    for fn in setters:
+        fn(1)
+    try:
+        jobs = [_POOL.submit(np.dot, a[lo:hi], b, out[lo:hi]) for lo, hi in zip(edges[1:-1], edges[2:])]
+        np.dot(a[:edges[1]], b, out=out[:edges[1]])
+        for job in jobs:
+            job.result()
+    finally:
+        for fn in setters:
+            fn(before)
+    return out
 
 
 def _blas_threads() -> int | None:

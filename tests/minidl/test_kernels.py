@@ -162,3 +162,16 @@ def test_limit_threads_sets_both_pools_and_restores_them():
     assert threads.thread_info()["numba"] == before["numba"] == numba.get_num_threads()
     with pytest.raises(ValueError, match="positive number of threads"):
         threads.set_num_threads(0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_split_matmul_equals_matmul_and_restores_blas_threads(dtype):
+    from minidl import threads
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal((7, 300)).astype(dtype), rng.standard_normal((300, 5)).astype(dtype)
+    before = threads.thread_info()["blas"]
+    tol = TOL[dtype]
+    np.testing.assert_allclose(threads.split_matmul(a, b, n_threads=2), a @ b, **tol)
+    np.testing.assert_allclose(threads.split_matmul(a, b, n_threads=3), a @ b, **tol)
+    np.testing.assert_allclose(threads.split_matmul(a[:1], b, n_threads=2), a[:1] @ b, **tol)
+    assert threads.thread_info()["blas"] == before
