@@ -11,7 +11,7 @@ that what you learn here carries over::
 """
 
 from . import activations, callbacks, config, gradcheck, initializers, layers, losses, metrics, optimizers
-from . import regularizers, schedules
+from . import inspect, preprocessing, regularizers, schedules, threads
 from .callbacks import (Callback, EarlyStopping, History, LearningRateScheduler, ReduceLROnPlateau,
                         TerminateOnNaN)
 from .layers import *  # noqa: F401,F403  (Dense, Conv2D, ... — see minidl/layers/__init__.py)
@@ -24,4 +24,5 @@ __version__ = "0.1.0"
 __all__ = ["Sequential", "load_model", "SGD", "Adam", "RMSprop", "Adagrad", "Adadelta", "Callback",
            "History", "EarlyStopping", "ReduceLROnPlateau", "LearningRateScheduler", "TerminateOnNaN",
            "confusion_matrix", "activations", "callbacks", "config", "gradcheck", "initializers", "layers",
-           "losses", "metrics", "optimizers", "regularizers", "schedules", *_layer_names]
+           "losses", "metrics", "optimizers", "regularizers", "schedules", "inspect", "preprocessing", "threads",
+           *_layer_names]
