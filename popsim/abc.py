@@ -722,7 +722,12 @@ def cv4postpr(index, sumstat, nval, tol, method="rejection", seed=None, corr=Tru
         keep[row] = True
         # A model absent from the reduced table cannot happen (nval ≤ count), but align by label anyway.
         probs[r] = [res.probs[res.models.index(m)] if m in res.models else 0.0 for m in models.tolist()]
-    estimated = models[np.argmax(probs, axis=1)]
+    # Leaving one simulation out changes its model's count by one, so with ``corr`` that model's probability
+    # differs from a genuine tie only by rounding; np.argmax would then resolve every tie against the true
+    # model (0 % accuracy at tol = 1). Treat near-equal probabilities as ties and break them at random.
+    best = probs.max(axis=1, keepdims=True)
+    tied = probs >= best - 1e-9 * np.maximum(best, 1.0)
+    estimated = models[[rng.choice(np.flatnonzero(t)) for t in tied]]
     true = index[rows]
     return CVPostprResult(models.tolist(), true, estimated, probs, rows,
                           confusion_matrix(true, estimated, models.tolist()), method, float(tol), seed)

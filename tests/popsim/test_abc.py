@@ -347,3 +347,12 @@ def test_cli_stats_on_a_dataset_matches_popsim_stats(tmp_path, capsys):
                                     np.asarray(rec.populations), "t1")
     assert values[0] == pytest.approx(list(expected.values()), rel=1e-12)
     assert labels[0] == rec.label
+
+
+def test_cv4postpr_breaks_ties_at_random_not_against_the_true_model():
+    # with tol = 1 every simulation is accepted: all models tie, so the accuracy must be near chance
+    rng = np.random.default_rng(3)
+    index = np.repeat(["a", "b"], 100)
+    sumstat = rng.normal(size=(200, 2))
+    cv = A.cv4postpr(index, sumstat, nval=60, tol=1.0, seed=4)
+    assert 0.3 < cv.accuracy < 0.7
