@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .cli import _HelpFormatter as HelpFormatter  # the help style of every popsim command
+
 __all__ = ["add_parser", "run_predict", "predict_vcf_file", "plot_predictions", "main"]
 
 
@@ -161,20 +163,6 @@ def run_predict(args) -> int:
     return 0
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Defaults shown only where meaningful; the examples epilog keeps its line breaks."""
-
-    def _get_help_string(self, action):
-        if action.default is None or action.default is False or action.default is argparse.SUPPRESS:
-            return action.help
-        return super()._get_help_string(action)
-
-    def _fill_text(self, text, width, indent):
-        if text.startswith("examples:"):
-            return "".join(indent + line for line in text.splitlines(keepends=True))
-        return super()._fill_text(text, width, indent)
-
-
 def add_parser(subparsers):
     """Register ``popsim predict``."""
     parser = subparsers.add_parser(
@@ -194,7 +182,7 @@ def add_parser(subparsers):
         "  popsim predict bundle.npz chr2.vcf.gz --pops pops.tsv --region chr2:1-5000000 \\\n"
         "      --ancestral-allele AA --subsample --seed 1 --window-snps 512\n"
         "exit status: 0 on success, 2 on a usage error or a data/model mismatch (one line on stderr)",
-        formatter_class=_HelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("model", metavar="MODEL", help="model bundle (.npz) written by ModelBundle.save")
     parser.add_argument("vcf", metavar="VCF", help="VCF file, plain or gzip/bgzip-compressed")
