@@ -19,7 +19,6 @@
 import numpy as np
 import matplotlib.pyplot as plt
 
-import minidl
 from minidl import Adam, Dense, Input, Sequential
 from lessons._common import savefig, setup
 from lessons.toydata import PROBLEMS

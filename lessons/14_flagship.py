@@ -40,7 +40,7 @@ from minidl import (Adam, AveragePooling2D, BatchNormalization, Conv2D, Dense, D
 from minidl.preprocessing import StandardScaler
 from popsim import abc as popsim_abc
 from popsim import stats as popsim_stats
-from popsim.dataset import Dataset, simulate_dataset
+from popsim.dataset import simulate_dataset
 from popsim.images import GenotypeImage
 from popsim.scenarios import get_scenario
 from popsim.simulate import available_workers

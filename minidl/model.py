@@ -48,10 +48,6 @@ def _batches(n, batch_size, order=None):
         yield idx[start:start + batch_size]
 
 
-def _take(a, idx):
-    return a[idx] if idx is not None else a
-
-
 class Sequential:
     """A linear stack of layers with Keras's ``compile`` / ``fit`` / ``evaluate`` / ``predict``."""
 
