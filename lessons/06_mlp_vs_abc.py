@@ -34,12 +34,11 @@ from threadpoolctl import threadpool_limits
 from minidl import Adam, Callback, Dense, EarlyStopping, Input, Sequential
 from minidl.metrics import confusion_matrix
 from minidl.preprocessing import StandardScaler
-from lessons._common import savefig, setup
+from lessons._common import cached_statistics, savefig, setup
 from popsim.abc import abc, postpr, prediction_error
 from popsim.dataset import simulate_dataset
 from popsim.scenarios import get_scenario
 from popsim.simulate import available_workers
-from popsim.stats import compute_statistics
 
 settings = setup("06_mlp_vs_abc")
 blas = threadpool_limits(1, user_api="blas")  # small matrices: one BLAS thread beats two fighting for shared cores
@@ -64,13 +63,8 @@ KEYS = ("S", "pi", "theta_w", "tajimas_d", "theta_h", "fay_wu_h", "S_pop", "pi_p
 folder = settings.output / f"reference_{N_PER_SCENARIO}x{N_LOCI}loci"
 dataset = simulate_dataset(folder, scenarios, N_PER_SCENARIO, settings.seed, keep_genotypes=True, n_loci=N_LOCI,
                            chunk_size=300, workers=min(2, available_workers()) if N_PER_SCENARIO > 100 else 1)
-cache = folder / "statistics.npz"
-if not cache.exists():
-    rows = [compute_statistics(r.genotypes, r.sequence_length * r.n_loci, r.populations, KEYS)
-            for r in dataset.iter_replicates()]
-    np.savez(cache, names=list(rows[0]), values=[list(row.values()) for row in rows])
-with np.load(cache) as saved:
-    stat_names, stats = list(saved["names"]), saved["values"]
+table = cached_statistics(dataset, KEYS, folder / "statistics.npz")
+stat_names, stats = table.names, table.values
 labels = dataset.labels
 t_split = dataset.params[:, dataset.parameter_names.index("T_split")]  # every scenario has a split time
 

@@ -40,8 +40,7 @@ from popsim.dataset import simulate_dataset
 from popsim.images import GenotypeImage
 from popsim.scenarios import get_scenario
 from popsim.simulate import available_workers
-from popsim.stats import compute_statistics
-from lessons._common import savefig, setup
+from lessons._common import cached_statistics, savefig, setup
 
 settings = setup("12_parameter_estimation")
 N_SIMS = 150 if settings.quick else 2000       # replicates of the scenario (70 % train, 10 % val, 20 % test)
@@ -78,13 +77,8 @@ dataset = simulate_dataset(folder, scenario, N_SIMS, seed=settings.seed, transfo
                            workers=min(2, available_workers()), progress=not settings.quick)
 KEYS = ("S", "pi", "theta_w", "tajimas_d", "theta_h", "fay_wu_h", "S_pop", "pi_pop", "theta_w_pop",
         "tajimas_d_pop", "dxy", "da", "fst_hudson", "fst_tskit")
-cache = folder / "statistics.npz"
-if not cache.exists():
-    rows = [compute_statistics(r.genotypes, r.sequence_length * r.n_loci, r.populations, KEYS)
-            for r in dataset.iter_replicates()]
-    np.savez(cache, names=list(rows[0]), values=[list(row.values()) for row in rows])
-with np.load(cache) as saved:
-    stat_names, stats = list(saved["names"]), saved["values"]
+table = cached_statistics(dataset, KEYS, folder / "statistics.npz")
+stat_names, stats = table.names, table.values
 images = dataset.images()                                      # (N_SIMS, 48, N_SNPS, 2) float32
 theta = dataset.params[:, [dataset.parameter_names.index(p) for p in TARGETS]]   # (N_SIMS, 2) natural units
 timings["simulation + statistics"] = time.perf_counter() - start

@@ -39,12 +39,11 @@ from minidl import (Adam, AveragePooling2D, BatchNormalization, Conv2D, Dense, D
                     GlobalAveragePooling2D, Input, Sequential)
 from minidl.preprocessing import StandardScaler
 from popsim import abc as popsim_abc
-from popsim import stats as popsim_stats
 from popsim.dataset import simulate_dataset
 from popsim.images import GenotypeImage
 from popsim.scenarios import get_scenario
 from popsim.simulate import available_workers
-from lessons._common import savefig, setup
+from lessons._common import cached_statistics, savefig, setup
 
 settings = setup("14_flagship")
 SCENARIOS = ["flagship_split", "flagship_im", "flagship_sc"]
@@ -115,15 +114,7 @@ savefig(fig, settings, "genotype_images.png")
 
 # %%
 start = time.perf_counter()
-stats_file = dataset_dir / "statistics.npz"
-if stats_file.exists():
-    table = popsim_stats.StatisticsTable.load(stats_file)
-else:
-    records = list(dataset.iter_replicates())
-    locus_bp = records[0].sequence_length * records[0].n_loci
-    table = popsim_stats.statistics_table([r.genotypes for r in records], sequence_length=locus_bp,
-                                          populations=records[0].populations, statistics="default")
-    table.save(stats_file)
+table = cached_statistics(dataset, "default", dataset_dir / "statistics.npz")
 informative = [n for n in table.names if np.ptp(table[n][np.concatenate([train, val])]) > 0]
 stats = table.select(informative).values
 timings["statistics"] = time.perf_counter() - start
