@@ -11,8 +11,7 @@ import numpy as np
 
 from .. import kernels as _kernels
 from ..activations import Linear, ReLU
-from .base import ActivationMixin, Layer
-from .base import serialize as _serialize
+from .base import ActivationMixin, Layer, serialize
 
 _PADDINGS = ("valid", "same")
 
@@ -35,11 +34,6 @@ def _plain_relu(activation) -> bool:
     """True for ``"relu"`` with Keras defaults — the case the fast kernels fuse with the bias."""
     return (type(activation) is ReLU and activation.negative_slope == 0 and activation.max_value is None
             and activation.threshold == 0)
-
-
-def serialize(obj):
-    """``base.serialize`` that also passes through a config dict (as after ``from_config``)."""
-    return obj if isinstance(obj, dict) else _serialize(obj)
 
 
 class _Conv(ActivationMixin, Layer):
