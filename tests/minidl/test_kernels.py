@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minidl.kernels import conv_numba, family, padding_amounts, same_padding
+from minidl.kernels import conv_numba, family, padding_amounts, same_padding, winograd_numba
 
 REF, FAST = family("reference"), family("fast")
 TOL = {np.float32: dict(rtol=2e-4, atol=2e-5), np.float64: dict(rtol=1e-10, atol=1e-11)}
@@ -41,26 +41,36 @@ def _data(g):
     return rng, x, w, b
 
 
+@st.composite
+def winograd_geometries(draw):
+    """Geometries the Winograd path computes: (1, 2) or (1, 3) kernels, stride 1, any image, either padding."""
+    g = draw(geometries())
+    kw = draw(st.sampled_from(sorted(winograd_numba.TRANSFORMS)))
+    W = draw(st.integers(kw, 12))
+    g.update(k=(1, kw), W=W, strides=(1, 1), C=draw(st.integers(1, 6)),
+             pads=padding_amounts((g["H"], W), (1, kw), (1, 1), draw(st.sampled_from(["valid", "same"]))))
+    return g
+
+
 @contextlib.contextmanager
 def _conv_path(path):
-    """Force the fast family's direct-loop path or its im2col + BLAS path."""
-    old = conv_numba.DIRECT_MAX_K
+    """Force the fast family's direct-loop path, its im2col + BLAS path or (where it applies) Winograd."""
+    old = conv_numba.DIRECT_MAX_K, conv_numba.WINOGRAD
     conv_numba.DIRECT_MAX_K = 10**9 if path == "direct" else 0
+    conv_numba.WINOGRAD = path == "winograd"
     try:
         yield
     finally:
-        conv_numba.DIRECT_MAX_K = old
+        conv_numba.DIRECT_MAX_K, conv_numba.WINOGRAD = old
 
 
-@SETTINGS
-@given(geometries(), st.booleans())
-def test_fast_conv2d_forward_and_backward_equal_reference_on_both_paths(g, relu):
+def _check_fast_conv_paths(g, relu, paths):
     rng, x, w, b = _data(g)
     tol = TOL[g["dtype"]]
     y_ref = REF.conv2d_forward(x, w, b, g["strides"], g["pads"], relu=relu)
     dy = rng.standard_normal(y_ref.shape).astype(g["dtype"])
     dW_ref, dx_ref = REF.conv2d_backward(x, dy, w, g["strides"], g["pads"])
-    for path in ("direct", "im2col"):
+    for path in paths:
         with _conv_path(path):
             y_fast = FAST.conv2d_forward(x, w, b, g["strides"], g["pads"], relu=relu)
             assert y_fast.dtype == x.dtype
@@ -72,6 +82,38 @@ def test_fast_conv2d_forward_and_backward_equal_reference_on_both_paths(g, relu)
                                        dx_ref, **tol)
             np.testing.assert_allclose(FAST.conv2d_backward_weights(x, dy, w.shape, g["strides"], g["pads"]),
                                        dW_ref, **tol)
+
+
+@SETTINGS
+@given(geometries(), st.booleans())
+def test_fast_conv2d_forward_and_backward_equal_reference_on_every_path(g, relu):
+    _check_fast_conv_paths(g, relu, ("direct", "im2col", "winograd"))
+
+
+@SETTINGS
+@given(winograd_geometries(), st.booleans())
+def test_winograd_conv_forward_and_backward_equal_reference(g, relu):
+    assert winograd_numba.applicable((*g["k"], g["C"], g["F"]), g["strides"])
+    _check_fast_conv_paths(g, relu, ("winograd",))
+
+
+@pytest.mark.parametrize("r", sorted(winograd_numba.TRANSFORMS))
+def test_winograd_transforms_give_two_outputs_of_the_correlation(r):
+    """y = Aᵀ[(G g) ⊙ (Bᵀ d)] equals y_i = Σ_c d[i + c]·g[c] for i = 0, 1 (Lavin & Gray's identity)."""
+    BT, G, AT = winograd_numba.transforms(r, np.float64)
+    rng = np.random.default_rng(r)
+    for _ in range(5):
+        d, g = rng.standard_normal(r + 1), rng.standard_normal(r)
+        direct = [sum(d[i + c] * g[c] for c in range(r)) for i in range(winograd_numba.TILE)]
+        np.testing.assert_allclose(AT @ ((G @ g) * (BT @ d)), direct, rtol=1e-12, atol=1e-12)
+
+
+def test_winograd_path_is_taken_by_conv1d_shaped_kernels_only():
+    assert winograd_numba.applicable((1, 2, 64, 64), (1, 1))
+    assert winograd_numba.applicable((1, 3, 8, 4), (1, 1))
+    assert not winograd_numba.applicable((1, 2, 64, 64), (1, 2))   # strided
+    assert not winograd_numba.applicable((2, 2, 64, 64), (1, 1))   # two pixels high
+    assert not winograd_numba.applicable((1, 5, 64, 64), (1, 1))   # no transform for width 5
 
 
 @SETTINGS
