@@ -17,6 +17,8 @@ another process on a shared 2-core machine thrash. ``set_num_threads(n)`` sets b
 inner dimension, and on an oversubscribed machine each of those ~180 syncs may wait a scheduler time
 slice for a descheduled partner — measured 0.02–4.4 s for a product that takes 0.05 s on one thread
 (``benchmarks/RESULTS.md``). Row blocks on separate threads never wait for each other.
+``parallel_dots(products)`` is the general form: several independent products (e.g. the ``α`` products of
+a Winograd convolution) side by side, one single-threaded BLAS call per thread at a time.
 """
 
 from __future__ import annotations
@@ -76,32 +78,53 @@ def _openblas_setters():
     return _SETTERS
 
 
-def split_matmul(a, b, out=None, n_threads: int | None = None):
-    """``a @ b`` for 2-D ``a`` ``(M, K)`` and ``b`` ``(K, N)``: rows of ``a`` in ``n_threads`` blocks, one
-    Python thread each, BLAS single-threaded meanwhile (restored after). Same result as ``a @ b`` up to
-    float rounding of the BLAS kernel; falls back to ``a @ b`` when there is nothing to split."""
+def parallel_dots(products, n_threads: int | None = None):
+    """Compute independent matrix products ``np.dot(a, b, out=out)`` for each ``(a, b, out)`` in
+    ``products``, spread over ``n_threads`` Python threads, each calling a *single-threaded* BLAS
+    (restored after). The threads wait for each other only once, at the end.
+
+    Falls back to one ``np.dot`` after another (with the BLAS's own threads) when there is one thread,
+    one product, or no OpenBLAS whose thread count we can set.
+    """
     global _POOL
     import numba
-    n = n_threads or numba.get_num_threads()
+    products = list(products)
+    n = min(n_threads or numba.get_num_threads(), len(products))
     setters = _openblas_setters()
-    if out is None:
-        out = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
-    if n < 2 or a.shape[0] < n or not setters:
-        return np.dot(a, b, out=out)
+    if n < 2 or not setters:
+        for a, b, out in products:
+            np.dot(a, b, out=out)
+        return
     if _POOL is None or _POOL._max_workers < n - 1:
         _POOL = concurrent.futures.ThreadPoolExecutor(max_workers=n - 1, thread_name_prefix="minidl-blas")
     before = _blas_threads() or n
-    edges = np.linspace(0, a.shape[0], n + 1).astype(int)
     for fn in setters:
         fn(1)
     try:
-        jobs = [_POOL.submit(np.dot, a[lo:hi], b, out[lo:hi]) for lo, hi in zip(edges[1:-1], edges[2:])]
-        np.dot(a[:edges[1]], b, out=out[:edges[1]])
+        # thread k (the caller is thread 0) takes products k, k + n, k + 2n, ...
+        def run(k):
+            for a, b, out in products[k::n]:
+                np.dot(a, b, out=out)
+        jobs = [_POOL.submit(run, k) for k in range(1, n)]
+        run(0)
         for job in jobs:
             job.result()
     finally:
         for fn in setters:
             fn(before)
+
+
+def split_matmul(a, b, out=None, n_threads: int | None = None):
+    """``a @ b`` for 2-D ``a`` ``(M, K)`` and ``b`` ``(K, N)``: rows of ``a`` in ``n_threads`` blocks computed
+    by :func:`parallel_dots`. Same result as ``a @ b`` up to float rounding of the BLAS kernel."""
+    import numba
+    n = n_threads or numba.get_num_threads()
+    if out is None:
+        out = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
+    if n < 2 or a.shape[0] < n:
+        return np.dot(a, b, out=out)
+    edges = np.linspace(0, a.shape[0], n + 1).astype(int)
+    parallel_dots([(a[lo:hi], b, out[lo:hi]) for lo, hi in zip(edges[:-1], edges[1:])], n)
     return out
 
 

@@ -37,6 +37,11 @@ gradients run the chain backwards with every matrix transposed:
 For ``F(2, 2)`` this gives ``dW[0] = Σ (d0 − d1)ᵀ·dy0 + d1ᵀ·(dy0 + dy1)`` and so on; the test checks every
 gradient against the reference.
 
+Threads: the ``α`` products of a chunk are independent, so they run side by side (each cut in row blocks,
+one block per thread, single-threaded BLAS: :func:`minidl.threads.parallel_dots`) instead of one after
+another with the BLAS splitting each. The weight products ``V[ξ]ᵀ·dM[ξ]`` (tiny output, very long inner
+dimension) parallelise badly inside OpenBLAS; in row blocks each thread sums its own part.
+
 Layout: tiles of ``m = 2`` outputs along the width; the batch (and the rows of a 2-D image) are
 flattened into tiles, processed in chunks so that ``V`` and ``M`` stay a few tens of MB. Positions outside
 the (padded) input read as zero, and outputs past the end of an odd-length output are never written, so
@@ -46,7 +51,9 @@ the (padded) input read as zero, and outputs past the end of an odd-length outpu
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import get_num_threads, njit, prange
+
+from ..threads import parallel_dots
 
 #: outputs per tile
 TILE = 2
@@ -182,6 +189,12 @@ def _rows(x4):
     return x4.reshape(N * H, W, C)
 
 
+def _blocks(rows):
+    """Row ranges splitting ``rows`` tiles into one block per thread."""
+    edges = np.linspace(0, rows, max(1, min(get_num_threads(), rows)) + 1).astype(int)
+    return list(zip(edges[:-1], edges[1:]))
+
+
 def _chunk_rows(n_rows, T, alpha, C, itemsize):
     return int(max(1, min(n_rows, CHUNK_BYTES // max(alpha * T * C * itemsize, 1))))
 
@@ -204,8 +217,7 @@ def conv_forward(x, w, b, pads, Wo, relu):
         nr = min(chunk, N * H - r0)
         rows = nr * T
         _input_transform(xr, r0, nr, BT, pads[2], T, V)
-        for xi in range(alpha):
-            np.dot(V[xi, :rows], U[xi], out=M[xi, :rows])
+        parallel_dots((V[xi, lo:hi], U[xi], M[xi, lo:hi]) for xi in range(alpha) for lo, hi in _blocks(rows))
         _output_transform(M, r0, nr, AT, T, bias, relu, yr)
     return y
 
@@ -226,18 +238,18 @@ def conv_backward(x, dy, w, pads, need_dx):
     dV = np.empty_like(V) if need_dx else None
     dM = np.empty((alpha, chunk * T, F), dtype=x.dtype)
     dU = np.zeros((alpha, C, F), dtype=x.dtype)
-    part = np.empty((C, F), dtype=x.dtype)
     for r0 in range(0, N * H, chunk):
         nr = min(chunk, N * H - r0)
         rows = nr * T
         _input_transform(xr, r0, nr, BT, pads[2], T, V)
         _output_transform_backward(dyr, r0, nr, AT, T, dM)
-        for xi in range(alpha):
-            np.dot(V[xi, :rows].T, dM[xi, :rows], out=part)
-            dU[xi] += part
-            if need_dx:
-                np.dot(dM[xi, :rows], U[xi].T, out=dV[xi, :rows])
+        blocks = _blocks(rows)
+        part = np.empty((len(blocks), alpha, C, F), dtype=x.dtype)  # one partial dU per row block
+        parallel_dots((V[xi, lo:hi].T, dM[xi, lo:hi], part[i, xi])
+                      for xi in range(alpha) for i, (lo, hi) in enumerate(blocks))
+        dU += part.sum(axis=0)
         if need_dx:
+            parallel_dots((dM[xi, lo:hi], U[xi].T, dV[xi, lo:hi]) for xi in range(alpha) for lo, hi in blocks)
             _input_transform_backward(dV, r0, nr, BT, pads[2], T, dxr)
     dW = np.einsum("xc,xif->cif", G, dU)[None]  # (1, r, C, F)
     return np.ascontiguousarray(dW), dx
@@ -261,7 +273,6 @@ def conv_backward_input(dy, w, x_shape, pads):
         nr = min(chunk, N * H - r0)
         rows = nr * T
         _output_transform_backward(dyr, r0, nr, AT, T, dM)
-        for xi in range(alpha):
-            np.dot(dM[xi, :rows], U[xi].T, out=dV[xi, :rows])
+        parallel_dots((dM[xi, lo:hi], U[xi].T, dV[xi, lo:hi]) for xi in range(alpha) for lo, hi in _blocks(rows))
         _input_transform_backward(dV, r0, nr, BT, pads[2], T, dxr)
     return dx
