@@ -217,3 +217,17 @@ def test_split_matmul_equals_matmul_and_restores_blas_threads(dtype):
     np.testing.assert_allclose(threads.split_matmul(a, b, n_threads=3), a @ b, **tol)
     np.testing.assert_allclose(threads.split_matmul(a[:1], b, n_threads=2), a[:1] @ b, **tol)
     assert threads.thread_info()["blas"] == before
+
+
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_parallel_dots_computes_every_product_and_restores_blas_threads(n_threads):
+    from minidl import threads
+    rng = np.random.default_rng(3)
+    pairs = [(rng.standard_normal((40, 30)), rng.standard_normal((30, k + 1))) for k in range(5)]
+    pairs.append((rng.standard_normal((30, 40)).T, rng.standard_normal((30, 6))))   # a transposed view
+    outs = [np.empty((a.shape[0], b.shape[1])) for a, b in pairs]
+    before = threads.thread_info()["blas"]
+    threads.parallel_dots([(a, b, out) for (a, b), out in zip(pairs, outs)], n_threads=n_threads)
+    for (a, b), out in zip(pairs, outs):
+        np.testing.assert_allclose(out, a @ b, rtol=1e-12, atol=1e-12)
+    assert threads.thread_info()["blas"] == before
