@@ -59,7 +59,8 @@ def _openblas_call(name_suffix: str, *args):
 
 
 _SETTERS: list | None = None
-_POOL: concurrent.futures.ThreadPoolExecutor | None = None
+_GETTER = None
+_POOLS: dict[int, concurrent.futures.ThreadPoolExecutor] = {}
 
 
 def _openblas_setters():
@@ -78,15 +79,39 @@ def _openblas_setters():
     return _SETTERS
 
 
+def _openblas_threads() -> int | None:
+    """OpenBLAS's current thread count via its ctypes getter (looked up once; microseconds per call)."""
+    global _GETTER
+    if _GETTER is None:
+        _GETTER = False
+        for path in _openblas_libraries():
+            lib = ctypes.CDLL(path)
+            for name in ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads",
+                         "openblas_get_num_threads64_", "openblas_get_num_threads"):
+                if getattr(lib, name, None) is not None:
+                    _GETTER = getattr(lib, name)
+                    break
+            if _GETTER:
+                break
+    return _GETTER() if _GETTER else None
+
+
+def _pool(n: int) -> concurrent.futures.ThreadPoolExecutor:
+    """A process-wide pool of exactly ``n`` worker threads (made once per size)."""
+    if n not in _POOLS:
+        _POOLS[n] = concurrent.futures.ThreadPoolExecutor(max_workers=n, thread_name_prefix=f"minidl-blas{n}")
+    return _POOLS[n]
+
+
 def parallel_dots(products, n_threads: int | None = None):
     """Compute independent matrix products ``np.dot(a, b, out=out)`` for each ``(a, b, out)`` in
     ``products``, spread over ``n_threads`` Python threads, each calling a *single-threaded* BLAS
-    (restored after). The threads wait for each other only once, at the end.
+    (restored after). The threads wait for each other only once, at the end; give more products than
+    threads (e.g. each cut in row blocks) so that the work balances.
 
     Falls back to one ``np.dot`` after another (with the BLAS's own threads) when there is one thread,
     one product, or no OpenBLAS whose thread count we can set.
     """
-    global _POOL
     import numba
     products = list(products)
     n = min(n_threads or numba.get_num_threads(), len(products))
@@ -95,19 +120,14 @@ def parallel_dots(products, n_threads: int | None = None):
         for a, b, out in products:
             np.dot(a, b, out=out)
         return
-    if _POOL is None or _POOL._max_workers < n - 1:
-        _POOL = concurrent.futures.ThreadPoolExecutor(max_workers=n - 1, thread_name_prefix="minidl-blas")
-    before = _blas_threads() or n
+    pool = _pool(n)
+    before = _openblas_threads() or n
     for fn in setters:
         fn(1)
     try:
-        # thread k (the caller is thread 0) takes products k, k + n, k + 2n, ...
-        def run(k):
-            for a, b, out in products[k::n]:
-                np.dot(a, b, out=out)
-        jobs = [_POOL.submit(run, k) for k in range(1, n)]
-        run(0)
-        for job in jobs:
+        # n workers take the products from one queue: a worker slowed down by another process on its core
+        # simply takes fewer of them
+        for job in [pool.submit(np.dot, a, b, out=out) for a, b, out in products]:
             job.result()
     finally:
         for fn in setters:
