@@ -6,14 +6,38 @@ rows into ``T`` fixed blocks, each thread summing its blocks into a private row 
 buffer allocated outside ``prange``; the blocks are then added in order, so the result does not depend
 on the number of threads. Statistics use float64 accumulators and a per-channel shift (the first row),
 so the one-pass variance ``E[(x−s)²] − E[x−s]²`` does not cancel catastrophically.
+
+Small arrays (fewer than ``SERIAL_BELOW`` elements, e.g. batch norm after a Dense layer) run on one
+thread: starting and synchronising a thread team costs more than their whole computation (measured with
+2 threads on a busy 2-core machine: 550 µs vs 95 µs for the four passes on 32 × 32).
 """
 
 from __future__ import annotations
 
+import contextlib
+
+import numba
 import numpy as np
 from numba import njit, prange
 
 _BLOCKS = 16
+
+#: arrays with fewer elements than this use one numba thread
+SERIAL_BELOW = 1 << 16
+
+
+@contextlib.contextmanager
+def _threads_for(size):
+    """One numba thread for small arrays (restored after); the configured number otherwise."""
+    before = numba.get_num_threads()
+    if size >= SERIAL_BELOW or before == 1:
+        yield
+        return
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
 
 
 @njit(parallel=True, cache=True)
@@ -60,7 +84,8 @@ def batchnorm_stats(x2):
     M, C = x2.shape
     T, s, q = _blocks(M, C)
     shift = x2[0].astype(np.float64)
-    _sums(x2, x2, shift, shift, np.ones(C), T, s, q)
+    with _threads_for(x2.size):
+        _sums(x2, x2, shift, shift, np.ones(C), T, s, q)
     ms = s.sum(axis=0) / M
     var = np.maximum(q.sum(axis=0) / M - ms * ms, 0.0)
     return shift + ms, var
@@ -72,7 +97,8 @@ def batchnorm_apply(x2, scale, shift):
     dt = x2.dtype
     y2 = np.empty_like(x2)
     zero = np.zeros(x2.shape[1], dtype=dt)
-    _affine(x2, x2, np.asarray(scale, dtype=dt), zero, zero, np.asarray(shift, dtype=dt), y2)
+    with _threads_for(x2.size):
+        _affine(x2, x2, np.asarray(scale, dtype=dt), zero, zero, np.asarray(shift, dtype=dt), y2)
     return y2
 
 
@@ -82,7 +108,8 @@ def batchnorm_backward_sums(dy2, x2, mean, inv_std):
     dy2 = np.ascontiguousarray(dy2, dtype=x2.dtype)
     M, C = x2.shape
     T, s, q = _blocks(M, C)
-    _sums(dy2, x2, np.zeros(C), np.asarray(mean, np.float64), np.asarray(inv_std, np.float64), T, s, q)
+    with _threads_for(x2.size):
+        _sums(dy2, x2, np.zeros(C), np.asarray(mean, np.float64), np.asarray(inv_std, np.float64), T, s, q)
     return s.sum(axis=0), q.sum(axis=0)
 
 
@@ -95,6 +122,7 @@ def batchnorm_backward_input(dy2, x2, mean, inv_std, scale, sum_dy, sum_dy_xhat)
     scale = np.asarray(scale, np.float64)
     a, c = np.asarray(sum_dy) / M, np.asarray(sum_dy_xhat) / M
     dx2 = np.empty_like(x2)
-    _affine(dy2, x2, scale.astype(dt), np.asarray(mean, dt), (-scale * c * inv_std).astype(dt),
-            (-scale * a).astype(dt), dx2)
+    with _threads_for(x2.size):
+        _affine(dy2, x2, scale.astype(dt), np.asarray(mean, dt), (-scale * c * inv_std).astype(dt),
+                (-scale * a).astype(dt), dx2)
     return dx2
