@@ -6,6 +6,7 @@ floating-point reassociation (the fast family sums in a different order, through
 """
 
 import contextlib
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -45,7 +46,7 @@ def _data(g):
 def winograd_geometries(draw):
     """Geometries the Winograd path computes: (1, 2) or (1, 3) kernels, stride 1, any image, either padding."""
     g = draw(geometries())
-    kw = draw(st.sampled_from(sorted(winograd_numba.TRANSFORMS)))
+    kw = draw(st.sampled_from(sorted(winograd_numba.TILES)))
     W = draw(st.integers(kw, 12))
     g.update(k=(1, kw), W=W, strides=(1, 1), C=draw(st.integers(1, 6)),
              pads=padding_amounts((g["H"], W), (1, kw), (1, 1), draw(st.sampled_from(["valid", "same"]))))
@@ -97,15 +98,27 @@ def test_winograd_conv_forward_and_backward_equal_reference(g, relu):
     _check_fast_conv_paths(g, relu, ("winograd",))
 
 
-@pytest.mark.parametrize("r", sorted(winograd_numba.TRANSFORMS))
-def test_winograd_transforms_give_two_outputs_of_the_correlation(r):
-    """y = Aᵀ[(G g) ⊙ (Bᵀ d)] equals y_i = Σ_c d[i + c]·g[c] for i = 0, 1 (Lavin & Gray's identity)."""
-    BT, G, AT = winograd_numba.transforms(r, np.float64)
-    rng = np.random.default_rng(r)
-    for _ in range(5):
-        d, g = rng.standard_normal(r + 1), rng.standard_normal(r)
-        direct = [sum(d[i + c] * g[c] for c in range(r)) for i in range(winograd_numba.TILE)]
-        np.testing.assert_allclose(AT @ ((G @ g) * (BT @ d)), direct, rtol=1e-12, atol=1e-12)
+@pytest.mark.parametrize("m, r, points", [(2, 2, (0, 1)), (2, 3, (0, 1, -1)), (3, 2, (0, 1, -1)),
+                                           (4, 2, (0, 1, -1, 2)), (4, 3, (0, 1, -1, 2, -2)),
+                                           (6, 3, (0, 1, -1, 2, -2, Fraction(1, 2), Fraction(-1, 2)))])
+def test_cook_toom_transforms_compute_the_correlation_exactly(m, r, points):
+    """y = Aᵀ[(G g) ⊙ (Bᵀ d)] equals y_i = Σ_c d[i + c]·g[c], i < m, exactly (fractions), with integer Bᵀ."""
+    BT, G, AT = winograd_numba.cook_toom(m, r, points)
+    assert all(v.denominator == 1 for row in BT for v in row)
+    rng = np.random.default_rng(m * 10 + r)
+    for _ in range(3):
+        d = [Fraction(int(v), 7) for v in rng.integers(-50, 50, m + r - 1)]
+        g = [Fraction(int(v), 3) for v in rng.integers(-50, 50, r)]
+        Gg = [sum(a * b for a, b in zip(row, g)) for row in G]
+        BTd = [sum(a * b for a, b in zip(row, d)) for row in BT]
+        y = [sum(a * u * v for a, u, v in zip(row, Gg, BTd)) for row in AT]
+        assert y == [sum(d[i + c] * g[c] for c in range(r)) for i in range(m)]
+
+
+def test_cook_toom_with_points_0_1_gives_the_textbook_f22():
+    BT, G, AT = winograd_numba.cook_toom(2, 2, (0, 1))
+    assert BT == [[1, -1, 0], [0, 1, 0], [0, -1, 1]] and G == [[1, 0], [1, 1], [0, 1]]
+    assert AT == [[1, 1, 0], [0, 1, 1]]
 
 
 def test_winograd_path_is_taken_by_conv1d_shaped_kernels_only():
