@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import functools
 import math
+from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
@@ -228,84 +229,96 @@ def _blocks(rows):
     return list(zip(edges[:-1], edges[1:]))
 
 
-def _chunk_rows(n_rows, T, alpha, C, itemsize):
-    return int(max(1, min(n_rows, CHUNK_BYTES // max(alpha * T * C * itemsize, 1))))
+@dataclass
+class _Plan:
+    """What the three passes share: transforms, transformed kernel, tiling and batch chunks."""
+
+    BT: np.ndarray
+    G: np.ndarray
+    AT: np.ndarray
+    U: np.ndarray  # transformed kernel (α, C, F)
+    T: int  # tiles per row: ceil(Wo / m)
+    n_rows: int  # N·H sequences
+    chunk: int  # sequences per chunk
+
+    @property
+    def m(self):
+        return self.AT.shape[0]
+
+    @property
+    def alpha(self):
+        return self.AT.shape[1]
+
+    def chunks(self):
+        """``(r0, nr, tiles)`` for each chunk of ``nr`` sequences starting at ``r0``."""
+        for r0 in range(0, self.n_rows, self.chunk):
+            nr = min(self.chunk, self.n_rows - r0)
+            yield r0, nr, nr * self.T
+
+    def buffer(self, channels, dtype):
+        return np.empty((self.alpha, self.chunk * self.T, channels), dtype=dtype)
+
+
+def _plan(x_shape, w, Wo, dtype) -> _Plan:
+    N, H, W, C = x_shape
+    BT, G, AT = transforms(w.shape[1], dtype)
+    U = np.ascontiguousarray(np.einsum("xc,cif->xif", G, np.asarray(w[0], dtype=dtype)))
+    m, alpha = AT.shape
+    T = -(-Wo // m)
+    chunk = int(max(1, min(N * H, CHUNK_BYTES // max(alpha * T * C * np.dtype(dtype).itemsize, 1))))
+    return _Plan(BT, G, AT, U, T, N * H, chunk)
 
 
 def conv_forward(x, w, b, pads, Wo, relu):
     """``y`` (N, H, Wo, F) of a stride-1 convolution with a ``(1, r)`` kernel; see the module docstring."""
     N, H, W, C = x.shape
-    r, F = w.shape[1], w.shape[3]
-    BT, G, AT = transforms(r, x.dtype)
-    U = np.ascontiguousarray(np.einsum("xc,cif->xif", G, w[0]))  # transformed kernel (α, C, F)
-    (m, alpha), T = AT.shape, -(-Wo // AT.shape[0])
-    xr = _rows(x)
+    F = w.shape[3]
+    plan = _plan(x.shape, w, Wo, x.dtype)
     y = np.empty((N, H, Wo, F), dtype=x.dtype)
-    yr = y.reshape(N * H, Wo, F)
     bias = np.zeros(F, dtype=x.dtype) if b is None else np.ascontiguousarray(b, dtype=x.dtype)
-    chunk = _chunk_rows(N * H, T, alpha, C, x.itemsize)
-    V = np.empty((alpha, chunk * T, C), dtype=x.dtype)
-    M = np.empty((alpha, chunk * T, F), dtype=x.dtype)
-    for r0 in range(0, N * H, chunk):
-        nr = min(chunk, N * H - r0)
-        rows = nr * T
-        _input_transform(xr, r0, nr, BT, m, pads[2], T, V)
-        parallel_dots((V[xi, lo:hi], U[xi], M[xi, lo:hi]) for xi in range(alpha) for lo, hi in _blocks(rows))
-        _output_transform(M, r0, nr, AT, T, bias, relu, yr)
+    V, M = plan.buffer(C, x.dtype), plan.buffer(F, x.dtype)
+    for r0, nr, tiles in plan.chunks():
+        _input_transform(_rows(x), r0, nr, plan.BT, plan.m, pads[2], plan.T, V)
+        parallel_dots((V[xi, lo:hi], plan.U[xi], M[xi, lo:hi])
+                      for xi in range(plan.alpha) for lo, hi in _blocks(tiles))
+        _output_transform(M, r0, nr, plan.AT, plan.T, bias, relu, _rows(y))
     return y
 
 
-def conv_backward(x, dy, w, pads, need_dx):
-    """``(dW, dx)`` of :func:`conv_forward` (``dx`` None when not needed); see the module docstring."""
-    N, H, W, C = x.shape
-    r, F = w.shape[1], w.shape[3]
-    Wo = dy.shape[2]
-    BT, G, AT = transforms(r, x.dtype)
-    U = np.ascontiguousarray(np.einsum("xc,cif->xif", G, w[0]))
-    (m, alpha), T = AT.shape, -(-Wo // AT.shape[0])
-    xr, dyr = _rows(x), _rows(dy)
-    dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
-    dxr = _rows(dx) if need_dx else None
-    chunk = _chunk_rows(N * H, T, alpha, C, x.itemsize)
-    V = np.empty((alpha, chunk * T, C), dtype=x.dtype)
-    dV = np.empty_like(V) if need_dx else None
-    dM = np.empty((alpha, chunk * T, F), dtype=x.dtype)
-    dU = np.zeros((alpha, C, F), dtype=x.dtype)
-    for r0 in range(0, N * H, chunk):
-        nr = min(chunk, N * H - r0)
-        rows = nr * T
-        _input_transform(xr, r0, nr, BT, m, pads[2], T, V)
-        _output_transform_backward(dyr, r0, nr, AT, T, dM)
-        blocks = _blocks(rows)
-        part = np.empty((len(blocks), alpha, C, F), dtype=x.dtype)  # one partial dU per row block
-        parallel_dots((V[xi, lo:hi].T, dM[xi, lo:hi], part[i, xi])
-                      for xi in range(alpha) for i, (lo, hi) in enumerate(blocks))
-        dU += part.sum(axis=0)
+def conv_backward(x, dy, w, pads, need_dx, x_shape=None):
+    """``(dW, dx)`` of :func:`conv_forward`; see the module docstring.
+
+    ``dx`` is None unless ``need_dx``; with ``x`` None only ``dx`` is computed (``dW`` None) for an input of
+    shape ``x_shape``.
+    """
+    x_shape = x.shape if x is not None else x_shape
+    C, F = x_shape[3], w.shape[3]
+    dtype = dy.dtype if x is None else x.dtype
+    plan = _plan(x_shape, w, dy.shape[2], dtype)
+    dM = plan.buffer(F, dtype)
+    V = plan.buffer(C, dtype) if x is not None else None
+    dV = plan.buffer(C, dtype) if need_dx else None
+    dx = np.empty(x_shape, dtype=dtype) if need_dx else None
+    dU = np.zeros((plan.alpha, C, F), dtype=dtype)
+    for r0, nr, tiles in plan.chunks():
+        _output_transform_backward(_rows(dy), r0, nr, plan.AT, plan.T, dM)
+        blocks = _blocks(tiles)
+        if x is not None:
+            _input_transform(_rows(x), r0, nr, plan.BT, plan.m, pads[2], plan.T, V)
+            part = np.empty((len(blocks), plan.alpha, C, F), dtype=dtype)  # one partial dU per row block
+            parallel_dots((V[xi, lo:hi].T, dM[xi, lo:hi], part[i, xi])
+                          for xi in range(plan.alpha) for i, (lo, hi) in enumerate(blocks))
+            dU += part.sum(axis=0)
         if need_dx:
-            parallel_dots((dM[xi, lo:hi], U[xi].T, dV[xi, lo:hi]) for xi in range(alpha) for lo, hi in blocks)
-            _input_transform_backward(dV, r0, nr, BT, m, pads[2], T, dxr)
-    dW = np.einsum("xc,xif->cif", G, dU)[None]  # (1, r, C, F)
+            parallel_dots((dM[xi, lo:hi], plan.U[xi].T, dV[xi, lo:hi])
+                          for xi in range(plan.alpha) for lo, hi in blocks)
+            _input_transform_backward(dV, r0, nr, plan.BT, plan.m, pads[2], plan.T, _rows(dx))
+    if x is None:
+        return None, dx
+    dW = np.einsum("xc,xif->cif", plan.G, dU)[None]  # (1, r, C, F)
     return np.ascontiguousarray(dW), dx
 
 
 def conv_backward_input(dy, w, x_shape, pads):
     """``dx`` alone (for :func:`minidl.kernels.conv_numba.conv2d_backward_input`)."""
-    N, H, W, C = x_shape
-    r, F = w.shape[1], w.shape[3]
-    Wo = dy.shape[2]
-    BT, G, AT = transforms(r, dy.dtype)
-    U = np.ascontiguousarray(np.einsum("xc,cif->xif", G, w[0]))
-    (m, alpha), T = AT.shape, -(-Wo // AT.shape[0])
-    dyr = _rows(dy)
-    dx = np.empty(x_shape, dtype=dy.dtype)
-    dxr = _rows(dx)
-    chunk = _chunk_rows(N * H, T, alpha, C, dy.itemsize)
-    dV = np.empty((alpha, chunk * T, C), dtype=dy.dtype)
-    dM = np.empty((alpha, chunk * T, F), dtype=dy.dtype)
-    for r0 in range(0, N * H, chunk):
-        nr = min(chunk, N * H - r0)
-        rows = nr * T
-        _output_transform_backward(dyr, r0, nr, AT, T, dM)
-        parallel_dots((dM[xi, lo:hi], U[xi].T, dV[xi, lo:hi]) for xi in range(alpha) for lo, hi in _blocks(rows))
-        _input_transform_backward(dV, r0, nr, BT, m, pads[2], T, dxr)
-    return dx
+    return conv_backward(None, dy, w, pads, True, x_shape=x_shape)[1]
