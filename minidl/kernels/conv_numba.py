@@ -221,8 +221,8 @@ _DIRECT_BLOCKS = 16
 WINOGRAD = True
 
 
-def _winograd(K, w_shape, strides):
-    return WINOGRAD and K > DIRECT_MAX_K and winograd_numba.applicable(w_shape, strides)
+def _winograd(K, w_shape, strides, Wo):
+    return WINOGRAD and K > DIRECT_MAX_K and winograd_numba.applicable(w_shape, strides, Wo)
 
 
 def _chunk(N, row_bytes):
@@ -251,7 +251,7 @@ def conv2d_forward(x, w, b, strides, pads, relu=False):
     if K <= DIRECT_MAX_K:
         _direct_forward(x, w, bias, strides[0], strides[1], pads[0], pads[2], relu, y)
         return y
-    if _winograd(K, w.shape, strides):
+    if _winograd(K, w.shape, strides, Wo):
         return winograd_numba.conv_forward(x, w, b, pads, Wo, relu)
     W2 = w.reshape(K, F)
     y2 = y.reshape(N * Ho * Wo, F)
@@ -297,7 +297,7 @@ def conv2d_backward(x, dy, w, strides, pads, need_dx=True):
         if need_dx:
             _direct_dx(dy, w, strides[0], strides[1], pads[0], pads[2], dx)
         return part.sum(axis=0), dx
-    if _winograd(K, w.shape, strides):
+    if _winograd(K, w.shape, strides, Wo):
         return winograd_numba.conv_backward(x, dy, w, pads, need_dx)
     if kh == 1 and kw == 1 and strides == (1, 1) and not any(pads):
         x2 = x.reshape(N * H * W, C)
@@ -344,7 +344,7 @@ def conv2d_backward_input(dy, w, x_shape, strides, pads):
     if K <= DIRECT_MAX_K:
         _direct_dx(dy, w, strides[0], strides[1], pads[0], pads[2], dx)
         return dx
-    if _winograd(K, w.shape, strides):
+    if _winograd(K, w.shape, strides, Wo):
         return winograd_numba.conv_backward_input(dy, w, x_shape, pads)
     dcols = np.dot(dy.reshape(N * P, F), W2.T)
     _col2im(dcols, 0, N, kh, kw, strides[0], strides[1], pads[0], pads[2], Ho, Wo, dx)

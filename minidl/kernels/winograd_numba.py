@@ -68,6 +68,9 @@ from ..threads import parallel_dots
 #: ``tests/minidl/test_kernels.py``: within the same tolerance as im2col against the reference).
 TILES = {2: (4, (0, 1, -1, 2)), 3: (4, (0, 1, -1, 2, -2))}
 
+#: outputs narrower than this many tiles go to im2col (partial tiles would waste the saving)
+MIN_TILES = 2
+
 #: bytes of the transformed-input buffer ``V`` per chunk of tiles
 CHUNK_BYTES = 48 << 20
 
@@ -127,9 +130,12 @@ def transforms(width: int, dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return tuple(np.array([[float(v) for v in row] for row in M], dtype=dtype) for M in _exact_transforms(width))
 
 
-def applicable(w_shape, strides) -> bool:
-    """True for kernels one pixel high and 2 or 3 wide with stride 1 — what this module computes."""
-    return w_shape[0] == 1 and w_shape[1] in TILES and tuple(strides) == (1, 1)
+def applicable(w_shape, strides, output_width=None) -> bool:
+    """True for kernels one pixel high and 2 or 3 wide with stride 1 — what this module computes — and,
+    if ``output_width`` is given, outputs at least ``MIN_TILES`` tiles wide."""
+    if not (w_shape[0] == 1 and w_shape[1] in TILES and tuple(strides) == (1, 1)):
+        return False
+    return output_width is None or output_width >= MIN_TILES * TILES[w_shape[1]][0]
 
 
 # ------------------------------------------------------------------------------------------- kernels

@@ -56,13 +56,14 @@ def winograd_geometries(draw):
 @contextlib.contextmanager
 def _conv_path(path):
     """Force the fast family's direct-loop path, its im2col + BLAS path or (where it applies) Winograd."""
-    old = conv_numba.DIRECT_MAX_K, conv_numba.WINOGRAD
+    old = conv_numba.DIRECT_MAX_K, conv_numba.WINOGRAD, winograd_numba.MIN_TILES
     conv_numba.DIRECT_MAX_K = 10**9 if path == "direct" else 0
     conv_numba.WINOGRAD = path == "winograd"
+    winograd_numba.MIN_TILES = 0   # also partial tiles on tiny outputs: the edge cases
     try:
         yield
     finally:
-        conv_numba.DIRECT_MAX_K, conv_numba.WINOGRAD = old
+        conv_numba.DIRECT_MAX_K, conv_numba.WINOGRAD, winograd_numba.MIN_TILES = old
 
 
 def _check_fast_conv_paths(g, relu, paths):
@@ -127,6 +128,8 @@ def test_winograd_path_is_taken_by_conv1d_shaped_kernels_only():
     assert not winograd_numba.applicable((1, 2, 64, 64), (1, 2))   # strided
     assert not winograd_numba.applicable((2, 2, 64, 64), (1, 1))   # two pixels high
     assert not winograd_numba.applicable((1, 5, 64, 64), (1, 1))   # no transform for width 5
+    assert not winograd_numba.applicable((1, 2, 64, 64), (1, 1), output_width=3)   # less than two tiles
+    assert winograd_numba.applicable((1, 2, 64, 64), (1, 1), output_width=999)
 
 
 @SETTINGS
