@@ -73,7 +73,8 @@ print(f"{'quick' if settings.quick else 'full'} mode: {N_PER_SCENARIO} replicate
 start = time.perf_counter()
 dataset = simulate_dataset(settings.output / f"data_{N_PER_SCENARIO}_seed{settings.seed}", SCENARIOS,
                            N_PER_SCENARIO, seed=settings.seed, keep_genotypes=True,
-                           workers=available_workers(), progress=not settings.quick)
+                           workers=1 if settings.quick else available_workers(),   # 90 replicates: no pool needed
+                           progress=not settings.quick)
 records = list(dataset.iter_replicates())          # raw genotypes of every replicate, in plan order
 labels = dataset.labels
 train, val, test = dataset.split((0.7, 0.1, 0.2))
@@ -487,13 +488,13 @@ for row, r in enumerate(pair):
         axes[row, col].set(title=f"{r['name']}\ntrue {SHORT[col]}: saliency of the predicted class", xlabel="SNP",
                            ylabel="haplotype")
     profile = np.abs(maps).mean(axis=(0, 2))
+    profile = profile / profile.mean()                               # relative: 1 = an average row
     axes[row, 3].plot(profile, np.arange(len(profile)))
     axes[row, 3].axhline(per_population - 0.5, color="k", lw=0.8)
     axes[row, 3].invert_yaxis()
     axes[row, 3].set_xlim(0, profile.max() * 1.1)
-    axes[row, 3].ticklabel_format(axis="x", style="sci", scilimits=(-2, 2))
-    axes[row, 3].set(xlabel="mean |saliency| over test images and SNPs", ylabel="haplotype row",
-                     title="which rows matter")
+    axes[row, 3].set(xlabel="mean |saliency| of the row (test images, SNPs)\nrelative to the average row",
+                     ylabel="haplotype row", title="which rows matter")
 savefig(fig, settings, "saliency.png")
 
 # %% [markdown]
