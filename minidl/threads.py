@@ -19,6 +19,8 @@ slice for a descheduled partner — measured 0.02–4.4 s for a product that tak
 (``benchmarks/RESULTS.md``). Row blocks on separate threads never wait for each other.
 ``parallel_dots(products)`` is the general form: several independent products (e.g. the ``α`` products of
 a Winograd convolution) side by side, one single-threaded BLAS call per thread at a time.
+``reduction_dot(a, b)`` computes a weight gradient ``aᵀ·b`` (a sum over many rows) in row blocks short
+enough for the BLAS to run at full speed.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import ctypes
+import functools
 import os
 
 import numpy as np
@@ -103,6 +106,23 @@ def _pool(n: int) -> concurrent.futures.ThreadPoolExecutor:
     return _POOLS[n]
 
 
+def _run_with_single_threaded_blas(tasks, n):
+    """Run the callables ``tasks`` on ``n`` pool threads while the BLAS uses one thread each (restored)."""
+    setters = _openblas_setters()
+    pool = _pool(n)
+    before = _openblas_threads() or n
+    for fn in setters:
+        fn(1)
+    try:
+        # n workers take the tasks from one queue: a worker slowed down by another process on its core
+        # simply takes fewer of them
+        for job in [pool.submit(task) for task in tasks]:
+            job.result()
+    finally:
+        for fn in setters:
+            fn(before)
+
+
 def parallel_dots(products, n_threads: int | None = None):
     """Compute independent matrix products ``np.dot(a, b, out=out)`` for each ``(a, b, out)`` in
     ``products``, spread over ``n_threads`` Python threads, each calling a *single-threaded* BLAS
@@ -115,23 +135,55 @@ def parallel_dots(products, n_threads: int | None = None):
     import numba
     products = list(products)
     n = min(n_threads or numba.get_num_threads(), len(products))
-    setters = _openblas_setters()
-    if n < 2 or not setters:
+    if n < 2 or not _openblas_setters():
         for a, b, out in products:
             np.dot(a, b, out=out)
         return
-    pool = _pool(n)
-    before = _openblas_threads() or n
-    for fn in setters:
-        fn(1)
-    try:
-        # n workers take the products from one queue: a worker slowed down by another process on its core
-        # simply takes fewer of them
-        for job in [pool.submit(np.dot, a, b, out=out) for a, b, out in products]:
-            job.result()
-    finally:
-        for fn in setters:
-            fn(before)
+    _run_with_single_threaded_blas([functools.partial(np.dot, a, b, out=out) for a, b, out in products], n)
+
+
+#: rows per BLAS call in :func:`reduction_dot`
+REDUCTION_BLOCK = 384
+
+
+def reduction_dot(a, b, out=None, n_threads: int | None = None):
+    """``out = aᵀ · b`` for tall ``a`` ``(R, M)`` and ``b`` ``(R, N)``, ``R ≫ M, N``: a weight gradient, the sum
+    over every position of (input ⊗ output error).
+
+    Computed as a sum of products over blocks of ``REDUCTION_BLOCK`` rows, each thread summing its own
+    range of rows. Why: OpenBLAS's sgemm runs such a product at about 29 GFLOP/s per core while the inner
+    dimension ``R`` is at most ~512, and at 11–13 GFLOP/s beyond (measured for M = 64–540, N = 64, one
+    thread; ``benchmarks/RESULTS.md``) — cutting ``R`` costs one extra addition of an ``M × N`` block per
+    block and gains 2.5×.
+    """
+    import numba
+    R, M = a.shape
+    N = b.shape[1]
+    dtype = np.result_type(a, b)
+    if out is None:
+        out = np.empty((M, N), dtype=dtype)
+    n_blocks = -(-R // REDUCTION_BLOCK)
+    n = max(1, min(n_threads or numba.get_num_threads(), n_blocks))
+    if n_blocks <= 1:
+        return np.dot(a.T, b, out=out)
+    edges = np.linspace(0, R, n + 1).astype(int)
+    parts = np.empty((n, M, N), dtype=dtype)
+
+    def accumulate(k):
+        lo, hi = edges[k], edges[k + 1]
+        block = np.empty((M, N), dtype=dtype)
+        np.dot(a[lo:min(lo + REDUCTION_BLOCK, hi)].T, b[lo:min(lo + REDUCTION_BLOCK, hi)], out=parts[k])
+        for i in range(lo + REDUCTION_BLOCK, hi, REDUCTION_BLOCK):
+            j = min(i + REDUCTION_BLOCK, hi)
+            np.dot(a[i:j].T, b[i:j], out=block)
+            parts[k] += block
+
+    if n < 2 or not _openblas_setters():
+        for k in range(n):
+            accumulate(k)
+    else:
+        _run_with_single_threaded_blas([functools.partial(accumulate, k) for k in range(n)], n)
+    return np.sum(parts, axis=0, out=out)
 
 
 def split_matmul(a, b, out=None, n_threads: int | None = None):

