@@ -142,31 +142,6 @@ def startup(name, cache_dir):
             "jit_s": first - second}
 
 
-def robust_dense_forward():
-    """Benchmark-only patch (``--robust-dense``): Dense products with a huge fan-in through
-    :func:`minidl.threads.split_matmul` — two halves of the batch on two Python threads, each with a
-    single-threaded BLAS. OpenBLAS with 2 threads synchronises its threads
-    once per block of the inner dimension (≈ 180 times for R0's 68 992 inputs); on an oversubscribed machine
-    each sync can wait a scheduler time slice for a descheduled partner (measured 0.02–4.4 s for one product
-    that takes 0.05 s on one thread). This shows what fixing that in ``Dense`` would give."""
-    from minidl.layers import dense
-    from minidl.threads import split_matmul
-    original = dense.Dense.forward
-
-    def forward(self, x, training=False):
-        W = self.params["kernel"]
-        if W.shape[0] < 8192 or np.ndim(x) != 2:
-            return original(self, x, training)
-        x = self._check_input(x)
-        self._x = x
-        z = split_matmul(x, W)
-        if self.use_bias:
-            z += self.params["bias"]
-        return self.activation.forward(z)
-
-    dense.Dense.forward = forward
-
-
 def bench_workload(name, repeats, minidl, keras, jit_compile):
     shape, batch, n_train, n_pred = WORKLOADS[name]
     rng = np.random.default_rng(0)
@@ -213,7 +188,6 @@ def main(argv=None):
                     help="Keras compile(jit_compile=...): 'auto' is Keras's default (XLA where supported)")
     ap.add_argument("--scale", type=float, default=1.0,
                     help="multiply the number of timed samples (use < 1 on a busy machine)")
-    ap.add_argument("--robust-dense", action="store_true", help="see robust_dense_forward (benchmark-only patch)")
     ap.add_argument("--no-startup", action="store_true", help="skip the cold/warm start-up measurement")
     ap.add_argument("--json", help="also write the results to this file")
     args = ap.parse_args(argv)
@@ -223,8 +197,6 @@ def main(argv=None):
     import minidl
     from minidl import threads
     threads.set_num_threads(THREADS)
-    if args.robust_dense:
-        robust_dense_forward()
     import tensorflow as tf
     tf.config.threading.set_intra_op_parallelism_threads(THREADS)
     tf.config.threading.set_inter_op_parallelism_threads(1)
@@ -232,7 +204,7 @@ def main(argv=None):
 
     info = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": _cpu(), "python": platform.python_version(),
             "numpy": np.__version__, "numba": __import__("numba").__version__, "tensorflow": tf.__version__,
-            "keras": keras.__version__, "robust_dense": args.robust_dense, "threads": threads.thread_info(), "blas": _blas()}
+            "keras": keras.__version__, "threads": threads.thread_info(), "blas": _blas()}
     print(json.dumps(info, indent=1))
     results = {"info": info, "workloads": [], "sgemm_gflops": [], "conv_gflops": {}, "startup": {}}
     jits = {"auto": ["auto"], "false": [False], "both": ["auto", False]}[args.keras_jit]

@@ -11,16 +11,20 @@ another process on a shared 2-core machine thrash. ``set_num_threads(n)`` sets b
 
 ``limit_threads(n)`` is the same as a context manager; ``thread_info()`` says what is in effect.
 
-``split_matmul(a, b)`` is ``a @ b`` computed as row blocks on that many Python threads, each calling a
-*single-threaded* BLAS. Use it for products with a huge inner dimension (a Dense layer after Flatten:
-68 992 inputs in benchmark R0): multi-threaded OpenBLAS synchronises its threads once per block of the
-inner dimension, and on an oversubscribed machine each of those ~180 syncs may wait a scheduler time
-slice for a descheduled partner — measured 0.02–4.4 s for a product that takes 0.05 s on one thread
-(``benchmarks/RESULTS.md``). Row blocks on separate threads never wait for each other.
-``parallel_dots(products)`` is the general form: several independent products (e.g. the ``α`` products of
-a Winograd convolution) side by side, one single-threaded BLAS call per thread at a time.
-``reduction_dot(a, b)`` computes a weight gradient ``aᵀ·b`` (a sum over many rows) in row blocks short
-enough for the BLAS to run at full speed.
+Matrix products on several threads, and why they need care
+---------------------------------------------------------
+Multi-threaded OpenBLAS synchronises its threads once per block of a product's inner dimension; on a busy
+machine each synchronisation may wait a scheduler time slice for a descheduled partner (measured: 1.7 s
+instead of 22 ms for benchmark R0's Dense layer, ``(64 × 68,992)·(68,992 × 64)``, with 2 threads under
+load). And products with a small output but a very long inner dimension — weight gradients, a sum over
+every position — run 2.5× slower than other products of the same size even on one thread. Three helpers:
+
+* ``parallel_dots(products)``: independent products side by side (e.g. the ``α`` products of a Winograd
+  convolution), one single-threaded BLAS call per Python thread at a time — threads meet only at the end;
+* ``reduction_dot(a, b)``: a weight gradient ``aᵀ·b`` summed over short row blocks, each thread summing
+  its own range of rows;
+* ``matmul(a, b)``: ``a @ b``, through ``reduction_dot`` when the inner dimension is long and several
+  threads are configured (the Dense layer uses it).
 """
 
 from __future__ import annotations
@@ -186,18 +190,23 @@ def reduction_dot(a, b, out=None, n_threads: int | None = None):
     return np.sum(parts, axis=0, out=out)
 
 
-def split_matmul(a, b, out=None, n_threads: int | None = None):
-    """``a @ b`` for 2-D ``a`` ``(M, K)`` and ``b`` ``(K, N)``: rows of ``a`` in ``n_threads`` blocks computed
-    by :func:`parallel_dots`. Same result as ``a @ b`` up to float rounding of the BLAS kernel."""
+#: inner dimension from which :func:`matmul` sums over blocks when several threads are configured
+LONG_INNER = 4096
+
+
+def matmul(a, b):
+    """``a @ b`` for a 2-D ``a``; with a long inner dimension (≥ ``LONG_INNER``, e.g. a Dense layer after
+    Flatten) and several threads, computed as :func:`reduction_dot` ``(aᵀ, b)``.
+
+    Why: multi-threaded OpenBLAS synchronises its threads once per block of the inner dimension, and on a
+    busy machine each synchronisation may wait a scheduler time slice for a descheduled partner — measured
+    1.7 s instead of 22 ms for ``(64 × 68,992) · (68,992 × 64)`` (benchmark R0's Dense layer) with 2 threads
+    under load; the blocked sum took 40 ms.
+    """
     import numba
-    n = n_threads or numba.get_num_threads()
-    if out is None:
-        out = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
-    if n < 2 or a.shape[0] < n:
-        return np.dot(a, b, out=out)
-    edges = np.linspace(0, a.shape[0], n + 1).astype(int)
-    parallel_dots([(a[lo:hi], b, out[lo:hi]) for lo, hi in zip(edges[:-1], edges[1:])], n)
-    return out
+    if a.ndim != 2 or a.shape[1] < LONG_INNER or numba.get_num_threads() < 2:
+        return a @ b
+    return reduction_dot(a.T, b)
 
 
 def _blas_threads() -> int | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..threads import matmul, reduction_dot
 from .base import ActivationMixin, Layer, serialize
 
 
@@ -23,6 +24,10 @@ class Dense(ActivationMixin, Layer):
         ``∂L/∂x = dz·Wᵀ``      — the error sent back through the same connections
 
     Parameters (Keras order): ``kernel``, ``bias``.
+
+    The products are plain ``@`` in spirit; :func:`minidl.threads.matmul` and
+    :func:`~minidl.threads.reduction_dot` only cut very long sums (e.g. after a Flatten) into blocks that
+    the BLAS runs fast on several threads.
     """
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
@@ -54,7 +59,8 @@ class Dense(ActivationMixin, Layer):
     def forward(self, x, training=False):
         x = self._check_input(x)
         self._x = x
-        z = x @ self.params["kernel"]
+        W = self.params["kernel"]
+        z = matmul(x, W) if x.ndim == 2 else x @ W
         if self.use_bias:
             z = z + self.params["bias"]
         return self.activation.forward(z)
@@ -63,7 +69,7 @@ class Dense(ActivationMixin, Layer):
         x, W = self._x, self.params["kernel"]
         x2 = x.reshape(-1, W.shape[0])
         dz2 = dz.reshape(-1, W.shape[1])
-        self._store_grad("kernel", x2.T @ dz2)
+        self._store_grad("kernel", reduction_dot(x2, dz2))   # x2ᵀ·dz2
         if self.use_bias:
             self._store_grad("bias", dz2.sum(axis=0))
         return dz @ W.T

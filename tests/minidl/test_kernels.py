@@ -222,17 +222,14 @@ def test_limit_threads_sets_both_pools_and_restores_them():
         threads.set_num_threads(0)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_split_matmul_equals_matmul_and_restores_blas_threads(dtype):
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_matmul_equals_the_plain_product_with_a_long_inner_dimension(n_threads):
     from minidl import threads
-    rng = np.random.default_rng(2)
-    a, b = rng.standard_normal((7, 300)).astype(dtype), rng.standard_normal((300, 5)).astype(dtype)
-    before = threads.thread_info()["blas"]
-    tol = TOL[dtype]
-    np.testing.assert_allclose(threads.split_matmul(a, b, n_threads=2), a @ b, **tol)
-    np.testing.assert_allclose(threads.split_matmul(a, b, n_threads=3), a @ b, **tol)
-    np.testing.assert_allclose(threads.split_matmul(a[:1], b, n_threads=2), a[:1] @ b, **tol)
-    assert threads.thread_info()["blas"] == before
+    rng = np.random.default_rng(4)
+    a, b = rng.standard_normal((6, threads.LONG_INNER + 5)), rng.standard_normal((threads.LONG_INNER + 5, 3))
+    with threads.limit_threads(n_threads):
+        np.testing.assert_allclose(threads.matmul(a, b), a @ b, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(threads.matmul(a[:, :10], b[:10]), a[:, :10] @ b[:10], rtol=1e-12)
 
 
 @pytest.mark.parametrize("n_threads", [1, 2, 3])
