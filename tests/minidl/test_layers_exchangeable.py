@@ -48,3 +48,46 @@ def test_exchangeable_pooling_errors():
 def test_exchangeable_pooling_config_round_trip():
     layer = ExchangeablePooling("max", keepdims=True, name="pool")
     assert ExchangeablePooling.from_config(layer.get_config()).get_config() == layer.get_config()
+
+
+@pytest.mark.parametrize("mode", ["mean", "max", "sum"])
+def test_grouped_pooling_gradients_with_unequal_groups(mode):
+    layer = ExchangeablePooling(mode, groups=(2, 5))
+    errors = check_layer(layer, _distinct((2, 7, 4, 3), seed=1))
+    assert layer.output_shape == (2, 4, 3)
+    assert errors["input"] < 1e-7
+
+
+@pytest.mark.parametrize("mode", ["mean", "max", "sum"])
+def test_grouped_pooling_is_each_block_pooled_alone_and_invariant_within_blocks(mode):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 7, 4))
+    y = ExchangeablePooling(mode, groups=(3, 4)).forward(x)
+    for g, (lo, hi) in enumerate([(0, 3), (3, 7)]):
+        np.testing.assert_allclose(y[:, g], ExchangeablePooling(mode).forward(x[:, lo:hi]))
+    shuffled = np.concatenate([x[:, rng.permutation(3)], x[:, 3 + rng.permutation(4)]], axis=1)
+    np.testing.assert_allclose(ExchangeablePooling(mode, groups=(3, 4)).forward(shuffled), y)
+    swapped = np.concatenate([x[:, 3:], x[:, :3]], axis=1)   # rows moved across populations: not invariant
+    assert not np.allclose(ExchangeablePooling(mode, groups=(3, 4)).forward(swapped), y)
+
+
+def test_grouped_pooling_errors_and_config():
+    with pytest.raises(ValueError, match="positive block sizes"):
+        ExchangeablePooling(groups=(3, 0))
+    with pytest.raises(ValueError, match="keepdims"):
+        ExchangeablePooling(groups=(3, 4), keepdims=True)
+    with pytest.raises(ValueError, match="add up to 7 rows but the input has 8"):
+        ExchangeablePooling(groups=(3, 4)).forward(np.zeros((1, 8, 2)))
+    layer = ExchangeablePooling("max", groups=(3, 4), name="pop")
+    assert ExchangeablePooling(**{k: v for k, v in layer.get_config().items()}).groups == (3, 4)
+
+
+def test_grouped_pooling_survives_save_and_load(tmp_path):
+    import minidl
+    model = minidl.Sequential([minidl.Input((7, 5, 1)), Conv2D(3, (1, 2), activation="relu"),
+                               ExchangeablePooling("mean", groups=(3, 4)), minidl.layers.Flatten(),
+                               minidl.layers.Dense(2)], seed=0)
+    x = np.random.default_rng(0).standard_normal((4, 7, 5, 1)).astype(np.float32)
+    model.save(tmp_path / "m.npz")
+    again = minidl.load_model(tmp_path / "m.npz")
+    np.testing.assert_allclose(again.predict(x), model.predict(x), rtol=1e-6)
