@@ -71,10 +71,14 @@ def select_snps(positions: np.ndarray, n_snps: int, how: str, sequence_length: f
 
 def _frequency_order(rows: np.ndarray) -> np.ndarray:
     """Row order grouping identical rows, most frequent first; ties by first occurrence."""
-    _, first, inverse, counts = np.unique(rows, axis=0, return_index=True, return_inverse=True, return_counts=True)
-    inverse = inverse.reshape(-1)
+    keys = [row.tobytes() for row in np.ascontiguousarray(rows)]   # a haplotype's bytes identify it
+    counts: dict[bytes, int] = {}
+    first: dict[bytes, int] = {}
+    for i, key in enumerate(keys):
+        counts[key] = counts.get(key, 0) + 1
+        first.setdefault(key, i)
     # Key per row: (-count of its haplotype, first occurrence of its haplotype, own index).
-    return np.lexsort((np.arange(len(rows)), first[inverse], -counts[inverse]))
+    return np.array(sorted(range(len(keys)), key=lambda i: (-counts[keys[i]], first[keys[i]], i)), dtype=np.int64)
 
 
 def _similarity_order(rows: np.ndarray) -> np.ndarray:
