@@ -21,24 +21,31 @@
 # | T_split: ABC rejection on Fst + S_GN + S_BF | prediction error 1.09 |
 # | T_split: dense network (MAPE loss) | prediction error 0.518 |
 #
-# **What this lesson finds** (full mode, seed 2026 for training data and 2027 for the test data; the
-# numbers are printed and written to `results.md` at the end):
+# **What this lesson finds** (full mode; training data seed 2026, test data seed 2027, 100 test
+# simulations per model; every number is printed and written to `results.md` at the end):
 #
-# * Taken **literally** (every printed number is the k = 10-scaled model), the split is so recent that
-#   the two models are barely distinguishable: no method, however clever, can beat a threshold on Fst
-#   (≈ 86 %). ABC, the dense network and a well-designed CNN all land at that ceiling; 95–97 % cannot be
-#   reproduced with this reading.
-# * Read the **other way** (sizes and rates scaled, split times already in scaled generations — an older
-#   split on the coalescent scale), the task becomes the easy one the published numbers suggest, and a
-#   CNN designed for genotype data is as accurate as the statistics.
-# * The published CNN is at chance under **both** readings. We take it apart to show why: it sees 7 kb of
-#   150 kb, and it convolves across haplotypes whose order means nothing.
+# * Taken **literally** (every printed number is the k = 10-scaled model), the split is only
+#   0.001–0.003 coalescent units old. Everything built on the 8 statistics stops at the "Fst ceiling":
+#   ABC 88.5 % on the test set (81.5 % in the course's cross-validation), the dense network 89.5 %, a
+#   plain threshold on Fst 88 %. 95–97 % cannot be reproduced with this reading.
+# * Read the **other way** (sizes and rates scaled, split times already in scaled generations — a split
+#   10× older on the coalescent scale), everything that is well designed reaches 100 %, and T_split is
+#   estimated with a prediction error of 0.11–0.17 (target ≤ 0.4).
+# * The published CNN is at chance (≈ 50 %) under **both** readings. We take it apart, one design
+#   change at a time, to show why: it sees ~5 kb of 150 kb, and it convolves across haplotypes whose
+#   order means nothing.
+# * A CNN designed for the data — haplotypes pooled within each population (order-invariant), all SNPs
+#   of the region, convolution along SNPs — is at least as good as the statistics everywhere, and on the
+#   literal reading **better**: 94 % and a T_split prediction error of 0.54 (statistics: 0.79–0.85),
+#   because it reads rare variants shared between the populations, which Fst ignores. Once we turn that
+#   finding into a 9th statistic, ABC and the dense network catch up (95 %).
 #
-# **Time.** Full mode simulates 2 × 1,000 + 2 × 100 replicates of the literal model and 2 × 500 + 2 × 100 of
-# the older-split model (≈ 1.1–1.3 s each on one core; about 35 min on 2 idle cores, cached in the
-# output folder and resumable), then trains 10 networks (≈ 25 min). Measured on our shared 2-core
-# machine: see the end of the lesson. `--quick` runs everything on tiny 5 kb simulations in well under a minute:
-# its numbers mean nothing, it only checks that the code runs.
+# **Time.** Full mode simulates 2 × 1,000 + 2 × 100 replicates of the literal model and 2 × 500 + 2 × 100
+# of the older-split one (≈ 1.1 and 1.3 s each on one core: about 35 min on 2 idle cores; it took 83 min
+# on our shared 2-core machine). They are cached in the output folder and an interrupted run resumes.
+# After that, the lesson itself (images, ABC, 16 networks) takes about 20 min; a rerun reuses the
+# simulations and images. `--quick` runs everything on tiny 5 kb simulations in under 30 s: its
+# numbers mean nothing, it only checks that the code runs.
 
 # %%
 import time
@@ -90,7 +97,8 @@ print(f"{'QUICK mode: tiny 5 kb simulations, numbers mean nothing' if QUICK else
 # SNPs and the same cost. What differs is the one number that matters for telling isolation from
 # migration: how long the populations have been apart **in units of their size**, T/(2N) — the
 # coalescent time scale on which drift differentiates them. Expected Fst after T generations of
-# isolation is about 1 − e^(−T/2N) ≈ T/2N.
+# isolation is about 1 − e^(−T/2N) ≈ T/2N. (In both readings the split is also a growth: the ancestor
+# is 4.5 times smaller than GN and BF together.)
 
 # %%
 print(f"{'scenario':24s} {'N_GN':>7s} {'N_BF':>7s} {'N_ANC':>7s} {'μ':>8s} {'θ/bp':>7s} {'T/(2 N_GN)':>14s}")
@@ -383,20 +391,31 @@ print("shuffled within populations: max change",
 print("shuffled across populations: max change",
       np.abs(population_counts(image[across], populations) - counts).max())
 
-fig, axes = plt.subplots(2, 1, figsize=(13, 7), layout="constrained")
+fig = plt.figure(figsize=(14, 8), layout="constrained")
+grid = fig.add_gridspec(2, 3)
+ax = fig.add_subplot(grid[0, :])
 published = TRANSFORMS["published"](record.genotypes, record.positions, record.populations, record.sequence_length)
 span = record.positions[min(249, len(record.positions) - 1)] - record.positions[0]
-axes[0].imshow(published[:, :, 0], aspect="auto", cmap="coolwarm", interpolation="nearest")
-axes[0].axhline(81.5, color="k", lw=1)
-axes[0].set(title=f"published image: first 250 SNPs = {span / 1000:.1f} kb of {record.sequence_length / 1000:.0f} kb; "
-            "rows = 82 GN + 198 BF haplotypes in arbitrary order (red = minor allele)", xlabel="SNP",
-            ylabel="haplotype")
-kept = min(N_EVEN, len(record.positions))
-axes[1].plot(np.log1p(counts[0, :kept]), lw=0.4, label="GN: log(1 + derived-allele count), of 82")
-axes[1].plot(-np.log1p(counts[1, :kept]), lw=0.4, label="BF: −log(1 + derived-allele count), of 198")
-axes[1].set(title=f"designed input: {kept} SNPs over the whole region, summed within each population "
-            f"({record.scenario})", xlabel="SNP", ylabel="log(1 + count)")
-axes[1].legend(fontsize=8, loc="upper right")
+ax.imshow(published[:, :, 0], aspect="auto", cmap="coolwarm", interpolation="nearest")
+ax.axhline(81.5, color="k", lw=1)
+ax.set(title=f"published image ({record.scenario}): first 250 SNPs = {span / 1000:.1f} kb of "
+       f"{record.sequence_length / 1000:.0f} kb; rows = 82 GN + 198 BF haplotypes in arbitrary order (red = minor allele)",
+       xlabel="SNP", ylabel="haplotype")
+ax = fig.add_subplot(grid[1, :2])
+shown = np.arange(min(250, counts.shape[1]))
+ax.vlines(shown, 0, np.log1p(counts[0, shown]), color="C0", lw=1, label="GN: log(1 + derived count), of 82")
+ax.vlines(shown, 0, -np.log1p(counts[1, shown]), color="C1", lw=1, label="BF: −log(1 + derived count), of 198")
+ax.axhline(0, color="k", lw=0.5)
+ax.set(title=f"designed input, the same first 250 SNPs (it continues over all {min(N_EVEN, len(record.positions))} "
+       "SNPs of the region): one value per population and SNP", xlabel="SNP", ylabel="log(1 + count)")
+ax.legend(fontsize=8, loc="lower right")
+ax = fig.add_subplot(grid[1, 2])
+real = counts.sum(axis=0) > 0
+joint = np.zeros((83, 199))
+np.add.at(joint, (counts[0, real].astype(int), counts[1, real].astype(int)), 1)
+ax.imshow(np.log10(1 + joint[:12, :25]), origin="lower", cmap="viridis", aspect="auto")
+ax.set(title="joint spectrum of the rare variants\n(colour: log10 number of SNPs)", xlabel="derived count in BF",
+       ylabel="derived count in GN")
 savefig(fig, settings, "inputs.png")
 
 # %% [markdown]
@@ -491,7 +510,7 @@ def cnn_classifiers(r):
         if name in POOLED:
             model, patience, optimizer = exchangeable_cnn(x.shape[1:], 2, "softmax", settings.seed), 12, decaying_adam(r)
         else:
-            model, patience, optimizer = published_cnn(x.shape[1:], settings.seed), 5, Adam(1e-3)
+            model, patience, optimizer = published_cnn(x.shape[1:], settings.seed), 8, Adam(1e-3)
         model.compile(optimizer, "sparse_categorical_crossentropy", metrics=["accuracy"])
         print(f"{r.name}: {method}, input {x.shape[1:]}, {model.count_params():,} weights")
         history = model.fit(x[r.fit], r.y[r.fit], epochs=MAX_EPOCHS if name in POOLED else MAX_EPOCHS // 2,
@@ -519,8 +538,10 @@ cnn_classifiers(data["literal"])
 # squared error, and their predictions are mapped back to generations before scoring (the published
 # network used a MAPE loss on raw generations). Score: prediction error on the test set,
 # PE = Σ(θ̂ − θ)² / Σ(θ − θ̄)² — 0 perfect, 1 no better than always answering the mean. We report it on
-# all test simulations and per model: under IM, 4Nm is in the thousands and GN and BF are one
-# population, so *no* method can know when they split; only the isolation PE can go far below 1.
+# all test simulations and per model. Under IM, GN and BF are effectively one population since the
+# split (4Nm in the thousands), so there is no differentiation to date — but the split is also the moment
+# the population grew from N_ANC = 50,000 to 75,000 + 150,000 diploids, and a growth leaves its own
+# trace in the frequency spectrum: an excess of rare variants whose size depends on when it happened.
 
 # %%
 def prediction_error(estimate, true):
@@ -701,17 +722,19 @@ plot_reading(data["literal"])
 print(table("literal"))
 
 # %% [markdown]
-# **What the literal reading shows** (full mode). Every sensible method lands near the Fst ceiling of
-# section 3 (about 85 %, with a binomial standard error of ±2.5 points on 200 test simulations): ABC,
-# the dense network and CNN D cannot be told apart, and none is near 95–97 %. The published CNN (A)
-# learns its training images by heart (training accuracy → 1) while the validation accuracy stays at
-# chance: it has 100,000+ weights, 1,600 examples, and inputs in which the signal is not there —
-# 7 kb of sequence, read through an arbitrary order of haplotypes. Sorting the rows (B) gives the
-# convolution a more consistent picture but does not create the missing information. Pooling within
-# populations (C) fixes the architecture — no more memorising haplotype orders — but 250 SNPs in 7 kb
-# say little about Fst. Only with SNPs spread over the whole region (D) does the CNN see what the
-# statistics see. T_split is not estimable here (PE ≈ 1, as published for ABC): a split 0.001–0.003
-# coalescent units ago leaves almost no trace, and none at all under migration.
+# **What the literal reading shows** (full mode, seed 2026; a binomial standard error is ±2–2.5 points
+# on 200 test simulations). The methods that see the 8 statistics sit at the Fst ceiling: Fst cut 88 %,
+# ABC 88.5 % on the test set (81.5 % in the course's cross-validation — which moves between 81.5 and
+# 86.5 % with the seed that picks the 200 pseudo-observed sets), the dense network 89.5 %. None is near
+# the published 95.5–97 %.
+#
+# The published CNN (A) is at chance, 49.5 %, answering "IM" for almost everything; with rows sorted (B)
+# it starts to learn its training images by heart (training accuracy climbs, validation stays at 50 %).
+# Pooling within populations (C) fixes the architecture but 250 SNPs in ~5 kb say almost nothing: 55 %.
+# With all SNPs (D) the CNN reaches **94 %** — *better* than the statistics, because it reads the rare
+# variants they ignore (section 9); given that one extra statistic, ABC and the dense network catch up
+# (95 %). For T_split the statistics are nearly useless (PE 0.79–0.85; published 1.09 for ABC) while
+# CNN D gets PE 0.54: the rare variants date the split, and the growth at the split, in both models.
 #
 # ## 11 · The older split: the same methods on the other reading
 # Everything as above, on `mosquito_isolation_old` / `mosquito_im_old` (500 training simulations per
@@ -765,47 +788,58 @@ classifiers = [m for m in methods if "accuracy" in results["literal"][m]]
 positions = np.arange(len(classifiers))
 for shift, reading in ((-0.2, "literal"), (0.2, "old")):
     ax.barh(positions + shift, [results[reading][m]["accuracy"] for m in classifiers], height=0.4,
-            label=f"{reading} reading", color="C0" if reading == "literal" else "C2")
+            label="literal reading" if reading == "literal" else "older split", color="C0" if reading == "literal" else "C2")
 ax.axvline(0.5, color="k", ls=":", lw=1, label="chance")
 ax.axvline(0.955, color="C3", ls="--", lw=1, label="published ABC (95.5 %)")
-ax.set(yticks=positions, yticklabels=classifiers, xlim=(0.3, 1.0), xlabel="accuracy (test set; ABC CV as noted)",
+ax.set(yticks=positions, yticklabels=classifiers, xlim=(0.3, 1.01), xlabel="accuracy (test set; ABC CV as noted)",
        title="TASKS.md T1: isolation vs IM, every method on both readings")
 ax.invert_yaxis()
-ax.legend(fontsize=8, loc="lower right")
+ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
 savefig(fig, settings, "summary.png")
 
 # %% [markdown]
 # **Reading the table.**
 #
-# * **The published ABC and dense-network numbers (95.5 %, 97 %) are reproduced by the older-split
-#   reading, not by the literal one.** On the literal model every method is capped near the Fst ceiling
-#   (~86 %). Which reading the course used cannot be checked from its material; what we *can* say is that
-#   its accuracies are impossible on the literal model and natural on the older split.
-# * **The published CNN is at chance on both readings**, even where the statistics are nearly perfect:
-#   its failure is a design failure, not a lack of signal. Three things go wrong at once: it sees 7 kb of
-#   150 kb, its rows come in an arbitrary order, and its convolution slides across that order, so
-#   neighbouring "pixels" along the convolution are unrelated haplotypes — with ~10⁵ weights and 1,600
-#   images it can only memorise.
-# * **A CNN designed for the data matches the statistics**: pool the haplotypes of each population with a
-#   symmetric function (their order cannot matter), convolve along SNPs, and spread the SNPs over the
-#   whole region. The ladder B → C → D shows that no single fix is enough on its own — sorting rows does
-#   not add information, and an exchangeable network on 7 kb is still short of data.
-# * **T_split** is estimable only on the older split and only under isolation; there the CNN and the
-#   dense network reach a low prediction error, while under IM every method answers the prior mean
-#   (PE ≈ 1) — that is the correct answer, not a failure.
+# * **The published ABC and dense-network accuracies (95.5 %, 97 %) are not reachable from the 8
+#   statistics on the literal model** (Fst ceiling ≈ 85–88 %), **and trivially reached on the older
+#   split** (100 %, as is PE ≤ 0.2 for T_split). Which reading the course used cannot be checked from its
+#   material; its T_split errors (1.09 for ABC, 0.52 for the network) look more like the literal model,
+#   its accuracies more like the older split.
+# * **The published CNN is at chance on both readings**, even where a threshold on one statistic is
+#   perfect: a design failure, not a lack of signal. It sees ~5 kb of 150 kb; its rows come in an
+#   arbitrary order; its convolution slides *across* that order, so neighbouring "pixels" are unrelated
+#   haplotypes and every one of the 82! · 198! orders of a sample is a different image; and with ~60,000
+#   weights and 1,600 images, memorising is all it can do.
+# * **The ladder shows which fix matters.** Sorting rows (B) does not add information. Pooling within
+#   populations (C) is the decisive architectural fix — on the older split it alone takes the CNN from
+#   chance to 99.5 %, even on the first 250 SNPs. On the literal model the signal is faint, and only all
+#   SNPs of the region (D) carry enough of it.
+# * **A CNN designed for the data can beat the statistics.** On the literal reading CNN D (94 %) is more
+#   accurate than everything built on the 8 statistics (≤ 89.5 %) and estimates T_split much better
+#   (PE 0.54 vs ≥ 0.79), because it reads the rare shared variants that Fst ignores. Section 9 turned
+#   what it found into a statistic, and then the statistics methods caught up: the CNN pointed the way,
+#   the population geneticist wrote it down. With 200 test simulations, 94 % vs 95 % is a tie.
+# * **T_split under IM** is not hopeless: the split is also a 4.5-fold population growth, which dates
+#   itself in the frequency spectrum (PE 0.56 for CNN D on the literal IM simulations, 0.14–0.21 for all
+#   methods on the older split).
 #
 # ## Try this
-# - Change `N_EVEN` to 512 or 4,096: how many SNPs does CNN D need on the older split? On the literal one?
-# - Give the published CNN (A) the spread SNPs instead of the first 250 (`snp_selection="even"`): does the
-#   wider window alone rescue it, or does the convolution across haplotypes still fail?
-# - Replace `Conv2D(32, (1, 5))` by `Conv2D(32, (1, 1))`: the network becomes blind to the order of SNPs
+# - Change `N_EVEN` to 1,024 or 4,096: how many SNPs does CNN D need on the older split? On the literal one?
+# - Give the published CNN (A) 250 SNPs spread over the region (`snp_selection="even"`): does the wider
+#   window alone rescue it, or does the convolution across haplotypes still fail?
+# - Replace `Conv1D(16, 4, strides=4)` by `Conv1D(16, 1)`: the network becomes blind to the order of SNPs
 #   too (a "bag of sites"). Does linkage between neighbouring SNPs carry any information here?
-# - Remove the `BatchNormalization` layer from the exchangeable CNN and watch its learning curve on the
-#   literal reading, where Fst is ~0.0007.
+# - Feed CNN D frequencies instead of log counts (drop the `np.log1p` in `network_input` and divide by 82
+#   and 198): how much accuracy does it lose on the literal reading, and why (section 9)?
+# - Set `BatchNormalization(momentum=0.99)` (Keras's default) in `exchangeable_cnn` and watch the
+#   validation accuracy in the learning curves.
 # - Train the dense network with early stopping on the **test** set (a mistake in public material): how
 #   much higher does its "test" accuracy look, and why is that number worthless?
 # - Estimate T_split from the isolation simulations only: does the CNN's isolation PE improve?
-# - Simulate 2,000 per model of the literal reading: does anything move above the Fst ceiling?
+# - Add the share of shared *tripletons* (derived allele carried by 3 haplotypes, in both populations)
+#   as a 10th statistic. Does ABC move above 95 %?
+# - Change the seed of `cv4postpr` in `abc_model_choice`: how much does the course's cross-validation
+#   accuracy move? Is 81.5 % vs 95.5 % explained by that noise?
 
 # %%
 total = settings.elapsed()
