@@ -1,9 +1,13 @@
 """Kernel-level benchmark: GFLOP/s of minidl's convolution paths on the R0/R1 layer shapes, next to a
 float32 sgemm measured in the same run, and the reference (NumPy) family for scale.
 
-For each layer shape: forward, dW and dx separately, through the direct numba loops and through
-im2col + BLAS (forced with ``conv_numba.DIRECT_MAX_K``), median of ``--repeats`` after a warm-up.
-This is how ``DIRECT_MAX_K`` and ``CHUNK_BYTES`` were chosen.
+For each layer shape: forward, dW and dx separately, through the direct numba loops, through
+im2col + BLAS (forced with ``conv_numba.DIRECT_MAX_K``) and, for stride-1 Conv1D shapes, through Winograd
+(``conv_numba.WINOGRAD``), median of ``--repeats`` after a warm-up. GFLOP/s use the direct method's FLOP
+count (Winograd's rate is an effective one). This is how ``DIRECT_MAX_K`` and ``CHUNK_BYTES`` were chosen.
+
+Then the weight-gradient product ``aᵀ·b`` with a long inner dimension (10,000 rows): one BLAS call vs
+:func:`minidl.threads.reduction_dot` (blocks of ``REDUCTION_BLOCK`` rows).
 
     python benchmarks/bench_kernels.py [--repeats 5] [--batch 16]
 """
@@ -17,7 +21,7 @@ import time
 import numpy as np
 
 from minidl import threads
-from minidl.kernels import conv_numba, family, padding_amounts
+from minidl.kernels import conv_numba, family, padding_amounts, winograd_numba
 
 # (label, input (H, W, C), kernel (kh, kw), filters)
 SHAPES = [
@@ -63,14 +67,27 @@ def main(argv=None):
         y = fast.conv2d_forward(x, w, b, (1, 1), pads)
         dy = rng.standard_normal(y.shape).astype(np.float32)
         flop = 2 * y.size * kh * kw * C
-        for path, limit in (("direct", 10**9), ("im2col", 0)):
-            conv_numba.DIRECT_MAX_K = limit
+        paths = [("direct", 10**9, False), ("im2col", 0, False)]
+        if winograd_numba.applicable((kh, kw, C, F), (1, 1), y.shape[2]):
+            paths.append(("winograd", 0, True))
+        for path, limit, winograd in paths:
+            conv_numba.DIRECT_MAX_K, conv_numba.WINOGRAD = limit, winograd
             t_f = _median_time(lambda: fast.conv2d_forward(x, w, b, (1, 1), pads, relu=True), args.repeats)
             t_w = _median_time(lambda: fast.conv2d_backward(x, dy, w, (1, 1), pads, need_dx=False), args.repeats)
             t_x = _median_time(lambda: fast.conv2d_backward_input(dy, w, x.shape, (1, 1), pads), args.repeats)
             print(f"{label:10s} {path:7s} {flop / t_f / 1e9:8.1f} {flop / t_w / 1e9:8.1f} {flop / t_x / 1e9:8.1f}",
                   flush=True)
     print(f"sgemm float32 1024³ (again): {sgemm():.1f} GFLOP/s")
+    rows = 10_000
+    print(f"weight gradient aᵀ·b, a ({rows} × M), b ({rows} × 64), float32, {args.threads} thread(s): GFLOP/s")
+    for M in (64, 270, 540):
+        a = rng.standard_normal((rows, M)).astype(np.float32)
+        d = rng.standard_normal((rows, 64)).astype(np.float32)
+        flop = 2 * rows * M * 64
+        t_plain = _median_time(lambda: a.T @ d, args.repeats)
+        t_blocked = _median_time(lambda: threads.reduction_dot(a, d), args.repeats)
+        print(f"  M = {M:3d}: one product {flop / t_plain / 1e9:6.1f}   reduction_dot {flop / t_blocked / 1e9:6.1f}",
+              flush=True)
 
 
 if __name__ == "__main__":

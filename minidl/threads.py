@@ -155,10 +155,11 @@ def reduction_dot(a, b, out=None, n_threads: int | None = None):
     over every position of (input ⊗ output error).
 
     Computed as a sum of products over blocks of ``REDUCTION_BLOCK`` rows, each thread summing its own
-    range of rows. Why: OpenBLAS's sgemm runs such a product at about 29 GFLOP/s per core while the inner
-    dimension ``R`` is at most ~512, and at 11–13 GFLOP/s beyond (measured for M = 64–540, N = 64, one
-    thread; ``benchmarks/RESULTS.md``) — cutting ``R`` costs one extra addition of an ``M × N`` block per
-    block and gains 2.5×.
+    range of rows. Why: on a busy machine OpenBLAS's sgemm ran such a product at 11–13 GFLOP/s per core
+    when the inner dimension ``R`` was 10,000 and at 27–31 GFLOP/s for ``R`` ≤ 384; with 2 threads the long
+    product can stall outright (0.3 GFLOP/s). Cutting ``R`` costs one extra addition of an ``M × N`` block
+    per block; a whole R1 training step ran 1.34× faster on one thread, 2.7× on two
+    (``benchmarks/RESULTS.md``).
     """
     import numba
     R, M = a.shape
