@@ -43,7 +43,7 @@
 # **Time.** Full mode simulates 2 × 1,000 + 2 × 100 replicates of the literal model and 2 × 500 + 2 × 100
 # of the older-split one (≈ 1.1 and 1.3 s each on one core: about 35 min on 2 idle cores; it took 83 min
 # on our shared 2-core machine). They are cached in the output folder and an interrupted run resumes.
-# After that, the lesson itself (images, ABC, 16 networks) takes about 20 min; a rerun reuses the
+# After that, the lesson itself (images, ABC, 16 networks) takes about 14 min; a rerun reuses the
 # simulations and images. `--quick` runs everything on tiny 5 kb simulations in under 30 s: its
 # numbers mean nothing, it only checks that the code runs.
 
@@ -78,6 +78,7 @@ MAX_EPOCHS = 2 if QUICK else 60
 MODELS = ["isolation", "IM"]                    # label 0, 1 (order of the scenarios below)
 READINGS = {"literal": ["mosquito_isolation", "mosquito_im"],
             "old": ["mosquito_isolation_old", "mosquito_im_old"]}
+TITLES = {"literal": "literal reading", "old": "older split"}
 timings = {}
 print(f"{'QUICK mode: tiny 5 kb simulations, numbers mean nothing' if QUICK else 'full mode'}; "
       f"seed {settings.seed} (test data {settings.seed + 1}), {WORKERS} worker(s)")
@@ -204,7 +205,7 @@ for ax, (reading, r) in zip(axes, data.items()):
                 label=f"{model}: {mine.mean():.5f} ± {mine.std():.5f}")
     ax.axvline(cut, color="k", ls=":", label=f"best cut: {train_accuracy:.1%} (training), {test_accuracy:.1%} (test)")
     ax.set(xlabel="Fst (tskit) between GN and BF", ylabel="training simulations",
-           title=f"{reading} reading: {READINGS[reading][0]} vs {READINGS[reading][1]}")
+           title=f"{TITLES[reading]}: {READINGS[reading][0]} vs {READINGS[reading][1]}")
     ax.legend(fontsize=8)
     print(f"{reading:8s} Fst isolation {fst[r.y == 0].mean():.5f} ± {fst[r.y == 0].std():.5f}, "
           f"IM {fst[r.y == 1].mean():.5f} ± {fst[r.y == 1].std():.5f}; best cut {cut:.5f}: "
@@ -289,7 +290,7 @@ dense_classifier(data["literal"])
 #
 # **The published image**: the *first* 250 SNPs of the region, the 280 haplotypes as rows in sampling
 # order (82 GN above 198 BF), channel 0 = ±1 for minor/major allele, channel 1 = log(1 + distance to the
-# previous SNP). With ~6,800 SNPs in 150 kb, the first 250 span about **5–6 kb — 4 % of the region** — in
+# previous SNP). With ~6,800 SNPs in 150 kb, the first 250 span about **5 kb — under 4 % of the region** — in
 # which a handful of genealogies (little recombination over 5 kb) decide everything: Fst measured there
 # is several times noisier than over 150 kb, and on the literal reading the signal was already at the
 # edge of the noise.
@@ -359,7 +360,8 @@ def build_inputs(dataset):
         shared.append(shared_doubletons(record.genotypes, record.populations))
     out = {name: (np.stack(g), np.stack(d)) for name, (g, d) in out.items()}
     np.savez(path, shared_doubletons=np.array(shared), **{
-        f"{name}/{kind}": array for name, arrays in out.items() for kind, array in zip(("genotypes", "distance"), arrays)})
+        f"{name}/{kind}": array for name, arrays in out.items()
+        for kind, array in zip(("genotypes", "distance"), arrays)})
     return out, np.array(shared)
 
 
@@ -399,7 +401,8 @@ span = record.positions[min(249, len(record.positions) - 1)] - record.positions[
 ax.imshow(published[:, :, 0], aspect="auto", cmap="coolwarm", interpolation="nearest")
 ax.axhline(81.5, color="k", lw=1)
 ax.set(title=f"published image ({record.scenario}): first 250 SNPs = {span / 1000:.1f} kb of "
-       f"{record.sequence_length / 1000:.0f} kb; rows = 82 GN + 198 BF haplotypes in arbitrary order (red = minor allele)",
+       f"{record.sequence_length / 1000:.0f} kb; rows = 82 GN + 198 BF haplotypes in arbitrary order "
+       "(red = minor allele)",
        xlabel="SNP", ylabel="haplotype")
 ax = fig.add_subplot(grid[1, :2])
 shown = np.arange(min(250, counts.shape[1]))
@@ -508,7 +511,8 @@ def cnn_classifiers(r):
         start = time.perf_counter()
         x, x_test = network_input(r.name, name)
         if name in POOLED:
-            model, patience, optimizer = exchangeable_cnn(x.shape[1:], 2, "softmax", settings.seed), 12, decaying_adam(r)
+            model, patience = exchangeable_cnn(x.shape[1:], 2, "softmax", settings.seed), 12
+            optimizer = decaying_adam(r)
         else:
             model, patience, optimizer = published_cnn(x.shape[1:], settings.seed), 8, Adam(1e-3)
         model.compile(optimizer, "sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -520,7 +524,8 @@ def cnn_classifiers(r):
         add_classification(r, method, predicted, time.perf_counter() - start, history)
         best = int(np.argmin(history.history["val_loss"]))
         print(f"  test accuracy {np.mean(predicted == r.y_test):.1%}; at the best epoch ({best + 1}): training "
-              f"accuracy {history.history['accuracy'][best]:.3f}, validation {history.history['val_accuracy'][best]:.3f}")
+              f"accuracy {history.history['accuracy'][best]:.3f}, "
+              f"validation {history.history['val_accuracy'][best]:.3f}")
 
 
 cnn_classifiers(data["literal"])
@@ -569,7 +574,8 @@ def t_split_regression(r):
     scaler = StandardScaler().fit(r.stats[r.fit])
     name = "dense 128-32-16-8 on statistics"
     estimates[name], histories[name] = network_regression(
-        r, dense_network(1, None, settings.seed), Adam(1e-3), scaler.transform(r.stats), scaler.transform(r.stats_test),
+        r, dense_network(1, None, settings.seed), Adam(1e-3), scaler.transform(r.stats),
+        scaler.transform(r.stats_test),
         5 if QUICK else 30, 0)
     seconds[name] = time.perf_counter() - start
 
@@ -637,10 +643,11 @@ def plot_shared_doubletons():
         bins = np.linspace(r.shared.min(), r.shared.max(), 50)
         for k, model in enumerate(MODELS):
             mine = r.shared[r.y == k]
-            ax.hist(mine, bins=bins, alpha=0.6, color=f"C{k}", label=f"{model}: {mine.mean():.3f} ± {mine.std():.3f}")
+            ax.hist(mine, bins=bins, alpha=0.6, color=f"C{k}",
+                    label=f"{model}: {mine.mean():.3f} ± {mine.std():.3f}")
         ax.axvline(2 * 82 * 198 / (280 * 279), color="k", ls=":", label="one random-mating population")
         ax.set(xlabel="share of doubletons carried once in GN and once in BF", ylabel="training simulations",
-               title=f"{reading} reading")
+               title=TITLES[reading])
         ax.legend(fontsize=8)
     savefig(fig, settings, "shared_doubletons.png")
 
@@ -668,7 +675,7 @@ def plot_reading(r):
         ax.title.set_fontsize(8)
     for ax in axes.flat[len(classifiers):]:
         ax.axis("off")
-    fig.suptitle(f"{r.name} reading: confusion matrices (test set of {len(r.y_test)}, except the cross-validation)")
+    fig.suptitle(f"{TITLES[r.name]}: confusion matrices (test set of {len(r.y_test)}, except the cross-validation)")
     savefig(fig, settings, f"{r.name}_confusion.png")
 
     with_history = [m for m in classifiers if res[m].get("history") is not None]
@@ -682,7 +689,7 @@ def plot_reading(r):
         ax.set(xlabel="epoch", ylabel="accuracy", ylim=(0.4, 1.01), title=method)
         ax.title.set_fontsize(8)
         ax.legend(fontsize=7)
-    fig.suptitle(f"{r.name} reading: learning curves (weights of the best validation loss are kept)")
+    fig.suptitle(f"{TITLES[r.name]}: learning curves (weights of the best validation loss are kept)")
     savefig(fig, settings, f"{r.name}_learning_curves.png")
 
     regressions = [m for m in res if m.startswith("T_split")]
@@ -697,18 +704,19 @@ def plot_reading(r):
                title=f"{method[9:]}\nPE {res[method]['pe']['all']:.2f} (all test simulations)")
         ax.title.set_fontsize(8)
         ax.legend(fontsize=7)
-    fig.suptitle(f"{r.name} reading: T_split on the test set (points on the diagonal are perfect)")
+    fig.suptitle(f"{TITLES[r.name]}: T_split on the test set (points on the diagonal are perfect)")
     savefig(fig, settings, f"{r.name}_t_split_parity.png")
 
 
 def table(reading):
     res = results[reading]
-    lines = [f"| method | test accuracy | confusion (rows true isolation, IM) | time (s) |", "|---|---|---|---|"]
+    lines = ["| method | test accuracy | confusion (rows true isolation, IM) | time (s) |", "|---|---|---|---|"]
     for method, value in res.items():
         if "accuracy" in value:
             cm = value.get("confusion")
             seconds = f"{value['seconds']:.0f}" if "seconds" in value else ""
-            lines.append(f"| {method} | {value['accuracy']:.1%} | {cm.tolist() if cm is not None else ''} | {seconds} |")
+            matrix = cm.tolist() if cm is not None else ""
+            lines.append(f"| {method} | {value['accuracy']:.1%} | {matrix} | {seconds} |")
     lines += ["", "| T_split method | PE all | PE isolation | PE IM | time (s) |", "|---|---|---|---|---|"]
     for method, value in res.items():
         if "pe" in value:
@@ -788,7 +796,7 @@ classifiers = [m for m in methods if "accuracy" in results["literal"][m]]
 positions = np.arange(len(classifiers))
 for shift, reading in ((-0.2, "literal"), (0.2, "old")):
     ax.barh(positions + shift, [results[reading][m]["accuracy"] for m in classifiers], height=0.4,
-            label="literal reading" if reading == "literal" else "older split", color="C0" if reading == "literal" else "C2")
+            label=TITLES[reading], color="C0" if reading == "literal" else "C2")
 ax.axvline(0.5, color="k", ls=":", lw=1, label="chance")
 ax.axvline(0.955, color="C3", ls="--", lw=1, label="published ABC (95.5 %)")
 ax.set(yticks=positions, yticklabels=classifiers, xlim=(0.3, 1.01), xlabel="accuracy (test set; ABC CV as noted)",
