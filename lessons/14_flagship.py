@@ -201,10 +201,13 @@ print(f"CNN test accuracy: {np.mean(cnn_pred == labels[test]):.3f} ({len(cnn_his
 # one. Times are wall-clock seconds on this machine.
 #
 # What we measured with the defaults (seed 2026, 1,000 simulations per scenario, 600 test replicates;
-# 9 minutes on a busy 2-core machine, ~5 minutes of CPU): ABC 72.5 %, MLP 84.8 %, CNN 84.8 %. With 600
-# test replicates a difference of ±3 points is noise (binomial standard error ≈ 1.5 %). Secondary
-# contact is the hard class: the statistics confuse it with isolation with migration, the CNN rather
-# the other way round.
+# 3 minutes including the install on a fresh 2-core machine with one other job running): ABC 72.5 %,
+# MLP 84.8 %, CNN 81.0 % (stopped after 21 epochs). With 600 test replicates a difference of ±3 points is
+# noise (binomial standard error ≈ 1.5 %). The CNN's number also moves by a few points when anything
+# changes the floating-point rounding (a new kernel that sums in another order, a different number of
+# threads): early stopping then ends at another epoch — an earlier version of minidl gave 84.8 % with the
+# same seed. Runs of the same code with the same seed give the same numbers. Secondary contact is the
+# hard class: the statistics confuse it with isolation with migration, the CNN rather the other way round.
 
 # %%
 methods = {"ABC (rejection, tol 0.05)": abc_pred, "MLP on statistics": mlp_pred, "CNN on images": cnn_pred}
