@@ -43,7 +43,7 @@
 # **Time.** Full mode simulates 2 × 1,000 + 2 × 100 replicates of the literal model and 2 × 500 + 2 × 100
 # of the older-split one (≈ 1.1 and 1.3 s each on one core: about 35 min on 2 idle cores; it took 83 min
 # on our shared 2-core machine). They are cached in the output folder and an interrupted run resumes.
-# After that, the lesson itself (images, ABC, 16 networks) takes about 14 min; a rerun reuses the
+# After that, the lesson itself (images, ABC, 16 networks) takes 12–14 min; a rerun reuses the
 # simulations and images. `--quick` runs everything on tiny 5 kb simulations in under 30 s: its
 # numbers mean nothing, it only checks that the code runs.
 
@@ -453,12 +453,14 @@ savefig(fig, settings, "inputs.png")
 #
 # **Two training details that decide whether this works.** Predictions use batch normalisation's
 # *moving* mean and variance. With Keras's default momentum 0.99 they average the last ~100 batches,
-# computed with older weights; when the differences that matter are 1 % of the values, that lag alone
-# makes the validation accuracy jump between 50 % and 90 % from one epoch to the next (we saw it while
-# designing this lesson). Momentum 0.5 makes them follow the current weights, and a learning rate that
-# decays by 10 % per epoch (`ExponentialDecay(0.003, one epoch, 0.9)`) lets the weights — and hence the
-# moving statistics — settle. A and B use plain Adam(0.001) as published. Batch 32 and early stopping
-# on the validation part of the training simulations for all.
+# computed with older weights, and start from variance 1 while the real between-replicate variance of
+# these features is thousands of times smaller: while designing this lesson the validation accuracy
+# then stayed at 50 % (every replicate on the same side). Momentum 0.5 makes them follow the current
+# weights; even so, with a constant learning rate the validation accuracy jumped between 50 % and 95 %
+# from one epoch to the next, because each step moves the features by more than the differences that
+# matter. A learning rate that decays by 10 % per epoch (`ExponentialDecay(0.003, one epoch, 0.9)`)
+# lets the weights — and hence the moving statistics — settle. A and B use plain Adam(0.001) as
+# published. Batch 32 and early stopping on the validation part of the training simulations for all.
 
 # %%
 def published_cnn(shape, seed):
