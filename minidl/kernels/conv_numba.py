@@ -223,6 +223,11 @@ _DIRECT_BLOCKS = 16
 WINOGRAD = True
 
 
+def _pointwise(kh, kw, strides, pads):
+    """A 1×1 convolution with stride 1 and no padding: already a matrix product (any number of channels)."""
+    return kh == 1 and kw == 1 and tuple(strides) == (1, 1) and not any(pads)
+
+
 def _winograd(K, w_shape, strides, Wo):
     return WINOGRAD and K > DIRECT_MAX_K and winograd_numba.applicable(w_shape, strides, Wo)
 
@@ -250,7 +255,7 @@ def conv2d_forward(x, w, b, strides, pads, relu=False):
     K = kh * kw * C
     bias = np.zeros(F, dtype=x.dtype) if b is None else np.ascontiguousarray(b, dtype=x.dtype)
     y = np.empty((N, Ho, Wo, F), dtype=x.dtype)
-    if K <= DIRECT_MAX_K:
+    if K <= DIRECT_MAX_K and not _pointwise(kh, kw, strides, pads):
         _direct_forward(x, w, bias, strides[0], strides[1], pads[0], pads[2], relu, y)
         return y
     if _winograd(K, w.shape, strides, Wo):
@@ -258,7 +263,7 @@ def conv2d_forward(x, w, b, strides, pads, relu=False):
     W2 = w.reshape(K, F)
     y2 = y.reshape(N * Ho * Wo, F)
     P = Ho * Wo
-    if kh == 1 and kw == 1 and strides == (1, 1) and not any(pads):
+    if _pointwise(kh, kw, strides, pads):
         np.dot(x.reshape(N * H * W, C), W2, out=y2)   # a 1×1 convolution is already a matrix product
         if b is not None or relu:
             _bias_act(y2, bias, relu)
@@ -292,7 +297,7 @@ def conv2d_backward(x, dy, w, strides, pads, need_dx=True):
     W2 = w.reshape(K, F)
     dy2 = dy.reshape(N * P, F)
     dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
-    if K <= DIRECT_MAX_K:
+    if K <= DIRECT_MAX_K and not _pointwise(kh, kw, strides, pads):
         T = min(_DIRECT_BLOCKS, N * Ho)
         part = np.empty((T, kh, kw, C, F), dtype=x.dtype)
         _direct_dw(x, dy, strides[0], strides[1], pads[0], pads[2], T, part)
@@ -301,7 +306,7 @@ def conv2d_backward(x, dy, w, strides, pads, need_dx=True):
         return part.sum(axis=0), dx
     if _winograd(K, w.shape, strides, Wo):
         return winograd_numba.conv_backward(x, dy, w, pads, need_dx)
-    if kh == 1 and kw == 1 and strides == (1, 1) and not any(pads):
+    if _pointwise(kh, kw, strides, pads):
         x2 = x.reshape(N * H * W, C)
         dW2 = reduction_dot(x2, dy2)
         if need_dx:
@@ -343,7 +348,7 @@ def conv2d_backward_input(dy, w, x_shape, strides, pads):
     P = Ho * Wo
     W2 = w.reshape(K, F)
     dx = np.empty(x_shape, dtype=dy.dtype)
-    if K <= DIRECT_MAX_K:
+    if K <= DIRECT_MAX_K and not _pointwise(kh, kw, strides, pads):
         _direct_dx(dy, w, strides[0], strides[1], pads[0], pads[2], dx)
         return dx
     if _winograd(K, w.shape, strides, Wo):
