@@ -48,59 +48,40 @@ def _openblas_libraries():
     return sorted(paths)
 
 
-def _openblas_call(name_suffix: str, *args):
-    """Call ``[scipy_]openblas_<suffix>[64_]`` in every loaded OpenBLAS; return the last result."""
-    result = None
+@functools.lru_cache(maxsize=None)
+def _openblas_functions(name: str) -> tuple:
+    """ctypes entry points ``[scipy_]openblas_<name>[64_]``, one per loaded OpenBLAS (looked up once)."""
+    found = []
     for path in _openblas_libraries():
         lib = ctypes.CDLL(path)
-        for prefix in ("scipy_openblas_", "openblas_"):
-            for suffix in ("64_", ""):
-                fn = getattr(lib, f"{prefix}{name_suffix}{suffix}", None)
-                if fn is not None:
-                    result = fn(*args)
-                    break
-            else:
-                continue
-            break
+        for symbol in (f"scipy_openblas_{name}64_", f"scipy_openblas_{name}", f"openblas_{name}64_", f"openblas_{name}"):
+            fn = getattr(lib, symbol, None)
+            if fn is not None:
+                found.append(fn)
+                break
+    return tuple(found)
+
+
+def _openblas_call(name: str, *args):
+    """Call ``openblas_<name>`` in every loaded OpenBLAS; return the last result (None if there is none)."""
+    result = None
+    for fn in _openblas_functions(name):
+        result = fn(*args)
     return result
 
 
-_SETTERS: list | None = None
-_GETTER = None
-_POOLS: dict[int, concurrent.futures.ThreadPoolExecutor] = {}
-
-
 def _openblas_setters():
-    """ctypes ``set_num_threads`` entry points of the loaded OpenBLAS libraries (looked up once)."""
-    global _SETTERS
-    if _SETTERS is None:
-        _SETTERS = []
-        for path in _openblas_libraries():
-            lib = ctypes.CDLL(path)
-            for name in ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
-                         "openblas_set_num_threads64_", "openblas_set_num_threads"):
-                fn = getattr(lib, name, None)
-                if fn is not None:
-                    _SETTERS.append(fn)
-                    break
-    return _SETTERS
+    """ctypes ``set_num_threads`` entry points of the loaded OpenBLAS libraries."""
+    return _openblas_functions("set_num_threads")
 
 
 def _openblas_threads() -> int | None:
-    """OpenBLAS's current thread count via its ctypes getter (looked up once; microseconds per call)."""
-    global _GETTER
-    if _GETTER is None:
-        _GETTER = False
-        for path in _openblas_libraries():
-            lib = ctypes.CDLL(path)
-            for name in ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads",
-                         "openblas_get_num_threads64_", "openblas_get_num_threads"):
-                if getattr(lib, name, None) is not None:
-                    _GETTER = getattr(lib, name)
-                    break
-            if _GETTER:
-                break
-    return _GETTER() if _GETTER else None
+    """OpenBLAS's current thread count (microseconds per call, unlike threadpoolctl's inspection)."""
+    getters = _openblas_functions("get_num_threads")
+    return getters[0]() if getters else None
+
+
+_POOLS: dict[int, concurrent.futures.ThreadPoolExecutor] = {}
 
 
 def _pool(n: int) -> concurrent.futures.ThreadPoolExecutor:
@@ -172,14 +153,12 @@ def reduction_dot(a, b, out=None, n_threads: int | None = None):
     if n_blocks <= 1:
         return np.dot(a.T, b, out=out)
     edges = np.linspace(0, R, n + 1).astype(int)
-    parts = np.empty((n, M, N), dtype=dtype)
+    parts = np.zeros((n, M, N), dtype=dtype)
 
     def accumulate(k):
-        lo, hi = edges[k], edges[k + 1]
         block = np.empty((M, N), dtype=dtype)
-        np.dot(a[lo:min(lo + REDUCTION_BLOCK, hi)].T, b[lo:min(lo + REDUCTION_BLOCK, hi)], out=parts[k])
-        for i in range(lo + REDUCTION_BLOCK, hi, REDUCTION_BLOCK):
-            j = min(i + REDUCTION_BLOCK, hi)
+        for i in range(edges[k], edges[k + 1], REDUCTION_BLOCK):
+            j = min(i + REDUCTION_BLOCK, edges[k + 1])
             np.dot(a[i:j].T, b[i:j], out=block)
             parts[k] += block
 

@@ -126,9 +126,17 @@ def _exact_transforms(width: int):
     return cook_toom(m, width, points)
 
 
+@functools.lru_cache(maxsize=None)
+def _transform_arrays(width: int, dtype: np.dtype) -> tuple:
+    arrays = tuple(np.array([[float(v) for v in row] for row in M], dtype=dtype) for M in _exact_transforms(width))
+    for a in arrays:
+        a.setflags(write=False)   # shared by every call: read-only
+    return arrays
+
+
 def transforms(width: int, dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(Bᵀ, G, Aᵀ)`` of ``F(m, width)`` (see :data:`TILES`) as arrays of ``dtype``."""
-    return tuple(np.array([[float(v) for v in row] for row in M], dtype=dtype) for M in _exact_transforms(width))
+    """``(Bᵀ, G, Aᵀ)`` of ``F(m, width)`` (see :data:`TILES`) as read-only arrays of ``dtype`` (made once)."""
+    return _transform_arrays(width, np.dtype(dtype))
 
 
 def applicable(w_shape, strides, output_width=None) -> bool:
