@@ -1,4 +1,4 @@
-"""Replicate throughput of popsim.simulate vs a plain msprime loop, on 1 and 2 workers.
+"""Replicate throughput of popsim.sim.simulate vs a plain msprime loop, on 1 and 2 workers.
 
 What is compared (same model, same parameters, same number of replicates):
 
@@ -27,9 +27,9 @@ import time
 import msprime
 import numpy as np
 
-from popsim.priors import Fixed
-from popsim.scenarios import Scenario, get_scenario
-from popsim.simulate import simulate
+from popsim.sim.priors import Fixed
+from popsim.sim.scenarios import Scenario, get_scenario
+from popsim.sim.simulate import simulate
 
 
 def fixed_scenario() -> Scenario:

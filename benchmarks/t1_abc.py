@@ -7,9 +7,9 @@ What it does
    from the present back to the split in "IM", none in "isolation"; μ = 3.5e-8, r = 1.45e-7 per bp per
    generation; L = 150,000 bp; 41 GN and 99 BF diploid samples = 82 + 198 haplotypes; biallelic sites),
    plus ``--n-test`` replicates per model with other seeds as an independent test set.
-   The demography comes from ``popsim.scenarios`` (``mosquito_isolation``, ``mosquito_im``); msprime runs in
+   The demography comes from ``popsim.sim.scenarios`` (``mosquito_isolation``, ``mosquito_im``); msprime runs in
    a process pool of ``--workers``. Statistics are cached in ``--cache`` (an .npz under /tmp; never committed).
-2. Computes the statistics with ``popsim.stats`` (the 8 T1 statistics are the ``"t1"`` preset: tskit Fst,
+2. Computes the statistics with ``popsim.features.stats`` (the 8 T1 statistics are the ``"t1"`` preset: tskit Fst,
    dxy, and S, π, Tajima's D of each population, per bp).
 3. Model choice: ``cv4postpr`` (leave-one-out, ``--nval`` per model, tol 0.05, rejection and mnlogistic),
    and the accuracy on the independent test set.
@@ -41,7 +41,7 @@ import numpy as np  # noqa: E402
 
 from popsim import abc as A  # noqa: E402
 from popsim import stats as S  # noqa: E402
-from popsim.scenarios import get_scenario  # noqa: E402
+from popsim.sim.scenarios import get_scenario  # noqa: E402
 
 MODELS = ("mosquito_isolation", "mosquito_im")
 SAMPLES = {"GN": 41, "BF": 99}           # diploid individuals (82 + 198 haplotypes)
@@ -206,7 +206,7 @@ def analyse(data, args):
         say(fmt_cm(cv.confusion, cv.models))
         say("")
         if args.plots:
-            from popsim import abc_plot
+            from popsim.inference import plots as abc_plot
             abc_plot.plot_confusion_matrix(cv, os.path.join(args.plots, f"t1_confusion_{method}.png"))
 
     # --- model choice on the independent test set ----------------------------------------------------------

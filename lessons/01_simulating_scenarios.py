@@ -33,12 +33,12 @@ import msprime
 import numpy as np
 
 from lessons._common import savefig, setup
-from popsim.images import GenotypeImage
-from popsim.plot import plot_image
-from popsim.priors import Fixed
-from popsim.scenarios import Scenario, get_scenario
-from popsim.simulate import simulate
-from popsim.stats import compute_statistics
+from popsim.features.images import GenotypeImage
+from popsim.features.plot import plot_image
+from popsim.sim.priors import Fixed
+from popsim.sim.scenarios import Scenario, get_scenario
+from popsim.sim.simulate import simulate
+from popsim.features.stats import compute_statistics
 
 settings = setup("01_simulating_scenarios")
 rng = np.random.default_rng(settings.seed)
@@ -160,7 +160,7 @@ print(demes.dumps(fixed_scenarios[2].to_demes()))
 # ## 4 · Genotype matrices, seen as images
 # One replicate per scenario: a single 100 kb locus. msprime/tskit return a **genotype matrix** of shape
 # `(sites, haplotypes)`: 0 = ancestral, 1 = derived allele; only segregating sites are kept.
-# `popsim.images.GenotypeImage` turns it into an image `(haplotypes, SNPs, channels)` — here the 150
+# `popsim.features.images.GenotypeImage` turns it into an image `(haplotypes, SNPs, channels)` — here the 150
 # consecutive SNPs around the middle of the locus, haplotypes of A on top and of B below the line.
 #
 # Read the columns. After a split without gene flow many SNPs are derived in (nearly) all haplotypes of
@@ -192,7 +192,7 @@ savefig(fig, settings, "genotype_images.png")
 # **exactly S mutations** on each genealogy, each on a branch chosen with probability proportional to
 # its length. Then every replicate has the same number of SNPs (convenient for fixed-size images, and
 # no need to know μ), and the information is only in *how* the sites are shared, not in how many there
-# are. popsim does this with `segregating_sites=S` (`popsim.simulate.place_segregating_sites`).
+# are. popsim does this with `segregating_sites=S` (`popsim.sim.simulate.place_segregating_sites`).
 # Below: 5 loci per replicate, parameters drawn from the priors, both ways. Here S says little about
 # *which* scenario it is (the three share their priors on sizes), whereas Fst between A and B, a ratio
 # of diversities, separates them — and keeps doing so when S is fixed; S itself becomes a constant.

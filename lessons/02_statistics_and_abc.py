@@ -37,13 +37,13 @@ import numpy as np
 import matplotlib.pyplot as plt
 
 from lessons._common import savefig, setup
-from popsim.abc import abc, cv4abc, cv4postpr, postpr
-from popsim.abc_plot import plot_confusion_matrix, plot_prior_posterior
-from popsim.dataset import simulate_dataset
-from popsim.priors import Fixed
-from popsim.scenarios import Scenario, get_scenario
-from popsim.simulate import available_workers, simulate
-from popsim.stats import compute_statistics
+from popsim.inference.abc import abc, cv4abc, cv4postpr, postpr
+from popsim.inference.plots import plot_confusion_matrix, plot_prior_posterior
+from popsim.sim.dataset import simulate_dataset
+from popsim.sim.priors import Fixed
+from popsim.sim.scenarios import Scenario, get_scenario
+from popsim.sim.simulate import available_workers, simulate
+from popsim.features.stats import compute_statistics
 
 settings = setup("02_statistics_and_abc")
 np.set_printoptions(precision=3, suppress=True)
@@ -59,7 +59,7 @@ TOL = 0.05
 # made of 10 independent 10 kb loci. `simulate_dataset` writes the replicates to a folder in chunks;
 # running the lesson again reads them back instead of simulating (and an interrupted run resumes).
 #
-# Step 3: the statistics, computed on all loci of a replicate together (`popsim.stats`, per bp where it
+# Step 3: the statistics, computed on all loci of a replicate together (`popsim.features.stats`, per bp where it
 # makes sense): S, π, θ_W, Tajima's D, θ_H and Fay & Wu's H over both populations; S, π, θ_W and
 # Tajima's D within A and within B; and between them dxy, net divergence da and two versions of Fst.
 # Within-population statistics speak about sizes and drift; between-population ones about the split

@@ -35,10 +35,10 @@ from minidl import Adam, Callback, Dense, EarlyStopping, Input, Sequential
 from minidl.metrics import confusion_matrix
 from minidl.preprocessing import StandardScaler
 from lessons._common import cached_statistics, savefig, setup
-from popsim.abc import abc, postpr, prediction_error
-from popsim.dataset import simulate_dataset
-from popsim.scenarios import get_scenario
-from popsim.simulate import available_workers
+from popsim.inference.abc import abc, postpr, prediction_error
+from popsim.sim.dataset import simulate_dataset
+from popsim.sim.scenarios import get_scenario
+from popsim.sim.simulate import available_workers
 
 settings = setup("06_mlp_vs_abc")
 blas = threadpool_limits(1, user_api="blas")  # small matrices: one BLAS thread beats two fighting for shared cores

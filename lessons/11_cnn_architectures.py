@@ -46,9 +46,9 @@ import minidl
 from minidl import (Adam, AveragePooling2D, BatchNormalization, Conv2D, Dense, EarlyStopping,
                     ExchangeablePooling, GlobalAveragePooling2D, Input, MaxPooling2D, ReduceLROnPlateau,
                     Sequential)
-from popsim.dataset import simulate_dataset
-from popsim.images import GenotypeImage
-from popsim.simulate import available_workers
+from popsim.sim.dataset import simulate_dataset
+from popsim.features.images import GenotypeImage
+from popsim.sim.simulate import available_workers
 from lessons._common import savefig, setup
 
 settings = setup("11_cnn_architectures")

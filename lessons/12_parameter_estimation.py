@@ -35,11 +35,11 @@ import numpy as np
 from minidl import (Adam, AveragePooling2D, BatchNormalization, Conv2D, Dense, EarlyStopping,
                     GlobalAveragePooling2D, Input, Sequential)
 from minidl.preprocessing import StandardScaler
-from popsim import abc as popsim_abc
-from popsim.dataset import simulate_dataset
-from popsim.images import GenotypeImage
-from popsim.scenarios import get_scenario
-from popsim.simulate import available_workers
+from popsim.inference import abc as popsim_abc
+from popsim.sim.dataset import simulate_dataset
+from popsim.features.images import GenotypeImage
+from popsim.sim.scenarios import get_scenario
+from popsim.sim.simulate import available_workers
 from lessons._common import cached_statistics, savefig, setup
 
 settings = setup("12_parameter_estimation")
@@ -207,7 +207,7 @@ print(f"MLP: {len(mlp_history.history['loss'])} epochs ({timings['MLP']:.0f} s)"
 # %% [markdown]
 # ## 6 · Prediction errors and parity plots
 # Each estimate is now in natural units (generations, diploids). We score T_split as it is and N_A on
-# the log₁₀ scale. (`popsim.abc.prediction_error` is R's `abc` definition, `Σ(θ̂ − θ)² / (n·var(θ))`
+# the log₁₀ scale. (`popsim.inference.abc.prediction_error` is R's `abc` definition, `Σ(θ̂ − θ)² / (n·var(θ))`
 # with `var` over n − 1: the same number times (n − 1)/n.)
 
 # %%

@@ -58,11 +58,11 @@ from minidl import (Adam, BatchNormalization, Conv1D, Dense, EarlyStopping, Exch
 from minidl.metrics import confusion_matrix
 from minidl.preprocessing import StandardScaler
 from minidl.schedules import ExponentialDecay
-from popsim import abc as popsim_abc
-from popsim.dataset import simulate_dataset
-from popsim.images import GenotypeImage
-from popsim.scenarios import get_scenario
-from popsim.simulate import SummaryStatistics, available_workers
+from popsim.inference import abc as popsim_abc
+from popsim.sim.dataset import simulate_dataset
+from popsim.features.images import GenotypeImage
+from popsim.sim.scenarios import get_scenario
+from popsim.sim.simulate import SummaryStatistics, available_workers
 from lessons._common import savefig, setup
 
 settings = setup("13_mosquito_t1")
@@ -223,7 +223,7 @@ savefig(fig, settings, "fst_distributions.png")
 
 # %% [markdown]
 # ## 4 · ABC model choice (R's `abc` protocol)
-# `popsim.abc` reproduces R's `abc`: statistics scaled by their MAD, Euclidean distance, the
+# `popsim.inference.abc` reproduces R's `abc`: statistics scaled by their MAD, Euclidean distance, the
 # ⌈n · 0.05⌉ closest simulations accepted, posterior probability of a model = its share among them.
 # Two numbers: **cross-validation** as the course did it (`cv4postpr`, 100 pseudo-observed sets per
 # model, each left out of the reference table in turn), and the **independent test set** (100 per model,

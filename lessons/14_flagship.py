@@ -38,11 +38,11 @@ import minidl
 from minidl import (Adam, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, EarlyStopping,
                     GlobalAveragePooling2D, Input, Sequential)
 from minidl.preprocessing import StandardScaler
-from popsim import abc as popsim_abc
-from popsim.dataset import simulate_dataset
-from popsim.images import GenotypeImage
-from popsim.scenarios import get_scenario
-from popsim.simulate import available_workers
+from popsim.inference import abc as popsim_abc
+from popsim.sim.dataset import simulate_dataset
+from popsim.features.images import GenotypeImage
+from popsim.sim.scenarios import get_scenario
+from popsim.sim.simulate import available_workers
 from lessons._common import cached_statistics, savefig, setup
 
 settings = setup("14_flagship")
@@ -124,7 +124,7 @@ print(f"{len(informative)} statistics: {', '.join(informative)}")
 # ## 4 · ABC: rejection on summary statistics
 # For every test replicate: scale each statistic by its MAD over the reference table, compute the
 # Euclidean distance to every reference simulation, keep the ⌈n·tol⌉ closest, and call the scenario
-# with the largest share among them (`popsim.abc.postpr`, R `abc` semantics).
+# with the largest share among them (`popsim.inference.abc.postpr`, R `abc` semantics).
 
 # %%
 start = time.perf_counter()

@@ -11,7 +11,7 @@
 #
 # 1. *Same transform.* A network only understands inputs made the way its training inputs were: the same
 #    number of haplotypes per population in the same order, the same SNP selection and encoding, the same
-#    window length. So the transform (`popsim.images.GenotypeImage`) travels with the network, and a real
+#    window length. So the transform (`popsim.features.images.GenotypeImage`) travels with the network, and a real
 #    chromosome is cut into windows of the simulated locus length; each window becomes one image.
 #    Anything that differs (sample sizes, phasing, which allele is called 1) is an *error*, not something to
 #    patch silently.
@@ -37,12 +37,12 @@ from lessons._common import savefig, setup
 from minidl import Adam, Conv1D, Dense, ExchangeablePooling, GlobalAveragePooling1D, Input, Sequential
 from minidl.calibration import TemperatureScaling, expected_calibration_error, reliability_diagram
 from minidl.threads import set_num_threads
-from popsim.bundle import MismatchError, ModelBundle
-from popsim.dataset import simulate_dataset
-from popsim.images import GenotypeImage
-from popsim.predict import plot_predictions, predict_vcf_file
-from popsim.priors import LogUniform, Uniform
-from popsim.scenarios import Scenario, get_scenario
+from popsim.realdata.bundle import MismatchError, ModelBundle
+from popsim.sim.dataset import simulate_dataset
+from popsim.features.images import GenotypeImage
+from popsim.cli.predict import plot_predictions, predict_vcf_file
+from popsim.sim.priors import LogUniform, Uniform
+from popsim.sim.scenarios import Scenario, get_scenario
 
 settings = setup("15_real_data")
 set_num_threads(1)  # a tiny network: one numba/BLAS thread beats two fighting over shared cores
@@ -198,7 +198,7 @@ print(f"\nThe mystery chromosome was simulated under {secret!r} with "
 # frequencies: one scenario gives many kinds of images, which is why we simulate so many.
 
 # %%
-from popsim.vcf import read_vcf  # noqa: E402  (kept next to its only use)
+from popsim.realdata.vcf import read_vcf  # noqa: E402  (kept next to its only use)
 
 data = read_vcf(vcf_path, pops_path)
 window = data.windows(int(bundle.window_bp))[0]

@@ -72,13 +72,13 @@ def savefig(fig, settings: Settings, filename: str) -> Path:
 
 
 def cached_statistics(dataset, statistics, path):
-    """Summary statistics of every replicate of ``dataset`` (a :class:`popsim.stats.StatisticsTable`),
+    """Summary statistics of every replicate of ``dataset`` (a :class:`popsim.features.stats.StatisticsTable`),
     computed once over all loci of a replicate (per bp) and cached in ``path``.
 
-    ``statistics`` is a preset name or a list of keys of :data:`popsim.stats.STATISTICS`. The dataset must
+    ``statistics`` is a preset name or a list of keys of :data:`popsim.features.stats.STATISTICS`. The dataset must
     keep its raw genotypes (``keep_genotypes=True``).
     """
-    from popsim import stats as popsim_stats
+    from popsim.features import stats as popsim_stats
 
     path = Path(path)
     if path.exists():

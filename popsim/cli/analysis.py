@@ -1,0 +1,261 @@
+"""``popsim stats`` and ``popsim abc``: summary statistics of a dataset, and ABC on them.
+
+    popsim stats DATASET [--statistics t1] [-o stats.npz] [--csv stats.csv]
+    popsim abc --train TRAIN --target TARGET --tol 0.05 [--param T_split] [--method loclinear] [--cv 100]
+
+``DATASET`` is a dataset directory written by ``popsim simulate --keep-genotypes`` (``popsim.sim.dataset``).
+``TRAIN`` and ``TARGET`` are either such a directory or a statistics file written by ``popsim stats``
+(``.npz``); ``TARGET`` may also be a comma-separated list of numbers (one per statistic, in the order of the
+chosen statistics). With several scenarios in ``TRAIN`` the posterior model probabilities are printed; for
+every ``--param`` the posterior of that parameter. ``--cv N`` adds the cross-validation (confusion matrix
+with N pseudo-observed sets per model; prediction error with N sets).
+
+Statistics files (``.npz``): ``names`` (statistics), ``values`` (replicates × statistics), ``labels``
+(scenario index per replicate), ``scenario_names``, ``params`` (replicates × parameters, NaN where a scenario
+lacks a parameter), ``parameter_names``, ``per_bp``.
+
+This module exposes ``add_parser(subparsers)`` for ``popsim.cli.main`` (and ``add_stats_parser`` /
+``add_abc_parser`` for the two subcommands separately).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["add_parser", "add_stats_parser", "add_abc_parser", "run_stats", "run_abc", "load_statistics",
+           "select_columns", "dataset_statistics"]
+
+
+def _statistics_arg(text: str):
+    """A preset name (``t1``, ``default``) or a comma-separated list of statistic keys."""
+    from popsim.features.stats import PRESETS
+
+    return text if text in PRESETS else [k.strip() for k in text.split(",") if k.strip()]
+
+
+def _population_order(labels) -> list:
+    """Population names in order of first appearance (the column order popsim.features.stats uses)."""
+    labels = [str(x) for x in labels]
+    return list(dict.fromkeys(labels))
+
+
+def dataset_statistics(path, statistics="default", per_bp=True) -> dict:
+    """Statistics of every replicate of a dataset directory, as the dict a statistics file stores."""
+    from popsim.sim.dataset import Dataset  # imported lazily: only needed for dataset directories
+    from popsim.features.stats import statistics_table
+
+    ds = Dataset(path)
+    records = list(ds.iter_replicates())
+    if not records:
+        raise ValueError(f"dataset {str(path)!r} has no replicates")
+    first = records[0]
+    # Loci of a replicate are concatenated; sums over sites then cover n_loci × sequence_length bp.
+    length = first.sequence_length * first.n_loci if per_bp else None
+    table = statistics_table((r.genotypes for r in records), length, np.asarray(first.populations), statistics)
+    return {
+        "names": np.array(table.names), "values": table.values,
+        "labels": np.array([r.label for r in records]), "scenario_names": np.array(ds.scenario_names),
+        "params": np.array(ds.params, dtype=np.float64), "parameter_names": np.array(ds.parameter_names),
+        "populations": np.array(_population_order(first.populations)), "per_bp": np.array(per_bp),
+    }
+
+
+def load_statistics(path, statistics="default") -> dict:
+    """Read a statistics ``.npz`` (from ``popsim stats``) or compute one from a dataset directory."""
+    path = Path(path)
+    if path.is_dir():
+        return dataset_statistics(path, statistics)
+    if not path.exists():
+        raise FileNotFoundError(f"{str(path)!r} is neither a dataset directory nor a statistics .npz file")
+    with np.load(path, allow_pickle=False) as z:
+        data = {k: z[k] for k in z.files}
+    if statistics is not None:
+        data = select_columns(data, statistics)
+    return data
+
+
+def select_columns(data: dict, statistics) -> dict:
+    """Keep the columns of a statistics file that the preset or keys ``statistics`` produce, in that order."""
+    from itertools import combinations
+
+    from popsim.features.stats import STATISTICS, _expand
+
+    names = data["names"].tolist()
+    pops = data["populations"].tolist() if "populations" in data else []
+    wanted = []
+    for key in _expand(statistics):
+        if key in ("sfs", "sfs_folded"):
+            cols = [n for n in names if n.startswith(key + "_") and n[len(key) + 1:].isdigit()]
+        elif key in STATISTICS["pop"]:
+            cols = [f"{key[:-4]}_{p}" for p in pops]
+        elif key in STATISTICS["pair"]:
+            cols = [f"{key}_{a}_{b}" for a, b in combinations(pops, 2)]
+        else:
+            cols = [key]
+        missing = [c for c in cols if c not in names]
+        if missing or not cols:
+            raise ValueError(f"statistics expected columns present in the file ({names}); "
+                             f"{key!r} needs {missing or 'population names'}")
+        wanted += [c for c in cols if c not in wanted]
+    idx = [names.index(n) for n in wanted]
+    return {**data, "names": np.array(wanted), "values": data["values"][:, idx]}
+
+
+# ----------------------------------------------------------------------------------------------
+# popsim stats
+# ----------------------------------------------------------------------------------------------
+
+def run_stats(args) -> int:
+    data = dataset_statistics(args.dataset, args.statistics, per_bp=not args.per_locus)
+    out = args.output or os.path.join(args.dataset, "statistics.npz")
+    np.savez(out, **data)
+    names, values = data["names"].tolist(), data["values"]
+    if args.csv:
+        header = "replicate,scenario," + ",".join(names)
+        rows = [f"{i},{data['scenario_names'][lab]}," + ",".join(f"{v:.10g}" for v in row)
+                for i, (lab, row) in enumerate(zip(data["labels"], values))]
+        Path(args.csv).write_text(header + "\n" + "\n".join(rows) + "\n")
+    # A short summary: the mean of each statistic per scenario.
+    print(f"{len(values)} replicates × {len(names)} statistics ({'per bp' if not args.per_locus else 'per locus'}) "
+          f"→ {out}")
+    width = max(len(n) for n in names)
+    print(" " * width + "  " + "  ".join(f"{s:>14}" for s in data["scenario_names"]))
+    for j, n in enumerate(names):
+        means = [np.nanmean(values[data["labels"] == k, j]) for k in range(len(data["scenario_names"]))]
+        print(f"{n:>{width}}  " + "  ".join(f"{m:14.6g}" for m in means))
+    return 0
+
+
+def add_stats_parser(subparsers):
+    parser = subparsers.add_parser(
+        "stats", help="summary statistics of every replicate of a dataset",
+        description="Compute summary statistics (popsim.features.stats; tskit definitions) of every replicate of a dataset "
+                    "simulated with --keep-genotypes, and save them to a .npz (and optionally a CSV).")
+    parser.add_argument("dataset", help="dataset directory (popsim simulate --keep-genotypes)")
+    parser.add_argument("--statistics", type=_statistics_arg, default="default",
+                        help="preset 't1' or 'default', or comma-separated keys such as S,pi,pi_pop,dxy,fst_hudson "
+                             "(default: %(default)s)")
+    parser.add_argument("--per-locus", action="store_true",
+                        help="totals per locus instead of per bp (tskit span_normalise=False)")
+    parser.add_argument("-o", "--output", help="statistics file (.npz); default DATASET/statistics.npz")
+    parser.add_argument("--csv", help="also write a CSV table here")
+    parser.set_defaults(func=run_stats)
+    return parser
+
+
+# ----------------------------------------------------------------------------------------------
+# popsim abc
+# ----------------------------------------------------------------------------------------------
+
+def _targets(text: str, statistics, names) -> tuple[np.ndarray, np.ndarray | None, dict | None]:
+    """Target rows: from a file/dataset (all rows) or a comma-separated list of numbers."""
+    if os.path.exists(text):
+        data = load_statistics(text, statistics)
+        if data["names"].tolist() != list(names):
+            raise ValueError(f"--target statistics {data['names'].tolist()} differ from --train statistics {list(names)}")
+        return data["values"], data.get("labels"), data
+    try:
+        values = np.array([float(v) for v in text.split(",")])
+    except ValueError:
+        raise ValueError(f"--target expected a statistics file, a dataset or comma-separated numbers; got {text!r}") from None
+    return values[None, :], None, None
+
+
+def run_abc(args) -> int:
+    from popsim.inference import abc as A
+
+    train = load_statistics(args.train, args.statistics)
+    names = train["names"].tolist()
+    sumstat, labels = train["values"], train["labels"]
+    scenarios = train["scenario_names"].tolist()
+    targets, target_labels, _ = _targets(args.target, args.statistics, names)
+    index = np.array([scenarios[k] for k in labels])
+    print(f"reference table: {len(sumstat)} simulations, statistics {names}; tol {args.tol} "
+          f"→ {int(np.ceil(len(sumstat) * args.tol))} accepted")
+    if args.target_row is not None:
+        targets = targets[[args.target_row]]
+    for r, target in enumerate(targets[: args.max_targets]):
+        head = f"target {r}" + (f" (true scenario {scenarios[target_labels[r]]})" if target_labels is not None else "")
+        print(f"\n== {head}")
+        if len(scenarios) > 1:
+            res = A.postpr(target, index, sumstat, args.tol, method=args.model_method, nan_policy="omit")
+            for m, p in zip(res.models, res.probs):
+                print(f"  P({m}) = {p:.3f}")
+        for pname in args.param:
+            j = train["parameter_names"].tolist().index(pname)
+            theta = train["params"][:, j]
+            have = np.isfinite(theta)
+            res = A.abc(target, theta[have], sumstat[have], args.tol, method=args.method, nan_policy="omit")
+            s = res.summary(0.95)
+            print(f"  {pname}: median {s['median'][0]:.4g}, mean {s['mean'][0]:.4g}, "
+                  f"95 % interval [{s['lower'][0]:.4g}, {s['upper'][0]:.4g}] ({args.method})")
+            if args.plots:
+                from popsim.inference.plots import plot_distance_histogram, plot_prior_posterior
+                plot_prior_posterior(res, theta[have], Path(args.plots) / f"posterior_{pname}_{r}.png")
+                plot_distance_histogram(res, Path(args.plots) / f"distances_{pname}_{r}.png")
+    if args.cv:
+        if len(scenarios) > 1:
+            cv = A.cv4postpr(index, sumstat, args.cv, args.tol, method=args.model_method, seed=args.seed,
+                             nan_policy="omit")
+            print(f"\ncross-validation ({args.cv} per model, {args.model_method}): accuracy {100 * cv.accuracy:.1f} %")
+            print("confusion matrix (rows true, columns estimated):", cv.models)
+            print(cv.confusion)
+            if args.plots:
+                from popsim.inference.plots import plot_confusion_matrix
+                plot_confusion_matrix(cv, Path(args.plots) / "confusion.png")
+        for pname in args.param:
+            j = train["parameter_names"].tolist().index(pname)
+            theta = train["params"][:, j]
+            have = np.isfinite(theta)
+            cv = A.cv4abc(theta[have], sumstat[have], args.cv, args.tol, method=args.method, seed=args.seed,
+                          nan_policy="omit")
+            print(f"prediction error of {pname} ({args.cv} sets, posterior median): {cv.prediction_error[0]:.3f}")
+    return 0
+
+
+def add_abc_parser(subparsers):
+    parser = subparsers.add_parser(
+        "abc", help="ABC model choice and parameter inference (R abc semantics)",
+        description="Approximate Bayesian computation on summary statistics: MAD scaling, Euclidean distance, "
+                    "keep the ceil(n·tol) closest simulations; posterior model probabilities, parameter "
+                    "posteriors and cross-validation (popsim.inference.abc).")
+    parser.add_argument("--train", required=True, help="reference table: dataset directory or statistics .npz")
+    parser.add_argument("--target", required=True,
+                        help="observed statistics: dataset directory, statistics .npz, or comma-separated numbers")
+    parser.add_argument("--target-row", type=int, default=None, help="use only this row of --target")
+    parser.add_argument("--max-targets", type=int, default=5, help="print at most this many targets (default 5)")
+    parser.add_argument("--statistics", type=_statistics_arg, default="t1",
+                        help="preset ('t1', 'default') or comma-separated keys (default: %(default)s)")
+    parser.add_argument("--tol", type=float, default=0.05, help="fraction of simulations kept (default 0.05)")
+    parser.add_argument("--param", action="append", default=[], help="parameter to infer (repeatable)")
+    parser.add_argument("--method", choices=["rejection", "loclinear"], default="rejection",
+                        help="parameter posterior (default rejection)")
+    parser.add_argument("--model-method", choices=["rejection", "mnlogistic"], default="rejection",
+                        help="posterior model probabilities (default rejection)")
+    parser.add_argument("--cv", type=int, default=0, help="cross-validation with N pseudo-observed sets")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the cross-validation samples")
+    parser.add_argument("--plots", help="folder for PNG figures")
+    parser.set_defaults(func=run_abc)
+    return parser
+
+
+def add_parser(subparsers):
+    """Register ``popsim stats`` and ``popsim abc`` (the hook ``popsim.cli.main`` calls)."""
+    add_stats_parser(subparsers)
+    add_abc_parser(subparsers)
+
+
+def main(argv=None) -> int:
+    """Stand-alone entry point (``python -m popsim.cli.analysis abc ...``) until popsim.cli.main lists this module."""
+    parser = argparse.ArgumentParser(prog="popsim")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

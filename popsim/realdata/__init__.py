@@ -1,0 +1,9 @@
+"""Real data: from a sequencing project's files to a trained network's predictions.
+
+* :mod:`popsim.realdata.vcf` — VCF input as ``VcfGenotypes`` (sites × haplotypes, positions, populations),
+  windows, subsampling, the segregating-site filter.
+* :mod:`popsim.realdata.bundle` — ``ModelBundle``: a trained network with everything needed to apply it
+  (input transform, class/target names, calibration, training-sample description), saved and loaded as one file.
+* :mod:`popsim.realdata.windows` — the window pipeline: a bundle applied to a VCF window by window
+  (``predict_vcf``), the results (``WindowPredictions``) and their figure.
+"""

@@ -1,0 +1,717 @@
+"""Seeded, parallel simulation of replicates under one or several scenarios.
+
+Vocabulary
+----------
+* **replicate**: one simulated data set under one scenario with one parameter draw. It is made of
+  ``n_loci`` independent **loci** (unlinked regions of ``sequence_length`` bp each).
+* **haplotype**: one sample node of the tree sequence; a diploid individual gives two.
+* **genotype matrix**: as tskit, shape ``(sites, haplotypes)``, ``int8``, 0 = ancestral, 1 = derived.
+  Only segregating (variable) sites are kept. Loci are concatenated along the sites axis;
+  ``Replicate.positions`` gives each site's position in bp within its locus and ``Replicate.locus`` its
+  locus index.
+
+Seeds
+-----
+One master seed determines everything. Replicate ``r`` of scenario number ``k`` (the position of the scenario
+in the list given to ``simulate``) gets its own ``numpy.random.SeedSequence(master_seed, spawn_key=(k, r))``,
+from which four 32-bit seeds are drawn, each mapped into msprime's valid range 1..2**32-1:
+
+    seeds[0]  parameters drawn from the priors
+    seeds[1]  msprime.sim_ancestry (all loci of the replicate, via num_replicates)
+    seeds[2]  mutations (each locus gets its own seed derived from this one)
+    seeds[3]  anything random in the image transform (missing-data injection)
+
+The seeds are computed up front in the main process and stored with the output. Because a replicate's seeds
+depend only on ``(master_seed, k, r)``, results are identical whatever the worker count, the executor, the
+batch size, or whether a run was interrupted and resumed. Adding replicates (larger ``n``) keeps the
+existing ones.
+
+Parallelism
+-----------
+Work is cut into batches of replicates and sent to any ``concurrent.futures.Executor``-like object (anything
+with ``submit(fn, *args)`` returning a future with ``.result()``): a ``ProcessPoolExecutor`` by default when
+``workers > 1``, in-process when ``workers == 1``, or e.g. ``distributed.Client(...).get_executor()`` to spread
+over machines. Results are collected in replicate order. The functions run in workers live in this module
+(importable, hence picklable).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+import msprime
+import numpy as np
+import tskit
+
+from popsim.sim.scenarios import Scenario, get_scenario
+
+__all__ = [
+    "SimulationSettings",
+    "Replicate",
+    "ReplicateRecord",
+    "Simulation",
+    "SummaryStatistics",
+    "Plan",
+    "derive_seeds",
+    "simulate",
+    "simulate_replicate",
+    "place_segregating_sites",
+    "run_plan",
+]
+
+MAX_SEED = 2**32 - 1  # msprime accepts seeds 1..2**32-1
+N_SEEDS = 4  # parameters, ancestry, mutations, image transform
+
+
+def derive_seeds(master_seed: int, scenario_index: int, replicate_index: int) -> np.ndarray:
+    """The four seeds of one replicate, shape ``(4,)`` uint32, each in 1..2**32-1.
+
+    Derived with ``numpy.random.SeedSequence(master_seed, spawn_key=(scenario_index, replicate_index))``,
+    so they depend on nothing else (not on worker count, order of execution or total size).
+    """
+    sequence = np.random.SeedSequence(int(master_seed), spawn_key=(int(scenario_index), int(replicate_index)))
+    raw = sequence.generate_state(N_SEEDS, dtype=np.uint64)
+    # Map 64-bit words onto 1..2**32-1 (0 is not a valid msprime seed).
+    return (raw % np.uint64(MAX_SEED) + np.uint64(1)).astype(np.uint32)
+
+
+def _check_master_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0; got {seed!r}")
+    return int(seed)
+
+
+@dataclass(frozen=True)
+class SimulationSettings:
+    """Everything about *how* to simulate that is shared by all replicates.
+
+    Attributes
+    ----------
+    sequence_length : length of each locus in bp.
+    mutation_rate : per bp per generation (ignored when ``segregating_sites`` is set).
+    recombination_rate : per bp per generation, within a locus; loci are unlinked.
+    n_loci : independent loci per replicate.
+    segregating_sites : if set, exactly this many segregating sites per locus, placed on the genealogy in
+        proportion to branch length (as ``ms -s``) instead of simulating mutations at a rate.
+    discrete_genome : False (default) = infinite sites, continuous positions, every mutation a new site;
+        True = integer positions with msprime's ``BinaryMutationModel`` (recurrent and back mutations
+        possible; sites that end up not segregating are dropped).
+    keep_genotypes : return the raw genotype matrices and positions (False keeps only images).
+    transform : optional ``popsim.features.images.GenotypeImage`` applied in the worker.
+    statistics : optional function ``ReplicateRecord -> {name: float}`` computed in the worker (summary
+        statistics, e.g. from ``popsim.features.stats``). It must be importable (defined at module level) so that
+        worker processes can receive it; it is recorded in metadata as ``"module:name"``.
+    """
+
+    sequence_length: float
+    mutation_rate: float
+    recombination_rate: float
+    n_loci: int = 1
+    segregating_sites: int | None = None
+    discrete_genome: bool = False
+    keep_genotypes: bool = True
+    transform: Any = None
+    statistics: Any = None
+
+    def __post_init__(self):
+        def positive_number(name, value, allow_zero=False):
+            ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+            ok = ok and math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
+            if not ok:
+                expected = "a finite number >= 0" if allow_zero else "a positive finite number"
+                raise ValueError(f"{name} must be {expected}; got {value!r}")
+
+        positive_number("sequence_length", self.sequence_length)
+        positive_number("mutation_rate", self.mutation_rate, allow_zero=True)
+        positive_number("recombination_rate", self.recombination_rate, allow_zero=True)
+        if isinstance(self.n_loci, bool) or not isinstance(self.n_loci, (int, np.integer)) or self.n_loci < 1:
+            raise ValueError(f"n_loci must be an integer >= 1; got {self.n_loci!r}")
+        if self.segregating_sites is not None and (
+            isinstance(self.segregating_sites, bool)
+            or not isinstance(self.segregating_sites, (int, np.integer))
+            or self.segregating_sites < 0
+        ):
+            raise ValueError(f"segregating_sites must be None or an integer >= 0; got {self.segregating_sites!r}")
+        if self.statistics is not None and not callable(self.statistics):
+            raise ValueError(f"statistics must be a function ReplicateRecord -> {{name: value}}; got {self.statistics!r}")
+        if self.segregating_sites is not None and self.discrete_genome:
+            raise ValueError("segregating_sites requires discrete_genome=False (infinite sites); got discrete_genome=True")
+
+    def to_dict(self) -> dict:
+        """JSON description (the transform as its own dict)."""
+        return {
+            "sequence_length": float(self.sequence_length),
+            "mutation_rate": float(self.mutation_rate),
+            "recombination_rate": float(self.recombination_rate),
+            "n_loci": int(self.n_loci),
+            "segregating_sites": None if self.segregating_sites is None else int(self.segregating_sites),
+            "discrete_genome": bool(self.discrete_genome),
+            "keep_genotypes": bool(self.keep_genotypes),
+            "transform": None if self.transform is None else self.transform.to_dict(),
+            "statistics": None if self.statistics is None else function_name(self.statistics),
+        }
+
+
+def function_name(function) -> str:
+    """``"module:qualified_name"`` of a function, as recorded in metadata and accepted by the CLI; the
+    ``repr`` for a callable object such as ``SummaryStatistics("t1")``."""
+    if hasattr(function, "__qualname__"):
+        return f"{function.__module__}:{function.__qualname__}"
+    return repr(function)
+
+
+@dataclass(frozen=True)
+class SummaryStatistics:
+    """Statistics hook computing ``popsim.features.stats.compute_statistics`` on each replicate in the workers.
+
+    The replicate's loci are taken together (sites concatenated). ``per_bp=True`` divides the
+    length-dependent statistics by the total length ``sequence_length × n_loci`` (bp); False gives totals
+    per replicate.
+
+    >>> simulate(["mosquito_isolation", "mosquito_im"], 10, seed=1, statistics=SummaryStatistics("t1"))
+    """
+
+    preset: str = "default"
+    per_bp: bool = True
+
+    def __call__(self, record: "ReplicateRecord") -> dict:
+        from popsim.features.stats import compute_statistics
+
+        length = record.sequence_length * record.n_loci if self.per_bp else None
+        return compute_statistics(record.genotypes, length, record.populations, self.preset)
+
+
+def import_function(name: str):
+    """The function named ``"module:qualified_name"`` (inverse of ``function_name``)."""
+    import importlib
+
+    module_name, _, attribute = name.partition(":")
+    if not module_name or not attribute:
+        raise ValueError(f"function name {name!r} must look like 'package.module:function'")
+    target = importlib.import_module(module_name)
+    for part in attribute.split("."):
+        if not hasattr(target, part):
+            raise ValueError(f"function name {name!r}: module {module_name!r} has no attribute {attribute!r}")
+        target = getattr(target, part)
+    if not callable(target):
+        raise ValueError(f"function name {name!r} does not name a function")
+    return target
+
+
+@dataclass
+class ReplicateRecord:
+    """Raw data of one replicate, as given to a ``statistics`` function and yielded by
+    ``Dataset.iter_replicates``.
+
+    genotypes : (sites, haplotypes) int8 0/1, loci concatenated; positions : (sites,) float64 bp within the
+    locus; locus : (sites,) int32 locus index of each site; populations : population name of each haplotype;
+    sequence_length : bp per locus; n_loci : loci per replicate.
+    """
+
+    index: int
+    label: int
+    scenario: str
+    params: dict
+    seeds: np.ndarray
+    genotypes: np.ndarray
+    positions: np.ndarray
+    locus: np.ndarray
+    populations: list
+    sequence_length: float
+    n_loci: int
+
+
+@dataclass
+class ReplicateTask:
+    """What a worker needs for one replicate (built in the main process, pickled to the worker)."""
+
+    index: int  # position in the plan (row of the output)
+    scenario_index: int
+    replicate_index: int  # r within its scenario
+    params: dict
+    seeds: np.ndarray  # (4,) uint32
+    demography: msprime.Demography
+    samples: dict  # {population: diploid individuals}
+    populations: list  # population name of each haplotype
+    scenario_name: str = ""
+
+
+@dataclass
+class Replicate:
+    """One simulated replicate.
+
+    Attributes
+    ----------
+    index : row in the plan; scenario_index : label (position of its scenario); replicate_index : r.
+    params : ``{name: value}`` drawn from the priors.
+    seeds : ``(4,)`` uint32, see module docstring.
+    genotypes : ``(sites, haplotypes)`` int8 0/1, loci concatenated, or None if not kept.
+    positions : ``(sites,)`` float64, bp within the locus; locus : ``(sites,)`` int32 locus index.
+    sites_per_locus : ``(n_loci,)`` int32 segregating sites of each locus.
+    image : ``(rows, n_snps, 1)`` int8 genotype channel of the image, or None.
+    snp_distance : ``(n_snps,)`` float32 distance channel, or None.
+    statistics : ``{name: value}`` from the settings' ``statistics`` function, or None.
+    """
+
+    index: int
+    scenario_index: int
+    replicate_index: int
+    params: dict
+    seeds: np.ndarray
+    genotypes: np.ndarray | None
+    positions: np.ndarray | None
+    locus: np.ndarray | None
+    sites_per_locus: np.ndarray
+    image: np.ndarray | None = None
+    snp_distance: np.ndarray | None = None
+    statistics: dict | None = None
+
+    @property
+    def n_sites(self) -> int:
+        return int(self.sites_per_locus.sum())
+
+
+def _seeds_for_loci(seed: int, n_loci: int) -> np.ndarray:
+    """Per-locus seeds (1..2**32-1) derived from one replicate-level seed."""
+    raw = np.random.SeedSequence(int(seed)).generate_state(n_loci, dtype=np.uint64)
+    return (raw % np.uint64(MAX_SEED) + np.uint64(1)).astype(np.uint32)
+
+
+def place_segregating_sites(ts: tskit.TreeSequence, n_sites: int, rng: np.random.Generator) -> tskit.TreeSequence:
+    """Put exactly ``n_sites`` mutations on a genealogy, in proportion to branch length (as ``ms -s``).
+
+    Each edge of the tree sequence is a branch (child -> parent) over a stretch of sequence [left, right).
+    Its "area" — branch length in generations × span in bp — is proportional to the expected number of
+    mutations it carries. We pick ``n_sites`` edges with probability proportional to area, a position
+    uniformly within each chosen edge's span, and mark the child's descendants as carrying the derived
+    allele. Positions are continuous, so every site is distinct and segregating.
+
+    Parameters
+    ----------
+    ts : tree sequence without mutations.
+    n_sites : number of segregating sites wanted (>= 0).
+    rng : seeded ``numpy.random.Generator``.
+
+    Returns
+    -------
+    A tree sequence with ``n_sites`` biallelic sites (ancestral "0", derived "1").
+    """
+    tables = ts.dump_tables()
+    tables.sites.clear()
+    tables.mutations.clear()
+    if n_sites > 0:
+        edges = tables.edges
+        node_time = tables.nodes.time
+        # Expected mutations on an edge ∝ its branch length (generations) × its span (bp).
+        area = (node_time[edges.parent] - node_time[edges.child]) * (edges.right - edges.left)
+        chosen = rng.choice(len(area), size=n_sites, p=area / area.sum())
+        positions = rng.uniform(edges.left[chosen], edges.right[chosen])
+        # Sites must be sorted by position; mutation i sits at site i, on the chosen edge's child node.
+        order = np.argsort(positions, kind="stable")
+        ancestral, ancestral_offset = tskit.pack_strings(["0"] * n_sites)
+        derived, derived_offset = tskit.pack_strings(["1"] * n_sites)
+        tables.sites.set_columns(
+            position=positions[order], ancestral_state=ancestral, ancestral_state_offset=ancestral_offset
+        )
+        tables.mutations.set_columns(
+            site=np.arange(n_sites, dtype=np.int32),
+            node=edges.child[chosen[order]],
+            derived_state=derived,
+            derived_state_offset=derived_offset,
+            parent=np.full(n_sites, tskit.NULL, dtype=np.int32),
+            time=np.full(n_sites, tskit.UNKNOWN_TIME),
+        )
+    return tables.tree_sequence()
+
+
+def _locus_genotypes(ts: tskit.TreeSequence) -> tuple[np.ndarray, np.ndarray]:
+    """Genotype matrix (sites, haplotypes) int8 and positions (bp) of the segregating sites of one locus."""
+    genotypes = ts.genotype_matrix().astype(np.int8, copy=False)
+    positions = ts.sites_position  # (ts.tables would copy every table)
+    n_haplotypes = genotypes.shape[1]
+    # Keep only sites where both alleles are present among the sampled haplotypes.
+    derived_count = genotypes.sum(axis=1, dtype=np.int64)
+    segregating = (derived_count > 0) & (derived_count < n_haplotypes)
+    return genotypes[segregating], positions[segregating].astype(np.float64)
+
+
+def simulate_replicate(task: ReplicateTask, settings: SimulationSettings) -> Replicate:
+    """Simulate one replicate (all its loci) and, if asked, its genotype image. Runs in a worker."""
+    seeds = task.seeds
+    # One sim_ancestry call for all loci: msprime draws the loci as independent replicates from one seed.
+    ancestries = msprime.sim_ancestry(
+        samples=task.samples,
+        demography=task.demography,
+        sequence_length=settings.sequence_length,
+        recombination_rate=settings.recombination_rate,
+        ploidy=2,
+        random_seed=int(seeds[1]),
+        num_replicates=settings.n_loci,
+        record_provenance=False,  # provenance JSON costs ~1 ms per call and is not stored anyway
+    )
+    locus_seeds = _seeds_for_loci(seeds[2], settings.n_loci)
+    genotype_blocks, position_blocks, sites_per_locus = [], [], []
+    for locus, ts in enumerate(ancestries):
+        if settings.segregating_sites is not None:
+            ts = place_segregating_sites(ts, settings.segregating_sites, np.random.default_rng(locus_seeds[locus]))
+        else:
+            ts = msprime.sim_mutations(
+                ts,
+                rate=settings.mutation_rate,
+                model=msprime.BinaryMutationModel(),
+                discrete_genome=settings.discrete_genome,
+                random_seed=int(locus_seeds[locus]),
+                record_provenance=False,
+            )
+        genotypes, positions = _locus_genotypes(ts)
+        genotype_blocks.append(genotypes)
+        position_blocks.append(positions)
+        sites_per_locus.append(len(positions))
+    genotypes = np.concatenate(genotype_blocks, axis=0)
+    positions = np.concatenate(position_blocks)
+    sites_per_locus = np.asarray(sites_per_locus, dtype=np.int32)
+    locus = np.repeat(np.arange(settings.n_loci, dtype=np.int32), sites_per_locus)
+
+    image = snp_distance = None
+    if settings.transform is not None:
+        # Loci are laid end to end for the image: locus i occupies [i·L, (i+1)·L) bp.
+        genome_positions = positions + locus * float(settings.sequence_length)
+        image, snp_distance = settings.transform.encode(
+            genotypes,
+            genome_positions,
+            task.populations,
+            sequence_length=settings.sequence_length * settings.n_loci,
+            seed=int(seeds[3]),
+        )
+    statistics = None
+    if settings.statistics is not None:
+        record = ReplicateRecord(
+            index=task.index,
+            label=task.scenario_index,
+            scenario=task.scenario_name,
+            params=task.params,
+            seeds=task.seeds,
+            genotypes=genotypes,
+            positions=positions,
+            locus=locus,
+            populations=list(task.populations),
+            sequence_length=float(settings.sequence_length),
+            n_loci=int(settings.n_loci),
+        )
+        statistics = {str(k): float(v) for k, v in settings.statistics(record).items()}
+    keep = settings.keep_genotypes
+    return Replicate(
+        index=task.index,
+        scenario_index=task.scenario_index,
+        replicate_index=task.replicate_index,
+        params=task.params,
+        seeds=task.seeds,
+        genotypes=genotypes if keep else None,
+        positions=positions if keep else None,
+        locus=locus if keep else None,
+        sites_per_locus=sites_per_locus,
+        image=image,
+        snp_distance=snp_distance,
+        statistics=statistics,
+    )
+
+
+def simulate_batch(tasks: Sequence[ReplicateTask], settings: SimulationSettings) -> list[Replicate]:
+    """Simulate several replicates in one worker call (fewer round trips for cheap replicates)."""
+    return [simulate_replicate(task, settings) for task in tasks]
+
+
+class Plan:
+    """The ordered list of replicates to simulate, and how to build each one's task.
+
+    Replicates of the scenarios are interleaved (round r holds replicate r of every scenario that has
+    at least r+1 replicates), so any contiguous slice — a chunk on disk, a train/test split — holds the
+    scenarios in equal proportions.
+
+    Parameters
+    ----------
+    scenarios : list of ``Scenario`` or built-in names; position k is label k.
+    n : replicates per scenario, an int or a list with one int per scenario.
+    seed : master seed (integer >= 0).
+    """
+
+    def __init__(self, scenarios: Sequence[Scenario | str] | Scenario | str, n: int | Sequence[int], seed: int):
+        if isinstance(scenarios, (str, Scenario)):
+            scenarios = [scenarios]
+        self.scenarios = [get_scenario(s) for s in scenarios]
+        if not self.scenarios:
+            raise ValueError("scenarios is empty; expected at least one scenario")
+        names = [s.name for s in self.scenarios]
+        if len(set(names)) != len(names):
+            raise ValueError(f"scenarios {names} contain a duplicate name; expected distinct scenarios")
+        counts = [n] * len(self.scenarios) if isinstance(n, (int, np.integer)) else list(n)
+        if len(counts) != len(self.scenarios) or any(
+            isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 0 for c in counts
+        ):
+            raise ValueError(
+                f"n={n!r} is not valid for {len(self.scenarios)} scenarios; "
+                "expected an integer >= 0 or one such integer per scenario"
+            )
+        self.n = [int(c) for c in counts]
+        self.seed = _check_master_seed(seed)
+        # Interleave scenarios: (k, r) for r in rounds, k in scenarios.
+        jobs = [(k, r) for r in range(max(self.n, default=0)) for k in range(len(self.n)) if r < self.n[k]]
+        self.scenario_index = np.array([k for k, _ in jobs], dtype=np.int64)
+        self.replicate_index = np.array([r for _, r in jobs], dtype=np.int64)
+        self.seeds = (
+            np.stack([derive_seeds(self.seed, k, r) for k, r in jobs])
+            if jobs
+            else np.zeros((0, N_SEEDS), dtype=np.uint32)
+        )
+        # Parameter names over all scenarios, in first-seen order: the columns of the parameter table.
+        self.parameter_names: list[str] = []
+        for scenario in self.scenarios:
+            self.parameter_names += [p for p in scenario.parameter_names if p not in self.parameter_names]
+
+    def __len__(self) -> int:
+        return len(self.scenario_index)
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Scenario index of each replicate, shape (n_total,)."""
+        return self.scenario_index
+
+    def params(self, index: int) -> dict:
+        """Parameters of replicate ``index``, drawn from its scenario's priors with its parameter seed."""
+        scenario = self.scenarios[self.scenario_index[index]]
+        return scenario.sample_params(np.random.default_rng(int(self.seeds[index, 0])))
+
+    def task(self, index: int) -> ReplicateTask:
+        scenario = self.scenarios[self.scenario_index[index]]
+        params = self.params(index)
+        return ReplicateTask(
+            index=int(index),
+            scenario_index=int(self.scenario_index[index]),
+            replicate_index=int(self.replicate_index[index]),
+            params=params,
+            seeds=self.seeds[index],
+            demography=scenario.demography(params),
+            samples=dict(scenario.samples),
+            populations=scenario.haplotype_populations(),
+            scenario_name=scenario.name,
+        )
+
+    def params_table(self, indices: Iterable[int], params: Sequence[Mapping[str, float]]) -> np.ndarray:
+        """Parameters as a float64 table (len(indices), n_parameters); NaN where a scenario lacks one."""
+        table = np.full((len(params), len(self.parameter_names)), np.nan)
+        for row, p in enumerate(params):
+            for column, name in enumerate(self.parameter_names):
+                if name in p:
+                    table[row, column] = p[name]
+        return table
+
+
+def default_settings(scenarios: Sequence[Scenario], **given) -> SimulationSettings:
+    """Settings from explicit arguments, falling back on the scenarios' ``defaults``.
+
+    A setting that is not given must be the same in every scenario's defaults.
+    """
+    values = {}
+    for key in ("sequence_length", "mutation_rate", "recombination_rate", "n_loci"):
+        if given.get(key) is not None:
+            values[key] = given[key]
+            continue
+        options = {s.defaults.get(key) for s in scenarios}
+        if len(options) != 1 or None in options:
+            raise ValueError(
+                f"{key} is not given and the scenarios' defaults disagree or lack it ({sorted(map(str, options))}); "
+                f"expected an explicit {key}"
+            )
+        values[key] = options.pop()
+    for key in ("segregating_sites", "discrete_genome", "keep_genotypes", "transform", "statistics"):
+        if key in given and given[key] is not None:
+            values[key] = given[key]
+    return SimulationSettings(**values)
+
+
+def _batches(indices: Sequence[int], batch_size: int) -> list[list[int]]:
+    return [list(indices[i : i + batch_size]) for i in range(0, len(indices), batch_size)]
+
+
+def run_plan(
+    plan: Plan,
+    settings: SimulationSettings,
+    indices: Sequence[int] | None = None,
+    executor: Executor | None = None,
+    workers: int = 1,
+    batch_size: int | None = None,
+    progress: bool = True,
+    description: str = "simulating",
+) -> Iterator[Replicate]:
+    """Yield the replicates ``indices`` of ``plan`` (all by default) **in order**, simulated in parallel.
+
+    Parameters
+    ----------
+    executor : any object with ``submit(fn, *args) -> future``; None = in-process when ``workers == 1``,
+        else a ``ProcessPoolExecutor(workers)`` created and shut down here.
+    workers : number of worker processes when no executor is given (also sizes the work queue).
+    batch_size : replicates per submitted task; default keeps ~4 tasks per worker in flight.
+    progress : show a tqdm progress bar.
+    """
+    from tqdm.auto import tqdm
+
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise ValueError(f"workers must be an integer >= 1; got {workers!r}")
+    indices = list(range(len(plan))) if indices is None else [int(i) for i in indices]
+    if batch_size is None:
+        # Enough batches to balance the load, few enough that each carries work worth a round trip.
+        batch_size = max(1, min(16, math.ceil(len(indices) / (8 * workers))))
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1; got {batch_size!r}")
+    batches = _batches(indices, int(batch_size))
+    bar = tqdm(total=len(indices), desc=description, unit="rep", disable=not progress, leave=False)
+    own_executor = None
+    try:
+        if executor is None and workers == 1:
+            # In-process: no pickling, no pool start-up; the reference path.
+            for batch in batches:
+                for replicate in simulate_batch([plan.task(i) for i in batch], settings):
+                    bar.update(1)
+                    yield replicate
+            return
+        if executor is None:
+            own_executor = executor = ProcessPoolExecutor(max_workers=workers)
+        # A bounded window of batches in flight: keeps every worker busy without queueing the whole plan.
+        window = 2 * workers + 2
+        pending: list = []
+        next_batch = 0
+        while next_batch < len(batches) or pending:
+            while next_batch < len(batches) and len(pending) < window:
+                tasks = [plan.task(i) for i in batches[next_batch]]
+                pending.append(executor.submit(simulate_batch, tasks, settings))
+                next_batch += 1
+            # Collect the oldest batch first so replicates come out in plan order.
+            for replicate in pending.pop(0).result():
+                bar.update(1)
+                yield replicate
+    finally:
+        bar.close()
+        if own_executor is not None:
+            own_executor.shutdown(wait=True, cancel_futures=True)
+
+
+@dataclass
+class Simulation:
+    """In-memory result of ``simulate``.
+
+    Attributes
+    ----------
+    scenarios : the scenarios, label k = scenarios[k].
+    settings : the ``SimulationSettings`` used.
+    seed : master seed.
+    replicates : list of ``Replicate`` in plan order.
+    labels : (n,) int64 scenario index; seeds : (n, 4) uint32; params : (n, n_parameters) float64 with NaN
+        where a scenario lacks the parameter; parameter_names : the columns of ``params``.
+    """
+
+    scenarios: list
+    settings: SimulationSettings
+    seed: int
+    replicates: list
+    labels: np.ndarray
+    seeds: np.ndarray
+    params: np.ndarray
+    parameter_names: list = field(default_factory=list)
+
+    def statistics(self) -> tuple[list[str], np.ndarray]:
+        """``(names, values)``: the statistics of every replicate, values (n, n_statistics) float64."""
+        if self.settings.statistics is None:
+            raise ValueError("statistics() needs simulate(..., statistics=function); statistics was None")
+        return statistics_table(self.replicates)
+
+    def images(self) -> np.ndarray:
+        """Stacked float32 images ``(n, rows, n_snps, channels)`` (requires a transform)."""
+        if self.settings.transform is None:
+            raise ValueError("images() needs simulate(..., transform=GenotypeImage(...)); transform was None")
+        return np.stack([self.settings.transform.assemble(r.image, r.snp_distance) for r in self.replicates])
+
+
+def statistics_table(replicates: Sequence[Replicate]) -> tuple[list[str], np.ndarray]:
+    """Names (from the first replicate) and a float64 table (replicates, statistics); every replicate must
+    return the same names."""
+    names = list(replicates[0].statistics) if replicates else []
+    for replicate in replicates:
+        if list(replicate.statistics) != names:
+            raise ValueError(
+                f"the statistics function returned names {list(replicate.statistics)} for replicate "
+                f"{replicate.index}; expected the same names for every replicate: {names}"
+            )
+    values = np.array([[r.statistics[name] for name in names] for r in replicates], dtype=np.float64)
+    return names, values.reshape(len(replicates), len(names))
+
+
+def simulate(
+    scenarios: Sequence[Scenario | str] | Scenario | str,
+    n: int | Sequence[int],
+    seed: int,
+    *,
+    sequence_length: float | None = None,
+    mutation_rate: float | None = None,
+    recombination_rate: float | None = None,
+    n_loci: int | None = None,
+    segregating_sites: int | None = None,
+    discrete_genome: bool = False,
+    transform=None,
+    keep_genotypes: bool = True,
+    statistics=None,
+    executor: Executor | None = None,
+    workers: int = 1,
+    batch_size: int | None = None,
+    progress: bool = False,
+) -> Simulation:
+    """Simulate ``n`` replicates of each scenario, reproducibly from one master ``seed``.
+
+    Parameters
+    ----------
+    scenarios : a scenario, a built-in name, or a list of them (label = position in the list).
+    n : replicates per scenario (int, or one int per scenario).
+    seed : master seed; see the module docstring for how replicate seeds derive from it.
+    sequence_length : bp per locus; mutation_rate, recombination_rate : per bp per generation;
+    n_loci : independent loci per replicate. Each defaults to the scenarios' ``defaults``.
+    segregating_sites : exactly this many segregating sites per locus (ms -s); overrides mutation_rate.
+    discrete_genome : False = infinite sites (default), True = integer positions, binary mutation model.
+    transform : a ``popsim.features.images.GenotypeImage`` to compute images in the workers.
+    keep_genotypes : keep raw genotype matrices and positions in the result. Everything stays in memory
+        (a T1 mosquito replicate is ~7,000 sites × 280 haplotypes ≈ 2 MB): for thousands of replicates use
+        ``popsim.sim.dataset.simulate_dataset``, which writes chunks to disk.
+    statistics : a module-level function ``ReplicateRecord -> {name: float}`` computed in the workers.
+    executor, workers, batch_size, progress : see ``run_plan``.
+
+    Returns
+    -------
+    ``Simulation`` with replicates in plan order (scenarios interleaved).
+    """
+    plan = Plan(scenarios, n, seed)
+    settings = default_settings(
+        plan.scenarios,
+        sequence_length=sequence_length,
+        mutation_rate=mutation_rate,
+        recombination_rate=recombination_rate,
+        n_loci=n_loci,
+        segregating_sites=segregating_sites,
+        discrete_genome=discrete_genome,
+        keep_genotypes=keep_genotypes,
+        transform=transform,
+        statistics=statistics,
+    )
+    replicates = list(run_plan(plan, settings, None, executor, workers, batch_size, progress))
+    params = plan.params_table(range(len(plan)), [r.params for r in replicates])
+    return Simulation(plan.scenarios, settings, plan.seed, replicates, plan.labels.copy(), plan.seeds.copy(),
+                      params, list(plan.parameter_names))
+
+
+def available_workers() -> int:
+    """CPU cores this process may use (for a default ``--workers``)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1

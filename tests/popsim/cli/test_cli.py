@@ -1,0 +1,129 @@
+"""The popsim command line: list, show, simulate (incl. TASKS.md T1 and resume after a kill), info, --help."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import demes
+import numpy as np
+import pytest
+
+from popsim.cli.main import build_parser, main
+from popsim.sim.dataset import Dataset
+
+SMALL = ["--sequence-length", "2000", "--n-loci", "2", "--no-progress"]
+
+
+def chunk_contents(path):
+    out = {}
+    for chunk in sorted(path.glob("chunk-*.npz")):
+        with np.load(chunk) as data:
+            out[chunk.name] = {key: data[key].tobytes() for key in data.files}
+    return out
+
+
+def test_list_names_every_builtin_scenario(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("constant_size", "secondary_contact", "mosquito_im", "flagship_sc"):
+        assert name in out
+
+
+def test_show_prints_priors_and_demography_and_draws_a_png(tmp_path, capsys):
+    assert main(["show", "mosquito_im", "-o", str(tmp_path / "m.png"), "--params", "T_split=250",
+                 "--demes", str(tmp_path / "m.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "IntUniform(low=200, high=399)" in out and "Epoch[0]: [0, 250) generations" in out
+    assert (tmp_path / "m.png").read_bytes()[:4] == b"\x89PNG"
+    graph = demes.load(tmp_path / "m.yaml")
+    assert graph["GN"].epochs[0].start_size == 75_000 and graph["GN"].start_time == 250
+
+
+@pytest.mark.parametrize("command", ["list", "show", "simulate", "info"])
+def test_every_subcommand_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage: popsim " + command in out
+    if command == "simulate":
+        for option in ("--scenarios", "--n ", "--seed", "--workers", "--segregating-sites", "--keep-genotypes",
+                       "--sort-rows", "--encoding", "--distance-channel", "--missing-rate", "--unphased"):
+            assert option in out
+
+
+def test_parser_is_assembled_from_subcommand_modules():
+    subcommands = build_parser()._subparsers._group_actions[0].choices
+    assert {"list", "show", "simulate", "info"} <= set(subcommands)
+
+
+def test_simulate_then_info(tmp_path, capsys):
+    out_dir = tmp_path / "data"
+    assert main(["simulate", "--scenarios", "flagship_split,flagship_sc", "--n", "3", "--seed", "1", "--workers", "2",
+                 "-o", str(out_dir), "--n-snps", "16", "--sort-rows", "frequency", "--keep-genotypes",
+                 "--statistics", "tests.popsim.sim.test_simulate:segregating_sites_per_population", *SMALL]) == 0
+    capsys.readouterr()
+    assert main(["info", str(out_dir)]) == 0
+    assert "replicates     6 of 6" in capsys.readouterr().out
+    dataset = Dataset(out_dir)
+    x, y = dataset.arrays()
+    assert x.shape == (6, 48, 16, 1) and y.tolist() == [0, 1] * 3
+    assert dataset.statistics.shape == (6, 3)
+
+
+def test_tasks_t1_mosquito_simulation_works_from_the_cli(tmp_path):
+    out_dir = tmp_path / "t1"
+    assert main(["simulate", "--scenarios", "mosquito_isolation,mosquito_im", "--n", "1", "--seed", "2",
+                 "-o", str(out_dir), "--n-snps", "250", "--snp-selection", "first", "--encoding", "pm1",
+                 "--distance-channel", "--no-progress"]) == 0
+    dataset = Dataset(out_dir)
+    assert dataset.image_shape == (280, 250, 2)
+    assert dataset.metadata["config"]["settings"]["sequence_length"] == 150_000
+
+
+def test_bad_arguments_print_one_line_and_exit_2(tmp_path, capsys):
+    assert main(["simulate", "--scenarios", "nope", "--n", "1", "--seed", "0", "-o", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("popsim: error: scenario 'nope' is unknown") and "\n" not in err
+    assert main(["simulate", "--scenarios", "split", "--n", "1", "--seed", "-3", "-o", str(tmp_path / "y")]) == 2
+    assert "seed must be an integer >= 0; got -3" in capsys.readouterr().err
+
+
+def test_a_killed_simulate_resumes_to_exactly_the_uninterrupted_result(tmp_path):
+    arguments = ["simulate", "--scenarios", "flagship_split,flagship_im", "--n", "100", "--seed", "9",
+                 "--chunk-size", "4", "--n-snps", "16", *SMALL]
+    killed = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, "-m", "popsim.cli.main", *arguments, "-o", str(killed)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 60
+    while not (killed / "chunk-000002.npz").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert not Dataset(killed, allow_incomplete=True).complete
+    assert main([*arguments, "-o", str(killed)]) == 0
+    assert main([*arguments, "-o", str(tmp_path / "clean")]) == 0
+    assert chunk_contents(killed) == chunk_contents(tmp_path / "clean")
+    assert Dataset(killed).complete
+
+
+def test_subcommand_modules_not_written_yet_are_skipped(monkeypatch):
+    import popsim.cli.main as cli
+
+    monkeypatch.setattr(cli, "SUBCOMMAND_MODULES", [*cli.SUBCOMMAND_MODULES, "popsim.not_written_yet"])
+    subcommands = cli.build_parser()._subparsers._group_actions[0].choices
+    assert "simulate" in subcommands
+
+
+def test_simulate_on_a_dask_scheduler_gives_the_same_dataset(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    arguments = ["simulate", "--scenarios", "flagship_split,flagship_sc", "--n", "2", "--seed", "4", "--n-snps", "8",
+                 *SMALL]
+    assert main([*arguments, "-o", str(tmp_path / "local")]) == 0
+    with distributed.LocalCluster(processes=False, n_workers=1, threads_per_worker=2, protocol="tcp",
+                                  host="127.0.0.1", dashboard_address=None) as cluster:
+        assert main([*arguments, "--scheduler", cluster.scheduler_address, "-o", str(tmp_path / "dask")]) == 0
+    assert chunk_contents(tmp_path / "dask") == chunk_contents(tmp_path / "local")

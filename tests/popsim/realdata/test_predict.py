@@ -1,0 +1,145 @@
+"""Specification of ``popsim predict``: a bundle and a VCF in, per-window CSV, summary CSV, figure and a
+printed summary out; usage errors and data/model mismatches exit with status 2 and one line on stderr.
+
+The subcommand is reached through ``popsim.cli.main`` (``popsim.cli.predict`` is in its ``SUBCOMMAND_MODULES``; the
+fixture adds it if not). The trained bundle and mystery VCFs come from ``tests/popsim/test_bundle.py``.
+"""
+
+import argparse
+
+import matplotlib.image as mpimg
+import numpy as np
+import pytest
+
+import popsim.cli.main as cli
+from minidl.threads import limit_threads
+from popsim.realdata.bundle import WindowPredictions
+from popsim.cli.predict import add_parser, plot_predictions
+from tests.popsim.realdata.test_bundle import LOCUS_BP, N_WINDOWS, mystery_vcf, trained
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    with limit_threads(1):  # tiny networks: one thread beats two fighting over shared cores
+        yield
+
+
+@pytest.fixture
+def popsim_main(monkeypatch):
+    if "popsim.cli.predict" not in cli.SUBCOMMAND_MODULES:  # popsim.cli.main lists it since a6b2678; keep the test valid
+        monkeypatch.setattr(cli, "SUBCOMMAND_MODULES", [*cli.SUBCOMMAND_MODULES, "popsim.cli.predict"])
+    return cli.main
+
+
+def _error_lines(text):
+    return [line for line in text.strip().splitlines() if "error" in line]
+
+
+def test_add_parser_registers_predict_on_any_argparse_parser():
+    parser = argparse.ArgumentParser(prog="popsim")
+    add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["predict", "m.npz", "d.vcf", "--pops", "p.tsv", "--window-snps", "64"])
+    assert (args.model, args.vcf, args.pops, args.window_snps, args.window_bp) == ("m.npz", "d.vcf", "p.tsv", 64, None)
+    assert args.func.__name__ == "run_predict"
+
+
+def test_predict_has_complete_help(popsim_main, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        popsim_main(["predict", "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage: popsim predict" in out
+    for option in ("MODEL", "VCF", "--pops", "--region", "--window-bp", "--window-snps", "--step", "--min-snps",
+                   "--ref-is-ancestral", "--ancestral-allele", "--subsample", "--seed", "--uncalibrated", "-o",
+                   "bootstrap", "windows.csv", "summary.csv", "predictions.png", "examples:"):
+        assert option in out, option
+
+
+def test_predict_end_to_end_writes_csv_and_figure_and_prints_the_verdict(popsim_main, tmp_path, capsys):
+    _, bundle_path = trained()
+    vcf, pops = mystery_vcf("constant")
+    out_dir = tmp_path / "out"
+    status = popsim_main(["predict", str(bundle_path), str(vcf), "--pops", str(pops), "--ref-is-ancestral",
+                          "-o", str(out_dir)])
+    printed = capsys.readouterr().out
+    assert status == 0
+    assert "verdict: constant" in printed and "95% bootstrap CI of mean" in printed
+    rows = (out_dir / "windows.csv").read_text().splitlines()
+    assert rows[0] == "window,chromosome,start,end,n_snps,padded,p_constant,p_bottleneck,most_probable"
+    assert len(rows) == 1 + N_WINDOWS and rows[1].startswith(f"0,1,1,{LOCUS_BP},")
+    probabilities = np.array([[float(v) for v in row.split(",")[6:8]] for row in rows[1:]])
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=1e-5)
+    summary = (out_dir / "summary.csv").read_text().splitlines()
+    assert summary[0].startswith("name,mean,sd,windows_q2.5,windows_q97.5,mean_boot95_low,mean_boot95_high")
+    assert summary[1].startswith("constant,") and len(summary) == 3
+    image = mpimg.imread(out_dir / "predictions.png")
+    assert image.shape[0] > 100 and np.std(image) > 0.01
+
+
+def test_region_and_snp_windows_options(popsim_main, tmp_path, capsys):
+    _, bundle_path = trained()
+    vcf, pops = mystery_vcf("constant")
+    assert popsim_main(["predict", str(bundle_path), str(vcf), "--pops", str(pops), "--ref-is-ancestral",
+                        "--region", f"1:1-{4 * LOCUS_BP}", "-o", str(tmp_path / "region")]) == 0
+    assert len((tmp_path / "region" / "windows.csv").read_text().splitlines()) == 1 + 4
+    assert popsim_main(["predict", str(bundle_path), str(vcf), "--pops", str(pops), "--ref-is-ancestral",
+                        "--window-snps", "64", "-o", str(tmp_path / "snps")]) == 0
+    rows = (tmp_path / "snps" / "windows.csv").read_text().splitlines()[1:]
+    assert rows and all(row.split(",")[4] == "64" for row in rows)
+    assert "64 consecutive SNPs" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--window-bp", "1000", "--window-snps", "64"], "argument --window-snps: not allowed with argument --window-bp"),
+    (["--window-bp", "0"], "argument --window-bp: expected a positive integer; got 0"),
+    (["--seed", "x"], "argument --seed: invalid int value: 'x'"),
+])
+def test_bad_arguments_exit_2_with_one_error_line(popsim_main, capsys, arguments, message):
+    with pytest.raises(SystemExit) as exit_:
+        popsim_main(["predict", "m.npz", "d.vcf", "--pops", "p.tsv", *arguments])
+    assert exit_.value.code == 2
+    errors = _error_lines(capsys.readouterr().err)
+    assert errors == [f"popsim predict: error: {message}"]
+
+
+def test_mismatch_and_missing_files_exit_2_with_one_line(popsim_main, tmp_path, capsys):
+    _, bundle_path = trained()
+    vcf, pops = mystery_vcf("constant")
+    assert popsim_main(["predict", str(bundle_path), str(vcf), "--pops", str(pops), "-o", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("popsim: error: ") and "does not match the model bundle" in err and "\n" not in err
+    assert "--ref-is-ancestral" in err
+    wrong, _ = mystery_vcf("constant", individuals=10)
+    assert popsim_main(["predict", str(bundle_path), str(wrong), "--pops", str(pops), "--ref-is-ancestral",
+                        "-o", str(tmp_path)]) == 0  # the 8 listed samples are read, the other 2 ignored
+    capsys.readouterr()
+    assert popsim_main(["predict", str(tmp_path / "none.npz"), str(vcf), "--pops", str(pops)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"popsim: error: model bundle {str(tmp_path / 'none.npz')!r} does not exist"
+
+
+def test_subsample_is_needed_when_the_population_file_lists_more_individuals(popsim_main, tmp_path, capsys):
+    _, bundle_path = trained()
+    vcf, pops = mystery_vcf("bottleneck", individuals=10)
+    arguments = ["predict", str(bundle_path), str(vcf), "--pops", str(pops), "--ref-is-ancestral", "-o", str(tmp_path)]
+    assert popsim_main(arguments) == 2
+    assert "population 'pop' has 10 individuals in the VCF, the model was trained on 8" in capsys.readouterr().err
+    assert popsim_main([*arguments, "--subsample", "--seed", "4"]) == 0
+    printed = capsys.readouterr().out
+    assert "verdict: bottleneck" in printed and "warning: individuals subsampled at random (seed 4)" in printed
+
+
+def test_regression_predictions_are_summarised_and_plotted(tmp_path):
+    rng = np.random.default_rng(0)
+    starts = np.arange(1, 10 * LOCUS_BP, LOCUS_BP)
+    result = WindowPredictions("regression", ["N", "T"], rng.normal([1e4, 300], [500, 20], size=(10, 2)), "chr1",
+                               starts, starts + LOCUS_BP - 1, np.full(10, 100), np.zeros(10, bool), "20000 bp windows")
+    rows = result.summary_rows()
+    assert [r["name"] for r in rows] == ["N", "T"] and "windows_most_probable" not in rows[0]
+    assert rows[0]["mean_boot95_low"] < rows[0]["mean"] < rows[0]["mean_boot95_high"]
+    assert rows[0]["windows_q2.5"] <= rows[0]["mean_boot95_low"]
+    assert "verdict" not in result.summary_text()
+    plot_predictions(result, tmp_path / "regression.png")
+    assert mpimg.imread(tmp_path / "regression.png").shape[0] > 300
+    header = result.to_csv(tmp_path / "w.csv").read_text().splitlines()[0]
+    assert header == "window,chromosome,start,end,n_snps,padded,N,T"
