@@ -77,7 +77,7 @@ N_EVEN = 128 if QUICK else 8192                # SNPs spread over the whole regi
 MAX_EPOCHS = 2 if QUICK else 60
 MODELS = ["isolation", "IM"]                    # label 0, 1 (order of the scenarios below)
 READINGS = {"literal": ["mosquito_isolation", "mosquito_im"],
-            "old": ["mosquito_isolation_old", "mosquito_im_old"]}
+            "old": ["mosquito_isolation_older_split", "mosquito_im_older_split"]}
 TITLES = {"literal": "literal reading", "old": "older split"}
 timings = {}
 print(f"{'QUICK mode: tiny 5 kb simulations, numbers mean nothing' if QUICK else 'full mode'}; "
@@ -90,7 +90,7 @@ print(f"{'QUICK mode: tiny 5 kb simulations, numbers mean nothing' if QUICK else
 # (sizes and times ÷ 10, rates × 10; multiply estimated times by 10 to get generations)".
 #
 # * **Literal reading** (`mosquito_isolation`, `mosquito_im`): these numbers *are* the scaled model.
-# * **Older split** (`mosquito_isolation_old`, `mosquito_im_old`): the sizes and rates above are the real
+# * **Older split** (`mosquito_isolation_older_split`, `mosquito_im_older_split`): the sizes and rates above are the real
 #   ones, so the scaled model has sizes ÷ 10 (7,500 / 15,000 / 5,000) and rates × 10 (3.5e-7, 1.45e-6),
 #   while T_split = 200..399 is already in scaled generations (2,000–3,990 real ones).
 #
@@ -747,7 +747,7 @@ print(table("literal"))
 # CNN D gets PE 0.54: the rare variants date the split, and the growth at the split, in both models.
 #
 # ## 11 · The older split: the same methods on the other reading
-# Everything as above, on `mosquito_isolation_old` / `mosquito_im_old` (500 training simulations per
+# Everything as above, on `mosquito_isolation_older_split` / `mosquito_im_older_split` (500 training simulations per
 # model; the test set is again 100 per model with seed + 1).
 
 # %%

@@ -22,7 +22,7 @@ The mosquito models of TASKS.md T1 (``mosquito_isolation``, ``mosquito_im``) use
 k = 10: the sizes and times below are the real ones divided by 10 and the rates are multiplied by 10, which
 keeps the expected diversity (4Nμ) and recombination (4Nr) per bp while making msprime 10× faster.
 Multiply an estimated time by 10 to get real generations, and a size by 10 to get real individuals.
-``mosquito_isolation_old`` and ``mosquito_im_old`` are the alternative reading of the same course numbers
+``mosquito_isolation_older_split`` and ``mosquito_im_older_split`` are the alternative reading of the same course numbers
 (sizes ÷ 10 and rates × 10 of the printed values, split times already scaled: an older split on the
 coalescent scale); see the comment above them and lesson 13.
 """
@@ -512,9 +512,9 @@ def mosquito_im() -> Scenario:
 # split 10× older on the coalescent scale (T/(2·N_GN) ≈ 0.013-0.027), Fst ≈ 0.008 vs ≈ 0. Migration 0.1 is
 # kept as a scaled rate. Which reading the published practical used cannot be checked from the course
 # material; lesson 13 runs both.
-MOSQUITO_OLD_DEFAULTS = {"sequence_length": 150_000, "mutation_rate": 3.5e-7, "recombination_rate": 1.45e-6,
+MOSQUITO_OLDER_SPLIT_DEFAULTS = {"sequence_length": 150_000, "mutation_rate": 3.5e-7, "recombination_rate": 1.45e-6,
                          "n_loci": 1}
-MOSQUITO_OLD_PRIORS = {
+MOSQUITO_OLDER_SPLIT_PRIORS = {
     "N_GN": Fixed(7_500),
     "N_BF": Fixed(15_000),
     "N_ANC": Fixed(5_000),
@@ -523,28 +523,28 @@ MOSQUITO_OLD_PRIORS = {
 
 
 @register
-def mosquito_isolation_old() -> Scenario:
+def mosquito_isolation_older_split() -> Scenario:
     return Scenario(
-        "mosquito_isolation_old",
+        "mosquito_isolation_older_split",
         MOSQUITO_SAMPLES,
-        dict(MOSQUITO_OLD_PRIORS),
+        dict(MOSQUITO_OLDER_SPLIT_PRIORS),
         lambda p: _mosquito(p, 0.0),
         "T1 alternative reading (older split): sizes 7,500/15,000/5,000, μ 3.5e-7, r 1.45e-6, "
         "T_split ~ U{200..399} scaled generations, no migration",
-        MOSQUITO_OLD_DEFAULTS,
+        MOSQUITO_OLDER_SPLIT_DEFAULTS,
     )
 
 
 @register
-def mosquito_im_old() -> Scenario:
+def mosquito_im_older_split() -> Scenario:
     return Scenario(
-        "mosquito_im_old",
+        "mosquito_im_older_split",
         MOSQUITO_SAMPLES,
-        {**MOSQUITO_OLD_PRIORS, "m": Fixed(0.1)},
+        {**MOSQUITO_OLDER_SPLIT_PRIORS, "m": Fixed(0.1)},
         lambda p: _mosquito(p, p["m"]),
         "T1 alternative reading (older split): sizes 7,500/15,000/5,000, μ 3.5e-7, r 1.45e-6, "
         "T_split ~ U{200..399} scaled generations, symmetric migration 0.1 since",
-        MOSQUITO_OLD_DEFAULTS,
+        MOSQUITO_OLDER_SPLIT_DEFAULTS,
     )
 
 
