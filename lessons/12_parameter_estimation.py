@@ -207,21 +207,19 @@ print(f"MLP: {len(mlp_history.history['loss'])} epochs ({timings['MLP']:.0f} s)"
 # %% [markdown]
 # ## 6 · Prediction errors and parity plots
 # Each estimate is now in natural units (generations, diploids). We score T_split as it is and N_A on
-# the log₁₀ scale. (`popsim.inference.abc.prediction_error` is R's `abc` definition, `Σ(θ̂ − θ)² / (n·var(θ))`
-# with `var` over n − 1: the same number times (n − 1)/n.)
+# the log₁₀ scale, with the prediction error `Σ(θ̂ − θ)² / Σ(θ − θ̄)²` over the test set: 0 is perfect, 1 is
+# no better than predicting the mean (`popsim.inference.abc.prediction_error(..., ddof=0)`; its default,
+# `ddof=1`, is R's `abc` definition `Σ(θ̂ − θ)² / (n·var(θ))` with `var` over n − 1: the same number times
+# (n − 1)/n).
 
 # %%
-def prediction_error(estimate, true):
-    """Σ(θ̂ − θ)² / Σ(θ − θ̄)² over the test set: 0 is perfect, 1 is no better than the mean."""
-    return float(np.sum((estimate - true) ** 2) / np.sum((true - true.mean()) ** 2))
-
-
 def scored(values, j):
     """The scale on which parameter j is scored: T_split as is, N_A as log10."""
     return np.log10(values) if TARGETS[j] == "N_A" else values
 
 
-errors = {name: [prediction_error(scored(est[:, j], j), scored(theta[test, j], j)) for j in range(len(TARGETS))]
+errors = {name: [float(popsim_abc.prediction_error(scored(est[:, j], j), scored(theta[test, j], j), ddof=0)[0])
+                 for j in range(len(TARGETS))]
           for name, est in estimates.items()}
 n = len(test)
 r_style = popsim_abc.prediction_error(estimates["CNN on images"][:, 0], theta[test, 0])[0]

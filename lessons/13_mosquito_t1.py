@@ -552,7 +552,8 @@ cnn_classifiers(data["literal"])
 
 # %%
 def prediction_error(estimate, true):
-    return float(np.sum((estimate - true) ** 2) / np.sum((true - true.mean()) ** 2))
+    """Σ(θ̂ − θ)² / Σ(θ − θ̄)²: 0 is perfect, 1 is no better than the mean (R's definition is this times (n − 1)/n)."""
+    return float(popsim_abc.prediction_error(estimate, true, ddof=0)[0])
 
 
 def network_regression(r, model, optimizer, x, x_test, patience, verbose):

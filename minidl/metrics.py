@@ -88,12 +88,21 @@ def get(identifier, loss=None) -> Metric:
     return Metric(identifier.lower(), fn)
 
 
-def confusion_matrix(y_true, y_pred, n_classes=None) -> np.ndarray:
+def confusion_matrix(y_true, y_pred, n_classes=None, labels=None) -> np.ndarray:
     """Counts ``C[i, j]`` of samples of true class ``i`` predicted as class ``j``.
 
     ``y_true`` and ``y_pred`` may be integer labels ``(N,)`` or one-hot/probability arrays ``(N, C)``
-    (reduced with argmax).
+    (reduced with argmax). With ``labels`` (a list of class values of any kind, e.g. model names), row and
+    column ``i`` are ``labels[i]`` and ``y_true``/``y_pred`` hold such values.
     """
+    if labels is not None:
+        position = {label: i for i, label in enumerate(labels)}
+        unknown = sorted({str(v) for v in (*y_true, *y_pred) if v not in position})
+        if unknown:
+            raise ValueError(f"confusion_matrix got values {unknown} that are not in labels {list(labels)}")
+        y_true = np.array([position[v] for v in y_true], dtype=np.int64)
+        y_pred = np.array([position[v] for v in y_pred], dtype=np.int64)
+        n_classes = len(labels)
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     t = y_true.argmax(axis=1) if y_true.ndim == 2 and y_true.shape[1] > 1 else y_true.reshape(-1).astype(np.int64)
     p = y_pred.argmax(axis=1) if y_pred.ndim == 2 and y_pred.shape[1] > 1 else y_pred.reshape(-1).astype(np.int64)

@@ -53,6 +53,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from minidl.metrics import confusion_matrix
+
 __all__ = [
     "MAD_CONSTANT",
     "mad",
@@ -71,7 +73,6 @@ __all__ = [
     "cv4abc",
     "CVABCResult",
     "prediction_error",
-    "confusion_matrix",
     "gfit",
     "GfitResult",
 ]
@@ -647,15 +648,6 @@ def postpr(target, index, sumstat, tol, method="rejection", corr=True, weighted=
 # Cross-validation
 # ----------------------------------------------------------------------------------------------
 
-def confusion_matrix(true, predicted, labels) -> np.ndarray:
-    """Counts ``C[i, j]`` of simulations from model ``labels[i]`` classified as ``labels[j]``."""
-    pos = {lab: i for i, lab in enumerate(labels)}
-    cm = np.zeros((len(labels), len(labels)), dtype=np.int64)
-    for a, b in zip(true, predicted):
-        cm[pos[a], pos[b]] += 1
-    return cm
-
-
 @dataclass
 class CVPostprResult:
     """Leave-one-out cross-validation of model choice (R: ``cv4postpr``).
@@ -730,28 +722,34 @@ def cv4postpr(index, sumstat, nval, tol, method="rejection", seed=None, corr=Tru
     estimated = models[[rng.choice(np.flatnonzero(t)) for t in tied]]
     true = index[rows]
     return CVPostprResult(models.tolist(), true, estimated, probs, rows,
-                          confusion_matrix(true, estimated, models.tolist()), method, float(tol), seed)
+                          confusion_matrix(true, estimated, labels=models.tolist()), method, float(tol), seed)
 
 
-def prediction_error(estimate, true) -> np.ndarray:
-    """R's prediction error per parameter: ``Σ(θ̂ − θ)² / (n · var(θ))``, ``var`` with n − 1.
+def prediction_error(estimate, true, ddof: int = 1) -> np.ndarray:
+    """Prediction error per parameter: ``Σ(θ̂ − θ)² / (n · var(θ))``, 0 perfect, 1 no better than the mean.
 
-    1 means no better than predicting the mean of the true values; 0 is perfect.
+    ``ddof=1`` (default) is R's ``abc`` definition (``var`` over n − 1, as in ``summary(cv4abc(...))``);
+    ``ddof=0`` gives ``Σ(θ̂ − θ)² / Σ(θ − θ̄)²``, the share of the variance left unexplained (1 − R²); R's
+    value is that one times (n − 1)/n.
 
     Parameters
     ----------
     estimate, true : array_like, shape (n,) or (n, p)
+    ddof : 1 (R) or 0 (sum-of-squares ratio).
+
     Returns
     -------
     ndarray, shape (p,)
     """
+    if ddof not in (0, 1):
+        raise ValueError(f"ddof expected 1 (R's definition) or 0 (Σ/Σ); got {ddof!r}")
     est = np.asarray(estimate, dtype=np.float64)
     tr = np.asarray(true, dtype=np.float64)
     est, tr = (est[:, None], tr[:, None]) if est.ndim == 1 else (est, tr)
     if est.shape != tr.shape:
         raise ValueError(f"estimate expected the shape of true {tr.shape}; got {est.shape}")
     n = tr.shape[0]
-    return np.sum((est - tr) ** 2, axis=0) / (n * np.var(tr, axis=0, ddof=1))
+    return np.sum((est - tr) ** 2, axis=0) / (n * np.var(tr, axis=0, ddof=ddof))
 
 
 @dataclass

@@ -211,3 +211,10 @@ def test_public_names_are_keras_like():
     for name in ["Sequential", "Dense", "Dropout", "Flatten", "Input", "Activation", "ReLU", "LeakyReLU", "ELU",
                  "Softmax", "SGD", "Adam", "RMSprop", "Adagrad", "Adadelta", "EarlyStopping", "History"]:
         assert hasattr(minidl, name), name
+
+
+def test_confusion_matrix_with_labels_counts_any_class_values_in_the_order_given():
+    cm = confusion_matrix(["im", "split", "split", "sc"], ["im", "im", "split", "sc"], labels=["split", "im", "sc"])
+    np.testing.assert_array_equal(cm, [[1, 1, 0], [0, 1, 0], [0, 0, 1]])
+    with pytest.raises(ValueError, match="not in labels"):
+        confusion_matrix(["x"], ["split"], labels=["split", "im"])

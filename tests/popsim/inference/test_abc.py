@@ -356,3 +356,15 @@ def test_cv4postpr_breaks_ties_at_random_not_against_the_true_model():
     sumstat = rng.normal(size=(200, 2))
     cv = A.cv4postpr(index, sumstat, nval=60, tol=1.0, seed=4)
     assert 0.3 < cv.accuracy < 0.7
+
+
+def test_prediction_error_ddof0_is_the_sum_of_squares_ratio_and_r_times_n_minus_1_over_n():
+    rng = np.random.default_rng(3)
+    true = rng.normal(size=(25, 2))
+    est = true + rng.normal(scale=0.5, size=true.shape)
+    ratio = np.sum((est - true) ** 2, axis=0) / np.sum((true - true.mean(axis=0)) ** 2, axis=0)
+    np.testing.assert_allclose(A.prediction_error(est, true, ddof=0), ratio, rtol=1e-12)
+    np.testing.assert_allclose(A.prediction_error(est, true, ddof=0), A.prediction_error(est, true) * 25 / 24,
+                               rtol=1e-12)
+    with pytest.raises(ValueError, match="ddof"):
+        A.prediction_error(est, true, ddof=2)
