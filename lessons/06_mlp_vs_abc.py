@@ -34,7 +34,7 @@ from threadpoolctl import threadpool_limits
 from minidl import Adam, Callback, Dense, EarlyStopping, Input, Sequential
 from minidl.metrics import confusion_matrix
 from minidl.preprocessing import StandardScaler
-from lessons._common import cached_statistics, savefig, setup
+from lessons._common import savefig, setup
 from popsim.inference.abc import abc, postpr, prediction_error
 from popsim.sim.dataset import simulate_dataset
 from popsim.sim.scenarios import get_scenario
@@ -63,7 +63,7 @@ KEYS = ("S", "pi", "theta_w", "tajimas_d", "theta_h", "fay_wu_h", "S_pop", "pi_p
 folder = settings.output / f"reference_{N_PER_SCENARIO}x{N_LOCI}loci"
 dataset = simulate_dataset(folder, scenarios, N_PER_SCENARIO, settings.seed, keep_genotypes=True, n_loci=N_LOCI,
                            chunk_size=300, workers=min(2, available_workers()) if N_PER_SCENARIO > 100 else 1)
-table = cached_statistics(dataset, KEYS, folder / "statistics.npz")
+table = dataset.statistics_table(KEYS, cache=folder / "statistics.npz")
 stat_names, stats = table.names, table.values
 labels = dataset.labels
 t_split = dataset.params[:, dataset.parameter_names.index("T_split")]  # every scenario has a split time

@@ -40,7 +40,7 @@ from popsim.sim.dataset import simulate_dataset
 from popsim.features.images import GenotypeImage
 from popsim.sim.scenarios import get_scenario
 from popsim.sim.simulate import available_workers
-from lessons._common import cached_statistics, savefig, setup
+from lessons._common import savefig, setup
 
 settings = setup("12_parameter_estimation")
 N_SIMS = 150 if settings.quick else 2000       # replicates of the scenario (70 % train, 10 % val, 20 % test)
@@ -77,7 +77,7 @@ dataset = simulate_dataset(folder, scenario, N_SIMS, seed=settings.seed, transfo
                            workers=min(2, available_workers()), progress=not settings.quick)
 KEYS = ("S", "pi", "theta_w", "tajimas_d", "theta_h", "fay_wu_h", "S_pop", "pi_pop", "theta_w_pop",
         "tajimas_d_pop", "dxy", "da", "fst_hudson", "fst_tskit")
-table = cached_statistics(dataset, KEYS, folder / "statistics.npz")
+table = dataset.statistics_table(KEYS, cache=folder / "statistics.npz")
 stat_names, stats = table.names, table.values
 images = dataset.images()                                      # (N_SIMS, 48, N_SNPS, 2) float32
 theta = dataset.params[:, [dataset.parameter_names.index(p) for p in TARGETS]]   # (N_SIMS, 2) natural units

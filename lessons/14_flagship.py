@@ -43,7 +43,7 @@ from popsim.sim.dataset import simulate_dataset
 from popsim.features.images import GenotypeImage
 from popsim.sim.scenarios import get_scenario
 from popsim.sim.simulate import available_workers
-from lessons._common import cached_statistics, savefig, setup
+from lessons._common import savefig, setup
 
 settings = setup("14_flagship")
 SCENARIOS = ["flagship_split", "flagship_im", "flagship_sc"]
@@ -114,7 +114,7 @@ savefig(fig, settings, "genotype_images.png")
 
 # %%
 start = time.perf_counter()
-table = cached_statistics(dataset, "default", dataset_dir / "statistics.npz")
+table = dataset.statistics_table("default", cache=dataset_dir / "statistics.npz")
 informative = [n for n in table.names if np.ptp(table[n][np.concatenate([train, val])]) > 0]
 stats = table.select(informative).values
 timings["statistics"] = time.perf_counter() - start

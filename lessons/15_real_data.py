@@ -40,7 +40,7 @@ from minidl.threads import set_num_threads
 from popsim.realdata.bundle import MismatchError, ModelBundle
 from popsim.sim.dataset import simulate_dataset
 from popsim.features.images import GenotypeImage
-from popsim.cli.predict import plot_predictions, predict_vcf_file
+from popsim.realdata.windows import plot_predictions, predict_vcf_file
 from popsim.sim.priors import LogUniform, Uniform
 from popsim.sim.scenarios import Scenario, get_scenario
 

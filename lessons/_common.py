@@ -69,23 +69,3 @@ def savefig(fig, settings: Settings, filename: str) -> Path:
     plt.close(fig)
     print(f"  figure saved: {path}")
     return path
-
-
-def cached_statistics(dataset, statistics, path):
-    """Summary statistics of every replicate of ``dataset`` (a :class:`popsim.features.stats.StatisticsTable`),
-    computed once over all loci of a replicate (per bp) and cached in ``path``.
-
-    ``statistics`` is a preset name or a list of keys of :data:`popsim.features.stats.STATISTICS`. The dataset must
-    keep its raw genotypes (``keep_genotypes=True``).
-    """
-    from popsim.features import stats as popsim_stats
-
-    path = Path(path)
-    if path.exists():
-        return popsim_stats.StatisticsTable.load(path)
-    records = list(dataset.iter_replicates())
-    locus_bp = records[0].sequence_length * records[0].n_loci  # the loci of a replicate, end to end
-    table = popsim_stats.statistics_table([r.genotypes for r in records], sequence_length=locus_bp,
-                                          populations=records[0].populations, statistics=statistics)
-    table.save(path)
-    return table

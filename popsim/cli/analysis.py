@@ -37,30 +37,18 @@ def _statistics_arg(text: str):
     return text if text in PRESETS else [k.strip() for k in text.split(",") if k.strip()]
 
 
-def _population_order(labels) -> list:
-    """Population names in order of first appearance (the column order popsim.features.stats uses)."""
-    labels = [str(x) for x in labels]
-    return list(dict.fromkeys(labels))
-
-
 def dataset_statistics(path, statistics="default", per_bp=True) -> dict:
-    """Statistics of every replicate of a dataset directory, as the dict a statistics file stores."""
+    """Statistics of every replicate of a dataset directory (:meth:`popsim.sim.dataset.Dataset.statistics_table`),
+    as the dict a statistics file stores."""
     from popsim.sim.dataset import Dataset  # imported lazily: only needed for dataset directories
-    from popsim.features.stats import statistics_table
 
     ds = Dataset(path)
-    records = list(ds.iter_replicates())
-    if not records:
-        raise ValueError(f"dataset {str(path)!r} has no replicates")
-    first = records[0]
-    # Loci of a replicate are concatenated; sums over sites then cover n_loci × sequence_length bp.
-    length = first.sequence_length * first.n_loci if per_bp else None
-    table = statistics_table((r.genotypes for r in records), length, np.asarray(first.populations), statistics)
+    table = ds.statistics_table(statistics, per_bp=per_bp)
     return {
         "names": np.array(table.names), "values": table.values,
-        "labels": np.array([r.label for r in records]), "scenario_names": np.array(ds.scenario_names),
+        "labels": np.array(ds.labels), "scenario_names": np.array(ds.scenario_names),
         "params": np.array(ds.params, dtype=np.float64), "parameter_names": np.array(ds.parameter_names),
-        "populations": np.array(_population_order(first.populations)), "per_bp": np.array(per_bp),
+        "populations": np.array(ds.population_names), "per_bp": np.array(per_bp),
     }
 
 

@@ -54,6 +54,7 @@ the set are left out of them. Simulated data have no missing calls, and then eve
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import itertools
 from itertools import combinations
 from typing import Iterable, Mapping, Sequence
 
@@ -617,14 +618,15 @@ def statistics_table(replicates: Iterable, sequence_length=None, populations=Non
     StatisticsTable
         ``values`` of shape (replicates, statistics).
     """
-    reps = list(replicates)
     if np.ndim(sequence_length) == 1:
+        reps = list(replicates)
         lengths = list(sequence_length)
         if len(lengths) != len(reps):
             raise ValueError(f"sequence_length expected one value per replicate ({len(reps)}); "
                              f"got {len(lengths)}")
-    else:
-        lengths = [sequence_length] * len(reps)
+    else:  # one length for all: replicates are consumed one at a time (an iterator stays lazy)
+        reps = replicates
+        lengths = itertools.repeat(sequence_length)
     rows, names = [], None
     for g, L in zip(reps, lengths):
         # Each replicate is vectorised over its sites; replicates differ in site count, so loop here.

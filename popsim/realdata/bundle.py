@@ -27,19 +27,13 @@ metadata key               content
 ``versions``               popsim, minidl, numpy, msprime, tskit (now) and the dataset's versions
 =========================  ==================================================================================
 
-Applying a bundle to real data (:meth:`ModelBundle.predict_vcf`) follows the simulations exactly: the
-chromosome is cut into windows of the simulated locus length (default) or of N consecutive SNPs, sites that
-do not segregate in the sample are dropped (as the simulations drop them), and each window becomes an image
-with the stored transform (or a row of statistics scaled with the stored scaler). Before that, what the
-network was trained on is compared with what it is given — population names and order, individuals per
-population, ploidy, phasing, allele polarisation, SNPs per window — and every mismatch is reported in one
-:class:`MismatchError`. Nothing is silently "fixed": subsampling individuals is an explicit option
-(``subsample=True``), and treating REF as the ancestral allele is an explicit statement
-(``ref_is_ancestral=True``). Where the prediction is still defined but may be off (zero-padded images,
-missing genotypes the simulations had none of, SNP counts outside the simulated range, windows shorter than
-the simulated locus) a :class:`BundleWarning` is issued and recorded in the result.
+This module holds the bundle itself: its data, :meth:`ModelBundle.save` / :meth:`ModelBundle.load`, the
+checks of real data against the training sample (:meth:`ModelBundle.check_vcf`, one :class:`MismatchError`
+listing every difference) and prediction on ready inputs (:meth:`ModelBundle.predict_images`,
+:meth:`ModelBundle.predict_statistics`). Applying it to a VCF window by window is
+:mod:`popsim.realdata.windows` (:meth:`ModelBundle.predict_vcf` calls it).
 
-Tests: ``tests/popsim/test_bundle.py`` and ``tests/popsim/test_predict.py``.
+Tests: ``tests/popsim/realdata/test_bundle.py`` and ``tests/popsim/realdata/test_predict.py``.
 """
 
 from __future__ import annotations
@@ -47,16 +41,15 @@ from __future__ import annotations
 import datetime
 import json
 import platform
-import warnings
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from popsim.features.genotypes import population_order
 from popsim.features.images import GenotypeImage
 
-__all__ = ["ModelBundle", "WindowPredictions", "MismatchError", "BundleWarning", "BUNDLE_FORMAT"]
+__all__ = ["ModelBundle", "MismatchError", "BundleWarning", "BUNDLE_FORMAT"]
 
 BUNDLE_FORMAT = "popsim-model-bundle"
 BUNDLE_FORMAT_VERSION = 1
@@ -87,157 +80,10 @@ def _versions() -> dict:
             "msprime": msprime.__version__, "tskit": tskit.__version__, "python": platform.python_version()}
 
 
-def _population_order(labels) -> list:
-    """Population names in order of first appearance."""
-    return list(dict.fromkeys(str(x) for x in labels))
-
-
 def _statistic_needs(names: Sequence[str], prefixes: Sequence[str]) -> list:
     """Statistic column names that start with one of ``prefixes`` (``sfs_folded_*`` is polarisation-free)."""
     return [n for n in names if any(n == p or n.startswith(p + "_") for p in prefixes)
             and not n.startswith("sfs_folded")]
-
-
-# ------------------------------------------------------------------------------------------ the result
-
-
-@dataclass
-class WindowPredictions:
-    """Per-window predictions of a bundle on a VCF, and their summary across windows.
-
-    ``values``: (windows, outputs) — class probabilities (rows sum to 1) or parameter estimates in the
-    parameter's units. ``names``: the class (scenario) or target names. ``starts``/``ends``: 1-based
-    inclusive absolute bp of each window; ``n_snps``: SNPs in each window (after dropping non-segregating
-    sites); ``padded``: the window had fewer SNPs than the image width (zero-padded image).
-
-    Intervals (see :meth:`summary_rows`): the **spread across windows** is the 2.5–97.5 % quantile range of
-    the per-window values; the **bootstrap interval** is a 95 % percentile interval of the mean, resampling
-    windows with replacement (``n_boot`` times, seeded). The bootstrap treats windows as independent, which
-    holds only for windows far apart compared with linkage; with long-range LD it is too narrow.
-    """
-
-    kind: str
-    names: list
-    values: np.ndarray
-    chromosome: str
-    starts: np.ndarray
-    ends: np.ndarray
-    n_snps: np.ndarray
-    padded: np.ndarray
-    window: str = ""
-    calibrated: bool = False
-    skipped_windows: int = 0
-    warnings: list = field(default_factory=list)
-    data_summary: str = ""
-    model_summary: str = ""
-
-    def __len__(self) -> int:
-        return int(self.values.shape[0])
-
-    def mean(self) -> np.ndarray:
-        """Mean over windows, (outputs,)."""
-        return self.values.mean(axis=0)
-
-    def spread(self, low: float = 2.5, high: float = 97.5) -> tuple[np.ndarray, np.ndarray]:
-        """The ``low``–``high`` % quantiles of the per-window values, each (outputs,)."""
-        return np.percentile(self.values, low, axis=0), np.percentile(self.values, high, axis=0)
-
-    def bootstrap_interval(self, level: float = 0.95, n_boot: int = 2000, seed: int = 0):
-        """Percentile bootstrap interval of the mean over windows (windows resampled with replacement)."""
-        rng = np.random.default_rng(seed)
-        n = len(self)
-        means = self.values[rng.integers(0, n, size=(n_boot, n))].mean(axis=1)
-        tail = 100 * (1 - level) / 2
-        return np.percentile(means, tail, axis=0), np.percentile(means, 100 - tail, axis=0)
-
-    def votes(self) -> np.ndarray:
-        """Classification: number of windows whose most probable class is each class, (classes,)."""
-        if self.kind != "classification":
-            raise ValueError("votes() is defined for classification bundles only")
-        return np.bincount(self.values.argmax(axis=1), minlength=len(self.names))
-
-    def verdict(self) -> str:
-        """The class with the highest mean probability (classification) — one line."""
-        if self.kind != "classification":
-            raise ValueError("verdict() is defined for classification bundles only")
-        mean, votes = self.mean(), self.votes()
-        best = int(np.argmax(mean))
-        return (f"{self.names[best]} (mean probability {mean[best]:.3f}; most probable class in "
-                f"{votes[best]} of {len(self)} windows)")
-
-    def summary_rows(self, seed: int = 0) -> list[dict]:
-        """One dict per output: mean, sd, 2.5/97.5 % of windows, 95 % bootstrap interval of the mean, votes."""
-        mean, sd = self.mean(), self.values.std(axis=0)
-        q_lo, q_hi = self.spread()
-        b_lo, b_hi = self.bootstrap_interval(seed=seed)
-        votes = self.votes() if self.kind == "classification" else None
-        rows = []
-        for k, name in enumerate(self.names):
-            row = {"name": name, "mean": mean[k], "sd": sd[k], "windows_q2.5": q_lo[k], "windows_q97.5": q_hi[k],
-                   "mean_boot95_low": b_lo[k], "mean_boot95_high": b_hi[k]}
-            if votes is not None:
-                row["windows_most_probable"] = int(votes[k])
-            rows.append(row)
-        return rows
-
-    def summary_text(self) -> str:
-        """The short report printed by ``popsim predict``."""
-        what = "P(scenario)" if self.kind == "classification" else "estimate"
-        width = max(12, *(len(n) for n in self.names))
-        lines = [self.model_summary, self.data_summary,
-                 f"windows: {len(self)} predicted ({self.window}); {self.skipped_windows} skipped; "
-                 f"{int(self.padded.sum())} zero-padded; "
-                 f"{'calibrated (temperature scaling)' if self.calibrated else 'uncalibrated'} probabilities"
-                 if self.kind == "classification" else
-                 f"windows: {len(self)} predicted ({self.window}); {self.skipped_windows} skipped; "
-                 f"{int(self.padded.sum())} zero-padded",
-                 f"{'':{width}}  {what:>11}  {'2.5-97.5% of windows':>22}  {'95% bootstrap CI of mean':>24}"
-                 + ("  windows (most probable)" if self.kind == "classification" else "")]
-        for row in self.summary_rows():
-            line = (f"{row['name']:<{width}}  {_fmt(row['mean']):>11}  "
-                    f"{'[' + _fmt(row['windows_q2.5']) + ', ' + _fmt(row['windows_q97.5']) + ']':>22}  "
-                    f"{'[' + _fmt(row['mean_boot95_low']) + ', ' + _fmt(row['mean_boot95_high']) + ']':>24}")
-            if self.kind == "classification":
-                line += f"  {row['windows_most_probable']:>5} of {len(self)}"
-            lines.append(line)
-        if self.kind == "classification":
-            lines.append(f"verdict: {self.verdict()}")
-        for message in self.warnings:
-            lines.append(f"warning: {message}")
-        return "\n".join(line for line in lines if line)
-
-    def to_csv(self, path) -> Path:
-        """Per-window table: chromosome, start, end, n_snps, padded, one column per output (and the argmax)."""
-        path = Path(path)
-        columns = [f"p_{n}" for n in self.names] if self.kind == "classification" else list(self.names)
-        header = ["window", "chromosome", "start", "end", "n_snps", "padded", *columns]
-        if self.kind == "classification":
-            header.append("most_probable")
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(",".join(header) + "\n")
-            for i in range(len(self)):
-                cells = [str(i), self.chromosome, str(int(self.starts[i])), str(int(self.ends[i])),
-                         str(int(self.n_snps[i])), str(bool(self.padded[i])),
-                         *(f"{v:.6g}" for v in self.values[i])]
-                if self.kind == "classification":
-                    cells.append(self.names[int(np.argmax(self.values[i]))])
-                fh.write(",".join(cells) + "\n")
-        return path
-
-    def summary_to_csv(self, path) -> Path:
-        """The summary rows (:meth:`summary_rows`) as CSV."""
-        path = Path(path)
-        rows = self.summary_rows()
-        header = list(rows[0])
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(",".join(header) + "\n")
-            for row in rows:
-                fh.write(",".join(v if isinstance(v, str) else f"{v:.6g}" for v in row.values()) + "\n")
-        return path
-
-
-def _fmt(value: float) -> str:
-    return f"{value:.3f}" if 1e-3 <= abs(value) < 1e4 or value == 0 else f"{value:.3g}"
 
 
 # ------------------------------------------------------------------------------------------ the bundle
@@ -351,8 +197,7 @@ class ModelBundle:
         training statistics. Classification: ``class_names`` default to the dataset's scenario names.
         Regression: ``target_names`` (parameter names) and the fitted ``target_scaler``.
         """
-        meta = dataset.metadata
-        settings = meta["config"]["settings"]
+        settings = dataset.settings
         transform = None
         if statistics is None:
             if dataset.transform is None:
@@ -366,21 +211,19 @@ class ModelBundle:
             if unknown:
                 raise ValueError(f"target_names {unknown} are not parameters of the dataset; expected some of "
                                  f"{dataset.parameter_names}")
-        sites = []
-        for chunk in sorted(Path(dataset.path).glob("chunk-*.npz")):  # documented per-chunk array
-            with np.load(chunk) as data:
-                sites.append(data["sites_per_locus"].sum(axis=1))
+        meta = dataset.metadata
         versions = _versions()
         versions["dataset"] = meta.get("versions", {})
         extra = dict(extra or {})
         extra.setdefault("dataset", {"path": str(dataset.path), "created": meta.get("created"),
-                                     "seed": meta["config"].get("seed"), "n": meta["config"].get("n")})
-        return cls(model, kind, meta["haplotype_populations"], transform=transform, statistics=statistics,
+                                     "seed": dataset.seed, "n": meta["config"].get("n")})
+        return cls(model, kind, dataset.haplotype_populations, transform=transform, statistics=statistics,
                    input_scaler=input_scaler, per_bp=per_bp, class_names=class_names, target_names=target_names,
                    target_scaler=target_scaler, calibration=calibration,
                    sequence_length=settings["sequence_length"], n_loci=settings["n_loci"],
                    scenarios=meta.get("scenarios"), simulation={k: v for k, v in settings.items() if k != "transform"},
-                   training_sites=np.concatenate(sites) if sites else None, versions=versions, extra=extra)
+                   training_sites=dataset.sites_per_locus.sum(axis=1) if len(dataset) else None,
+                   versions=versions, extra=extra)
 
     # -- description ---------------------------------------------------------------------------------
     @property
@@ -390,7 +233,7 @@ class ModelBundle:
     @property
     def population_names(self) -> list:
         """Populations of the simulated sample, in the order of the haplotypes."""
-        return _population_order(self.haplotype_populations)
+        return population_order(self.haplotype_populations)
 
     @property
     def sample_sizes(self) -> dict:
@@ -620,156 +463,12 @@ class ModelBundle:
                              f"{100 * rate:.1f} % (missing calls are encoded as 0)")
         return notes
 
-    def _subsample(self, vcf, seed: int):
-        """A new VcfGenotypes with, per population, ``sample_sizes[p]`` individuals drawn without replacement."""
-        rng = np.random.default_rng(seed)
-        keep = []
-        for index, name in enumerate(vcf.population_names):
-            members = np.flatnonzero(vcf.individual_populations == index)
-            wanted = self.sample_sizes.get(name, 0)
-            keep.append(np.sort(rng.choice(members, size=wanted, replace=False)))
-        keep = np.concatenate(keep)
-        first = np.concatenate([[0], np.cumsum(vcf.ploidies)[:-1]])
-        columns = np.concatenate([first[i] + np.arange(vcf.ploidies[i]) for i in keep])
-        return replace(vcf, calls=vcf.calls[:, columns], samples=tuple(vcf.samples[i] for i in keep),
-                       individual_populations=vcf.individual_populations[keep], ploidies=vcf.ploidies[keep])
+    def predict_vcf(self, vcf, populations=None, region=None, **options):
+        """Predict every window of a VCF: :func:`popsim.realdata.windows.predict_vcf` with this bundle (the
+        options and the returned :class:`~popsim.realdata.windows.WindowPredictions` are described there)."""
+        from popsim.realdata.windows import predict_vcf
 
-    def predict_vcf(self, vcf, populations=None, region=None, *, window_bp: float | None = None,
-                    n_snps_windows: int | None = None, step: int | None = None, min_snps: int | None = None,
-                    subsample: bool = False, seed: int = 0, ref_is_ancestral: bool = False,
-                    calibrated: bool = True, keep_partial: bool = False) -> WindowPredictions:
-        """Predict every window of a VCF with the stored transform; return :class:`WindowPredictions`.
-
-        Parameters
-        ----------
-        vcf : a ``popsim.realdata.vcf.VcfGenotypes`` or a VCF path (then read with ``populations`` and ``region``).
-        window_bp : window length in bp; default (and recommended) the simulated region length.
-        n_snps_windows : instead, windows of this many consecutive SNPs (>= the image width).
-        step : window step (bp or SNPs, as the window); default: adjacent windows.
-        min_snps : windows with fewer SNPs are skipped (default: the fewest SNPs of any training replicate,
-            at least 1); if none is left, a ``MismatchError``.
-        subsample : draw the trained number of individuals per population at random (``seed``) when the
-            VCF has more; without it, a different count is an error.
-        ref_is_ancestral : state that REF is the ancestral allele (VCFs written by tskit from simulations).
-        calibrated : apply the stored temperature scaling (classification).
-        keep_partial : also predict the last, shorter window.
-        """
-        from popsim.realdata.vcf import VcfGenotypes, read_vcf
-
-        if not isinstance(vcf, VcfGenotypes):
-            vcf = read_vcf(vcf, populations, region)
-        if window_bp is not None and n_snps_windows is not None:
-            raise ValueError("give window_bp or n_snps_windows, not both")
-        notes = self.check_vcf(vcf, subsample=subsample, ref_is_ancestral=ref_is_ancestral)
-        if subsample and any(n > self.sample_sizes[p] for p, n in vcf.population_sizes.items() if n > 0):
-            vcf = self._subsample(vcf, seed)
-            notes.append(f"individuals subsampled at random (seed {seed}) to {self.sample_sizes} per population")
-        # Simulations keep only sites segregating in the sample: do the same (also after subsampling).
-        calls = vcf.calls
-        variable = (calls == 1).any(axis=1) & (calls == 0).any(axis=1)
-        if not variable.all():
-            vcf = replace(vcf, calls=calls[variable], positions=vcf.positions[variable])
-        if vcf.num_sites == 0:
-            raise MismatchError(f"{vcf.source or 'VCF'}: no site segregates in the selected individuals")
-
-        if n_snps_windows is not None:
-            width = self.transform.n_snps if self.transform is not None else 1
-            if n_snps_windows < width:
-                raise MismatchError(f"windows of {n_snps_windows} SNPs are narrower than the model's images "
-                                    f"({width} SNPs): every image would be zero-padded; use at least {width}")
-            windows = vcf.windows_by_snps(n_snps_windows, step, keep_partial=keep_partial)
-            window_text = f"{n_snps_windows} consecutive SNPs"
-            if not windows:
-                raise MismatchError(f"{vcf.source or 'VCF'} has {vcf.num_sites} segregating SNPs, fewer than one "
-                                    f"window of {n_snps_windows}")
-        else:
-            if window_bp is None:
-                if self.window_bp is None:
-                    raise ValueError("the bundle does not record the simulated locus length; give window_bp")
-                window_bp = self.window_bp
-            elif self.window_bp is not None and window_bp != self.window_bp:
-                notes.append(f"windows of {window_bp:g} bp differ from the simulated region of "
-                             f"{self.window_bp:g} bp: SNP counts and spacing differ from the training data")
-            window_bp = int(round(window_bp))
-            if window_bp > vcf.sequence_length and not keep_partial:
-                raise MismatchError(f"{vcf.source or 'VCF'} covers {vcf.sequence_length} bp, less than one window "
-                                    f"of {window_bp} bp (the simulated region length); give a longer region or "
-                                    "a smaller window_bp")
-            windows = vcf.windows(window_bp, step, keep_partial=keep_partial)
-            window_text = f"{window_bp} bp windows"
-            if step is not None:
-                window_text += f" every {step} bp"
-        if self.n_loci > 1 and n_snps_windows is None:
-            notes.append(f"the simulations laid {self.n_loci} unlinked loci of {self.sequence_length:g} bp end to "
-                         "end; a contiguous window has more linkage than that")
-
-        counts = np.array([w.num_sites for w in windows])
-        sites = self.training_sites
-        if min_snps is None:
-            min_snps = max(1, int(sites["min"])) if sites else 1
-        usable = counts >= min_snps
-        skipped = int(np.count_nonzero(~usable))
-        if not usable.any():
-            raise MismatchError(f"too few SNPs: no window has at least {min_snps} segregating SNPs (most: "
-                                f"{counts.max() if len(counts) else 0}) in {len(windows)} windows of "
-                                f"{window_text}" + (f"; the simulations had {sites['min']:g} to {sites['max']:g}"
-                                                    if sites else ""))
-        if skipped:
-            notes.append(f"{skipped} of {len(windows)} windows skipped: "
-                         + ("no segregating SNP" if min_snps == 1 else f"fewer than {min_snps} SNPs"))
-        windows = [w for w, ok in zip(windows, usable) if ok]
-        counts = counts[usable]
-        if sites and n_snps_windows is None and window_bp == self.window_bp:
-            outside = int(np.count_nonzero((counts < sites["min"]) | (counts > sites["max"])))
-            if outside:
-                notes.append(f"{outside} of {len(windows)} windows have SNP counts outside the range of all "
-                             f"{sites['n']} training simulations ({sites['min']:g}–{sites['max']:g} SNPs per "
-                             f"{self.window_bp:g} bp): diversity may not match the simulated scenarios")
-
-        labels = None
-        if self.transform is not None:
-            padded = counts < self.transform.n_snps
-            labels = np.array(vcf.population_names, dtype=object)[vcf.populations].astype(str)
-            # Missing-data injection (missing_rate) imitates real data in simulations; real data bring
-            # their own missing calls, so it is switched off here. Everything else is the stored transform.
-            transform = replace(self.transform, missing_rate=0.0)
-            images = np.stack([transform(w.calls, w.positions, labels, sequence_length=w.sequence_length)
-                               for w in windows])
-            values = self.predict_images(images, calibrated=calibrated)
-            if padded.any():
-                share = ""
-                if sites and "below_image_width" in sites:
-                    share = f" ({100 * sites['below_image_width']:.0f} % of the training simulations were)"
-                notes.append(f"{int(padded.sum())} of {len(windows)} windows have fewer than {self.transform.n_snps} "
-                             f"SNPs: their images are zero-padded, as simulations with few SNPs were{share}")
-        else:
-            from popsim.features.stats import compute_statistics
-
-            padded = np.zeros(len(windows), dtype=bool)
-            labels = np.array(vcf.population_names, dtype=object)[vcf.populations].astype(str)
-            rows = []
-            for w in windows:
-                d = compute_statistics(w.calls, w.sequence_length if self.per_bp else None, labels, self.statistics)
-                if list(d) != self.statistic_names:
-                    raise MismatchError(f"the VCF gives statistics {list(d)}; the model was trained on "
-                                        f"{self.statistic_names}")
-                rows.append([d[n] for n in self.statistic_names])
-            values = self.predict_statistics(np.array(rows), calibrated=calibrated)
-        for message in notes:
-            warnings.warn(message, BundleWarning, stacklevel=2)
-        uses_calibration = (self.kind == "classification" and calibrated and self.calibration is not None
-                            and self.calibration.temperature_ is not None)
-        return WindowPredictions(
-            kind=self.kind, names=list(self.names), values=np.asarray(values, dtype=np.float64),
-            chromosome=str(vcf.chromosome), starts=np.array([w.start for w in windows]),
-            ends=np.array([w.end for w in windows]), n_snps=counts, padded=padded, window=window_text,
-            calibrated=uses_calibration, skipped_windows=skipped, warnings=notes,
-            data_summary=(f"data: {vcf.source or 'VCF'} {vcf.chromosome}:{vcf.start}-{vcf.end}, {vcf.num_sites} "
-                          f"segregating SNPs, {vcf.num_individuals} individuals "
-                          f"({', '.join(f'{p}:{n}' for p, n in vcf.population_sizes.items())}), "
-                          f"{'phased' if vcf.phased else 'unphased'}"),
-            model_summary=self.describe(),
-        )
+        return predict_vcf(self, vcf, populations, region, **options)
 
 
 def _json_default(value):

@@ -94,6 +94,8 @@ from typing import Mapping
 
 import numpy as np
 
+from popsim.features.genotypes import segregating_sites
+
 __all__ = [
     "SKIP_REASONS",
     "VcfFormatError",
@@ -228,6 +230,36 @@ class VcfGenotypes:
         missing = np.logical_or.reduceat(calls < 0, first, axis=1)
         dose[missing] = -1
         return dose.astype(np.int8)
+
+    # -- selections ----------------------------------------------------------------------------------
+    def segregating(self) -> "VcfGenotypes":
+        """Only the sites where both alleles occur in the sample (:func:`popsim.features.genotypes.segregating_sites`),
+        as the simulations keep them; ``self`` if every site already does."""
+        keep = segregating_sites(self.calls)
+        if keep.all():
+            return self
+        return replace(self, calls=self.calls[keep], positions=self.positions[keep])
+
+    def subsample(self, sizes: Mapping[str, int], seed: int) -> "VcfGenotypes":
+        """``sizes[p]`` individuals of each population ``p`` drawn without replacement (``numpy`` Generator
+        seeded by ``seed``), in their original order; populations not in ``sizes`` are left out.
+
+        Sites are kept as they are: a site can become monomorphic in the subsample (see :meth:`segregating`).
+        """
+        rng = np.random.default_rng(seed)
+        keep = []
+        for index, name in enumerate(self.population_names):
+            members = np.flatnonzero(self.individual_populations == index)
+            wanted = int(sizes.get(name, 0))
+            if wanted > len(members):
+                raise ValueError(f"subsample: population {name!r} has {len(members)} individuals; cannot draw {wanted}")
+            keep.append(np.sort(rng.choice(members, size=wanted, replace=False)))
+        keep = np.concatenate(keep) if keep else np.zeros(0, dtype=np.int64)
+        first = np.concatenate([[0], np.cumsum(self.ploidies)[:-1]])
+        columns = np.concatenate([first[i] + np.arange(self.ploidies[i]) for i in keep]) if len(keep) else \
+            np.zeros(0, dtype=np.int64)
+        return replace(self, calls=self.calls[:, columns], samples=tuple(self.samples[i] for i in keep),
+                       individual_populations=self.individual_populations[keep], ploidies=self.ploidies[keep])
 
     # -- windows -------------------------------------------------------------------------------------
     def _window(self, rows: slice, start: int, end: int) -> "VcfGenotypes":
@@ -619,8 +651,7 @@ class _Reader:
             sub = alleles[flip]
             alleles[flip] = np.where(sub >= 0, 1 - sub, sub)
         if self.drop_monomorphic:
-            flat = alleles.reshape(len(alleles), -1)
-            variable = (flat == 1).any(axis=1) & (flat == 0).any(axis=1)
+            variable = segregating_sites(alleles)
             self.skipped["monomorphic"] += int(np.count_nonzero(~variable))
             if not variable.all():
                 alleles, positions = alleles[variable], positions[variable]

@@ -65,6 +65,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from popsim.features.genotypes import population_order
 from popsim.features.images import GenotypeImage
 from popsim.sim.scenarios import Scenario
 from popsim.sim.simulate import Plan, Replicate, ReplicateRecord, default_settings, run_plan, statistics_table
@@ -319,7 +320,8 @@ class Dataset:
         )
         self.statistic_names = self.metadata.get("statistic_names") or []
         has_statistics = self.metadata["config"]["settings"].get("statistics") is not None
-        small = {key: [] for key in ("index", "label", "params", "seeds") + (("statistics",) if has_statistics else ())}
+        small = {key: [] for key in ("index", "label", "params", "seeds", "sites_per_locus")
+                 + (("statistics",) if has_statistics else ())}
         for chunk in self._chunks:
             with np.load(self.path / _chunk_name(chunk)) as data:
                 for key in small:
@@ -329,6 +331,9 @@ class Dataset:
         self.labels = np.concatenate(small["label"]) if self._chunks else np.zeros(0, np.int64)
         self.params = np.concatenate(small["params"]) if self._chunks else np.zeros((0, n_parameters))
         self.seeds = np.concatenate(small["seeds"]) if self._chunks else np.zeros((0, 4), np.uint32)
+        # Segregating sites of each locus of each replicate, (n, n_loci) int32.
+        self.sites_per_locus = (np.concatenate(small["sites_per_locus"]) if self._chunks
+                                else np.zeros((0, int(settings["n_loci"])), np.int32))
         # Summary statistics, (n, n_statistics) float64, or None if none were computed.
         self.statistics = None
         if has_statistics:
@@ -349,6 +354,32 @@ class Dataset:
     def image_shape(self) -> tuple | None:
         shape = self.metadata["image_shape"]
         return None if shape is None else tuple(shape)
+
+    @property
+    def settings(self) -> dict:
+        """The simulation settings as recorded (``SimulationSettings.to_dict()``: rates, loci, transform ...)."""
+        return dict(self.metadata["config"]["settings"])
+
+    @property
+    def seed(self) -> int:
+        """The master seed every replicate's seeds derive from."""
+        return int(self.metadata["config"]["seed"])
+
+    @property
+    def haplotype_populations(self) -> list[str]:
+        """Population of each haplotype (image row, genotype column), in order."""
+        return [str(p) for p in self.metadata["haplotype_populations"]]
+
+    @property
+    def population_names(self) -> list[str]:
+        """Populations in the order of their haplotype blocks."""
+        return population_order(self.haplotype_populations)
+
+    @property
+    def region_bp(self) -> float:
+        """bp simulated per replicate: loci × bp per locus (what per-bp statistics divide by)."""
+        settings = self.metadata["config"]["settings"]
+        return float(settings["sequence_length"]) * int(settings["n_loci"])
 
     # -- reading -----------------------------------------------------------------------------------------
     def _check_indices(self, indices) -> np.ndarray:
@@ -491,6 +522,30 @@ class Dataset:
                 sequence_length=float(settings["sequence_length"]),
                 n_loci=int(settings["n_loci"]),
             )
+
+    def statistics_table(self, statistics="default", per_bp: bool = True, cache=None):
+        """Summary statistics of every replicate, computed from the raw genotypes over all loci of a
+        replicate together (a :class:`popsim.features.stats.StatisticsTable`, rows in dataset order).
+
+        ``statistics`` is a preset name or a list of keys of :data:`popsim.features.stats.STATISTICS`;
+        ``per_bp`` divides sums over sites by :attr:`region_bp`. Replicates are read one at a time, so memory
+        does not grow with the dataset. ``cache``: a ``.npz`` path — read from it if it exists, else computed
+        and written there. Needs raw genotypes (``keep_genotypes=True``); for statistics computed while
+        simulating, see :attr:`statistics`.
+        """
+        from popsim.features.stats import StatisticsTable, statistics_table
+
+        if cache is not None and Path(cache).exists():
+            return StatisticsTable.load(cache)
+        if len(self) == 0:
+            raise ValueError(f"dataset {str(self.path)!r} has no replicates")
+        genotypes = (record.genotypes for record in self.iter_replicates())
+        table = statistics_table(genotypes, self.region_bp if per_bp else None,
+                                 np.asarray(self.haplotype_populations), statistics)
+        if cache is not None:
+            Path(cache).parent.mkdir(parents=True, exist_ok=True)
+            table.save(cache)
+        return table
 
     def info(self) -> str:
         """A human-readable summary (what ``popsim info`` prints)."""

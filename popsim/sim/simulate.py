@@ -47,6 +47,7 @@ import msprime
 import numpy as np
 import tskit
 
+from popsim.features.genotypes import segregating_sites
 from popsim.sim.scenarios import Scenario, get_scenario
 
 __all__ = [
@@ -332,10 +333,8 @@ def _locus_genotypes(ts: tskit.TreeSequence) -> tuple[np.ndarray, np.ndarray]:
     """Genotype matrix (sites, haplotypes) int8 and positions (bp) of the segregating sites of one locus."""
     genotypes = ts.genotype_matrix().astype(np.int8, copy=False)
     positions = ts.sites_position  # (ts.tables would copy every table)
-    n_haplotypes = genotypes.shape[1]
-    # Keep only sites where both alleles are present among the sampled haplotypes.
-    derived_count = genotypes.sum(axis=1, dtype=np.int64)
-    segregating = (derived_count > 0) & (derived_count < n_haplotypes)
+    # Keep only sites where both alleles are present among the sampled haplotypes (as real data are filtered).
+    segregating = segregating_sites(genotypes)
     return genotypes[segregating], positions[segregating].astype(np.float64)
 
 

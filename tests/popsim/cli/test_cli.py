@@ -95,7 +95,7 @@ def test_a_killed_simulate_resumes_to_exactly_the_uninterrupted_result(tmp_path)
     arguments = ["simulate", "--scenarios", "flagship_split,flagship_im", "--n", "100", "--seed", "9",
                  "--chunk-size", "4", "--n-snps", "16", *SMALL]
     killed = tmp_path / "killed"
-    process = subprocess.Popen([sys.executable, "-m", "popsim.cli.main", *arguments, "-o", str(killed)],
+    process = subprocess.Popen([sys.executable, "-m", "popsim.cli", *arguments, "-o", str(killed)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 60
     while not (killed / "chunk-000002.npz").exists() and time.time() < deadline:
@@ -108,6 +108,24 @@ def test_a_killed_simulate_resumes_to_exactly_the_uninterrupted_result(tmp_path)
     assert main([*arguments, "-o", str(tmp_path / "clean")]) == 0
     assert chunk_contents(killed) == chunk_contents(tmp_path / "clean")
     assert Dataset(killed).complete
+
+
+def test_python_m_popsim_cli_reports_a_user_error_in_one_line_like_the_popsim_command(tmp_path):
+    # One code path: `python -m popsim.cli` runs popsim.cli.main.main, so a CommandError (here from the
+    # demes file without --samples) is one line on stderr and exit status 2, never a traceback.
+    result = subprocess.run([sys.executable, "-m", "popsim.cli", "simulate", "--scenarios", "model.yaml", "--n", "1",
+                             "--seed", "0", "-o", str(tmp_path / "x")], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["popsim: error: demes file 'model.yaml' needs --samples "
+                                                  "POP=INDIVIDUALS[,...]"]
+
+
+def test_popsim_help_starts_without_loading_the_statistics_abc_or_vcf_modules():
+    code = ("import sys; from popsim.cli.main import build_parser; build_parser(); "
+            "print(sorted(m for m in ('popsim.features.stats', 'popsim.inference.abc', 'popsim.realdata.vcf', "
+            "'msprime') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
 
 
 def test_subcommand_modules_not_written_yet_are_skipped(monkeypatch):

@@ -297,7 +297,7 @@ def test_other_bad_arguments_are_rejected():
 
 def test_cli_abc_prints_model_probabilities_posterior_and_cross_validation(tmp_path, capsys,
                                                                           constant_vs_bottleneck):
-    from popsim.cli import analysis as cli_analysis
+    from popsim.cli.main import main as popsim_main
 
     sumstat, index, keys = constant_vs_bottleneck
     labels = (index == "bottleneck").astype(np.int64)
@@ -306,9 +306,9 @@ def test_cli_abc_prints_model_probabilities_posterior_and_cross_validation(tmp_p
     np.savez(path, names=np.array(keys), values=sumstat, labels=labels,
              scenario_names=np.array(["constant", "bottleneck"]), params=theta,
              parameter_names=np.array(["T_bottleneck"]), populations=np.array([]), per_bp=np.array(True))
-    status = cli_analysis.main(["abc", "--train", str(path), "--target", str(path), "--target-row", "0",
-                                "--statistics", "S,pi,tajimas_d", "--tol", "0.1", "--param", "T_bottleneck",
-                                "--cv", "5", "--plots", str(tmp_path / "plots")])
+    status = popsim_main(["abc", "--train", str(path), "--target", str(path), "--target-row", "0",
+                          "--statistics", "S,pi,tajimas_d", "--tol", "0.1", "--param", "T_bottleneck",
+                          "--cv", "5", "--plots", str(tmp_path / "plots")])
     out = capsys.readouterr().out
     assert status == 0
     assert "P(constant)" in out and "P(bottleneck)" in out
@@ -330,13 +330,13 @@ def test_cli_select_columns_follows_presets_and_population_names():
 
 
 def test_cli_stats_on_a_dataset_matches_popsim_stats(tmp_path, capsys):
-    from popsim.cli import analysis as cli_analysis
+    from popsim.cli.main import main as popsim_main
     from popsim.sim.dataset import Dataset, simulate_dataset
 
     simulate_dataset(tmp_path / "ds", ["flagship_split", "flagship_im"], 2, 11, keep_genotypes=True, n_loci=2,
                      progress=False)
     out = tmp_path / "stats.npz"
-    assert cli_analysis.main(["stats", str(tmp_path / "ds"), "--statistics", "t1", "-o", str(out)]) == 0
+    assert popsim_main(["stats", str(tmp_path / "ds"), "--statistics", "t1", "-o", str(out)]) == 0
     assert "4 replicates × 8 statistics (per bp)" in capsys.readouterr().out
     with np.load(out) as z:
         names, values, labels = z["names"].tolist(), z["values"], z["labels"]

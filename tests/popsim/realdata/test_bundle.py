@@ -22,7 +22,8 @@ from minidl.calibration import TemperatureScaling
 from minidl.model import load_metadata
 from minidl.preprocessing import StandardScaler
 from minidl.threads import limit_threads
-from popsim.realdata.bundle import BundleWarning, MismatchError, ModelBundle, WindowPredictions
+from popsim.realdata.bundle import BundleWarning, MismatchError, ModelBundle
+from popsim.realdata.windows import WindowPredictions
 from popsim.sim.dataset import simulate_dataset
 from popsim.features.images import GenotypeImage
 from popsim.sim.priors import Fixed, Uniform

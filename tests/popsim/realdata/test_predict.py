@@ -1,8 +1,8 @@
 """Specification of ``popsim predict``: a bundle and a VCF in, per-window CSV, summary CSV, figure and a
 printed summary out; usage errors and data/model mismatches exit with status 2 and one line on stderr.
 
-The subcommand is reached through ``popsim.cli.main`` (``popsim.cli.predict`` is in its ``SUBCOMMAND_MODULES``; the
-fixture adds it if not). The trained bundle and mystery VCFs come from ``tests/popsim/test_bundle.py``.
+The subcommand is reached through ``popsim.cli.main.main``, as the ``popsim`` command reaches it. The trained
+bundle and mystery VCFs come from ``tests/popsim/realdata/test_bundle.py``.
 """
 
 import argparse
@@ -13,8 +13,8 @@ import pytest
 
 import popsim.cli.main as cli
 from minidl.threads import limit_threads
-from popsim.realdata.bundle import WindowPredictions
-from popsim.cli.predict import add_parser, plot_predictions
+from popsim.cli.predict import add_parser
+from popsim.realdata.windows import WindowPredictions, plot_predictions
 from tests.popsim.realdata.test_bundle import LOCUS_BP, N_WINDOWS, mystery_vcf, trained
 
 
@@ -25,9 +25,8 @@ def one_thread():
 
 
 @pytest.fixture
-def popsim_main(monkeypatch):
-    if "popsim.cli.predict" not in cli.SUBCOMMAND_MODULES:  # popsim.cli.main lists it since a6b2678; keep the test valid
-        monkeypatch.setattr(cli, "SUBCOMMAND_MODULES", [*cli.SUBCOMMAND_MODULES, "popsim.cli.predict"])
+def popsim_main():
+    assert "popsim.cli.predict" in cli.SUBCOMMAND_MODULES
     return cli.main
 
 

@@ -462,3 +462,24 @@ def test_summary_mentions_counts(tmp_path, ts):
     g = read_vcf(_write(tmp_path, _vcf_text(ts)), {s: p for s, p in _pops_of(ts).items() if p == "A"})
     text = g.summary()
     assert "4 A" in text and "phased" in text and "3 VCF samples not in the population file" in text
+
+
+def test_subsample_draws_whole_individuals_per_population_and_segregating_drops_monomorphic_sites():
+    from popsim.realdata.vcf import VcfGenotypes
+
+    calls = np.array([[0, 1, 0, 0, 1, 1, 0, 0], [0, 0, 0, 0, 0, 0, 1, 1], [1, 1, 1, 1, 1, 1, 1, 1]], dtype=np.int8)
+    data = VcfGenotypes(calls=calls, positions=np.array([10, 20, 30]), chromosome="1",
+                        samples=("a", "b", "c", "d"), population_names=("P", "Q"),
+                        individual_populations=np.array([0, 0, 1, 1]), ploidies=np.array([2, 2, 2, 2]),
+                        phased=True, start=1, end=100)
+    small = data.subsample({"P": 1, "Q": 1}, seed=4)
+    assert small.num_individuals == 2 and small.population_sizes == {"P": 1, "Q": 1}
+    for k, sample in enumerate(small.samples):
+        column = 2 * data.samples.index(sample)
+        np.testing.assert_array_equal(small.calls[:, 2 * k:2 * k + 2], calls[:, column:column + 2])
+    assert data.subsample({"P": 1, "Q": 1}, seed=4).samples == small.samples
+    assert data.segregating().positions.tolist() == [10, 20]
+    kept = data.segregating()
+    assert kept.segregating() is kept  # nothing left to drop: the same object
+    with pytest.raises(ValueError, match="population 'P' has 2 individuals; cannot draw 3"):
+        data.subsample({"P": 3, "Q": 1}, seed=0)

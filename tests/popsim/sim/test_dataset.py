@@ -104,6 +104,26 @@ def test_iter_replicates_gives_raw_genotypes_positions_and_populations(reference
     assert records[0].populations == ["A"] * 24 + ["B"] * 24 and records[0].sequence_length == 2_000
 
 
+def test_statistics_table_equals_the_statistics_of_each_replicate_and_is_cached(reference, tmp_path):
+    from popsim.features.stats import compute_statistics
+
+    records = list(reference.iter_replicates())
+    table = reference.statistics_table("t1", cache=tmp_path / "stats.npz")
+    assert table.values.shape == (12, 8) and (tmp_path / "stats.npz").exists()
+    expected = compute_statistics(records[5].genotypes, 2 * 2_000, np.array(records[5].populations), "t1")
+    np.testing.assert_allclose(table.values[5], list(expected.values()), rtol=1e-12)
+    per_locus = reference.statistics_table("t1", per_bp=False)
+    assert not np.allclose(per_locus.values, table.values)
+    again = reference.statistics_table("ignored when cached", cache=tmp_path / "stats.npz")
+    np.testing.assert_array_equal(again.values, table.values)
+
+
+def test_dataset_describes_its_sample_and_sites(reference):
+    assert reference.population_names == ["A", "B"] and reference.region_bp == 4_000
+    assert reference.sites_per_locus.shape == (12, 2) and reference.seed == 11
+    assert reference.sites_per_locus.sum(axis=1).tolist() == [len(r.positions) for r in reference.iter_replicates()]
+
+
 def test_info_summarises_the_dataset(reference):
     text = reference.info()
     assert "complete" in text and "flagship_sc" in text and "48 haplotypes" in text

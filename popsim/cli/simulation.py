@@ -1,0 +1,231 @@
+"""``popsim list``, ``popsim show``, ``popsim simulate``, ``popsim info``: scenarios and datasets.
+
+    popsim list                                   # built-in scenarios
+    popsim show SCENARIO [-o model.png]           # priors, demography, drawing
+    popsim simulate --scenarios A,B --n N --seed S --workers W -o DATASET [...]
+    popsim info DATASET
+"""
+
+from __future__ import annotations
+
+import time
+
+from popsim.cli.common import CommandError, HelpFormatter, parse_mapping
+
+__all__ = ["add_parser", "run_list", "run_show", "run_simulate", "run_info"]
+
+
+def _load_scenarios(names: str, samples: str | None):
+    """Built-in names or demes YAML files, comma-separated; optional sample override for all of them."""
+    from popsim.sim.scenarios import Scenario, get_scenario
+
+    sample_sizes = parse_mapping(samples, "--samples", int) if samples else None
+    scenarios = []
+    for name in filter(None, (part.strip() for part in names.split(","))):
+        if name.endswith((".yaml", ".yml")):
+            if sample_sizes is None:
+                raise CommandError(f"demes file {name!r} needs --samples POP=INDIVIDUALS[,...]")
+            scenarios.append(Scenario.from_demes(name, sample_sizes))
+            continue
+        scenario = get_scenario(name)
+        scenarios.append(scenario.with_samples(sample_sizes) if sample_sizes else scenario)
+    if not scenarios:
+        raise CommandError(f"--scenarios {names!r} names no scenario; expected e.g. --scenarios split,isolation_with_migration")
+    return scenarios
+
+
+# -- list ----------------------------------------------------------------------------------------------
+def run_list(args) -> int:
+    from popsim.sim.scenarios import list_scenarios
+
+    scenarios = list_scenarios()
+    width = max(len(s.name) for s in scenarios)
+    for scenario in scenarios:
+        samples = ", ".join(f"{k}:{v}" for k, v in scenario.samples.items())
+        print(f"{scenario.name:<{width}}  [{samples}]  {scenario.description}")
+    return 0
+
+
+# -- show ----------------------------------------------------------------------------------------------
+def run_show(args) -> int:
+    from popsim.sim.scenarios import get_scenario
+
+    scenario = get_scenario(args.scenario)
+    params = scenario.reference_params()
+    if args.params:
+        params.update(parse_mapping(args.params, "--params"))
+    print(f"{scenario.name}: {scenario.description}")
+    print(f"samples (diploid individuals): {scenario.samples} -> {scenario.n_haplotypes} haplotypes")
+    print("priors:")
+    for name, prior in scenario.priors.items():
+        print(f"  {name:<12} {prior}")
+    print(f"defaults: {scenario.defaults}")
+    print(f"parameters shown: {params}")
+    demography = scenario.demography(params)
+    print(demography.debug())
+    if args.output:
+        path = scenario.draw(args.output, params)
+        print(f"drawing written to {path}")
+    if args.demes:
+        import demes
+
+        demes.dump(scenario.to_demes(params), args.demes)
+        print(f"demes YAML written to {args.demes}")
+    return 0
+
+
+# -- simulate ------------------------------------------------------------------------------------------
+def run_simulate(args) -> int:
+    from popsim.features.images import GenotypeImage
+    from popsim.sim.simulate import SummaryStatistics, import_function
+
+    scenarios = _load_scenarios(args.scenarios, args.samples)
+    statistics = None
+    if args.statistics:
+        # "module:function" names a user function; a bare name is a popsim.features.stats preset ("t1", "default").
+        statistics = import_function(args.statistics) if ":" in args.statistics else SummaryStatistics(args.statistics)
+    transform = None
+    if not args.no_images:
+        transform = GenotypeImage(
+            n_snps=args.n_snps,
+            snp_selection=args.snp_selection,
+            sort_rows=args.sort_rows,
+            encoding=args.encoding,
+            unphased=args.unphased,
+            distance_channel=args.distance_channel,
+            missing_rate=args.missing_rate,
+        )
+    executor, client = None, None
+    if args.scheduler:
+        # A dask.distributed cluster (possibly on several machines) instead of local processes.
+        try:
+            import distributed
+        except ImportError:
+            raise CommandError("--scheduler needs dask.distributed; install it with pip install 'distributed'") from None
+        client = distributed.Client(args.scheduler)
+        executor = client.get_executor()
+    started = time.perf_counter()
+    try:
+        dataset = _simulate(args, scenarios, transform, statistics, executor)
+    finally:
+        if client is not None:
+            client.close()
+    elapsed = time.perf_counter() - started
+    print(dataset.info())
+    print(f"time           {elapsed:.1f} s")
+    return 0
+
+
+def _simulate(args, scenarios, transform, statistics, executor):
+    from popsim.sim.dataset import simulate_dataset
+
+    return simulate_dataset(
+        args.output,
+        scenarios,
+        args.n,
+        args.seed,
+        transform=transform,
+        keep_genotypes=args.keep_genotypes,
+        chunk_size=args.chunk_size,
+        sequence_length=args.sequence_length,
+        mutation_rate=args.mutation_rate,
+        recombination_rate=args.recombination_rate,
+        n_loci=args.n_loci,
+        segregating_sites=args.segregating_sites,
+        discrete_genome=args.discrete_genome,
+        statistics=statistics,
+        executor=executor,
+        workers=args.workers,
+        batch_size=args.batch_size,
+        progress=not args.no_progress,
+        stop_after_chunks=args.stop_after_chunks,
+    )
+
+
+# -- info ----------------------------------------------------------------------------------------------
+def run_info(args) -> int:
+    from popsim.sim.dataset import Dataset
+
+    dataset = Dataset(args.dataset, allow_incomplete=True)
+    print(dataset.info())
+    return 0
+
+
+def add_parser(subparsers) -> None:
+    """Register the built-in subcommands: list, show, simulate, info."""
+    parser = subparsers.add_parser(
+        "list", help="list the built-in scenarios", description="List the built-in scenarios with their default samples."
+    )
+    parser.set_defaults(func=run_list)
+
+    parser = subparsers.add_parser(
+        "show",
+        help="describe a scenario and draw it",
+        description="Print a scenario's priors and its msprime demography (at the prior medians unless --params), "
+        "and optionally draw it with demesdraw.",
+    )
+    parser.add_argument("scenario", help="built-in scenario name (see `popsim list`)")
+    parser.add_argument("-o", "--output", metavar="PNG", help="draw the model to this image file")
+    parser.add_argument("--params", metavar="K=V,...", help="parameter values to show instead of the prior medians")
+    parser.add_argument("--demes", metavar="YAML", help="also write the model as a demes YAML file")
+    parser.set_defaults(func=run_show)
+
+    parser = subparsers.add_parser(
+        "simulate",
+        help="simulate a dataset (images, labels, parameters, seeds)",
+        description="Simulate N replicates of each scenario into a dataset directory (chunked; re-running the "
+        "same command resumes an interrupted run and gives exactly the same result). Units: sizes in "
+        "diploid individuals, times in generations, rates per bp per generation. Settings not given "
+        "come from the scenarios' defaults (see `popsim show`).",
+        epilog="examples:\n"
+        "  popsim simulate --scenarios mosquito_isolation,mosquito_im --n 1000 --seed 1 --workers 2 \\\n"
+        "      --n-snps 250 --snp-selection first --encoding pm1 --distance-channel --keep-genotypes -o t1_train\n"
+        "  popsim simulate --scenarios flagship_split,flagship_im,flagship_sc --n 1000 --seed 2 --workers 2 \\\n"
+        "      --sort-rows similarity --keep-genotypes -o flagship",
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("--scenarios", required=True, metavar="A,B,...",
+                        help="comma-separated built-in names or demes YAML files; label k = k-th scenario")
+    parser.add_argument("--n", required=True, type=int, help="replicates per scenario")
+    parser.add_argument("--seed", required=True, type=int, help="master seed (all replicate seeds derive from it)")
+    parser.add_argument("-o", "--output", required=True, metavar="DATASET", help="dataset directory")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="run on a dask.distributed cluster, e.g. tcp://10.0.0.1:8786 (--workers then sizes the "
+                        "work queue; the output is identical to a local run)")
+    parser.add_argument("--samples", metavar="POP=N,...", help="diploid individuals per population, for all scenarios")
+    parser.add_argument("--sequence-length", type=float, help="bp per locus")
+    parser.add_argument("--mutation-rate", type=float, help="per bp per generation")
+    parser.add_argument("--recombination-rate", type=float, help="per bp per generation")
+    parser.add_argument("--n-loci", type=int, help="independent loci per replicate")
+    parser.add_argument("--segregating-sites", type=int, help="exactly this many segregating sites per locus (ms -s)")
+    parser.add_argument("--discrete-genome", action="store_true",
+                        help="integer positions and binary mutation model (default: infinite sites)")
+    parser.add_argument("--keep-genotypes", action="store_true",
+                        help="also store raw genotype matrices and positions (for summary statistics)")
+    parser.add_argument("--statistics", metavar="PRESET|MODULE:FUNCTION",
+                        help="summary statistics computed per replicate in the workers and stored: a popsim.features.stats "
+                        "preset (t1, default; per bp) or a function record -> {name: value}")
+    parser.add_argument("--chunk-size", type=int, default=256, help="replicates per chunk file")
+    parser.add_argument("--batch-size", type=int, help="replicates per task sent to a worker (default: automatic)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--stop-after-chunks", type=int, help="write at most this many new chunks, then stop")
+    images = parser.add_argument_group("genotype images")
+    images.add_argument("--no-images", action="store_true", help="store no images (needs --keep-genotypes)")
+    images.add_argument("--n-snps", type=int, default=256, help="image columns")
+    images.add_argument("--snp-selection", choices=["first", "centre", "even"], default="even",
+                        help="which SNPs: the first N, a centred window, or evenly spread")
+    images.add_argument("--sort-rows", choices=["none", "frequency", "similarity"], default="none",
+                        help="row order within each population")
+    images.add_argument("--encoding", choices=["01", "pm1"], default="01",
+                        help="01: derived=1; pm1: minor=+1, major=-1; missing=0")
+    images.add_argument("--unphased", action="store_true", help="rows are individuals with 0/1/2 derived alleles")
+    images.add_argument("--distance-channel", action="store_true", help="add a log(1+bp) inter-SNP distance channel")
+    images.add_argument("--missing-rate", type=float, default=0.0, help="fraction of genotypes set missing")
+    parser.set_defaults(func=run_simulate)
+
+    parser = subparsers.add_parser(
+        "info", help="summarise a dataset", description="Print what a dataset contains and whether it is complete."
+    )
+    parser.add_argument("dataset", help="dataset directory")
+    parser.set_defaults(func=run_info)
