@@ -29,7 +29,7 @@ import numpy as np
 
 from popsim.sim.priors import Fixed
 from popsim.sim.scenarios import Scenario, get_scenario
-from popsim.sim.simulate import simulate
+from popsim.sim.simulate import SimulationSettings, simulate
 
 
 def fixed_scenario() -> Scenario:
@@ -80,7 +80,7 @@ def raw_msprime(scenario: Scenario, n: int, settings: dict, seed: int) -> None:
 
 
 def popsim_run(scenario: Scenario, n: int, settings: dict, seed: int, workers: int) -> None:
-    simulate(scenario, n, seed, workers=workers, n_loci=1, **settings)
+    simulate(scenario, n, seed, SimulationSettings(n_loci=1, **settings), workers=workers)
 
 
 def main() -> None:

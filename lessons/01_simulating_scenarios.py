@@ -26,6 +26,7 @@
 
 # %%
 import time
+from dataclasses import replace
 
 import demes
 import matplotlib.pyplot as plt
@@ -37,7 +38,7 @@ from popsim.features.images import GenotypeImage
 from popsim.features.plot import plot_image
 from popsim.sim.priors import Fixed
 from popsim.sim.scenarios import Scenario, get_scenario
-from popsim.sim.simulate import simulate
+from popsim.sim.simulate import SimulationSettings, simulate
 from popsim.features.stats import compute_statistics
 
 settings = setup("01_simulating_scenarios")
@@ -74,8 +75,8 @@ MU = 1e-8
 constant = get_scenario("constant_size")
 fixed_n = Scenario("constant_N10000", constant.samples, {"N": Fixed(N)}, constant.build)
 n_rep = 20 if settings.quick else 200
-sim = simulate(fixed_n, n_rep, seed=settings.seed, sequence_length=10_000, mutation_rate=MU,
-               recombination_rate=1e-8, n_loci=10)
+sim = simulate(fixed_n, n_rep, seed=settings.seed,
+               settings=SimulationSettings(sequence_length=10_000, mutation_rate=MU, recombination_rate=1e-8, n_loci=10))
 pi_per_bp = np.array([compute_statistics(r.genotypes, 10 * 10_000, statistics=["pi"])["pi"] for r in sim.replicates])
 print(f"mean π over {n_rep} replicates: {pi_per_bp.mean():.2e} per bp (theory θ = 4Nμ = {4 * N * MU:.2e})")
 
@@ -172,7 +173,8 @@ print(demes.dumps(fixed_scenarios[2].to_demes()))
 # %%
 images = {"rows unsorted": GenotypeImage(n_snps=150, snp_selection="centre", sort_rows="none"),
           "rows sorted by similarity": GenotypeImage(n_snps=150, snp_selection="centre", sort_rows="similarity")}
-one_each = simulate(fixed_scenarios, 1, seed=settings.seed, sequence_length=100_000, n_loci=1)
+one_each = simulate(fixed_scenarios, 1, seed=settings.seed,
+                    settings=SimulationSettings(sequence_length=100_000, n_loci=1))
 populations = fixed_scenarios[0].haplotype_populations()
 fig, axes = plt.subplots(2, 3, figsize=(15, 7))
 for j, (scenario, replicate) in enumerate(zip(fixed_scenarios, one_each.replicates)):
@@ -199,9 +201,9 @@ savefig(fig, settings, "genotype_images.png")
 
 # %%
 n_each = 15 if settings.quick else 150
-common = dict(seed=settings.seed, n_loci=5)
-by_rate = simulate(scenarios, n_each, **common)
-fixed_s = simulate(scenarios, n_each, segregating_sites=60, **common)
+five_loci = SimulationSettings(n_loci=5)
+by_rate = simulate(scenarios, n_each, settings.seed, five_loci)
+fixed_s = simulate(scenarios, n_each, settings.seed, replace(five_loci, segregating_sites=60))
 
 
 def per_locus_s_and_fst(simulation):

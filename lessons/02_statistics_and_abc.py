@@ -42,7 +42,7 @@ from popsim.inference.plots import plot_confusion_matrix, plot_prior_posterior
 from popsim.sim.dataset import simulate_dataset
 from popsim.sim.priors import Fixed
 from popsim.sim.scenarios import Scenario, get_scenario
-from popsim.sim.simulate import available_workers, simulate
+from popsim.sim.simulate import SimulationSettings, available_workers, simulate
 from popsim.features.stats import compute_statistics
 
 settings = setup("02_statistics_and_abc")
@@ -79,8 +79,9 @@ def statistics_of(genotypes, populations, length_bp):
 
 def reference_table(folder, n, seed, n_loci):
     """Simulate (or reload) the reference table: statistic names, values (n, k), labels, parameters."""
-    dataset = simulate_dataset(folder, scenarios, n, seed, keep_genotypes=True, n_loci=n_loci,
-                               chunk_size=300, workers=min(2, available_workers()) if n > 100 else 1)
+    dataset = simulate_dataset(folder, scenarios, n, seed,
+                               settings=SimulationSettings(keep_genotypes=True, n_loci=n_loci), chunk_size=300,
+                               workers=min(2, available_workers()) if n > 100 else 1)
     cache = folder / "statistics.npz"
     if not cache.exists():
         rows = [statistics_of(r.genotypes, r.populations, r.sequence_length * r.n_loci)
@@ -134,7 +135,7 @@ TRUE = {"N_A": 12_000, "N_B": 7_000, "N_ANC": 10_000, "T_split": 9_000, "m": 2e-
 im = scenarios[1]
 observed_model = Scenario("observed_im", im.samples, {k: Fixed(v) for k, v in TRUE.items()}, im.build,
                           im.description, im.defaults)
-observed_sim = simulate(observed_model, 1, seed=settings.seed + 12345, n_loci=N_LOCI)
+observed_sim = simulate(observed_model, 1, seed=settings.seed + 12345, settings=SimulationSettings(n_loci=N_LOCI))
 replicate = observed_sim.replicates[0]
 observed = statistics_of(replicate.genotypes, im.haplotype_populations(), 10_000 * N_LOCI)
 target = np.array([observed[name] for name in stat_names])

@@ -38,7 +38,7 @@ from lessons._common import savefig, setup
 from popsim.inference.abc import abc, postpr, prediction_error
 from popsim.sim.dataset import simulate_dataset
 from popsim.sim.scenarios import get_scenario
-from popsim.sim.simulate import available_workers
+from popsim.sim.simulate import SimulationSettings, available_workers
 
 settings = setup("06_mlp_vs_abc")
 blas = threadpool_limits(1, user_api="blas")  # small matrices: one BLAS thread beats two fighting for shared cores
@@ -61,8 +61,9 @@ KEYS = ("S", "pi", "theta_w", "tajimas_d", "theta_h", "fay_wu_h", "S_pop", "pi_p
         "tajimas_d_pop", "dxy", "da", "fst_hudson", "fst_tskit")
 
 folder = settings.output / f"reference_{N_PER_SCENARIO}x{N_LOCI}loci"
-dataset = simulate_dataset(folder, scenarios, N_PER_SCENARIO, settings.seed, keep_genotypes=True, n_loci=N_LOCI,
-                           chunk_size=300, workers=min(2, available_workers()) if N_PER_SCENARIO > 100 else 1)
+dataset = simulate_dataset(folder, scenarios, N_PER_SCENARIO, settings.seed,
+                           settings=SimulationSettings(keep_genotypes=True, n_loci=N_LOCI), chunk_size=300,
+                           workers=min(2, available_workers()) if N_PER_SCENARIO > 100 else 1)
 table = dataset.statistics_table(KEYS, cache=folder / "statistics.npz")
 stat_names, stats = table.names, table.values
 labels = dataset.labels

@@ -32,6 +32,7 @@ from minidl.config import use_kernels
 from minidl.kernels import family, reference, same_padding
 from popsim.sim.dataset import simulate_dataset
 from popsim.features.images import GenotypeImage
+from popsim.sim.simulate import SimulationSettings
 from lessons._common import savefig, setup
 
 settings = setup("10_convolution")
@@ -51,7 +52,8 @@ rng = np.random.default_rng(settings.seed)
 # %%
 transform = GenotypeImage(n_snps=N_SNPS, snp_selection="even", sort_rows="none", encoding="01")
 dataset = simulate_dataset(settings.output / f"replicates_{N_IMAGES}_seed{settings.seed}", "flagship_im", N_IMAGES,
-                           seed=settings.seed, transform=transform, keep_genotypes=True, progress=False)
+                           seed=settings.seed, settings=SimulationSettings(transform=transform, keep_genotypes=True),
+                           progress=False)
 batch = dataset.images()                      # (N_IMAGES, 48, 64, 1) float32
 image = batch[0]
 params = dict(zip(dataset.parameter_names, dataset.params[0]))

@@ -48,7 +48,7 @@ from minidl import (Adam, AveragePooling2D, BatchNormalization, Conv2D, Dense, E
                     Sequential)
 from popsim.sim.dataset import simulate_dataset
 from popsim.features.images import GenotypeImage
-from popsim.sim.simulate import available_workers
+from popsim.sim.simulate import SimulationSettings, available_workers
 from lessons._common import savefig, setup
 
 settings = setup("11_cnn_architectures")
@@ -71,8 +71,8 @@ print(f"{'quick' if settings.quick else 'full'} mode: {N_PER_SCENARIO} replicate
 
 # %%
 start = time.perf_counter()
-dataset = simulate_dataset(settings.output / f"data_{N_PER_SCENARIO}_seed{settings.seed}", SCENARIOS,
-                           N_PER_SCENARIO, seed=settings.seed, keep_genotypes=True,
+dataset = simulate_dataset(settings.output / f"data_{N_PER_SCENARIO}_seed{settings.seed}", SCENARIOS, N_PER_SCENARIO,
+                           seed=settings.seed, settings=SimulationSettings(keep_genotypes=True),
                            workers=1 if settings.quick else available_workers(),   # 90 replicates: no pool needed
                            progress=not settings.quick)
 records = list(dataset.iter_replicates())          # raw genotypes of every replicate, in plan order

@@ -39,7 +39,7 @@ from popsim.inference import abc as popsim_abc
 from popsim.sim.dataset import simulate_dataset
 from popsim.features.images import GenotypeImage
 from popsim.sim.scenarios import get_scenario
-from popsim.sim.simulate import available_workers
+from popsim.sim.simulate import SimulationSettings, available_workers
 from lessons._common import savefig, setup
 
 settings = setup("12_parameter_estimation")
@@ -73,7 +73,8 @@ start = time.perf_counter()
 transform = GenotypeImage(n_snps=N_SNPS, snp_selection="even", sort_rows="none", encoding="01",
                           distance_channel=True)
 folder = settings.output / f"split_{N_SIMS}_{N_SNPS}snps_seed{settings.seed}"
-dataset = simulate_dataset(folder, scenario, N_SIMS, seed=settings.seed, transform=transform, keep_genotypes=True,
+dataset = simulate_dataset(folder, scenario, N_SIMS, seed=settings.seed,
+                           settings=SimulationSettings(transform=transform, keep_genotypes=True),
                            workers=min(2, available_workers()), progress=not settings.quick)
 KEYS = ("S", "pi", "theta_w", "tajimas_d", "theta_h", "fay_wu_h", "S_pop", "pi_pop", "theta_w_pop",
         "tajimas_d_pop", "dxy", "da", "fst_hudson", "fst_tskit")

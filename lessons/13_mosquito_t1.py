@@ -62,7 +62,7 @@ from popsim.inference import abc as popsim_abc
 from popsim.sim.dataset import simulate_dataset
 from popsim.features.images import GenotypeImage
 from popsim.sim.scenarios import get_scenario
-from popsim.sim.simulate import SummaryStatistics, available_workers
+from popsim.sim.simulate import SimulationSettings, SummaryStatistics, available_workers
 from lessons._common import savefig, setup
 
 settings = setup("13_mosquito_t1")
@@ -124,15 +124,17 @@ print("IM models: the same, with symmetric migration m = 0.1 since the split "
 # the output folder: an interrupted run resumes, a second run reuses them.
 
 # %%
+SIMULATION = SimulationSettings(sequence_length=SEQUENCE_LENGTH, keep_genotypes=True, statistics=SummaryStatistics("t1"))
+
+
 def simulate_reading(reading):
     """Training and test datasets of one reading, simulated (or resumed, or read) in the output folder."""
     parts = {}
     for part, n, seed in (("train", N_TRAIN[reading], settings.seed), ("test", N_TEST, settings.seed + 1)):
         folder = settings.output / f"{reading}_{part}_{n}x2_seed{seed}" if not QUICK else \
             settings.output / f"quick_{reading}_{part}_{n}x2_seed{seed}"
-        parts[part] = simulate_dataset(folder, READINGS[reading], n, seed, keep_genotypes=True,
-                                       statistics=SummaryStatistics("t1"), sequence_length=SEQUENCE_LENGTH,
-                                       chunk_size=100, workers=WORKERS, progress=not QUICK)
+        parts[part] = simulate_dataset(folder, READINGS[reading], n, seed, SIMULATION, chunk_size=100,
+                                       workers=WORKERS, progress=not QUICK)
     return parts
 
 

@@ -42,7 +42,7 @@ from popsim.inference import abc as popsim_abc
 from popsim.sim.dataset import simulate_dataset
 from popsim.features.images import GenotypeImage
 from popsim.sim.scenarios import get_scenario
-from popsim.sim.simulate import available_workers
+from popsim.sim.simulate import SimulationSettings, available_workers
 from lessons._common import savefig, setup
 
 settings = setup("14_flagship")
@@ -84,8 +84,9 @@ for scenario in scenarios:
 transform = GenotypeImage(n_snps=N_SNPS, snp_selection="even", sort_rows="none", encoding="01")
 start = time.perf_counter()
 dataset_dir = settings.output / f"data_{N_PER_SCENARIO}_seed{settings.seed}"
-dataset = simulate_dataset(dataset_dir, SCENARIOS, N_PER_SCENARIO, seed=settings.seed, transform=transform,
-                           keep_genotypes=True, workers=available_workers(), progress=True)
+dataset = simulate_dataset(dataset_dir, SCENARIOS, N_PER_SCENARIO, seed=settings.seed,
+                           settings=SimulationSettings(transform=transform, keep_genotypes=True),
+                           workers=available_workers(), progress=True)
 timings["simulation"] = time.perf_counter() - start
 train, val, test = dataset.split((0.7, 0.1, 0.2))
 labels = dataset.labels

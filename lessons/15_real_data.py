@@ -28,6 +28,7 @@
 # %%
 import gzip
 import warnings
+from dataclasses import replace
 
 import matplotlib.pyplot as plt
 import msprime
@@ -43,6 +44,7 @@ from popsim.features.images import GenotypeImage
 from popsim.realdata.windows import plot_predictions, predict_vcf_file
 from popsim.sim.priors import LogUniform, Uniform
 from popsim.sim.scenarios import Scenario, get_scenario
+from popsim.sim.simulate import SimulationSettings
 
 settings = setup("15_real_data")
 set_num_threads(1)  # a tiny network: one numba/BLAS thread beats two fighting over shared cores
@@ -51,7 +53,7 @@ N_PER_SCENARIO = 100 if QUICK else 1000
 EPOCHS = 15 if QUICK else 40
 N_WINDOWS = 10 if QUICK else 30
 # One 50 kb locus per replicate; rates per bp per generation (msprime units).
-SIMULATION = {"sequence_length": 50_000, "mutation_rate": 5e-8, "recombination_rate": 1e-8, "n_loci": 1}
+SIMULATION = SimulationSettings(sequence_length=50_000, mutation_rate=5e-8, recombination_rate=1e-8, n_loci=1)
 print(f"mode: {'quick' if QUICK else 'full'}; {N_PER_SCENARIO} simulations per scenario, {EPOCHS} epochs")
 
 # %% [markdown]
@@ -79,9 +81,8 @@ scenarios = [
              get_scenario("expansion").build, "exponential growth from N_ancestral to N over T_growth"),
 ]
 transform = GenotypeImage(n_snps=64, snp_selection="even", encoding="01", distance_channel=True)
-dataset = simulate_dataset(settings.output / f"dataset_{'quick' if QUICK else 'full'}", scenarios,
-                           N_PER_SCENARIO, seed=settings.seed, transform=transform, progress=not QUICK,
-                           **SIMULATION)
+dataset = simulate_dataset(settings.output / f"dataset_{'quick' if QUICK else 'full'}", scenarios, N_PER_SCENARIO,
+                           seed=settings.seed, settings=replace(SIMULATION, transform=transform), progress=not QUICK)
 train, validation, test = dataset.split((0.7, 0.15, 0.15))
 x_train, y_train = dataset.arrays(train)
 x_val, y_val = dataset.arrays(validation)
@@ -159,9 +160,9 @@ secret_scenario = scenarios[rng.integers(len(scenarios))]
 secret = secret_scenario.name
 secret_params = secret_scenario.sample_params(rng)
 ts = msprime.sim_ancestry(secret_scenario.samples, demography=secret_scenario.demography(secret_params),
-                          sequence_length=N_WINDOWS * SIMULATION["sequence_length"],
-                          recombination_rate=SIMULATION["recombination_rate"], random_seed=settings.seed)
-ts = msprime.sim_mutations(ts, rate=SIMULATION["mutation_rate"], model=msprime.BinaryMutationModel(),
+                          sequence_length=N_WINDOWS * SIMULATION.sequence_length,
+                          recombination_rate=SIMULATION.recombination_rate, random_seed=settings.seed)
+ts = msprime.sim_mutations(ts, rate=SIMULATION.mutation_rate, model=msprime.BinaryMutationModel(),
                            discrete_genome=True, random_seed=settings.seed + 1)
 ts = ts.delete_sites(np.flatnonzero(ts.sites_position == 0))  # a VCF has no position 0
 vcf_path = settings.output / "mystery.vcf.gz"

@@ -77,7 +77,8 @@ def run_show(args) -> int:
 # -- simulate ------------------------------------------------------------------------------------------
 def run_simulate(args) -> int:
     from popsim.features.images import GenotypeImage
-    from popsim.sim.simulate import SummaryStatistics, import_function
+    from popsim.sim.dataset import simulate_dataset
+    from popsim.sim.simulate import SimulationSettings, SummaryStatistics, import_function
 
     scenarios = _load_scenarios(args.scenarios, args.samples)
     statistics = None
@@ -104,9 +105,22 @@ def run_simulate(args) -> int:
             raise CommandError("--scheduler needs dask.distributed; install it with pip install 'distributed'") from None
         client = distributed.Client(args.scheduler)
         executor = client.get_executor()
+    settings = SimulationSettings(
+        sequence_length=args.sequence_length,
+        mutation_rate=args.mutation_rate,
+        recombination_rate=args.recombination_rate,
+        n_loci=args.n_loci,
+        segregating_sites=args.segregating_sites,
+        discrete_genome=args.discrete_genome,
+        keep_genotypes=args.keep_genotypes,
+        transform=transform,
+        statistics=statistics,
+    )
     started = time.perf_counter()
     try:
-        dataset = _simulate(args, scenarios, transform, statistics, executor)
+        dataset = simulate_dataset(args.output, scenarios, args.n, args.seed, settings, chunk_size=args.chunk_size,
+                                   executor=executor, workers=args.workers, batch_size=args.batch_size,
+                                   progress=not args.no_progress, stop_after_chunks=args.stop_after_chunks)
     finally:
         if client is not None:
             client.close()
@@ -114,32 +128,6 @@ def run_simulate(args) -> int:
     print(dataset.info())
     print(f"time           {elapsed:.1f} s")
     return 0
-
-
-def _simulate(args, scenarios, transform, statistics, executor):
-    from popsim.sim.dataset import simulate_dataset
-
-    return simulate_dataset(
-        args.output,
-        scenarios,
-        args.n,
-        args.seed,
-        transform=transform,
-        keep_genotypes=args.keep_genotypes,
-        chunk_size=args.chunk_size,
-        sequence_length=args.sequence_length,
-        mutation_rate=args.mutation_rate,
-        recombination_rate=args.recombination_rate,
-        n_loci=args.n_loci,
-        segregating_sites=args.segregating_sites,
-        discrete_genome=args.discrete_genome,
-        statistics=statistics,
-        executor=executor,
-        workers=args.workers,
-        batch_size=args.batch_size,
-        progress=not args.no_progress,
-        stop_after_chunks=args.stop_after_chunks,
-    )
 
 
 # -- info ----------------------------------------------------------------------------------------------

@@ -68,7 +68,8 @@ import numpy as np
 from popsim.features.genotypes import population_order
 from popsim.features.images import GenotypeImage
 from popsim.sim.scenarios import Scenario
-from popsim.sim.simulate import Plan, Replicate, ReplicateRecord, default_settings, run_plan, statistics_table
+from popsim.sim.simulate import (Plan, Replicate, ReplicateRecord, SimulationSettings, check_settings, run_plan,
+                                 statistics_table)
 
 __all__ = ["simulate_dataset", "Dataset", "ReplicateRecord", "FORMAT_VERSION"]
 
@@ -150,17 +151,9 @@ def simulate_dataset(
     scenarios: Sequence[Scenario | str] | Scenario | str,
     n: int | Sequence[int],
     seed: int,
+    settings: SimulationSettings | None = None,
     *,
-    transform: GenotypeImage | None = None,
-    keep_genotypes: bool = False,
     chunk_size: int = 256,
-    sequence_length: float | None = None,
-    mutation_rate: float | None = None,
-    recombination_rate: float | None = None,
-    n_loci: int | None = None,
-    segregating_sites: int | None = None,
-    discrete_genome: bool = False,
-    statistics=None,
     executor=None,
     workers: int = 1,
     batch_size: int | None = None,
@@ -172,12 +165,12 @@ def simulate_dataset(
     Parameters
     ----------
     path : dataset directory (created if needed).
-    scenarios, n, seed, sequence_length, mutation_rate, recombination_rate, n_loci, segregating_sites,
-    discrete_genome : as ``popsim.sim.simulate.simulate``.
-    transform : ``GenotypeImage`` for the images; None stores no images (then keep_genotypes is needed).
-    keep_genotypes : also store raw ``(sites, haplotypes)`` matrices, positions and loci.
-    statistics : module-level function ``ReplicateRecord -> {name: float}`` computed in the workers and
-        stored per replicate (names in metadata ``statistic_names``).
+    scenarios, n, seed : as ``popsim.sim.simulate.simulate``.
+    settings : a ``SimulationSettings`` (None = the scenarios' defaults). Its ``transform`` (a
+        ``GenotypeImage``) makes the images, ``keep_genotypes=True`` also stores the raw ``(sites,
+        haplotypes)`` matrices, positions and loci (default here: not stored), and ``statistics`` (a
+        module-level function ``ReplicateRecord -> {name: float}``) computes statistics in the workers,
+        stored per replicate with their names in metadata ``statistic_names``. At least one of the three.
     chunk_size : replicates per chunk file (the unit of resumption and of streaming).
     executor, workers, batch_size, progress : as ``popsim.sim.simulate.run_plan``.
     stop_after_chunks : write at most this many new chunks, then return (simulate in installments).
@@ -186,9 +179,12 @@ def simulate_dataset(
     -------
     ``Dataset`` (complete unless stopped early).
     """
+    settings = check_settings(settings)
+    transform, keep_genotypes, statistics = settings.transform, settings.keep_genotypes, settings.statistics
     if transform is None and not keep_genotypes and statistics is None:
         raise ValueError(
-            "simulate_dataset needs transform=GenotypeImage(...), keep_genotypes=True or statistics=...; got none"
+            "simulate_dataset needs transform=GenotypeImage(...), keep_genotypes=True or statistics=... in its "
+            "SimulationSettings; got none of them"
         )
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
         raise ValueError(f"chunk_size must be an integer >= 1; got {chunk_size!r}")
@@ -201,18 +197,7 @@ def simulate_dataset(
                 f"scenario {scenario.name!r} samples {scenario.samples}, unlike {plan.scenarios[0].name!r} "
                 f"({plan.scenarios[0].samples}); expected the same samples in every scenario of a dataset"
             )
-    settings = default_settings(
-        plan.scenarios,
-        sequence_length=sequence_length,
-        mutation_rate=mutation_rate,
-        recombination_rate=recombination_rate,
-        n_loci=n_loci,
-        segregating_sites=segregating_sites,
-        discrete_genome=discrete_genome,
-        keep_genotypes=keep_genotypes,
-        transform=transform,
-        statistics=statistics,
-    )
+    settings = settings.resolve(plan.scenarios, keep_genotypes=False)
     n_chunks = -(-len(plan) // int(chunk_size))
     config = {
         "scenarios": [s.name for s in plan.scenarios],
@@ -270,7 +255,7 @@ def simulate_dataset(
         chunk = replicate.index // chunk_size
         last_of_chunk = min((chunk + 1) * chunk_size, len(plan)) - 1
         if replicate.index == last_of_chunk:
-            arrays = _chunk_arrays(pending, plan, keep_genotypes, transform)
+            arrays = _chunk_arrays(pending, plan, settings.keep_genotypes, transform)
             if statistics is not None and metadata["statistic_names"] is None:
                 # Record the statistic names once; they are part of what the dataset means.
                 metadata["statistic_names"] = list(pending[0].statistics)

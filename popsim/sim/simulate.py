@@ -40,7 +40,7 @@ from __future__ import annotations
 import math
 import os
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import msprime
@@ -62,6 +62,7 @@ __all__ = [
     "simulate_replicate",
     "place_segregating_sites",
     "run_plan",
+    "check_settings",
 ]
 
 MAX_SEED = 2**32 - 1  # msprime accepts seeds 1..2**32-1
@@ -88,7 +89,12 @@ def _check_master_seed(seed: Any) -> int:
 
 @dataclass(frozen=True)
 class SimulationSettings:
-    """Everything about *how* to simulate that is shared by all replicates.
+    """Everything about *how* to simulate that is shared by all replicates — the one object that
+    ``simulate``, ``simulate_dataset`` and ``popsim simulate`` take and that datasets record.
+
+    ``SimulationSettings()`` means "the scenarios' own defaults"; give only what differs, e.g.
+    ``SimulationSettings(n_loci=2, transform=GenotypeImage(n_snps=64))``, and derive variants with
+    ``dataclasses.replace(settings, segregating_sites=60)``.
 
     Attributes
     ----------
@@ -96,30 +102,34 @@ class SimulationSettings:
     mutation_rate : per bp per generation (ignored when ``segregating_sites`` is set).
     recombination_rate : per bp per generation, within a locus; loci are unlinked.
     n_loci : independent loci per replicate.
+        These four default (None) to the scenarios' ``defaults``, which must then agree (:meth:`resolve`).
     segregating_sites : if set, exactly this many segregating sites per locus, placed on the genealogy in
         proportion to branch length (as ``ms -s``) instead of simulating mutations at a rate.
     discrete_genome : False (default) = infinite sites, continuous positions, every mutation a new site;
         True = integer positions with msprime's ``BinaryMutationModel`` (recurrent and back mutations
         possible; sites that end up not segregating are dropped).
-    keep_genotypes : return the raw genotype matrices and positions (False keeps only images).
+    keep_genotypes : keep the raw genotype matrices and positions; None (default) = True in memory
+        (``simulate``) and False on disk (``simulate_dataset``, where images or statistics are the usual aim).
     transform : optional ``popsim.features.images.GenotypeImage`` applied in the worker.
     statistics : optional function ``ReplicateRecord -> {name: float}`` computed in the worker (summary
-        statistics, e.g. from ``popsim.features.stats``). It must be importable (defined at module level) so that
-        worker processes can receive it; it is recorded in metadata as ``"module:name"``.
+        statistics, e.g. ``SummaryStatistics("t1")``). It must be importable (defined at module level) so
+        that worker processes can receive it; it is recorded in metadata as ``"module:name"``.
     """
 
-    sequence_length: float
-    mutation_rate: float
-    recombination_rate: float
-    n_loci: int = 1
+    sequence_length: float | None = None
+    mutation_rate: float | None = None
+    recombination_rate: float | None = None
+    n_loci: int | None = None
     segregating_sites: int | None = None
     discrete_genome: bool = False
-    keep_genotypes: bool = True
+    keep_genotypes: bool | None = None
     transform: Any = None
     statistics: Any = None
 
     def __post_init__(self):
         def positive_number(name, value, allow_zero=False):
+            if value is None:
+                return
             ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
             ok = ok and math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
             if not ok:
@@ -129,7 +139,9 @@ class SimulationSettings:
         positive_number("sequence_length", self.sequence_length)
         positive_number("mutation_rate", self.mutation_rate, allow_zero=True)
         positive_number("recombination_rate", self.recombination_rate, allow_zero=True)
-        if isinstance(self.n_loci, bool) or not isinstance(self.n_loci, (int, np.integer)) or self.n_loci < 1:
+        if self.n_loci is not None and (
+            isinstance(self.n_loci, bool) or not isinstance(self.n_loci, (int, np.integer)) or self.n_loci < 1
+        ):
             raise ValueError(f"n_loci must be an integer >= 1; got {self.n_loci!r}")
         if self.segregating_sites is not None and (
             isinstance(self.segregating_sites, bool)
@@ -137,13 +149,43 @@ class SimulationSettings:
             or self.segregating_sites < 0
         ):
             raise ValueError(f"segregating_sites must be None or an integer >= 0; got {self.segregating_sites!r}")
+        for flag in ("discrete_genome", "keep_genotypes"):
+            value = getattr(self, flag)
+            if not (isinstance(value, (bool, np.bool_)) or (flag == "keep_genotypes" and value is None)):
+                raise ValueError(f"{flag} must be True or False; got {value!r}")
         if self.statistics is not None and not callable(self.statistics):
             raise ValueError(f"statistics must be a function ReplicateRecord -> {{name: value}}; got {self.statistics!r}")
         if self.segregating_sites is not None and self.discrete_genome:
             raise ValueError("segregating_sites requires discrete_genome=False (infinite sites); got discrete_genome=True")
 
+    @property
+    def resolved(self) -> bool:
+        """True when nothing is left to the scenarios' defaults (what the workers need)."""
+        return None not in (self.sequence_length, self.mutation_rate, self.recombination_rate, self.n_loci,
+                            self.keep_genotypes)
+
+    def resolve(self, scenarios: Sequence[Scenario], keep_genotypes: bool = True) -> "SimulationSettings":
+        """These settings with every None filled: rates, length and loci from the scenarios' ``defaults``
+        (which must agree for a setting that is not given), ``keep_genotypes`` from the argument."""
+        values = {}
+        for key in ("sequence_length", "mutation_rate", "recombination_rate", "n_loci"):
+            if getattr(self, key) is not None:
+                continue
+            options = {s.defaults.get(key) for s in scenarios}
+            if len(options) != 1 or None in options:
+                raise ValueError(
+                    f"{key} is not given and the scenarios' defaults disagree or lack it "
+                    f"({sorted(map(str, options))}); expected an explicit SimulationSettings({key}=...)"
+                )
+            values[key] = options.pop()
+        if self.keep_genotypes is None:
+            values["keep_genotypes"] = bool(keep_genotypes)
+        return replace(self, **values)
+
     def to_dict(self) -> dict:
-        """JSON description (the transform as its own dict)."""
+        """JSON description of resolved settings (the transform as its own dict)."""
+        if not self.resolved:
+            raise ValueError("to_dict() describes resolved settings; call settings.resolve(scenarios) first")
         return {
             "sequence_length": float(self.sequence_length),
             "mutation_rate": float(self.mutation_rate),
@@ -173,7 +215,7 @@ class SummaryStatistics:
     length-dependent statistics by the total length ``sequence_length × n_loci`` (bp); False gives totals
     per replicate.
 
-    >>> simulate(["mosquito_isolation", "mosquito_im"], 10, seed=1, statistics=SummaryStatistics("t1"))
+    >>> simulate(["mosquito_isolation", "mosquito_im"], 10, seed=1, settings=SimulationSettings(statistics=SummaryStatistics("t1")))
     """
 
     preset: str = "default"
@@ -509,29 +551,6 @@ class Plan:
         return table
 
 
-def default_settings(scenarios: Sequence[Scenario], **given) -> SimulationSettings:
-    """Settings from explicit arguments, falling back on the scenarios' ``defaults``.
-
-    A setting that is not given must be the same in every scenario's defaults.
-    """
-    values = {}
-    for key in ("sequence_length", "mutation_rate", "recombination_rate", "n_loci"):
-        if given.get(key) is not None:
-            values[key] = given[key]
-            continue
-        options = {s.defaults.get(key) for s in scenarios}
-        if len(options) != 1 or None in options:
-            raise ValueError(
-                f"{key} is not given and the scenarios' defaults disagree or lack it ({sorted(map(str, options))}); "
-                f"expected an explicit {key}"
-            )
-        values[key] = options.pop()
-    for key in ("segregating_sites", "discrete_genome", "keep_genotypes", "transform", "statistics"):
-        if key in given and given[key] is not None:
-            values[key] = given[key]
-    return SimulationSettings(**values)
-
-
 def _batches(indices: Sequence[int], batch_size: int) -> list[list[int]]:
     return [list(indices[i : i + batch_size]) for i in range(0, len(indices), batch_size)]
 
@@ -558,6 +577,8 @@ def run_plan(
     """
     from tqdm.auto import tqdm
 
+    if not settings.resolved:
+        raise ValueError("run_plan needs resolved settings: settings.resolve(plan.scenarios)")
     if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
         raise ValueError(f"workers must be an integer >= 1; got {workers!r}")
     indices = list(range(len(plan))) if indices is None else [int(i) for i in indices]
@@ -624,13 +645,13 @@ class Simulation:
     def statistics(self) -> tuple[list[str], np.ndarray]:
         """``(names, values)``: the statistics of every replicate, values (n, n_statistics) float64."""
         if self.settings.statistics is None:
-            raise ValueError("statistics() needs simulate(..., statistics=function); statistics was None")
+            raise ValueError("statistics() needs SimulationSettings(statistics=function); statistics was None")
         return statistics_table(self.replicates)
 
     def images(self) -> np.ndarray:
         """Stacked float32 images ``(n, rows, n_snps, channels)`` (requires a transform)."""
         if self.settings.transform is None:
-            raise ValueError("images() needs simulate(..., transform=GenotypeImage(...)); transform was None")
+            raise ValueError("images() needs SimulationSettings(transform=GenotypeImage(...)); transform was None")
         return np.stack([self.settings.transform.assemble(r.image, r.snp_distance) for r in self.replicates])
 
 
@@ -652,37 +673,24 @@ def simulate(
     scenarios: Sequence[Scenario | str] | Scenario | str,
     n: int | Sequence[int],
     seed: int,
+    settings: SimulationSettings | None = None,
     *,
-    sequence_length: float | None = None,
-    mutation_rate: float | None = None,
-    recombination_rate: float | None = None,
-    n_loci: int | None = None,
-    segregating_sites: int | None = None,
-    discrete_genome: bool = False,
-    transform=None,
-    keep_genotypes: bool = True,
-    statistics=None,
     executor: Executor | None = None,
     workers: int = 1,
     batch_size: int | None = None,
     progress: bool = False,
 ) -> Simulation:
-    """Simulate ``n`` replicates of each scenario, reproducibly from one master ``seed``.
+    """Simulate ``n`` replicates of each scenario, reproducibly from one master ``seed``, in memory.
 
     Parameters
     ----------
     scenarios : a scenario, a built-in name, or a list of them (label = position in the list).
     n : replicates per scenario (int, or one int per scenario).
     seed : master seed; see the module docstring for how replicate seeds derive from it.
-    sequence_length : bp per locus; mutation_rate, recombination_rate : per bp per generation;
-    n_loci : independent loci per replicate. Each defaults to the scenarios' ``defaults``.
-    segregating_sites : exactly this many segregating sites per locus (ms -s); overrides mutation_rate.
-    discrete_genome : False = infinite sites (default), True = integer positions, binary mutation model.
-    transform : a ``popsim.features.images.GenotypeImage`` to compute images in the workers.
-    keep_genotypes : keep raw genotype matrices and positions in the result. Everything stays in memory
-        (a T1 mosquito replicate is ~7,000 sites × 280 haplotypes ≈ 2 MB): for thousands of replicates use
-        ``popsim.sim.dataset.simulate_dataset``, which writes chunks to disk.
-    statistics : a module-level function ``ReplicateRecord -> {name: float}`` computed in the workers.
+    settings : a :class:`SimulationSettings` (None = the scenarios' defaults). Raw genotypes are kept
+        unless ``keep_genotypes=False``; everything stays in memory (a T1 mosquito replicate is ~7,000
+        sites × 280 haplotypes ≈ 2 MB): for thousands of replicates use ``popsim.sim.dataset.simulate_dataset``,
+        which writes chunks to disk.
     executor, workers, batch_size, progress : see ``run_plan``.
 
     Returns
@@ -690,22 +698,21 @@ def simulate(
     ``Simulation`` with replicates in plan order (scenarios interleaved).
     """
     plan = Plan(scenarios, n, seed)
-    settings = default_settings(
-        plan.scenarios,
-        sequence_length=sequence_length,
-        mutation_rate=mutation_rate,
-        recombination_rate=recombination_rate,
-        n_loci=n_loci,
-        segregating_sites=segregating_sites,
-        discrete_genome=discrete_genome,
-        keep_genotypes=keep_genotypes,
-        transform=transform,
-        statistics=statistics,
-    )
+    settings = check_settings(settings).resolve(plan.scenarios, keep_genotypes=True)
     replicates = list(run_plan(plan, settings, None, executor, workers, batch_size, progress))
     params = plan.params_table(range(len(plan)), [r.params for r in replicates])
     return Simulation(plan.scenarios, settings, plan.seed, replicates, plan.labels.copy(), plan.seeds.copy(),
                       params, list(plan.parameter_names))
+
+
+def check_settings(settings) -> SimulationSettings:
+    """``settings`` checked: a SimulationSettings, or None for the scenarios' defaults."""
+    if settings is None:
+        return SimulationSettings()
+    if not isinstance(settings, SimulationSettings):
+        raise TypeError(f"settings expected a popsim.sim.simulate.SimulationSettings (or None); got "
+                        f"{type(settings).__name__} {settings!r}")
+    return settings
 
 
 def available_workers() -> int:

@@ -7,21 +7,13 @@ import sys
 import time
 
 import demes
-import numpy as np
 import pytest
 
 from popsim.cli.main import build_parser, main
 from popsim.sim.dataset import Dataset
+from tests.popsim.sim.test_dataset import chunk_contents
 
 SMALL = ["--sequence-length", "2000", "--n-loci", "2", "--no-progress"]
-
-
-def chunk_contents(path):
-    out = {}
-    for chunk in sorted(path.glob("chunk-*.npz")):
-        with np.load(chunk) as data:
-            out[chunk.name] = {key: data[key].tobytes() for key in data.files}
-    return out
 
 
 def test_list_names_every_builtin_scenario(capsys):

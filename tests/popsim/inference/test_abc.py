@@ -332,9 +332,10 @@ def test_cli_select_columns_follows_presets_and_population_names():
 def test_cli_stats_on_a_dataset_matches_popsim_stats(tmp_path, capsys):
     from popsim.cli.main import main as popsim_main
     from popsim.sim.dataset import Dataset, simulate_dataset
+    from popsim.sim.simulate import SimulationSettings
 
-    simulate_dataset(tmp_path / "ds", ["flagship_split", "flagship_im"], 2, 11, keep_genotypes=True, n_loci=2,
-                     progress=False)
+    simulate_dataset(tmp_path / "ds", ["flagship_split", "flagship_im"], 2, 11,
+                     settings=SimulationSettings(keep_genotypes=True, n_loci=2), progress=False)
     out = tmp_path / "stats.npz"
     assert popsim_main(["stats", str(tmp_path / "ds"), "--statistics", "t1", "-o", str(out)]) == 0
     assert "4 replicates × 8 statistics (per bp)" in capsys.readouterr().out

@@ -28,6 +28,7 @@ from popsim.sim.dataset import simulate_dataset
 from popsim.features.images import GenotypeImage
 from popsim.sim.priors import Fixed, Uniform
 from popsim.sim.scenarios import Scenario
+from popsim.sim.simulate import SimulationSettings
 from popsim.features.stats import statistics_table
 from popsim.realdata.vcf import read_vcf
 
@@ -72,8 +73,8 @@ def _tmpdir() -> Path:
 def dataset():
     """60 replicates per scenario, images of 32 SNPs with a distance channel, raw genotypes kept."""
     transform = GenotypeImage(n_snps=32, snp_selection="even", distance_channel=True)
-    return simulate_dataset(_tmpdir() / "train", list(scenarios().values()), 60, seed=5, transform=transform,
-                            keep_genotypes=True, progress=False)
+    return simulate_dataset(_tmpdir() / "train", list(scenarios().values()), 60, seed=5,
+                            settings=SimulationSettings(transform=transform, keep_genotypes=True), progress=False)
 
 
 def tiny_cnn(shape, outputs=2, activation="softmax", seed=0):

@@ -1,23 +1,25 @@
 """Datasets: chunked writing, exact resume, partial chunks never valid, streaming, splits, raw replicates."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from popsim.sim.dataset import Dataset, simulate_dataset
 from popsim.features.images import GenotypeImage
-from popsim.sim.simulate import simulate
+from popsim.sim.simulate import SimulationSettings, simulate
 
 FLAGSHIP = ["flagship_split", "flagship_im", "flagship_sc"]
 TRANSFORM = GenotypeImage(n_snps=32, sort_rows="similarity", encoding="pm1", distance_channel=True)
-SMALL = dict(sequence_length=2_000, n_loci=2)
+SMALL = SimulationSettings(sequence_length=2_000, n_loci=2)
 
 
-def make(path, n=4, **kwargs):
-    arguments = dict(transform=TRANSFORM, keep_genotypes=True, chunk_size=5, progress=False, **SMALL)
+def make(path, n=4, settings=None, **kwargs):
+    settings = replace(SMALL, transform=TRANSFORM, keep_genotypes=True) if settings is None else settings
+    arguments = dict(chunk_size=5, progress=False)
     arguments.update(kwargs)
-    return simulate_dataset(path, FLAGSHIP, n, 11, **arguments)
+    return simulate_dataset(path, FLAGSHIP, n, 11, settings, **arguments)
 
 
 def chunk_contents(path):
@@ -35,7 +37,7 @@ def reference(tmp_path_factory):
 
 
 def test_dataset_holds_the_same_images_labels_params_and_seeds_as_simulate(reference):
-    sim = simulate(FLAGSHIP, 4, 11, transform=TRANSFORM, **SMALL)
+    sim = simulate(FLAGSHIP, 4, 11, settings=replace(SMALL, transform=TRANSFORM))
     x, y = reference.arrays()
     assert x.shape == (12, 48, 32, 2) and x.dtype == np.float32
     assert np.array_equal(x, sim.images()) and np.array_equal(y, sim.labels)
@@ -93,7 +95,7 @@ def test_split_is_contiguous_disjoint_and_balanced(reference):
 
 
 def test_iter_replicates_gives_raw_genotypes_positions_and_populations(reference):
-    sim = simulate(FLAGSHIP, 4, 11, **SMALL)
+    sim = simulate(FLAGSHIP, 4, 11, settings=SMALL)
     records = list(reference.iter_replicates())
     assert len(records) == 12
     for record, replicate in zip(records, sim.replicates):
@@ -135,7 +137,8 @@ def test_bad_dataset_arguments_raise_one_clear_error(tmp_path):
     with pytest.raises(ValueError, match="chunk_size must be an integer >= 1; got 0"):
         make(tmp_path / "y", chunk_size=0)
     with pytest.raises(ValueError, match="expected the same samples in every scenario"):
-        simulate_dataset(tmp_path / "z", ["flagship_split", "mosquito_im"], 1, 0, transform=TRANSFORM)
+        simulate_dataset(tmp_path / "z", ["flagship_split", "mosquito_im"], 1, 0,
+                         settings=SimulationSettings(transform=TRANSFORM))
     with pytest.raises(FileNotFoundError, match="has no metadata.json"):
         Dataset(tmp_path)
 
@@ -143,9 +146,10 @@ def test_bad_dataset_arguments_raise_one_clear_error(tmp_path):
 def test_statistics_are_stored_per_replicate_with_their_names(tmp_path):
     from tests.popsim.sim.test_simulate import segregating_sites_per_population
 
-    dataset = simulate_dataset(tmp_path / "stats", FLAGSHIP, 2, 11, statistics=segregating_sites_per_population,
-                               chunk_size=4, progress=False, **SMALL)
-    sim = simulate(FLAGSHIP, 2, 11, statistics=segregating_sites_per_population, **SMALL)
+    dataset = simulate_dataset(tmp_path / "stats", FLAGSHIP, 2, 11,
+                               settings=replace(SMALL, statistics=segregating_sites_per_population), chunk_size=4,
+                               progress=False)
+    sim = simulate(FLAGSHIP, 2, 11, settings=replace(SMALL, statistics=segregating_sites_per_population))
     assert dataset.statistic_names == ["S", "S_A", "S_B"]
     assert np.array_equal(dataset.statistics, sim.statistics()[1])
     assert "statistics     tests.popsim.sim.test_simulate:segregating_sites_per_population" in dataset.info()

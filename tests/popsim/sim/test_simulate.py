@@ -2,6 +2,7 @@
 the executor or worker count (process pool, threads, dask.distributed)."""
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import msprime
 import numpy as np
@@ -9,10 +10,10 @@ import pytest
 
 from popsim.sim.priors import Fixed
 from popsim.sim.scenarios import Scenario, get_scenario
-from popsim.sim.simulate import Plan, derive_seeds, place_segregating_sites, simulate
+from popsim.sim.simulate import Plan, SimulationSettings, derive_seeds, place_segregating_sites, simulate
 
 FLAGSHIP = ["flagship_split", "flagship_im", "flagship_sc"]
-SMALL = dict(sequence_length=2_000, n_loci=3)
+SMALL = SimulationSettings(sequence_length=2_000, n_loci=3)
 
 
 def neutral(n_individuals=5, size=10_000):
@@ -48,7 +49,7 @@ def test_scenarios_are_interleaved_so_any_slice_is_balanced():
 
 
 def test_genotypes_are_biallelic_segregating_int8_with_positions_per_locus():
-    sim = simulate(FLAGSHIP, 2, seed=1, **SMALL)
+    sim = simulate(FLAGSHIP, 2, seed=1, settings=SMALL)
     for r in sim.replicates:
         n_sites = r.sites_per_locus.sum()
         assert r.genotypes.dtype == np.int8 and r.genotypes.shape == (n_sites, 48)
@@ -62,15 +63,15 @@ def test_genotypes_are_biallelic_segregating_int8_with_positions_per_locus():
 
 
 def test_discrete_genome_mode_gives_integer_positions_and_biallelic_sites():
-    sim = simulate(neutral(), 20, seed=2, sequence_length=1_000, mutation_rate=5e-7, recombination_rate=0,
-                   n_loci=1, discrete_genome=True)
+    sim = simulate(neutral(), 20, seed=2,
+                   settings=SimulationSettings(sequence_length=1_000, mutation_rate=5e-7, recombination_rate=0, n_loci=1, discrete_genome=True))
     positions = np.concatenate([r.positions for r in sim.replicates])
     assert len(positions) > 0 and np.all(positions == np.round(positions))
     assert all(set(np.unique(r.genotypes)) <= {0, 1} for r in sim.replicates)
 
 
 def test_fixed_segregating_sites_mode_gives_exactly_s_sites_per_locus():
-    sim = simulate(FLAGSHIP, 2, seed=3, segregating_sites=7, **SMALL)
+    sim = simulate(FLAGSHIP, 2, seed=3, settings=replace(SMALL, segregating_sites=7))
     assert all(r.sites_per_locus.tolist() == [7, 7, 7] for r in sim.replicates)
 
 
@@ -90,8 +91,8 @@ def test_fixed_sites_fall_on_branches_in_proportion_to_their_length():
 def test_neutral_constant_size_matches_expected_s_and_pi_within_4_standard_errors():
     # theta = 4 N mu L = 4 * 10_000 * 2.5e-8 * 1_000 = 1 per locus; n = 10 haplotypes.
     n, theta = 10, 1.0
-    sim = simulate(neutral(), 1000, seed=4, sequence_length=1_000, mutation_rate=2.5e-8, recombination_rate=0,
-                   n_loci=1)
+    sim = simulate(neutral(), 1000, seed=4,
+                   settings=SimulationSettings(sequence_length=1_000, mutation_rate=2.5e-8, recombination_rate=0, n_loci=1))
     segregating = np.array([r.n_sites for r in sim.replicates])
     pi = np.array([(r.genotypes.sum(1) * (n - r.genotypes.sum(1))).sum() / (n * (n - 1) / 2) for r in sim.replicates])
     a1 = sum(1 / i for i in range(1, n))
@@ -101,19 +102,19 @@ def test_neutral_constant_size_matches_expected_s_and_pi_within_4_standard_error
 
 
 def test_same_seed_gives_byte_identical_output_for_1_or_2_workers_and_a_thread_pool():
-    reference = fingerprint(simulate(FLAGSHIP, 3, seed=5, **SMALL))
-    assert fingerprint(simulate(FLAGSHIP, 3, seed=5, workers=2, batch_size=2, **SMALL)) == reference
+    reference = fingerprint(simulate(FLAGSHIP, 3, seed=5, settings=SMALL))
+    assert fingerprint(simulate(FLAGSHIP, 3, seed=5, settings=SMALL, workers=2, batch_size=2)) == reference
     with ThreadPoolExecutor(2) as executor:
-        assert fingerprint(simulate(FLAGSHIP, 3, seed=5, executor=executor, batch_size=1, **SMALL)) == reference
-    assert fingerprint(simulate(FLAGSHIP, 3, seed=6, **SMALL)) != reference
+        assert fingerprint(simulate(FLAGSHIP, 3, seed=5, settings=SMALL, executor=executor, batch_size=1)) == reference
+    assert fingerprint(simulate(FLAGSHIP, 3, seed=6, settings=SMALL)) != reference
 
 
 def test_dask_distributed_local_cluster_gives_the_same_output():
     distributed = pytest.importorskip("distributed")
-    reference = fingerprint(simulate(FLAGSHIP, 2, seed=7, **SMALL))
+    reference = fingerprint(simulate(FLAGSHIP, 2, seed=7, settings=SMALL))
     with distributed.LocalCluster(processes=False, n_workers=1, threads_per_worker=2, protocol="tcp", host="127.0.0.1",
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
-        result = simulate(FLAGSHIP, 2, seed=7, executor=client.get_executor(), **SMALL)
+        result = simulate(FLAGSHIP, 2, seed=7, settings=SMALL, executor=client.get_executor())
     assert fingerprint(result) == reference
 
 
@@ -121,7 +122,7 @@ def test_images_are_computed_in_the_workers_with_the_transform():
     from popsim.features.images import GenotypeImage
 
     transform = GenotypeImage(n_snps=32, distance_channel=True)
-    sim = simulate(FLAGSHIP, 1, seed=8, transform=transform, **SMALL)
+    sim = simulate(FLAGSHIP, 1, seed=8, settings=replace(SMALL, transform=transform))
     assert sim.images().shape == (3, 48, 32, 2)
 
 
@@ -145,9 +146,29 @@ def test_settings_default_to_the_scenario_defaults():
 )
 def test_bad_arguments_raise_one_clear_error(kwargs, words):
     arguments = dict(scenarios=["flagship_split"], n=1, seed=0)
+    settings = {k: kwargs.pop(k) for k in list(kwargs) if k in SimulationSettings.__dataclass_fields__}
     arguments.update(kwargs)
     with pytest.raises(ValueError, match=words):
-        simulate(**arguments)
+        simulate(**arguments, settings=SimulationSettings(**settings))
+
+
+def test_settings_must_be_a_simulation_settings_object():
+    with pytest.raises(TypeError, match="settings expected a popsim.sim.simulate.SimulationSettings"):
+        simulate("flagship_split", 1, 0, {"n_loci": 2})
+    with pytest.raises(ValueError, match="keep_genotypes must be True or False"):
+        SimulationSettings(keep_genotypes="yes")
+
+
+def test_unset_settings_come_from_the_scenarios_and_keep_genotypes_from_where_the_data_go():
+    scenario = get_scenario("flagship_split")
+    resolved = SimulationSettings(n_loci=2).resolve([scenario], keep_genotypes=False)
+    assert resolved.resolved and resolved.n_loci == 2 and resolved.keep_genotypes is False
+    assert resolved.sequence_length == scenario.defaults["sequence_length"]
+    assert not SimulationSettings().resolved
+    with pytest.raises(ValueError, match="describes resolved settings"):
+        SimulationSettings().to_dict()
+    with pytest.raises(ValueError, match="scenarios' defaults disagree"):
+        SimulationSettings().resolve([scenario, get_scenario("mosquito_im")])
 
 
 def segregating_sites_per_population(record):
@@ -161,7 +182,8 @@ def segregating_sites_per_population(record):
 
 
 def test_statistics_are_computed_in_the_workers_from_the_raw_replicate():
-    sim = simulate(FLAGSHIP, 2, seed=10, statistics=segregating_sites_per_population, workers=2, **SMALL)
+    sim = simulate(FLAGSHIP, 2, seed=10, settings=replace(SMALL, statistics=segregating_sites_per_population),
+                   workers=2)
     names, values = sim.statistics()
     assert names == ["S", "S_A", "S_B"] and values.shape == (6, 3)
     assert np.array_equal(values[:, 0], [r.n_sites for r in sim.replicates])
@@ -172,7 +194,7 @@ def test_summary_statistics_hook_uses_popsim_stats_per_bp():
     from popsim.sim.simulate import SummaryStatistics
     from popsim.features.stats import compute_statistics
 
-    sim = simulate(FLAGSHIP, 1, seed=12, statistics=SummaryStatistics("t1"), **SMALL)
+    sim = simulate(FLAGSHIP, 1, seed=12, settings=replace(SMALL, statistics=SummaryStatistics("t1")))
     names, values = sim.statistics()
     first = sim.replicates[0]
     expected = compute_statistics(first.genotypes, 2_000 * 3, ["A"] * 24 + ["B"] * 24, "t1")
