@@ -50,7 +50,6 @@
 # %%
 import time
 
-import matplotlib.pyplot as plt
 import numpy as np
 
 from minidl import (Adam, BatchNormalization, Conv1D, Dense, EarlyStopping, Flatten, GlobalAveragePooling1D,
@@ -62,7 +61,7 @@ from popsim.features.images import GenotypeImage
 from popsim.sim.scenarios import get_scenario
 from popsim.sim.simulate import available_workers
 from lessons._common import setup
-from lessons.t1_helpers import (MODELS, attach_inputs, comparison_report, load_reading, network_input,
+from lessons.t1_helpers import (attach_inputs, comparison_report, load_reading, network_input,
                                 plot_fst_distributions, plot_inputs, plot_reading, plot_shared_doubletons,
                                 plot_summary, population_counts, results_table, score_classification,
                                 score_t_split)
@@ -77,7 +76,7 @@ TOL = 0.05                                      # ABC: fraction of the reference
 NVAL = 3 if QUICK else 100                      # ABC cross-validation: pseudo-observed sets per model
 N_EVEN = 128 if QUICK else 8192                # SNPs spread over the whole region for the designed CNN
 MAX_EPOCHS = 2 if QUICK else 60
-READINGS = {"literal": ["mosquito_isolation", "mosquito_im"],              # MODELS = isolation, IM: label 0, 1
+READINGS = {"literal": ["mosquito_isolation", "mosquito_im"],   # label 0 = isolation, 1 = IM
             "older_split": ["mosquito_isolation_older_split", "mosquito_im_older_split"]}
 TITLES = {"literal": "literal reading", "older_split": "older split"}
 # Figure and cache names: the older split keeps the "old" of earlier runs (old_confusion.png, ...,
@@ -96,8 +95,9 @@ print(f"{'QUICK mode: tiny 5 kb simulations, numbers mean nothing' if QUICK else
 # * **Literal reading** (`mosquito_isolation`, `mosquito_im`; Part 1 of this lesson): these numbers *are*
 #   the scaled model.
 # * **Older split** (`mosquito_isolation_older_split`, `mosquito_im_older_split`; Part 2): the sizes and
-#   rates above are the real ones, so the scaled model has sizes ÷ 10 (7,500 / 15,000 / 5,000) and rates × 10 (3.5e-7, 1.45e-6),
-#   while T_split = 200..399 is already in scaled generations (2,000–3,990 real ones).
+#   rates above are the real ones, so the scaled model has sizes ÷ 10 (7,500 / 15,000 / 5,000) and rates
+#   × 10 (3.5e-7, 1.45e-6), while T_split = 200..399 is already in scaled generations (2,000–3,990 real
+#   ones).
 #
 # Both give the same diversity per bp (θ = 4Nμ) and recombination (ρ = 4Nr), hence the same number of
 # SNPs and the same cost. What differs is the one number that matters for telling isolation from
@@ -126,11 +126,11 @@ print("IM models: the same, with symmetric migration m = 0.1 since the split "
 # genotypes (`keep_genotypes=True`), so any image can be built from them later without simulating
 # again, and the 8 statistics are computed in the simulation workers (`statistics=SummaryStatistics("t1")`:
 # tskit's Fst, dxy, and S, π, Tajima's D of GN and of BF, per bp). The datasets are written in chunks to
-# the output folder: an interrupted run resumes, a second run reuses them. Both readings are
-# loaded here; Part 1 works on the first, Part 2 runs the same pipeline on the second.
-# (`lessons/t1_helpers.py` holds this plumbing: `load_reading` simulates or reads a reading and
-# wraps it in a `Reading` — statistics, labels, T_split, the 80/20 fit/validation split of the
-# training simulations, and a `results` dictionary that every method below writes into.)
+# the output folder: an interrupted run resumes, a second run reuses them. Both readings are loaded
+# here; Part 1 works on the first, Part 2 runs the same pipeline on the second. (This plumbing lives in
+# `lessons/t1_helpers.py`: `load_reading` simulates or reads a reading and wraps it in a `Reading` —
+# statistics, labels, T_split, the 80/20 fit/validation split of the training simulations, and a
+# `results` dictionary that every method below writes into.)
 
 # %%
 readings = {}
@@ -275,8 +275,8 @@ dense_classifier(literal)
 # symmetric function of the haplotypes of a population, so their order, which carries no information,
 # cannot change anything. The two populations have different sample sizes (82 and 198 haplotypes), so
 # there is one pooling per population block (`population_counts` in `lessons/t1_helpers.py`). The
-# pooling has no weights, so we apply it once to every
-# image rather than in every epoch — the network is the same — and check the invariance below.
+# pooling has no weights, so we apply it once to every image rather than in every epoch — the network
+# is the same — and check the invariance below.
 #
 # Two choices matter, both measured on the literal training simulations. *All SNPs, not a sample*: Fst
 # computed from all SNPs separates the models with AUC 0.94, from 2,048 spread SNPs 0.91, from the first
@@ -549,10 +549,10 @@ print(results_table(literal))
 
 # %% [markdown]
 # ## Part 2 · The older split: the same pipeline on the other reading
-# Everything as above, on `mosquito_isolation_older_split` / `mosquito_im_older_split` (500 training simulations per
-# model; the test set is again 100 per model with seed + 1).
-# Its Fst threshold was already computed for the right panel of section 1.1, and its images were built in
-# section 1.4; the remaining steps are the functions of Part 1, called on the other `Reading`.
+# Everything as above, on `mosquito_isolation_older_split` / `mosquito_im_older_split` (500 training
+# simulations per model; the test set is again 100 per model with seed + 1). Its Fst threshold was
+# already computed for the right panel of section 1.1, and its images were built in section 1.4; the
+# remaining steps are the functions of Part 1, called on the other `Reading`.
 
 # %%
 older_split = readings["older_split"]

@@ -87,7 +87,8 @@ def score_classification(r, method, predicted, seconds, history=None):
 
 
 def prediction_error(estimate, true):
-    """Σ(θ̂ − θ)² / Σ(θ − θ̄)²: 0 is perfect, 1 is no better than the mean (R's definition is this times (n − 1)/n)."""
+    """Σ(θ̂ − θ)² / Σ(θ − θ̄)²: 0 is perfect, 1 is no better than the mean (R's definition is this times
+    (n − 1)/n)."""
     return float(popsim_abc.prediction_error(estimate, true, ddof=0)[0])
 
 
