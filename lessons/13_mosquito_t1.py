@@ -622,9 +622,9 @@ plot_summary(readings, settings)
 #   window alone rescue it, or does the convolution across haplotypes still fail?
 # - Replace `Conv1D(16, 4, strides=4)` by `Conv1D(16, 1)`: the network becomes blind to the order of SNPs
 #   too (a "bag of sites"). Does linkage between neighbouring SNPs carry any information here?
-# - Feed CNN D frequencies instead of log counts (drop the `np.log1p` in `network_input`,
-#   `lessons/t1_helpers.py`, and divide by 82
-#   and 198): how much accuracy does it lose on the literal reading, and why (section 1.7)?
+# - Feed CNN D frequencies instead of log counts (drop the `np.log1p` in `network_input`, in
+#   `lessons/t1_helpers.py`, and divide by 82 and 198): how much accuracy does it lose on the literal
+#   reading, and why (section 1.7)?
 # - Set `BatchNormalization(momentum=0.99)` (Keras's default) in `exchangeable_cnn` and watch the
 #   validation accuracy in the learning curves.
 # - Train the dense network with early stopping on the **test** set (a mistake in public material): how
