@@ -126,7 +126,7 @@ def _chunk_arrays(replicates: Sequence[Replicate], plan: Plan, keep_genotypes: b
     """Stack the replicates of one chunk into the arrays described in the module docstring."""
     arrays = {
         "index": np.array([r.index for r in replicates], dtype=np.int64),
-        "label": np.array([r.scenario_index for r in replicates], dtype=np.int64),
+        "label": np.array([r.label for r in replicates], dtype=np.int64),
         "params": plan.params_table([r.index for r in replicates], [r.params for r in replicates]),
         "seeds": np.stack([r.seeds for r in replicates]).astype(np.uint32),
         "sites_per_locus": np.stack([r.sites_per_locus for r in replicates]).astype(np.int32),

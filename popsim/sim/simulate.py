@@ -69,13 +69,13 @@ MAX_SEED = 2**32 - 1  # msprime accepts seeds 1..2**32-1
 N_SEEDS = 4  # parameters, ancestry, mutations, image transform
 
 
-def derive_seeds(master_seed: int, scenario_index: int, replicate_index: int) -> np.ndarray:
+def derive_seeds(master_seed: int, label: int, replicate_index: int) -> np.ndarray:
     """The four seeds of one replicate, shape ``(4,)`` uint32, each in 1..2**32-1.
 
-    Derived with ``numpy.random.SeedSequence(master_seed, spawn_key=(scenario_index, replicate_index))``,
+    Derived with ``numpy.random.SeedSequence(master_seed, spawn_key=(label, replicate_index))``,
     so they depend on nothing else (not on worker count, order of execution or total size).
     """
-    sequence = np.random.SeedSequence(int(master_seed), spawn_key=(int(scenario_index), int(replicate_index)))
+    sequence = np.random.SeedSequence(int(master_seed), spawn_key=(int(label), int(replicate_index)))
     raw = sequence.generate_state(N_SEEDS, dtype=np.uint64)
     # Map 64-bit words onto 1..2**32-1 (0 is not a valid msprime seed).
     return (raw % np.uint64(MAX_SEED) + np.uint64(1)).astype(np.uint32)
@@ -273,7 +273,7 @@ class ReplicateTask:
     """What a worker needs for one replicate (built in the main process, pickled to the worker)."""
 
     index: int  # position in the plan (row of the output)
-    scenario_index: int
+    label: int
     replicate_index: int  # r within its scenario
     params: dict
     seeds: np.ndarray  # (4,) uint32
@@ -289,7 +289,7 @@ class Replicate:
 
     Attributes
     ----------
-    index : row in the plan; scenario_index : label (position of its scenario); replicate_index : r.
+    index : row in the plan; label : position of its scenario (the class); replicate_index : r.
     params : ``{name: value}`` drawn from the priors.
     seeds : ``(4,)`` uint32, see module docstring.
     genotypes : ``(sites, haplotypes)`` int8 0/1, loci concatenated, or None if not kept.
@@ -301,7 +301,7 @@ class Replicate:
     """
 
     index: int
-    scenario_index: int
+    label: int
     replicate_index: int
     params: dict
     seeds: np.ndarray
@@ -432,7 +432,7 @@ def simulate_replicate(task: ReplicateTask, settings: SimulationSettings) -> Rep
     if settings.statistics is not None:
         record = ReplicateRecord(
             index=task.index,
-            label=task.scenario_index,
+            label=task.label,
             scenario=task.scenario_name,
             params=task.params,
             seeds=task.seeds,
@@ -447,7 +447,7 @@ def simulate_replicate(task: ReplicateTask, settings: SimulationSettings) -> Rep
     keep = settings.keep_genotypes
     return Replicate(
         index=task.index,
-        scenario_index=task.scenario_index,
+        label=task.label,
         replicate_index=task.replicate_index,
         params=task.params,
         seeds=task.seeds,
@@ -501,7 +501,8 @@ class Plan:
         self.seed = _check_master_seed(seed)
         # Interleave scenarios: (k, r) for r in rounds, k in scenarios.
         jobs = [(k, r) for r in range(max(self.n, default=0)) for k in range(len(self.n)) if r < self.n[k]]
-        self.scenario_index = np.array([k for k, _ in jobs], dtype=np.int64)
+        # The label of each replicate: the position of its scenario in ``scenarios`` (the class a network learns).
+        self.labels = np.array([k for k, _ in jobs], dtype=np.int64)
         self.replicate_index = np.array([r for _, r in jobs], dtype=np.int64)
         self.seeds = (
             np.stack([derive_seeds(self.seed, k, r) for k, r in jobs])
@@ -514,24 +515,19 @@ class Plan:
             self.parameter_names += [p for p in scenario.parameter_names if p not in self.parameter_names]
 
     def __len__(self) -> int:
-        return len(self.scenario_index)
-
-    @property
-    def labels(self) -> np.ndarray:
-        """Scenario index of each replicate, shape (n_total,)."""
-        return self.scenario_index
+        return len(self.labels)
 
     def params(self, index: int) -> dict:
         """Parameters of replicate ``index``, drawn from its scenario's priors with its parameter seed."""
-        scenario = self.scenarios[self.scenario_index[index]]
+        scenario = self.scenarios[self.labels[index]]
         return scenario.sample_params(np.random.default_rng(int(self.seeds[index, 0])))
 
     def task(self, index: int) -> ReplicateTask:
-        scenario = self.scenarios[self.scenario_index[index]]
+        scenario = self.scenarios[self.labels[index]]
         params = self.params(index)
         return ReplicateTask(
             index=int(index),
-            scenario_index=int(self.scenario_index[index]),
+            label=int(self.labels[index]),
             replicate_index=int(self.replicate_index[index]),
             params=params,
             seeds=self.seeds[index],

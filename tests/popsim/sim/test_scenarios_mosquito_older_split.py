@@ -30,7 +30,7 @@ def test_older_split_scenarios_are_registered_with_the_alternative_scaling():
 def test_older_split_scenarios_simulate_and_isolation_is_more_differentiated():
     result = simulate(["mosquito_isolation_older_split", "mosquito_im_older_split"], 2, seed=3,
                       settings=SimulationSettings(sequence_length=20_000, statistics=SummaryStatistics("t1")))
-    labels = np.array([r.scenario_index for r in result.replicates])
+    labels = np.array([r.label for r in result.replicates])
     fst = np.array([r.statistics["fst_tskit_GN_BF"] for r in result.replicates])
     assert all(r.genotypes.shape[1] == 280 and r.genotypes.shape[0] > 0 for r in result.replicates)
     assert fst[labels == 0].mean() > fst[labels == 1].mean()
