@@ -36,10 +36,10 @@ import numpy as np
 from lessons._common import savefig, setup
 from popsim.features.images import GenotypeImage
 from popsim.features.plot import plot_image
+from popsim.features.stats import compute_statistics
 from popsim.sim.priors import Fixed
 from popsim.sim.scenarios import Scenario, get_scenario
 from popsim.sim.simulate import SimulationSettings, simulate
-from popsim.features.stats import compute_statistics
 
 settings = setup("01_simulating_scenarios")
 rng = np.random.default_rng(settings.seed)

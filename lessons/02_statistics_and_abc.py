@@ -37,13 +37,13 @@ import numpy as np
 import matplotlib.pyplot as plt
 
 from lessons._common import savefig, setup
+from popsim.features.stats import compute_statistics
 from popsim.inference.abc import abc, cv4abc, cv4postpr, postpr
 from popsim.inference.plots import plot_confusion_matrix, plot_prior_posterior
 from popsim.sim.dataset import simulate_dataset
 from popsim.sim.priors import Fixed
 from popsim.sim.scenarios import Scenario, get_scenario
 from popsim.sim.simulate import SimulationSettings, available_workers, simulate
-from popsim.features.stats import compute_statistics
 
 settings = setup("02_statistics_and_abc")
 np.set_printoptions(precision=3, suppress=True)

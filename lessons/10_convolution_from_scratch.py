@@ -30,8 +30,8 @@ import numpy as np
 from minidl import (AveragePooling2D, BatchNormalization, Conv2D, MaxPooling2D)
 from minidl.config import use_kernels
 from minidl.kernels import family, reference, same_padding
-from popsim.sim.dataset import simulate_dataset
 from popsim.features.images import GenotypeImage
+from popsim.sim.dataset import simulate_dataset
 from popsim.sim.simulate import SimulationSettings
 from lessons._common import savefig, setup
 

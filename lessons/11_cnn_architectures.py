@@ -46,8 +46,8 @@ import minidl
 from minidl import (Adam, AveragePooling2D, BatchNormalization, Conv2D, Dense, EarlyStopping,
                     ExchangeablePooling, GlobalAveragePooling2D, Input, MaxPooling2D, ReduceLROnPlateau,
                     Sequential)
-from popsim.sim.dataset import simulate_dataset
 from popsim.features.images import GenotypeImage
+from popsim.sim.dataset import simulate_dataset
 from popsim.sim.simulate import SimulationSettings, available_workers
 from lessons._common import savefig, setup
 

@@ -35,9 +35,9 @@ import numpy as np
 from minidl import (Adam, AveragePooling2D, BatchNormalization, Conv2D, Dense, EarlyStopping,
                     GlobalAveragePooling2D, Input, Sequential)
 from minidl.preprocessing import StandardScaler
+from popsim.features.images import GenotypeImage
 from popsim.inference import abc as popsim_abc
 from popsim.sim.dataset import simulate_dataset
-from popsim.features.images import GenotypeImage
 from popsim.sim.scenarios import get_scenario
 from popsim.sim.simulate import SimulationSettings, available_workers
 from lessons._common import savefig, setup

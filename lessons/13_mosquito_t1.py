@@ -56,8 +56,8 @@ from minidl import (Adam, BatchNormalization, Conv1D, Dense, EarlyStopping, Flat
                     Input, MaxPooling1D, Reshape, Sequential)
 from minidl.preprocessing import StandardScaler
 from minidl.schedules import ExponentialDecay
-from popsim.inference import abc as popsim_abc
 from popsim.features.images import GenotypeImage
+from popsim.inference import abc as popsim_abc
 from popsim.sim.scenarios import get_scenario
 from popsim.sim.simulate import available_workers
 from lessons._common import setup

@@ -38,10 +38,10 @@ from lessons._common import savefig, setup
 from minidl import Adam, Conv1D, Dense, ExchangeablePooling, GlobalAveragePooling1D, Input, Sequential
 from minidl.calibration import TemperatureScaling, expected_calibration_error, reliability_diagram
 from minidl.threads import set_num_threads
-from popsim.realdata.bundle import MismatchError, ModelBundle
-from popsim.sim.dataset import simulate_dataset
 from popsim.features.images import GenotypeImage
+from popsim.realdata.bundle import MismatchError, ModelBundle
 from popsim.realdata.windows import plot_predictions, predict_vcf_file
+from popsim.sim.dataset import simulate_dataset
 from popsim.sim.priors import LogUniform, Uniform
 from popsim.sim.scenarios import Scenario, get_scenario
 from popsim.sim.simulate import SimulationSettings

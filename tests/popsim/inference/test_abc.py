@@ -7,9 +7,9 @@ import msprime
 import numpy as np
 import pytest
 
+from popsim.features import stats as S
 from popsim.inference import abc as A
 from popsim.inference import plots as abc_plot
-from popsim.features import stats as S
 
 
 # ------------------------------------------------------------------------------------------------

@@ -22,15 +22,15 @@ from minidl.calibration import TemperatureScaling
 from minidl.model import load_metadata
 from minidl.preprocessing import StandardScaler
 from minidl.threads import limit_threads
+from popsim.features.images import GenotypeImage
+from popsim.features.stats import statistics_table
 from popsim.realdata.bundle import BundleWarning, MismatchError, ModelBundle
+from popsim.realdata.vcf import read_vcf
 from popsim.realdata.windows import WindowPredictions
 from popsim.sim.dataset import simulate_dataset
-from popsim.features.images import GenotypeImage
 from popsim.sim.priors import Fixed, Uniform
 from popsim.sim.scenarios import Scenario
 from popsim.sim.simulate import SimulationSettings
-from popsim.features.stats import statistics_table
-from popsim.realdata.vcf import read_vcf
 
 LOCUS_BP = 20_000
 N_WINDOWS = 12

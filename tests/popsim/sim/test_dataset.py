@@ -6,8 +6,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from popsim.sim.dataset import Dataset, simulate_dataset
 from popsim.features.images import GenotypeImage
+from popsim.sim.dataset import Dataset, simulate_dataset
 from popsim.sim.simulate import SimulationSettings, simulate
 
 FLAGSHIP = ["flagship_split", "flagship_im", "flagship_sc"]
