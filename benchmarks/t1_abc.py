@@ -39,8 +39,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # one BLAS thread per worker: the
 import msprime  # noqa: E402
 import numpy as np  # noqa: E402
 
-from popsim import abc as A  # noqa: E402
-from popsim import stats as S  # noqa: E402
+from popsim.inference import abc as A  # noqa: E402
+from popsim.features import stats as S  # noqa: E402
 from popsim.sim.scenarios import get_scenario  # noqa: E402
 
 MODELS = ("mosquito_isolation", "mosquito_im")

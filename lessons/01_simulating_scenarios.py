@@ -20,8 +20,8 @@
 # for recombination. A demographic *scenario* changes the genealogy (a small population coalesces
 # fast, isolated populations coalesce only in their ancestor, migration lets lineages hop between
 # populations), and the genealogy shapes the data. **msprime** simulates all of this efficiently;
-# **popsim** wraps it with named scenarios, priors and seeds (`popsim/scenarios.py`,
-# `popsim/simulate.py`). Units are those of msprime: sizes in diploid individuals, times in
+# **popsim** wraps it with named scenarios, priors and seeds (`popsim/sim/scenarios.py`,
+# `popsim/sim/simulate.py`). Units are those of msprime: sizes in diploid individuals, times in
 # generations ago, rates per bp per generation, samples in diploid individuals (2 haplotypes each).
 
 # %%

@@ -29,7 +29,7 @@
 # *sufficient* (they lose information), the tolerance is not 0 (accepted simulations are only *near*
 # the data), and the number of simulations is finite. Section 6 shows each one.
 #
-# The code is `popsim/stats.py` (statistics with tskit's definitions) and `popsim/abc.py` (the same
+# The code is `popsim/features/stats.py` (statistics with tskit's definitions) and `popsim/inference/abc.py` (the same
 # semantics as R's `abc` package).
 
 # %%

@@ -63,7 +63,7 @@ print(f"{'quick' if settings.quick else 'full'} mode: {N_PER_SCENARIO} replicate
 
 # %% [markdown]
 # ## 1 · Simulate once, keep the raw genotypes
-# The three flagship scenarios of lesson 14 (priors in `popsim/scenarios.py`, msprime units: 12 + 12
+# The three flagship scenarios of lesson 14 (priors in `popsim/sim/scenarios.py`, msprime units: 12 + 12
 # diploid individuals = 24 haplotypes per population, 10 independent loci of 10 kb). We store the **raw**
 # `(sites, haplotypes)` matrices rather than images (`keep_genotypes=True`, no transform): every image
 # variant below is then built from exactly the same replicates, so differences between variants cannot

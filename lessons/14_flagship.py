@@ -10,7 +10,7 @@
 # | `flagship_im` | isolation with migration: symmetric migration `m` from the split to today |
 # | `flagship_sc` | secondary contact: isolation after the split, then migration `m` since `T_contact` |
 #
-# We simulate data under all three with msprime (priors in `popsim/scenarios.py`, msprime units:
+# We simulate data under all three with msprime (priors in `popsim/sim/scenarios.py`, msprime units:
 # diploid sizes, generations, rates per bp per generation), then ask three methods to say which
 # scenario produced each of a set of held-out simulations they have never seen:
 #

@@ -41,7 +41,7 @@ Order of haplotypes: individuals grouped by population (populations in the order
 within a population in the order of the population file; the haplotypes of one individual are adjacent
 (``h = 2·i, 2·i + 1`` for diploids). A VCF written by ``tskit.TreeSequence.write_vcf`` from an msprime
 simulation, with a population file listing ``tsk_0, tsk_1, ...`` in order, gives back exactly
-``ts.genotype_matrix()`` and ``ts.sites_position`` (see ``tests/popsim/test_vcf.py``).
+``ts.genotype_matrix()`` and ``ts.sites_position`` (see ``tests/popsim/realdata/test_vcf.py``).
 
 Coordinates: every object (a whole read, a region, a window) has ``positions`` relative to its own interval
 ``[start, end]`` in the same way, ``positions = POS − (start − 1)``, so that a consumer such as

@@ -3,7 +3,7 @@
 The shared fixture simulates two scenarios a tiny network separates easily — a constant-size population and
 the same population squeezed through a strong recent bottleneck (far fewer, younger SNPs) — trains a tiny
 CNN on their genotype images, and writes "mystery" VCFs with tskit from fresh simulations of each scenario.
-``tests/popsim/test_predict.py`` reuses it (``trained()``, ``mystery_vcf()``).
+``tests/popsim/realdata/test_predict.py`` reuses it (``trained()``, ``mystery_vcf()``).
 """
 
 import atexit
@@ -181,7 +181,7 @@ def test_regression_bundle_inverts_the_target_scaler_after_loading(tmp_path):
 
 
 def _statistics(ds):
-    populations = np.array(ds.metadata["haplotype_populations"])
+    populations = np.array(ds.haplotype_populations)
     return statistics_table((r.genotypes for r in ds.iter_replicates()), LOCUS_BP, populations, STATISTICS).values
 
 
