@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from popsim.cli.common import CommandError, positive_int
+
 __all__ = ["add_parser", "add_stats_parser", "add_abc_parser", "run_stats", "run_abc", "load_statistics",
            "select_columns", "dataset_statistics"]
 
@@ -34,7 +36,34 @@ def _statistics_arg(text: str):
     """A preset name (``t1``, ``default``) or a comma-separated list of statistic keys."""
     from popsim.features.stats import PRESETS
 
-    return text if text in PRESETS else [k.strip() for k in text.split(",") if k.strip()]
+    if text in PRESETS:
+        return text
+    keys = [k.strip() for k in text.split(",") if k.strip()]
+    if not keys:
+        raise argparse.ArgumentTypeError(f"expected a preset ({', '.join(PRESETS)}) or comma-separated statistic "
+                                         f"keys; got {text!r}")
+    return keys
+
+
+def _tolerance(text: str) -> float:
+    """``--tol``: a fraction in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1]; got {text!r}") from None
+    if not 0 < value <= 1:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"expected a fraction of simulations in (0, 1]; got {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0; got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0; got {value}")
+    return value
 
 
 def dataset_statistics(path, statistics="default", per_bp=True) -> dict:
@@ -160,21 +189,36 @@ def run_abc(args) -> int:
     names = train["names"].tolist()
     sumstat, labels = train["values"], train["labels"]
     scenarios = train["scenario_names"].tolist()
-    targets, target_labels, _ = _targets(args.target, args.statistics, names)
+    if not names:
+        raise CommandError("the reference table has no statistics; choose some with --statistics")
+    parameter_names = train["parameter_names"].tolist()
+    unknown = [p for p in args.param if p not in parameter_names]
+    if unknown:
+        raise CommandError(f"--param {', '.join(unknown)}: not a parameter of the reference table; expected one of "
+                           f"{parameter_names}")
+    targets, target_labels, target_data = _targets(args.target, args.statistics, names)
+    target_scenarios = (target_data["scenario_names"].tolist() if target_data is not None
+                        and "scenario_names" in target_data else scenarios)
+    rows = np.arange(len(targets))
+    if args.target_row is not None:
+        if not 0 <= args.target_row < len(targets):
+            raise CommandError(f"--target-row {args.target_row} is not a row of --target, which has {len(targets)} "
+                               f"row(s): expected 0..{len(targets) - 1}")
+        rows = rows[[args.target_row]]
     index = np.array([scenarios[k] for k in labels])
     print(f"reference table: {len(sumstat)} simulations, statistics {names}; tol {args.tol} "
           f"→ {int(np.ceil(len(sumstat) * args.tol))} accepted")
-    if args.target_row is not None:
-        targets = targets[[args.target_row]]
-    for r, target in enumerate(targets[: args.max_targets]):
-        head = f"target {r}" + (f" (true scenario {scenarios[target_labels[r]]})" if target_labels is not None else "")
+    for row in rows[: args.max_targets]:
+        target = targets[row]
+        truth = f" (true scenario {target_scenarios[target_labels[row]]})" if target_labels is not None else ""
+        head = f"target {row}{truth}"
         print(f"\n== {head}")
         if len(scenarios) > 1:
             res = A.postpr(target, index, sumstat, args.tol, method=args.model_method, nan_policy="omit")
             for m, p in zip(res.models, res.probs):
                 print(f"  P({m}) = {p:.3f}")
         for pname in args.param:
-            j = train["parameter_names"].tolist().index(pname)
+            j = parameter_names.index(pname)
             theta = train["params"][:, j]
             have = np.isfinite(theta)
             res = A.abc(target, theta[have], sumstat[have], args.tol, method=args.method, nan_policy="omit")
@@ -183,8 +227,8 @@ def run_abc(args) -> int:
                   f"95 % interval [{s['lower'][0]:.4g}, {s['upper'][0]:.4g}] ({args.method})")
             if args.plots:
                 from popsim.inference.plots import plot_distance_histogram, plot_prior_posterior
-                plot_prior_posterior(res, theta[have], Path(args.plots) / f"posterior_{pname}_{r}.png")
-                plot_distance_histogram(res, Path(args.plots) / f"distances_{pname}_{r}.png")
+                plot_prior_posterior(res, theta[have], Path(args.plots) / f"posterior_{pname}_{row}.png")
+                plot_distance_histogram(res, Path(args.plots) / f"distances_{pname}_{row}.png")
     if args.cv:
         if len(scenarios) > 1:
             cv = A.cv4postpr(index, sumstat, args.cv, args.tol, method=args.model_method, seed=args.seed,
@@ -196,7 +240,7 @@ def run_abc(args) -> int:
                 from popsim.inference.plots import plot_confusion_matrix
                 plot_confusion_matrix(cv, Path(args.plots) / "confusion.png")
         for pname in args.param:
-            j = train["parameter_names"].tolist().index(pname)
+            j = parameter_names.index(pname)
             theta = train["params"][:, j]
             have = np.isfinite(theta)
             cv = A.cv4abc(theta[have], sumstat[have], args.cv, args.tol, method=args.method, seed=args.seed,
@@ -214,17 +258,17 @@ def add_abc_parser(subparsers):
     parser.add_argument("--train", required=True, help="reference table: dataset directory or statistics .npz")
     parser.add_argument("--target", required=True,
                         help="observed statistics: dataset directory, statistics .npz, or comma-separated numbers")
-    parser.add_argument("--target-row", type=int, default=None, help="use only this row of --target")
-    parser.add_argument("--max-targets", type=int, default=5, help="print at most this many targets (default 5)")
+    parser.add_argument("--target-row", type=_non_negative_int, default=None, help="use only this row of --target")
+    parser.add_argument("--max-targets", type=positive_int, default=5, help="print at most this many targets (default 5)")
     parser.add_argument("--statistics", type=_statistics_arg, default="t1",
                         help="preset ('t1', 'default') or comma-separated keys (default: %(default)s)")
-    parser.add_argument("--tol", type=float, default=0.05, help="fraction of simulations kept (default 0.05)")
+    parser.add_argument("--tol", type=_tolerance, default=0.05, help="fraction of simulations kept (default 0.05)")
     parser.add_argument("--param", action="append", default=[], help="parameter to infer (repeatable)")
     parser.add_argument("--method", choices=["rejection", "loclinear"], default="rejection",
                         help="parameter posterior (default rejection)")
     parser.add_argument("--model-method", choices=["rejection", "mnlogistic"], default="rejection",
                         help="posterior model probabilities (default rejection)")
-    parser.add_argument("--cv", type=int, default=0, help="cross-validation with N pseudo-observed sets")
+    parser.add_argument("--cv", type=_non_negative_int, default=0, help="cross-validation with N pseudo-observed sets")
     parser.add_argument("--seed", type=int, default=1, help="seed of the cross-validation samples")
     parser.add_argument("--plots", help="folder for PNG figures")
     parser.set_defaults(func=run_abc)
@@ -235,15 +279,3 @@ def add_parser(subparsers):
     """Register ``popsim stats`` and ``popsim abc`` (the hook ``popsim.cli.main`` calls)."""
     add_stats_parser(subparsers)
     add_abc_parser(subparsers)
-
-
-def main(argv=None) -> int:
-    """Stand-alone entry point (``python -m popsim.cli.analysis abc ...``) until popsim.cli.main lists this module."""
-    parser = argparse.ArgumentParser(prog="popsim")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -49,6 +49,14 @@ fewer than two calls contributes nothing, and θ_W divides each segregating site
 Tajima's D then uses the full sample size ``n`` of the set (an approximation when data are missing).
 The SFS, θ_H, Fay & Wu's H and the haplotype statistics need complete sites: sites with a missing call in
 the set are left out of them. Simulated data have no missing calls, and then everything equals tskit.
+
+Undefined values
+----------------
+A ratio with nothing to divide by is NaN, never an error, as in tskit: Tajima's D with no segregating site
+or fewer than two haplotypes, both Fst with no segregating site (and Hudson's when dxy = 0), haplotype
+diversity with fewer than two haplotypes. A replicate without any segregating site therefore gets NaN in
+those columns; ABC (``nan_policy``) and the networks' scalers must be told what to do with such rows.
+An empty sample set of a two-population statistic is a ``ValueError``.
 """
 
 from __future__ import annotations
@@ -258,6 +266,8 @@ def _tajimas_d_from(pi_total: float, s_total: float, n: int) -> float:
     ``a = (n+1)/(3(n−1)h) − 1/h²``, ``b = 2(n²+n+3)/(9n(n−1)) − (n+2)/(hn) + g/h²``, ``c = h² + g``.
     NaN when S = 0 or n < 2 (0/0, as tskit).
     """
+    if n < 2 or s_total == 0:
+        return float("nan")
     h, g = _harmonic(n, 1), _harmonic(n, 2)
     with np.errstate(invalid="ignore", divide="ignore"):
         a = (n + 1) / (3 * (n - 1) * h) - 1 / h**2
@@ -372,6 +382,14 @@ def haplotype_diversity(genotypes, haplotypes=None) -> float:
 # Two-population statistics
 # ----------------------------------------------------------------------------------------------
 
+def _two_sets(genotypes, haplotypes_1, haplotypes_2) -> tuple[SiteCounts, SiteCounts]:
+    """Site counts of two sample sets, each of at least one haplotype."""
+    for name, haplotypes in (("haplotypes_1", haplotypes_1), ("haplotypes_2", haplotypes_2)):
+        if len(np.asarray(haplotypes).reshape(-1)) == 0:
+            raise ValueError(f"{name} is empty; a two-population statistic needs at least one haplotype in each set")
+    return site_counts(genotypes, haplotypes_1), site_counts(genotypes, haplotypes_2)
+
+
 def _dxy_total(c1: SiteCounts, c2: SiteCounts) -> float:
     """Per-locus dxy: the mean number of differences between one haplotype of each set."""
     n1, x1 = c1.called.astype(np.float64), c1.derived.astype(np.float64)
@@ -387,25 +405,30 @@ def divergence(genotypes, haplotypes_1, haplotypes_2, sequence_length=None) -> f
 
     Per locus, or per bp when ``sequence_length`` is given; equals ``ts.divergence([set1, set2])``.
     """
-    c1, c2 = site_counts(genotypes, haplotypes_1), site_counts(genotypes, haplotypes_2)
+    c1, c2 = _two_sets(genotypes, haplotypes_1, haplotypes_2)
     return _per(_dxy_total(c1, c2), _check_length(sequence_length))
 
 
 def net_divergence(genotypes, haplotypes_1, haplotypes_2, sequence_length=None) -> float:
     """Net divergence da = dxy − (π1 + π2)/2 (Nei & Li 1979), per locus or per bp."""
-    c1, c2 = site_counts(genotypes, haplotypes_1), site_counts(genotypes, haplotypes_2)
+    c1, c2 = _two_sets(genotypes, haplotypes_1, haplotypes_2)
     da = _dxy_total(c1, c2) - 0.5 * (_pi_per_site(c1).sum() + _pi_per_site(c2).sum())
     return _per(float(da), _check_length(sequence_length))
 
 
+def _ratio(numerator: float, denominator: float) -> float:
+    """``numerator / denominator``, NaN when the denominator is 0 (no segregating site: undefined, as in tskit)."""
+    return float(numerator) / float(denominator) if denominator != 0 else float("nan")
+
+
 def _fst_hudson_from(pi1: float, pi2: float, dxy: float) -> float:
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return float(1.0 - 0.5 * (pi1 + pi2) / dxy)
+    """NaN when dxy = 0 (no site differs between the sets)."""
+    return 1.0 - _ratio(0.5 * (pi1 + pi2), dxy)
 
 
 def _fst_tskit_from(pi1: float, pi2: float, dxy: float) -> float:
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return float(1.0 - 2.0 * (pi1 + pi2) / (pi1 + 2.0 * dxy + pi2))
+    """NaN when π1 + 2·dxy + π2 = 0 (no segregating site), as ``ts.Fst``."""
+    return 1.0 - _ratio(2.0 * (pi1 + pi2), pi1 + 2.0 * dxy + pi2)
 
 
 def fst_hudson(genotypes, haplotypes_1, haplotypes_2) -> float:
@@ -413,7 +436,7 @@ def fst_hudson(genotypes, haplotypes_1, haplotypes_2) -> float:
 
     "Ratio of averages" (Bhatia et al. 2013): π and dxy are summed over all sites first, then divided.
     """
-    c1, c2 = site_counts(genotypes, haplotypes_1), site_counts(genotypes, haplotypes_2)
+    c1, c2 = _two_sets(genotypes, haplotypes_1, haplotypes_2)
     return _fst_hudson_from(_pi_per_site(c1).sum(), _pi_per_site(c2).sum(), _dxy_total(c1, c2))
 
 
@@ -423,7 +446,7 @@ def fst_tskit(genotypes, haplotypes_1, haplotypes_2) -> float:
     It is ``1 − π_within / π_total`` with ``π_total = (π_within + dxy)/2``; equals ``ts.Fst([set1, set2])``.
     Always smaller than Hudson's Fst for the same data.
     """
-    c1, c2 = site_counts(genotypes, haplotypes_1), site_counts(genotypes, haplotypes_2)
+    c1, c2 = _two_sets(genotypes, haplotypes_1, haplotypes_2)
     return _fst_tskit_from(_pi_per_site(c1).sum(), _pi_per_site(c2).sum(), _dxy_total(c1, c2))
 
 

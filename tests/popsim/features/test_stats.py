@@ -230,3 +230,14 @@ def test_bad_population_labels_and_presets_are_rejected():
         S.compute_statistics(TOY, 100, statistics=["pi_pop"])
     with pytest.raises(ValueError, match="sequence_length expected a positive length"):
         S.diversity(TOY, sequence_length=0)
+
+
+def test_undefined_ratios_are_nan_not_errors_as_in_tskit():
+    empty = np.zeros((0, 10), dtype=np.int8)
+    values = S.compute_statistics(empty, 1_000.0, np.array(["A"] * 5 + ["B"] * 5), "t1")
+    assert np.isnan(values["fst_tskit_A_B"]) and np.isnan(values["tajimas_d_A"])
+    assert values["S_A"] == 0.0 and values["dxy_A_B"] == 0.0
+    assert np.isnan(S.fst_hudson(empty, [0, 1], [5, 6]))
+    assert np.isnan(S.tajimas_d(np.array([[0], [1]], dtype=np.int8)))   # one haplotype
+    with pytest.raises(ValueError, match="haplotypes_1 is empty"):
+        S.fst_hudson(np.array([[0, 1], [1, 1]]), [], [0, 1])
