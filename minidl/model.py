@@ -452,11 +452,26 @@ class Sequential:
 
 
 def _read(path, with_weights=True):
-    with np.load(os.fspath(path), allow_pickle=False) as data:
-        if "__meta__" not in data:
-            raise ValueError(f"{path} is not a minidl model file (no __meta__ entry)")
-        meta = json.loads(str(data["__meta__"]))
-        weights = [data[k] for k in sorted(k for k in data.files if k.startswith("w"))] if with_weights else None
+    import zipfile
+
+    if os.path.isdir(path):
+        raise ValueError(f"{path} is a folder; expected a minidl model file (.npz)")
+    try:
+        with np.load(os.fspath(path), allow_pickle=False) as data:
+            if "__meta__" not in data:
+                raise ValueError(f"{path} is not a minidl model file (no __meta__ entry)")
+            meta = json.loads(str(data["__meta__"]))
+            weights = [data[k] for k in sorted(k for k in data.files if k.startswith("w"))] if with_weights else None
+    except (zipfile.BadZipFile, EOFError, OSError) as error:
+        if isinstance(error, FileNotFoundError):
+            raise
+        raise ValueError(f"{path} is not a readable minidl model file (corrupt or truncated: "
+                         f"{type(error).__name__})") from None
+    except ValueError as error:
+        if "minidl model file" in str(error):
+            raise
+        # numpy's "pickled (object) data": a text file or a foreign pickle — never unpickled here
+        raise ValueError(f"{path} is not a minidl model file (not an .npz archive)") from None
     return meta, weights
 
 

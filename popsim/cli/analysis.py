@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from popsim.cli.common import CommandError, positive_int
+from popsim.cli.common import CommandError, check_output_file, check_output_folder, positive_int
 
 __all__ = ["add_parser", "add_stats_parser", "add_abc_parser", "run_stats", "run_abc", "load_statistics",
            "select_columns", "dataset_statistics"]
@@ -88,8 +88,9 @@ def load_statistics(path, statistics="default") -> dict:
         return dataset_statistics(path, statistics)
     if not path.exists():
         raise FileNotFoundError(f"{str(path)!r} is neither a dataset directory nor a statistics .npz file")
-    with np.load(path, allow_pickle=False) as z:
-        data = {k: z[k] for k in z.files}
+    from popsim.features.stats import read_npz
+
+    data = read_npz(path, "statistics file", required=("names", "values", "labels", "scenario_names"))
     if statistics is not None:
         data = select_columns(data, statistics)
     return data
@@ -127,8 +128,10 @@ def select_columns(data: dict, statistics) -> dict:
 # ----------------------------------------------------------------------------------------------
 
 def run_stats(args) -> int:
+    out = check_output_file(args.output or os.path.join(args.dataset, "statistics.npz"), "-o/--output")
+    if args.csv:
+        check_output_file(args.csv, "--csv")
     data = dataset_statistics(args.dataset, args.statistics, per_bp=not args.per_locus)
-    out = args.output or os.path.join(args.dataset, "statistics.npz")
     np.savez(out, **data)
     names, values = data["names"].tolist(), data["values"]
     if args.csv:
@@ -185,6 +188,8 @@ def _targets(text: str, statistics, names) -> tuple[np.ndarray, np.ndarray | Non
 def run_abc(args) -> int:
     from popsim.inference import abc as A
 
+    if args.plots:
+        check_output_folder(args.plots, "--plots")
     train = load_statistics(args.train, args.statistics)
     names = train["names"].tolist()
     sumstat, labels = train["values"], train["labels"]

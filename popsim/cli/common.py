@@ -9,8 +9,11 @@ A subcommand module defines ``add_parser(subparsers)`` (registering its parsers 
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
-__all__ = ["HelpFormatter", "CommandError", "USER_ERRORS", "parse_mapping", "positive_int"]
+__all__ = ["HelpFormatter", "CommandError", "USER_ERRORS", "parse_mapping", "positive_int", "check_output_folder",
+           "check_output_file"]
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -61,3 +64,43 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer; got {value}")
     return value
+
+
+def _writable_parent(path: Path, option: str) -> None:
+    parent = path.parent if str(path.parent) else Path(".")
+    existing = parent
+    while not existing.exists():  # the first existing ancestor must let us create the rest
+        existing = existing.parent
+    if not existing.is_dir():
+        raise CommandError(f"{option} {str(path)!r}: {str(existing)!r} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise CommandError(f"{option} {str(path)!r}: cannot write in {str(existing)!r} (permission denied)")
+
+
+def check_output_folder(path, option: str) -> Path:
+    """Check *before any work* that ``path`` can be (or is) a writable folder: not empty, not an existing
+    file, with a writable first existing ancestor. Raises :class:`CommandError` naming ``option``."""
+    if path is None or not str(path).strip():
+        raise CommandError(f"{option} is empty; expected a folder path")
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise CommandError(f"{option} {str(path)!r} is an existing file; expected a folder (new or existing)")
+    if path.is_dir():
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise CommandError(f"{option} {str(path)!r}: the folder is not writable (permission denied)")
+    else:
+        _writable_parent(path, option)
+    return path
+
+
+def check_output_file(path, option: str) -> Path:
+    """Check before any work that ``path`` can be written as a file (not a folder, writable location)."""
+    if path is None or not str(path).strip():
+        raise CommandError(f"{option} is empty; expected a file path")
+    path = Path(path)
+    if path.is_dir():
+        raise CommandError(f"{option} {str(path)!r} is a folder; expected a file path")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise CommandError(f"{option} {str(path)!r} exists and is not writable")
+    _writable_parent(path, option)
+    return path

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from popsim.cli.common import HelpFormatter, positive_int
+from popsim.cli.common import HelpFormatter, check_output_folder, positive_int
 
 __all__ = ["add_parser", "run_predict"]
 
@@ -36,7 +36,7 @@ def run_predict(args) -> int:
     """The ``popsim predict`` subcommand (argparse namespace in, exit status out)."""
     from popsim.realdata.windows import predict_vcf_file
 
-    output = args.output or f"{Path(args.vcf).name.split('.')[0]}_predict"
+    output = check_output_folder(args.output or f"{Path(args.vcf).name.split('.')[0]}_predict", "-o/--output")
     predict_vcf_file(args.model, args.vcf, args.pops, region=args.region, window_bp=args.window_bp,
                      window_snps=args.window_snps, step=args.step, min_snps=args.min_snps,
                      subsample=args.subsample, seed=args.seed, ref_is_ancestral=args.ref_is_ancestral,

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import time
 
-from popsim.cli.common import CommandError, HelpFormatter, parse_mapping
+from popsim.cli.common import CommandError, HelpFormatter, check_output_file, check_output_folder, parse_mapping
 
 __all__ = ["add_parser", "run_list", "run_show", "run_simulate", "run_info"]
+
+IMAGE_BYTES_LIMIT = 256 * 2**20  # one image of more than 256 MiB is a typo, not a plan
 
 
 def _load_scenarios(names: str, samples: str | None):
@@ -50,6 +52,9 @@ def run_list(args) -> int:
 def run_show(args) -> int:
     from popsim.sim.scenarios import get_scenario
 
+    for path, option in ((args.output, "-o/--output"), (args.demes, "--demes")):
+        if path is not None:
+            check_output_file(path, option)
     scenario = get_scenario(args.scenario)
     params = scenario.reference_params()
     if args.params:
@@ -80,6 +85,7 @@ def run_simulate(args) -> int:
     from popsim.sim.dataset import simulate_dataset
     from popsim.sim.simulate import SimulationSettings, SummaryStatistics, import_function
 
+    check_output_folder(args.output, "-o/--output")
     scenarios = _load_scenarios(args.scenarios, args.samples)
     statistics = None
     if args.statistics:
@@ -96,6 +102,13 @@ def run_simulate(args) -> int:
             distance_channel=args.distance_channel,
             missing_rate=args.missing_rate,
         )
+    if transform is not None:
+        rows = scenarios[0].n_haplotypes // (2 if args.unphased else 1)
+        image_bytes = rows * args.n_snps * (2 if args.distance_channel else 1) * 4  # float32 when assembled
+        if image_bytes > IMAGE_BYTES_LIMIT:
+            raise CommandError(f"--n-snps {args.n_snps}: one {rows} x {args.n_snps} image would take "
+                               f"{image_bytes / 2**30:.1f} GiB; expected at most {IMAGE_BYTES_LIMIT / 2**20:.0f} MiB "
+                               "per image (fewer SNPs, or --no-images with --keep-genotypes)")
     executor, client = None, None
     if args.scheduler:
         # A dask.distributed cluster (possibly on several machines) instead of local processes.
@@ -103,7 +116,11 @@ def run_simulate(args) -> int:
             import distributed
         except ImportError:
             raise CommandError("--scheduler needs dask.distributed; install it with pip install 'distributed'") from None
-        client = distributed.Client(args.scheduler)
+        try:
+            client = distributed.Client(args.scheduler, timeout=args.scheduler_timeout)
+        except (OSError, TimeoutError) as error:
+            raise CommandError(f"--scheduler {args.scheduler}: no dask scheduler answered within "
+                               f"{args.scheduler_timeout:g} s ({type(error).__name__})") from None
         executor = client.get_executor()
     settings = SimulationSettings(
         sequence_length=args.sequence_length,
@@ -181,6 +198,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="run on a dask.distributed cluster, e.g. tcp://10.0.0.1:8786 (--workers then sizes the "
                         "work queue; the output is identical to a local run)")
+    parser.add_argument("--scheduler-timeout", type=float, default=10.0, metavar="SECONDS",
+                        help="how long to wait for the --scheduler to answer")
     parser.add_argument("--samples", metavar="POP=N,...", help="diploid individuals per population, for all scenarios")
     parser.add_argument("--sequence-length", type=float, help="bp per locus")
     parser.add_argument("--mutation-rate", type=float, help="per bp per generation")

@@ -197,6 +197,9 @@ class GenotypeImage:
             )
         if n_sites and (genotypes.min() < -1 or genotypes.max() > 1):
             raise ValueError("genotypes must hold 0 (ancestral), 1 (derived) or -1 (missing); got other values")
+        if not np.all(np.isfinite(positions)):
+            raise ValueError(f"positions must be finite numbers (bp); got {int(np.sum(~np.isfinite(positions)))} "
+                             "NaN/inf value(s)")
         if n_sites > 1 and np.any(np.diff(positions) < 0):
             raise ValueError("positions must be increasing; got a decreasing step")
         if self.unphased and n_haplotypes % 2:

@@ -62,6 +62,7 @@ An empty sample set of a two-population statistic is a ``ValueError``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 import itertools
 from itertools import combinations
 from typing import Iterable, Mapping, Sequence
@@ -619,9 +620,33 @@ class StatisticsTable:
 
     @classmethod
     def load(cls, path) -> "StatisticsTable":
+        z = read_npz(path, "statistics table", required=("names", "values"))
+        meta = dict(zip(z["meta_keys"].tolist(), z["meta_values"].tolist())) if "meta_keys" in z else {}
+        return cls(z["names"].tolist(), z["values"], meta)
+
+
+def read_npz(path, what: str, required=()) -> dict:
+    """All arrays of an ``.npz`` file, or one ``ValueError`` naming the file and ``what`` it should be
+    (missing, a folder, not a zip archive, truncated, holding pickled objects, lacking ``required`` keys)."""
+    import zipfile
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{what} {str(path)!r} does not exist")
+    if path.is_dir():
+        raise ValueError(f"{what} {str(path)!r} is a folder; expected an .npz file")
+    try:
         with np.load(path, allow_pickle=False) as z:
-            meta = dict(zip(z["meta_keys"].tolist(), z["meta_values"].tolist())) if "meta_keys" in z else {}
-            return cls(z["names"].tolist(), z["values"], meta)
+            data = {key: z[key] for key in z.files}
+    except (zipfile.BadZipFile, EOFError, OSError) as error:
+        raise ValueError(f"{what} {str(path)!r} is not a readable .npz file (corrupt or truncated: "
+                         f"{type(error).__name__})") from None
+    except ValueError:  # numpy's "pickled (object) data": a text file, or a foreign .npy/pickle
+        raise ValueError(f"{what} {str(path)!r} is not an .npz archive; expected a file written by popsim") from None
+    missing = [key for key in required if key not in data]
+    if missing:
+        raise ValueError(f"{what} {str(path)!r} lacks {missing}; expected a file written by popsim")
+    return data
 
 
 def statistics_table(replicates: Iterable, sequence_length=None, populations=None,

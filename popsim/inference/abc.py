@@ -417,6 +417,16 @@ def abc(target, param, sumstat, tol, method="rejection", hcorr=True, transf="non
     if method not in ("rejection", "loclinear"):
         raise ValueError(f"method expected 'rejection' or 'loclinear'; got {method!r}")
     good = _good_rows(s, nan_policy)
+    # As R's abc (gwt): a simulation with a missing parameter value is never accepted either.
+    finite_theta = np.all(np.isfinite(theta), axis=1)
+    if not finite_theta.all():
+        bad = np.flatnonzero(~finite_theta)
+        if nan_policy == "raise":
+            raise ValueError(f"param expected finite values; got NaN/inf in {bad.size} simulation(s) (first row "
+                             f"{bad[0]}) — drop them or pass nan_policy='omit' as R's abc does")
+        good = good & finite_theta
+        if not good.any():
+            raise ValueError("param expected at least one simulation with finite parameters and statistics; got none")
     if np.all(np.ptp(s[good], axis=0) == 0):
         raise ValueError("sumstat expected at least one statistic that varies between simulations; all are constant")
     if method == "rejection":

@@ -55,7 +55,8 @@ each other. Also accepted are REF ``0`` / ALT ``1``, the allele labels tskit wri
 ``.``), ``non_acgt`` (e.g. ``N``, or REF = ALT), ``filtered`` (FILTER not PASS/``.``, only with
 ``pass_only=True``), ``no_ancestral`` (no usable ancestral allele, only with ``ancestral_allele=``) and
 ``monomorphic`` (no variation among the selected samples' non-missing alleles, only with
-``drop_monomorphic=True``, the default, matching simulations that drop non-segregating sites).
+``drop_monomorphic=True``, the default, matching simulations that drop non-segregating sites) and
+``telomere`` (POS 0, which VCF reserves for telomeres: not a site of the sequence).
 
 Alleles: 0 = REF and 1 = ALT. In simulations (and VCFs tskit writes) REF is the ancestral allele; in real
 data it is the reference genome's allele. ``ancestral_allele="AA"`` polarises with the INFO ancestral allele
@@ -106,7 +107,7 @@ __all__ = [
 ]
 
 SKIP_REASONS = ("multiallelic", "symbolic", "indel", "no_alt", "non_acgt", "filtered", "no_ancestral",
-                "monomorphic")
+                "monomorphic", "telomere")
 
 _FIXED_COLUMNS = ("#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO")
 _BASES = frozenset({b"A", b"C", b"G", b"T", b"a", b"c", b"g", b"t"})
@@ -348,6 +349,9 @@ def read_populations(path, header: bool | None = None) -> dict:
     and line for a wrong number of columns and for a sample listed twice.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"population file {str(path)!r} is a directory; expected a two-column text file "
+                         "(sample, population)")
     mapping: dict[str, str] = {}
     first_line: dict[str, int] = {}
     seen_data = False
@@ -722,6 +726,9 @@ class _Reader:
                     raise self.fail(lineno, f"records not sorted: POS {pos} after {last_pos} on "
                                             f"{chrom.decode()!r}")
                 last_pos = max_pos = pos
+                if pos == 0:  # VCF: "positions 0 or N+1 indicate telomeres"
+                    self.skipped["telomere"] += 1
+                    continue
                 if pos < r_start:
                     continue
                 if r_end is not None and pos > r_end:
@@ -830,6 +837,8 @@ def read_vcf(path, populations=None, region=None, *, drop_monomorphic: bool = Tr
     samples absent from the VCF or when no usable site remains (the message gives the skip counts).
     """
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"VCF {str(path)!r} is a directory; expected a .vcf, .vcf.gz or .vcf.bgz file")
     reader = _Reader(path, region, drop_monomorphic, pass_only, require_phased, ancestral_allele)
     try:
         chrom, chrom_wanted, r_start, r_end, last_seen_pos, chromosomes_seen = reader.read(populations)

@@ -57,6 +57,10 @@ _OPERATORS = {
 }
 
 
+class _UndefinedBound(ValueError):
+    """A well-formed bound expression whose value is undefined for these parameters (division by zero, inf)."""
+
+
 def _evaluate_expression(text: str, params: Mapping[str, float]) -> float:
     """Evaluate a bound expression such as ``"0.5 * T_split"`` with the parameters drawn so far."""
 
@@ -81,11 +85,30 @@ def _evaluate_expression(text: str, params: Mapping[str, float]) -> float:
             "expected numbers, earlier parameter names, + - * / and parentheses"
         )
 
+    tree = _parse_bound(text)
     try:
-        tree = ast.parse(text, mode="eval")
-    except SyntaxError:
+        value = visit(tree)
+    except ZeroDivisionError:
+        raise _UndefinedBound(f"prior bound {text!r} divides by zero for the parameters {dict(params)}") from None
+    except RecursionError:
+        raise ValueError(f"prior bound {text[:40]!r}... is nested too deeply; expected a short expression") from None
+    if not math.isfinite(value):
+        raise _UndefinedBound(f"prior bound {text!r} is not finite ({value}) for the parameters {dict(params)}")
+    return value
+
+
+MAX_BOUND_LENGTH = 200  # characters: bounds are short formulas such as "0.05 * T_split"
+
+
+def _parse_bound(text: str) -> ast.AST:
+    """The syntax tree of a bound expression; one clear ValueError for anything that is not one."""
+    if len(text) > MAX_BOUND_LENGTH:
+        raise ValueError(f"prior bound {text[:40]!r}... has {len(text)} characters; expected a short expression "
+                         f"(at most {MAX_BOUND_LENGTH})")
+    try:
+        return ast.parse(text, mode="eval")
+    except (SyntaxError, RecursionError, MemoryError):
         raise ValueError(f"prior bound {text!r} is not a valid expression; expected e.g. '0.5 * T_split'") from None
-    return visit(tree)
 
 
 def _resolve(bound: Bound, params: Mapping[str, float]) -> float:
@@ -99,16 +122,15 @@ def _names_in(bound: Bound) -> set[str]:
     """Parameter names an expression bound depends on (empty for a number)."""
     if not isinstance(bound, str):
         return set()
-    try:
-        tree = ast.parse(bound, mode="eval")
-    except SyntaxError:
-        raise ValueError(f"prior bound {bound!r} is not a valid expression; expected e.g. '0.5 * T_split'") from None
+    tree = _parse_bound(bound)
     names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
-    # Evaluate once with dummy values so that a forbidden construct fails when the prior is made.
+    # Evaluate once so that a forbidden construct fails when the prior is made; a constant expression
+    # ("1/0") must also be a finite number, while one with names is checked again when it is drawn.
     try:
         _evaluate_expression(bound, {name: 1.0 for name in names})
-    except ZeroDivisionError:
-        pass
+    except _UndefinedBound:
+        if not names:  # with names, 1.0 is only a stand-in: real draws are checked when drawn
+            raise
     return names
 
 

@@ -247,7 +247,12 @@ class Scenario:
             path = Path(source)
             if not path.exists():
                 raise FileNotFoundError(f"demes YAML file {str(path)!r} does not exist")
-            text = path.read_text()
+            if not path.is_file():
+                raise ValueError(f"demes YAML file {str(path)!r} is a directory; expected a .yaml file")
+            try:
+                text = path.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                raise ValueError(f"demes YAML file {str(path)!r} is not a text file") from None
             default_name = path.stem
         template = string.Template(text)
         placeholders = {m.group("named") or m.group("braced") for m in template.pattern.finditer(text)} - {None}
@@ -262,8 +267,18 @@ class Scenario:
             filled = template.substitute({k: repr(float(v)) for k, v in params.items()})
             return msprime.Demography.from_demes(demes.loads(filled))
 
-        return cls(name or default_name, samples, priors, build, description or f"from demes ({default_name})",
-                   dict(defaults or {}))
+        # The model is parsed and checked now (at the priors' reference values), not at the first simulation.
+        where = "the demes graph" if isinstance(source, demes.Graph) else f"demes YAML file {str(source)!r}"
+        try:
+            scenario = cls(name or default_name, samples, priors, build,
+                           description or f"from demes ({default_name})", dict(defaults or {}))
+            scenario.demography(scenario.reference_params())
+        except (ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"{where}: {error}") from None
+        except Exception as error:  # ruamel's parser and constructor errors, demes' own checks
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ValueError(f"{where} is not a valid demes model: {type(error).__name__}: {first}") from None
+        return scenario
 
 
 # ------------------------------------------------------------------------------------------------------

@@ -369,3 +369,15 @@ def test_prediction_error_ddof0_is_the_sum_of_squares_ratio_and_r_times_n_minus_
                                rtol=1e-12)
     with pytest.raises(ValueError, match="ddof"):
         A.prediction_error(est, true, ddof=2)
+
+
+def test_nan_parameters_raise_or_are_never_accepted_with_omit():
+    rng = np.random.default_rng(0)
+    sumstat = rng.normal(size=(200, 2))
+    theta = sumstat[:, 0] * 2.0
+    theta[:50] = np.nan
+    with pytest.raises(ValueError, match="param expected finite values; got NaN/inf in 50 simulation"):
+        A.abc([0.0, 0.0], theta, sumstat, 0.1)
+    res = A.abc([0.0, 0.0], theta, sumstat, 0.1, nan_policy="omit")
+    assert np.isfinite(res.median()).all()
+    assert np.all(res.accepted >= 50)  # the rows without a parameter value are never kept

@@ -284,7 +284,7 @@ def test_non_snp_records_are_skipped_and_counted(tmp_path):
     g = read_vcf(_small(tmp_path, body), POPS3)
     np.testing.assert_array_equal(g.positions, [1, 10])
     assert g.skipped == {"multiallelic": 1, "symbolic": 2, "indel": 2, "no_alt": 1, "non_acgt": 1,
-                         "filtered": 0, "no_ancestral": 0, "monomorphic": 1}
+                         "filtered": 0, "no_ancestral": 0, "monomorphic": 1, "telomere": 0}
     assert g.n_records == 10
     kept = read_vcf(_small(tmp_path, body), POPS3, drop_monomorphic=False, pass_only=True)
     np.testing.assert_array_equal(kept.positions, [1, 9])
@@ -483,3 +483,17 @@ def test_subsample_draws_whole_individuals_per_population_and_segregating_drops_
     assert kept.segregating() is kept  # nothing left to drop: the same object
     with pytest.raises(ValueError, match="population 'P' has 2 individuals; cannot draw 3"):
         data.subsample({"P": 3, "Q": 1}, seed=0)
+
+
+def test_a_record_at_pos_0_is_a_telomere_and_counted_as_skipped(tmp_path):
+    body = ("1\t0\t.\tA\tT\t.\tPASS\t.\tGT\t0|1\t0|0\t1|1\n"
+            "1\t5\t.\tA\tT\t.\tPASS\t.\tGT\t0|1\t0|0\t1|1\n")
+    g = read_vcf(_small(tmp_path, body), POPS3)
+    assert g.positions.tolist() == [5] and g.skipped["telomere"] == 1
+
+
+def test_directories_given_as_vcf_or_population_file_are_named(tmp_path):
+    with pytest.raises(ValueError, match="is a directory; expected a .vcf"):
+        read_vcf(tmp_path)
+    with pytest.raises(ValueError, match="population file .* is a directory"):
+        read_populations(tmp_path)
