@@ -550,7 +550,8 @@ class Dataset:
             f"({len(m['haplotype_populations'])} haplotypes)",
             f"loci           {settings['n_loci']} x {settings['sequence_length']:g} bp",
             (
-                f"mutations      exactly {settings['segregating_sites']} segregating sites per locus"
+                f"mutations      exactly {settings['segregating_sites']} segregating "
+                f"site{'' if settings['segregating_sites'] == 1 else 's'} per locus"
                 if settings["segregating_sites"] is not None
                 else f"mutation rate  {settings['mutation_rate']:g} per bp per generation"
                 + (" (discrete genome)" if settings["discrete_genome"] else " (infinite sites)")
