@@ -6,6 +6,7 @@ floating-point reassociation (the fast family sums in a different order, through
 """
 
 import contextlib
+import inspect
 from fractions import Fraction
 
 import numpy as np
@@ -13,7 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minidl.kernels import conv_numba, family, padding_amounts, same_padding, winograd_numba
+from minidl.config import use_kernels
+from minidl.kernels import active, contract, conv_numba, family, padding_amounts, same_padding, winograd_numba
 
 REF, FAST = family("reference"), family("fast")
 TOL = {np.float32: dict(rtol=2e-4, atol=2e-5), np.float64: dict(rtol=1e-10, atol=1e-11)}
@@ -183,6 +185,26 @@ def test_fast_bias_relu_epilogue_and_relu_backward_equal_reference(dtype):
     np.testing.assert_array_equal(FAST.relu_backward(dy, expected), REF.relu_backward(dy, expected))
 
 
+@pytest.mark.parametrize("name", ["reference", "fast"])
+def test_epilogue_functions_return_new_arrays_and_leave_their_arguments_unchanged(name):
+    K = family(name)
+    rng = np.random.default_rng(2)
+    z = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    b = rng.standard_normal(5).astype(np.float32)
+    before = z.copy()
+    for bias in (b, None):
+        for relu in (False, True):
+            y = K.bias_act_forward(z, bias, relu)
+            assert not np.shares_memory(y, z)
+            np.testing.assert_array_equal(z, before)
+    dy = rng.standard_normal(z.shape).astype(np.float32)
+    dy_before = dy.copy()
+    dz = K.relu_backward(dy, z)
+    assert not np.shares_memory(dz, dy)
+    np.testing.assert_array_equal(dy, dy_before)
+    np.testing.assert_array_equal(z, before)
+
+
 def test_reference_dx_full_convolution_equals_direct_scatter_of_the_chain_rule():
     """The flipped-kernel derivation in the reference equals the chain rule applied pixel by pixel."""
     rng = np.random.default_rng(1)
@@ -201,6 +223,30 @@ def test_reference_dx_full_convolution_equals_direct_scatter_of_the_chain_rule()
                                                   (4, 4, 1, (1, 2)), (9, 1, 3, (0, 0))])
 def test_same_padding_puts_the_extra_pixel_after_as_tensorflow(size, k, s, expected):
     assert same_padding(size, k, s) == expected
+
+
+def _parameters(signature, drop_self=False):
+    params = list(signature.parameters.values())[int(drop_self):]
+    return [(p.name, p.kind, p.default) for p in params]
+
+
+@pytest.mark.parametrize("name", ["reference", "fast"])
+def test_each_family_is_a_module_exporting_exactly_the_contract_with_its_signatures(name):
+    module = family(name)
+    assert module.__name__ == f"minidl.kernels.{name}"
+    assert sorted(module.__all__) == sorted(contract.functions())
+    assert len(contract.functions()) == len(set(contract.functions())) > 10
+    for function in contract.functions():
+        expected = inspect.signature(getattr(contract.KernelFamily, function))
+        actual = inspect.signature(getattr(module, function))
+        assert _parameters(actual) == _parameters(expected, drop_self=True), f"{name}.{function}{actual}"
+
+
+def test_active_family_follows_use_kernels():
+    with use_kernels("reference"):
+        assert active() is family("reference")
+    with use_kernels("fast"):
+        assert active() is family("fast")
 
 
 def test_unknown_kernel_family_is_a_clear_error():

@@ -1,0 +1,26 @@
+"""The fast kernel family: the functions of :class:`~minidl.kernels.contract.KernelFamily`, compiled.
+
+Same functions, signatures and results as :mod:`minidl.kernels.reference` (read that one for the
+mathematics; ``tests/minidl/test_kernels.py`` proves they agree). This module only gathers the public
+functions of the modules that implement them:
+
+* :mod:`.conv_numba` — convolutions: direct numba loops for small receptive fields, im2col + BLAS for
+  the others, and :mod:`.winograd_numba` (Winograd F(4, r)) for stride-1 kernels one pixel high;
+* :mod:`.pooling_numba` — max and average pooling;
+* :mod:`.normalization_numba` — the batch-normalisation passes.
+
+Importing this module loads numba (and compiles, or loads from numba's cache, each kernel on first use).
+"""
+
+from __future__ import annotations
+
+from .conv_numba import (bias_act_forward, conv2d_backward, conv2d_backward_input, conv2d_backward_weights,
+                         conv2d_forward, relu_backward)
+from .normalization_numba import (batchnorm_apply, batchnorm_backward_input, batchnorm_backward_sums,
+                                  batchnorm_stats)
+from .pooling_numba import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward
+
+__all__ = ["conv2d_forward", "conv2d_backward", "conv2d_backward_weights", "conv2d_backward_input",
+           "bias_act_forward", "relu_backward",
+           "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
+           "batchnorm_stats", "batchnorm_apply", "batchnorm_backward_sums", "batchnorm_backward_input"]
