@@ -30,9 +30,43 @@ from typing import Protocol
 
 import numpy as np
 
+from ..activations import ActivationFunction, Linear, ReLU
+
 
 class KernelFamily(Protocol):
     """What :func:`minidl.kernels.active` returns: a module with these functions."""
+
+    # ------------------------------------------------------------------------------------ dense
+    def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``a @ b``: a ``(…, K)``, b ``(K, M)`` → ``(…, M)`` — a Dense layer's ``x·W``."""
+
+    def weight_gradient(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``aᵀ·b``: a ``(R, K)``, b ``(R, M)`` → ``(K, M)`` — a Dense layer's ``dW = xᵀ·dz``, a sum over the R
+        rows of the batch of (input ⊗ output error)."""
+
+    # ------------------------------------------------------------------------------------ convolution layer
+    def conv_bias_activation(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: tuple[int, int],
+                             pads: tuple[int, int, int, int], activation: ActivationFunction) -> np.ndarray:
+        """The forward pass of a convolution layer, kernel → bias → activation: ``y = f(x ⋆ w + b)``.
+
+        x ``(N, H, W, C)`` with w ``(kh, kw, C, F)`` → y ``(N, Ho, Wo, F)``; or a sequence x ``(N, L, C)`` with
+        w ``(k, C, F)`` (a ``Conv1D``), convolved as an image one pixel high → y ``(N, Lo, F)`` (strides and
+        pads still in 2-D form, ``(1, s)`` and ``(0, 0, left, right)``). b ``(F,)`` or None. ``activation`` is
+        an object of :mod:`minidl.activations`: its ``forward`` is called on ``z = x ⋆ w + b`` (shaped like
+        y) and keeps what its ``backward`` needs — except for a plain ReLU (:func:`is_plain_relu`), computed
+        as ``max(z, 0)``. Returns y, a new array. The fast family applies the bias and a plain ReLU inside
+        the convolution, while each piece of the output is still in cache.
+        """
+
+    def activation_backward(self, dy: np.ndarray, y: np.ndarray, activation: ActivationFunction) -> np.ndarray:
+        """``dz = dy·f'(z)`` for the activation applied by :meth:`conv_bias_activation`, whose output was ``y``.
+
+        ``activation.backward(dy)``, except for a plain ReLU: :meth:`relu_backward` ``(dy, y)``, ``dy`` where
+        ``y > 0`` (0 at exactly 0). dy and y of the same shape → dz, a new array (or ``dy`` itself for no
+        activation, as ``activation.backward`` of ``linear`` returns it).
+        """
+
+    # ------------------------------------------------------------------------------------ convolution
 
     # ------------------------------------------------------------------------------------ convolution
     def conv2d_forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: tuple[int, int],
@@ -109,9 +143,24 @@ class KernelFamily(Protocol):
         """Training-mode ``dx = scale·(dy − mean(dy) − x̂·mean(dy·x̂))`` (means over the M rows): ``(M, C)``."""
 
 
+def is_plain_relu(activation: ActivationFunction) -> bool:
+    """True for ``"relu"`` with Keras defaults (no slope, cap or threshold): ``max(z, 0)``, derivative ``[y > 0]``.
+
+    Both families compute it this way after a convolution (:meth:`KernelFamily.conv_bias_activation`);
+    the fast one fuses it with the bias into the convolution.
+    """
+    return (type(activation) is ReLU and activation.negative_slope == 0 and activation.max_value is None
+            and activation.threshold == 0)
+
+
+def is_linear(activation: ActivationFunction) -> bool:
+    """True for no activation (``"linear"``, ``f(z) = z``)."""
+    return isinstance(activation, Linear)
+
+
 def functions() -> tuple[str, ...]:
     """Names of the contract's functions, in declaration order."""
     return tuple(name for name, value in vars(KernelFamily).items() if callable(value) and not name.startswith("_"))
 
 
-__all__ = ["KernelFamily", "functions"]
+__all__ = ["KernelFamily", "functions", "is_plain_relu", "is_linear"]

@@ -13,7 +13,7 @@ A convolution is a matrix product in disguise. Copy every receptive field into o
 
 * forward  ``y   = cols · W₂``          with ``W₂ = w.reshape(kh·kw·C, F)``
 * weights  ``dW₂ = colsᵀ · dy₂``        (the correlation of the input with dY; a long sum over rows,
-  computed in short row blocks by :func:`minidl.threads.reduction_dot`, 2.5× faster in OpenBLAS)
+  computed in short row blocks by :func:`minidl.kernels.blas.reduction_dot`, 2.5× faster in OpenBLAS)
 * input    ``dcols = dy₂ · W₂ᵀ``, then ``col2im`` adds each row back onto the pixels it came from
   (the full convolution with the flipped kernel, in matrix form).
 
@@ -38,9 +38,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ..threads import reduction_dot
 from . import winograd_numba
-from .geometry import output_hw
+from .blas import reduction_dot
+from .contract import is_linear, is_plain_relu
+from .geometry import as_image, output_hw
 
 #: target size in bytes of the im2col buffer of one batch chunk: large enough that each numba launch and
 #: each BLAS call has work for many samples (launch overhead dominated with one sample per chunk)
@@ -356,6 +357,27 @@ def conv2d_backward_input(dy, w, x_shape, strides, pads):
     dcols = np.dot(dy.reshape(N * P, F), W2.T)
     _col2im(dcols, 0, N, kh, kw, strides[0], strides[1], pads[0], pads[2], Ho, Wo, dx)
     return dx
+
+
+def conv_bias_activation(x, w, b, strides, pads, activation):
+    """Same as :func:`minidl.kernels.reference.conv_bias_activation`. With a plain ReLU or no activation,
+    bias and ReLU are applied inside :func:`conv2d_forward`, to each piece of the output while it is in
+    cache (one pass over memory fewer); otherwise ``activation.forward`` runs on the biased output."""
+    x4, w4 = as_image(x, w)
+    relu = is_plain_relu(activation)
+    if relu or is_linear(activation):
+        y = conv2d_forward(x4, w4, b, strides, pads, relu=relu)
+        return y[:, 0] if x.ndim == 3 else y
+    z = conv2d_forward(x4, w4, None, strides, pads)
+    z = z[:, 0] if x.ndim == 3 else z
+    return activation.forward(z if b is None else _bias_act_inplace(z, b, False))
+
+
+def activation_backward(dy, y, activation):
+    """Same as the reference; a plain ReLU's ``dy·[y > 0]`` in one parallel pass (:func:`relu_backward`)."""
+    if is_plain_relu(activation):
+        return relu_backward(dy, y)
+    return activation.backward(dy)
 
 
 def bias_act_forward(z, b, relu):

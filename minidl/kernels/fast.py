@@ -4,6 +4,7 @@ Same functions, signatures and results as :mod:`minidl.kernels.reference` (read 
 mathematics; ``tests/minidl/test_kernels.py`` proves they agree). This module only gathers the public
 functions of the modules that implement them:
 
+* :mod:`.blas` — the Dense layer's products, kept fast on several threads of a busy machine;
 * :mod:`.conv_numba` — convolutions: direct numba loops for small receptive fields, im2col + BLAS for
   the others, and :mod:`.winograd_numba` (Winograd F(4, r)) for stride-1 kernels one pixel high;
 * :mod:`.pooling_numba` — max and average pooling;
@@ -14,13 +15,23 @@ Importing this module loads numba (and compiles, or loads from numba's cache, ea
 
 from __future__ import annotations
 
-from .conv_numba import (bias_act_forward, conv2d_backward, conv2d_backward_input, conv2d_backward_weights,
-                         conv2d_forward, relu_backward)
+from .blas import matmul, reduction_dot
+from .conv_numba import (activation_backward, bias_act_forward, conv2d_backward, conv2d_backward_input,
+                         conv2d_backward_weights, conv2d_forward, conv_bias_activation, relu_backward)
 from .normalization_numba import (batchnorm_apply, batchnorm_backward_input, batchnorm_backward_sums,
                                   batchnorm_stats)
 from .pooling_numba import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward
 
-__all__ = ["conv2d_forward", "conv2d_backward", "conv2d_backward_weights", "conv2d_backward_input",
+
+def weight_gradient(a, b):
+    """Same as the reference, ``aᵀ·b``: summed over short row blocks on every thread
+    (:func:`minidl.kernels.blas.reduction_dot`; ``matmul`` is :func:`minidl.kernels.blas.matmul`)."""
+    return reduction_dot(a, b)
+
+
+__all__ = ["matmul", "weight_gradient",
+           "conv_bias_activation", "activation_backward",
+           "conv2d_forward", "conv2d_backward", "conv2d_backward_weights", "conv2d_backward_input",
            "bias_act_forward", "relu_backward",
            "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
            "batchnorm_stats", "batchnorm_apply", "batchnorm_backward_sums", "batchnorm_backward_input"]

@@ -39,4 +39,10 @@ def output_hw(x_shape, k_hw, strides, pads) -> tuple[int, int]:
             output_length(x_shape[2], k_hw[1], strides[1], pads[2], pads[3]))
 
 
-__all__ = ["same_padding", "output_length", "padding_amounts", "output_hw"]
+def as_image(x, w):
+    """A sequence ``x`` ``(N, L, C)`` with kernel ``w`` ``(k, C, F)`` as an image one pixel high, ``(N, 1, L, C)``
+    with kernel ``(1, k, C, F)`` (views, no copy); an image ``(N, H, W, C)`` and its kernel unchanged."""
+    return (x[:, None], w[None]) if x.ndim == 3 else (x, w)
+
+
+__all__ = ["same_padding", "output_length", "padding_amounts", "output_hw", "as_image"]

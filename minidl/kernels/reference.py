@@ -39,14 +39,29 @@ from __future__ import annotations
 
 import numpy as np
 
-from .geometry import output_hw
+from .contract import is_plain_relu
+from .geometry import as_image, output_hw
+
+# ---------------------------------------------------------------------------------------- dense
+
+
+def matmul(a, b):
+    """``a @ b`` — a Dense layer's ``z = x·W`` (each output unit sums input × weight over the inputs)."""
+    return a @ b
+
+
+def weight_gradient(a, b):
+    """``aᵀ·b`` — a Dense layer's ``dW = xᵀ·dz``: ``dW[i, j] = Σ_rows x[row, i]·dz[row, j]``, input × error
+    summed over the batch."""
+    return a.T @ b
+
+
+# ---------------------------------------------------------------------------------------- convolution
+
 
 def _pad(x, pads, value=0.0):
     top, bottom, left, right = pads
     return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=value)
-
-
-# ---------------------------------------------------------------------------------------- convolution
 
 
 def conv2d_forward(x, w, b, strides, pads, relu=False):
@@ -135,6 +150,33 @@ def bias_act_forward(z, b, relu):
 def relu_backward(dy, y):
     """``dz = dy`` where the ReLU output ``y > 0``, else 0 (the gradient at exactly 0 is taken as 0)."""
     return np.where(y > 0, dy, 0).astype(dy.dtype, copy=False)
+
+
+def conv_bias_activation(x, w, b, strides, pads, activation):
+    """A convolution layer's forward pass in its three steps, as Keras's ``Conv`` layers: kernel → bias →
+    activation, ``y = f(x ⋆ w + b)``.
+
+    x ``(N, H, W, C)`` with w ``(kh, kw, C, F)``, or a sequence x ``(N, L, C)`` with w ``(k, C, F)``
+    (convolved as an image one pixel high, returned as ``(N, Lo, F)``); b ``(F,)`` or None; ``activation``
+    an object of :mod:`minidl.activations`, called on ``z`` shaped like the output. A plain ReLU is
+    ``max(z, 0)``, its derivative ``[y > 0]`` (:func:`activation_backward`).
+    """
+    x4, w4 = as_image(x, w)
+    z = conv2d_forward(x4, w4, None, strides, pads)      # 1. kernel (Keras: convolution_op)
+    if x.ndim == 3:
+        z = z[:, 0]                                      #    back to the sequence's (N, Lo, F)
+    if b is not None:
+        z = z + b                                        # 2. bias
+    if is_plain_relu(activation):                        # 3. activation
+        return np.maximum(z, 0)
+    return activation.forward(z)
+
+
+def activation_backward(dy, y, activation):
+    """``dz = dy·f'(z)`` for the activation of :func:`conv_bias_activation`; ``y`` is its output."""
+    if is_plain_relu(activation):
+        return relu_backward(dy, y)
+    return activation.backward(dy)
 
 
 # ---------------------------------------------------------------------------------------- pooling
@@ -247,7 +289,9 @@ def batchnorm_backward_input(dy2, x2, mean, inv_std, scale, sum_dy, sum_dy_xhat)
     return (scale * (dy2 - sum_dy / M - xhat * (sum_dy_xhat / M))).astype(dy2.dtype, copy=False)
 
 
-__all__ = ["conv2d_forward", "conv2d_backward", "conv2d_backward_weights", "conv2d_backward_input",
+__all__ = ["matmul", "weight_gradient",
+           "conv_bias_activation", "activation_backward",
+           "conv2d_forward", "conv2d_backward", "conv2d_backward_weights", "conv2d_backward_input",
            "bias_act_forward", "relu_backward",
            "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
            "batchnorm_stats", "batchnorm_apply", "batchnorm_backward_sums", "batchnorm_backward_input"]
