@@ -21,14 +21,18 @@ from . import reference
 from .contract import KernelFamily
 from .geometry import output_length, padding_amounts, same_padding
 
+_LOADED: dict[str, KernelFamily] = {"reference": reference}
+
+
 def family(name: str) -> KernelFamily:
     """The kernel family ``name``, ``"reference"`` or ``"fast"``: the module :mod:`minidl.kernels.<name>`."""
-    if name == "reference":
-        return reference
-    if name == "fast":
+    module = _LOADED.get(name)
+    if module is None:
+        if name != "fast":
+            raise ValueError(f"kernel family must be 'reference' or 'fast'; got {name!r}")
         from . import fast   # loads numba: only when first asked for
-        return fast
-    raise ValueError(f"kernel family must be 'reference' or 'fast'; got {name!r}")
+        module = _LOADED[name] = fast
+    return module
 
 
 def active() -> KernelFamily:
