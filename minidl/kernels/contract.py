@@ -30,7 +30,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..activations import ActivationFunction, Linear, ReLU
+from ..activations import ActivationFunction, LinearFunction, ReLUFunction
 
 
 class KernelFamily(Protocol):
@@ -149,13 +149,13 @@ def is_plain_relu(activation: ActivationFunction) -> bool:
     Both families compute it this way after a convolution (:meth:`KernelFamily.conv_bias_activation`);
     the fast one fuses it with the bias into the convolution.
     """
-    return (type(activation) is ReLU and activation.negative_slope == 0 and activation.max_value is None
+    return (type(activation) is ReLUFunction and activation.negative_slope == 0 and activation.max_value is None
             and activation.threshold == 0)
 
 
 def is_linear(activation: ActivationFunction) -> bool:
     """True for no activation (``"linear"``, ``f(z) = z``)."""
-    return isinstance(activation, Linear)
+    return isinstance(activation, LinearFunction)
 
 
 def functions() -> tuple[str, ...]:
