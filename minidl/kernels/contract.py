@@ -6,8 +6,8 @@ Two modules implement it, function for function:
 * :mod:`minidl.kernels.fast`      — numba loops, im2col + BLAS, Winograd: the version to run.
 
 :func:`minidl.kernels.active` returns one of the two modules typed as :class:`KernelFamily`, so an
-editor's "go to definition" on ``K.conv2d_forward`` in a layer lands on the documented signature below;
-read :mod:`minidl.kernels.reference` next for how it is computed. ``tests/minidl/test_kernels.py`` checks
+editor's "go to definition" on ``K.conv_bias_activation`` in a layer lands on the documented signature
+below; read :mod:`minidl.kernels.reference` next for how it is computed. ``tests/minidl/test_kernels.py`` checks
 that both modules export exactly these functions with these signatures and compute the same numbers.
 
 Conventions (channels-last, as Keras and TensorFlow)
