@@ -7,7 +7,7 @@ im2col + BLAS (forced with ``conv_numba.DIRECT_MAX_K``) and, for stride-1 Conv1D
 count (Winograd's rate is an effective one). This is how ``DIRECT_MAX_K`` and ``CHUNK_BYTES`` were chosen.
 
 Then the weight-gradient product ``aᵀ·b`` with a long inner dimension (10,000 rows): one BLAS call vs
-:func:`minidl.threads.reduction_dot` (blocks of ``REDUCTION_BLOCK`` rows).
+:func:`minidl.kernels.blas.reduction_dot` (blocks of ``REDUCTION_BLOCK`` rows).
 
     python benchmarks/bench_kernels.py [--repeats 5] [--batch 16]
 """
@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from minidl import threads
-from minidl.kernels import conv_numba, family, padding_amounts, winograd_numba
+from minidl.kernels import blas, conv_numba, family, padding_amounts, winograd_numba
 
 # (label, input (H, W, C), kernel (kh, kw), filters)
 SHAPES = [
@@ -85,7 +85,7 @@ def main(argv=None):
         d = rng.standard_normal((rows, 64)).astype(np.float32)
         flop = 2 * rows * M * 64
         t_plain = _median_time(lambda: a.T @ d, args.repeats)
-        t_blocked = _median_time(lambda: threads.reduction_dot(a, d), args.repeats)
+        t_blocked = _median_time(lambda: blas.reduction_dot(a, d), args.repeats)
         print(f"  M = {M:3d}: one product {flop / t_plain / 1e9:6.1f}   reduction_dot {flop / t_blocked / 1e9:6.1f}",
               flush=True)
 

@@ -183,7 +183,7 @@ side_by_side(inspect.getsource(Dense.backward_linear), inspect.getsource(backwar
 # `minidl/activations.py` and `minidl/losses.py`:
 
 # %%
-print(inspect.getsource(minidl.activations.Sigmoid.backward))
+print(inspect.getsource(minidl.activations.SigmoidFunction.backward))
 print(inspect.getsource(minidl.losses.CategoricalCrossentropy.fused))
 
 # %% [markdown]

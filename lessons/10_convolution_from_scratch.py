@@ -99,7 +99,7 @@ def conv2d_by_hand(x, w, b, stride=(1, 1), padding="valid"):
 
 
 # %% [markdown]
-# **Padding, precisely.** `same_padding(n, k, s)` (in `minidl/kernels/reference.py`) gives the zeros
+# **Padding, precisely.** `same_padding(n, k, s)` (in `minidl/kernels/geometry.py`) gives the zeros
 # before and after along one axis: `total = max((⌈n/s⌉ − 1)·s + k − n, 0)`, `before = total // 2`,
 # `after = total − before`. A few cases — note the asymmetric ones:
 

@@ -1,12 +1,30 @@
 """Activation functions, each with its forward and its backward side by side.
 
-An activation object is applied element-wise (softmax: along the last axis) after a layer's linear
-part, ``y = f(z)``. ``forward(z)`` remembers what ``backward`` needs; ``backward(dy)`` returns
+An activation object is applied element-wise (softmax: along an axis) after a layer's linear part,
+``y = f(z)``. ``forward(z)`` remembers what ``backward`` needs; ``backward(dy)`` returns
 ``dz = dy · f'(z)`` (for softmax the full Jacobian-vector product). Every function here is checked
 against numerical gradients in ``tests/minidl/test_activations.py``.
 
+Functions here, layers there
+----------------------------
+The classes of this module are *functions* — ``ReLUFunction``, ``SoftmaxFunction``, ... all end in
+``Function`` — and they are what a layer's ``activation=`` argument becomes::
+
+    Dense(8, activation="relu")          # layer.activation is a ReLUFunction
+    activations.get("relu")              # a fresh ReLUFunction; also get({"name": "relu", ...}) and get(None)
+
+The *layers* that apply one on their own, ``minidl.layers.ReLU``, ``Softmax``, ``ELU``, ``LeakyReLU`` and
+``Activation`` (:mod:`minidl.layers.activations`), take their arguments as Keras's layers do, which is not
+always the order of Keras's functions:
+
+* function ``ReLUFunction(negative_slope=0.0, max_value=None, threshold=0.0)`` — as
+  ``keras.activations.relu(x, negative_slope, max_value, threshold)``;
+* layer ``ReLU(max_value=None, negative_slope=0.0, threshold=0.0)`` — as ``keras.layers.ReLU``;
+* function ``LeakyReLUFunction(negative_slope=0.2)`` (``keras.activations.leaky_relu``), layer
+  ``LeakyReLU(negative_slope=0.3)`` (``keras.layers.LeakyReLU``): the defaults differ too, as in Keras.
+
 Names and defaults follow Keras 3 (``keras.activations``), so ``Dense(8, activation="relu")`` reads the
-same in both libraries.
+same in both libraries; the string names (``"relu"``, ``"softmax"``, ...) are listed by :func:`names`.
 """
 
 from __future__ import annotations
@@ -34,7 +52,7 @@ class ActivationFunction:
         return f"{type(self).__name__}()"
 
 
-class Linear(ActivationFunction):
+class LinearFunction(ActivationFunction):
     """Identity, ``f(z) = z``; ``f'(z) = 1``."""
 
     name = "linear"
@@ -46,7 +64,7 @@ class Linear(ActivationFunction):
         return dy
 
 
-class ReLU(ActivationFunction):
+class ReLUFunction(ActivationFunction):
     """Rectified linear unit, Keras's ``relu`` with ``negative_slope``, ``max_value`` and ``threshold``.
 
     ``f(z) = z`` for ``threshold <= z < max_value``, ``max_value`` above, ``negative_slope·(z − threshold)``
@@ -79,7 +97,7 @@ class ReLU(ActivationFunction):
                 "threshold": self.threshold}
 
 
-class LeakyReLU(ReLU):
+class LeakyReLUFunction(ReLUFunction):
     """``f(z) = z`` for ``z >= 0``, ``negative_slope·z`` otherwise (Keras activation default 0.2)."""
 
     name = "leaky_relu"
@@ -91,7 +109,7 @@ class LeakyReLU(ReLU):
         return {"name": self.name, "negative_slope": self.negative_slope}
 
 
-class ELU(ActivationFunction):
+class ELUFunction(ActivationFunction):
     """Exponential linear unit: ``f(z) = z`` for ``z > 0``, ``α(eᶻ − 1)`` otherwise.
 
     ``f'(z) = 1`` for ``z > 0`` and ``α·eᶻ = f(z) + α`` otherwise.
@@ -116,7 +134,7 @@ class ELU(ActivationFunction):
         return {"name": self.name, "alpha": self.alpha}
 
 
-class SELU(ActivationFunction):
+class SELUFunction(ActivationFunction):
     """Scaled ELU: ``f(z) = λ·z`` for ``z > 0``, ``λα(eᶻ − 1)`` otherwise (Klambauer et al. 2017)."""
 
     name = "selu"
@@ -138,7 +156,7 @@ def _stable_sigmoid(z):
     return np.where(z >= 0, 1.0 / (1.0 + ez), ez / (1.0 + ez)).astype(z.dtype, copy=False)
 
 
-class Sigmoid(ActivationFunction):
+class SigmoidFunction(ActivationFunction):
     """Logistic sigmoid ``σ(z) = 1/(1 + e⁻ᶻ)``; ``σ'(z) = σ(z)(1 − σ(z))``."""
 
     name = "sigmoid"
@@ -152,7 +170,7 @@ class Sigmoid(ActivationFunction):
         return dy * self._y * (1 - self._y)
 
 
-class Tanh(ActivationFunction):
+class TanhFunction(ActivationFunction):
     """Hyperbolic tangent; ``tanh'(z) = 1 − tanh²(z)``."""
 
     name = "tanh"
@@ -165,7 +183,7 @@ class Tanh(ActivationFunction):
         return dy * (1 - self._y ** 2)
 
 
-class Softmax(ActivationFunction):
+class SoftmaxFunction(ActivationFunction):
     """Softmax along ``axis`` (default last): ``pᵢ = exp(zᵢ − max z) / Σⱼ exp(zⱼ − max z)``.
 
     Subtracting the row maximum changes nothing mathematically and prevents overflow. The Jacobian is
@@ -192,7 +210,7 @@ class Softmax(ActivationFunction):
         return {"name": self.name, "axis": self.axis}
 
 
-class Softplus(ActivationFunction):
+class SoftplusFunction(ActivationFunction):
     """``f(z) = log(1 + eᶻ)``, computed stably; ``f'(z) = σ(z)``."""
 
     name = "softplus"
@@ -205,7 +223,7 @@ class Softplus(ActivationFunction):
         return dy * _stable_sigmoid(self._z)
 
 
-class Softsign(ActivationFunction):
+class SoftsignFunction(ActivationFunction):
     """``f(z) = z / (1 + |z|)``; ``f'(z) = 1 / (1 + |z|)²``."""
 
     name = "softsign"
@@ -218,7 +236,7 @@ class Softsign(ActivationFunction):
         return dy / (1 + np.abs(self._z)) ** 2
 
 
-class Swish(ActivationFunction):
+class SwishFunction(ActivationFunction):
     """SiLU / swish: ``f(z) = z·σ(z)``; ``f'(z) = σ(z)(1 + z(1 − σ(z)))``."""
 
     name = "silu"
@@ -234,25 +252,25 @@ class Swish(ActivationFunction):
 
 
 _ACTIVATIONS = {
-    "linear": Linear,
-    "relu": ReLU,
-    "leaky_relu": LeakyReLU,
-    "elu": ELU,
-    "selu": SELU,
-    "sigmoid": Sigmoid,
-    "tanh": Tanh,
-    "softmax": Softmax,
-    "softplus": Softplus,
-    "softsign": Softsign,
-    "silu": Swish,
-    "swish": Swish,
+    "linear": LinearFunction,
+    "relu": ReLUFunction,
+    "leaky_relu": LeakyReLUFunction,
+    "elu": ELUFunction,
+    "selu": SELUFunction,
+    "sigmoid": SigmoidFunction,
+    "tanh": TanhFunction,
+    "softmax": SoftmaxFunction,
+    "softplus": SoftplusFunction,
+    "softsign": SoftsignFunction,
+    "silu": SwishFunction,
+    "swish": SwishFunction,
 }
 
 
 def get(identifier, argument: str = "activation") -> ActivationFunction:
     """Return a fresh activation object from a name, a config dict, an instance or ``None`` (linear)."""
     if identifier is None:
-        return Linear()
+        return LinearFunction()
     if isinstance(identifier, ActivationFunction):
         # a fresh copy: each layer caches its own forward values
         return type(identifier)(**{k: v for k, v in identifier.get_config().items() if k != "name"})

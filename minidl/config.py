@@ -3,7 +3,9 @@
 Kernel families
 ---------------
 ``"reference"``  plain NumPy loops (``minidl/kernels/reference.py``): the version to read.
-``"fast"``       numba-jitted kernels (``minidl/kernels/*_numba.py``): the version to run.
+``"fast"``       numba-jitted kernels (``minidl/kernels/fast.py``, gathering ``*_numba.py``): the version to run.
+
+Both are modules implementing one contract, ``minidl/kernels/contract.py``.
 
 Both compute the same numbers (``tests/minidl/test_kernels.py`` proves it), so switching is only a
 matter of speed. Select with :func:`set_kernels` or the environment variable ``MINIDL_KERNELS``; use

@@ -35,7 +35,7 @@ from . import config
 from . import losses as _losses
 from . import metrics as _metrics
 from . import optimizers as _optimizers
-from .activations import Sigmoid, Softmax
+from .activations import SigmoidFunction, SoftmaxFunction
 from .layers.base import Input, Layer, layer_class
 
 _SHUFFLE_STREAM = 2**31  # spawn key of the shuffling generator (layers use 0, 1, 2, ...)
@@ -139,9 +139,9 @@ class Sequential:
     def _fused_activation(self):
         """The last activation if softmax/sigmoid feeds a matching cross-entropy, else None."""
         act = getattr(self.layers[-1], "activation", None)
-        if isinstance(self.loss, _losses.CategoricalCrossentropy) and isinstance(act, Softmax) and act.axis == -1:
+        if isinstance(self.loss, _losses.CategoricalCrossentropy) and isinstance(act, SoftmaxFunction) and act.axis == -1:
             return act
-        if isinstance(self.loss, _losses.BinaryCrossentropy) and isinstance(act, Sigmoid):
+        if isinstance(self.loss, _losses.BinaryCrossentropy) and isinstance(act, SigmoidFunction):
             return act
         return None
 

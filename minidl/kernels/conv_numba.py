@@ -2,7 +2,8 @@
 stride-1 kernels one pixel high and 2 or 3 wide (:mod:`.winograd_numba`), otherwise numba-parallel
 im2col / col2im around a BLAS matrix product.
 
-Same functions, arguments and results as :mod:`minidl.kernels.reference` (proved in
+Part of the fast kernel family (:mod:`minidl.kernels.fast` exports its public functions): same
+functions, arguments and results as :mod:`minidl.kernels.reference` (proved in
 ``tests/minidl/test_kernels.py``); read the reference for the mathematics.
 
 Why im2col + BLAS
@@ -12,7 +13,7 @@ A convolution is a matrix product in disguise. Copy every receptive field into o
 
 * forward  ``y   = cols · W₂``          with ``W₂ = w.reshape(kh·kw·C, F)``
 * weights  ``dW₂ = colsᵀ · dy₂``        (the correlation of the input with dY; a long sum over rows,
-  computed in short row blocks by :func:`minidl.threads.reduction_dot`, 2.5× faster in OpenBLAS)
+  computed in short row blocks by :func:`minidl.kernels.blas.reduction_dot`, 2.5× faster in OpenBLAS)
 * input    ``dcols = dy₂ · W₂ᵀ``, then ``col2im`` adds each row back onto the pixels it came from
   (the full convolution with the flipped kernel, in matrix form).
 
@@ -37,9 +38,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ..threads import reduction_dot
 from . import winograd_numba
-from .reference import output_length
+from .blas import reduction_dot
+from .contract import is_linear, is_plain_relu
+from .geometry import as_image, output_hw
 
 #: target size in bytes of the im2col buffer of one batch chunk: large enough that each numba launch and
 #: each BLAS call has work for many samples (launch overhead dominated with one sample per chunk)
@@ -218,8 +220,9 @@ def _direct_dx(dy, w, sh, sw, top, left, dx):
 DIRECT_MAX_K = 16
 _DIRECT_BLOCKS = 16
 
-#: use Winograd F(2, r) (:mod:`.winograd_numba`: 25-33 % fewer multiplications) where it applies — every
-#: stride-1 ``Conv1D`` with kernel size 2 or 3 whose receptive field is too large for the direct loops
+#: use Winograd F(4, r) (:mod:`.winograd_numba`: 37.5 % fewer multiplications for r = 2, 50 % for r = 3)
+#: where it applies — every stride-1 ``Conv1D`` with kernel size 2 or 3 whose receptive field is too large
+#: for the direct loops
 WINOGRAD = True
 
 
@@ -238,9 +241,7 @@ def _chunk(N, row_bytes):
 
 def _geometry(x_shape, w_shape, strides, pads):
     kh, kw = w_shape[0], w_shape[1]
-    Ho = output_length(x_shape[1], kh, strides[0], pads[0], pads[1])
-    Wo = output_length(x_shape[2], kw, strides[1], pads[2], pads[3])
-    return kh, kw, Ho, Wo
+    return (kh, kw, *output_hw(x_shape, (kh, kw), strides, pads))
 
 
 def conv2d_forward(x, w, b, strides, pads, relu=False):
@@ -358,14 +359,40 @@ def conv2d_backward_input(dy, w, x_shape, strides, pads):
     return dx
 
 
+def conv_bias_activation(x, w, b, strides, pads, activation):
+    """Same as :func:`minidl.kernels.reference.conv_bias_activation`. With a plain ReLU or no activation,
+    bias and ReLU are applied inside :func:`conv2d_forward`, to each piece of the output while it is in
+    cache (one pass over memory fewer); otherwise ``activation.forward`` runs on the biased output."""
+    x4, w4 = as_image(x, w)
+    relu = is_plain_relu(activation)
+    if relu or is_linear(activation):
+        y = conv2d_forward(x4, w4, b, strides, pads, relu=relu)
+        return y[:, 0] if x.ndim == 3 else y
+    z = conv2d_forward(x4, w4, None, strides, pads)
+    z = z[:, 0] if x.ndim == 3 else z
+    return activation.forward(z if b is None else _bias_act_inplace(z, b, False))
+
+
+def activation_backward(dy, y, activation):
+    """Same as the reference; a plain ReLU's ``dy·[y > 0]`` in one parallel pass (:func:`relu_backward`)."""
+    if is_plain_relu(activation):
+        return relu_backward(dy, y)
+    return activation.backward(dy)
+
+
 def bias_act_forward(z, b, relu):
-    """In place on ``z`` (a fresh convolution output): ``z + b``, then ReLU if asked. Returns ``z``."""
-    z = np.ascontiguousarray(z)  # a no-op for conv outputs; makes the reshape below a view
-    z2 = z.reshape(-1, z.shape[-1])
+    """Same as the reference: ``z + b``, then ReLU if asked, in one parallel pass. Returns a new array."""
+    y = np.array(z, order="C")   # a copy: z is left unchanged (the contract); the pass below writes y
+    _bias_act_inplace(y, b, relu)
+    return y
+
+
+def _bias_act_inplace(y, b, relu):
+    """``y += b`` then, if ``relu``, ``y = max(y, 0)``, in place on a C-contiguous ``y``; returns ``y``."""
     if b is None:
-        b = np.zeros(z.shape[-1], dtype=z.dtype)
-    _bias_act(z2, np.ascontiguousarray(b, dtype=z.dtype), relu)
-    return z
+        b = np.zeros(y.shape[-1], dtype=y.dtype)
+    _bias_act(y.reshape(-1, y.shape[-1]), np.ascontiguousarray(b, dtype=y.dtype), relu)
+    return y
 
 
 def relu_backward(dy, y):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .reference import output_length
+from .geometry import output_hw
 
 
 @njit(parallel=True, cache=True)
@@ -86,15 +86,10 @@ def _pool_backward(dy, arg, ph, pw, sh, sw, top, left, is_max, dx):
 _NO_ARG = np.zeros((1, 1, 1, 1), dtype=np.int32)
 
 
-def _out(x_shape, pool, strides, pads):
-    return (output_length(x_shape[1], pool[0], strides[0], pads[0], pads[1]),
-            output_length(x_shape[2], pool[1], strides[1], pads[2], pads[3]))
-
-
 def max_pool2d_forward(x, pool, strides, pads):
     """Same as :func:`minidl.kernels.reference.max_pool2d_forward`: ``(y, arg)``."""
     x = np.ascontiguousarray(x)
-    Ho, Wo = _out(x.shape, pool, strides, pads)
+    Ho, Wo = output_hw(x.shape, pool, strides, pads)
     y = np.empty((x.shape[0], Ho, Wo, x.shape[3]), dtype=x.dtype)
     arg = np.empty(y.shape, dtype=np.int32)
     _pool_forward(x, pool[0], pool[1], strides[0], strides[1], pads[0], pads[2], True, y, arg)
@@ -113,7 +108,7 @@ def max_pool2d_backward(dy, arg, x_shape, pool, strides, pads):
 def avg_pool2d_forward(x, pool, strides, pads):
     """Same as the reference: the mean of the real cells of each window."""
     x = np.ascontiguousarray(x)
-    Ho, Wo = _out(x.shape, pool, strides, pads)
+    Ho, Wo = output_hw(x.shape, pool, strides, pads)
     y = np.empty((x.shape[0], Ho, Wo, x.shape[3]), dtype=x.dtype)
     _pool_forward(x, pool[0], pool[1], strides[0], strides[1], pads[0], pads[2], False, y, _NO_ARG)
     return y

@@ -1,16 +1,18 @@
 """Reference kernels: convolution, pooling and batch normalisation in clear NumPy — the version to read.
 
-Every function here has a fast twin in ``conv_numba.py``, ``pooling_numba.py`` or
-``normalization_numba.py`` with the same signature and the same result; ``tests/minidl/test_kernels.py``
-proves they agree (hypothesis over random shapes, strides and paddings, float32 and float64).
+This module is one of the two kernel families (the contract, with every signature, shape and
+semantics, is :class:`minidl.kernels.contract.KernelFamily`). Every function here has a fast twin in
+:mod:`minidl.kernels.fast` with the same signature and the same result; ``tests/minidl/test_kernels.py``
+proves they agree (hypothesis over random shapes, strides and paddings, float32 and float64). Every
+function returns new arrays and leaves its arguments unchanged.
 
 Conventions (channels-last, as Keras and TensorFlow)
 ----------------------------------------------------
 * images ``x``: ``(N, H, W, C)``; kernels ``w``: ``(kh, kw, C, F)``; outputs ``y``: ``(N, Ho, Wo, F)``.
   1-D layers call these with ``H = 1`` (a sequence is an image one pixel high).
 * ``strides = (sh, sw)``; ``pads = (top, bottom, left, right)`` zero rows/columns added around ``x``.
-  :func:`same_padding` computes TensorFlow's ``padding="same"`` amounts (the extra pixel goes
-  bottom/right).
+  :func:`minidl.kernels.geometry.same_padding` computes TensorFlow's ``padding="same"`` amounts (the
+  extra pixel goes bottom/right).
 
 Convolution (really a cross-correlation, as in every deep-learning library)
 --------------------------------------------------------------------------
@@ -37,45 +39,29 @@ from __future__ import annotations
 
 import numpy as np
 
-# ---------------------------------------------------------------------------------------- geometry
+from .contract import is_plain_relu
+from .geometry import as_image, output_hw
+
+# ---------------------------------------------------------------------------------------- dense
 
 
-def same_padding(size: int, k: int, s: int) -> tuple[int, int]:
-    """TensorFlow ``"same"`` padding along one axis: output ``ceil(size/s)``; extra pixel after.
-
-    ``pad_total = max((out − 1)·s + k − size, 0)``, ``before = pad_total // 2``, ``after = the rest``.
-    """
-    out = -(-size // s)
-    total = max((out - 1) * s + k - size, 0)
-    return total // 2, total - total // 2
+def matmul(a, b):
+    """``a @ b`` — a Dense layer's ``z = x·W`` (each output unit sums input × weight over the inputs)."""
+    return a @ b
 
 
-def output_length(size: int, k: int, s: int, pad_before: int, pad_after: int) -> int:
-    """Number of window positions: ``floor((size + pads − k) / s) + 1`` (≤ 0 if the window does not fit)."""
-    span = size + pad_before + pad_after - k
-    return span // s + 1 if span >= 0 else 0
+def weight_gradient(a, b):
+    """``aᵀ·b`` — a Dense layer's ``dW = xᵀ·dz``: ``dW[i, j] = Σ_rows x[row, i]·dz[row, j]``, input × error
+    summed over the batch."""
+    return a.T @ b
 
 
-def padding_amounts(in_hw, k_hw, strides, padding: str) -> tuple[int, int, int, int]:
-    """``(top, bottom, left, right)`` for ``padding`` ``"valid"`` (none) or ``"same"`` (TensorFlow's)."""
-    if padding == "valid":
-        return 0, 0, 0, 0
-    top, bottom = same_padding(in_hw[0], k_hw[0], strides[0])
-    left, right = same_padding(in_hw[1], k_hw[1], strides[1])
-    return top, bottom, left, right
+# ---------------------------------------------------------------------------------------- convolution
 
 
 def _pad(x, pads, value=0.0):
     top, bottom, left, right = pads
     return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=value)
-
-
-def _out_hw(x_shape, k_hw, strides, pads):
-    return (output_length(x_shape[1], k_hw[0], strides[0], pads[0], pads[1]),
-            output_length(x_shape[2], k_hw[1], strides[1], pads[2], pads[3]))
-
-
-# ---------------------------------------------------------------------------------------- convolution
 
 
 def conv2d_forward(x, w, b, strides, pads, relu=False):
@@ -88,7 +74,7 @@ def conv2d_forward(x, w, b, strides, pads, relu=False):
     kh, kw, _, F = w.shape
     sh, sw = strides
     xp = _pad(x, pads)
-    Ho, Wo = _out_hw(x.shape, (kh, kw), strides, pads)
+    Ho, Wo = output_hw(x.shape, (kh, kw), strides, pads)
     y = np.zeros((x.shape[0], Ho, Wo, F), dtype=np.result_type(x, w))
     for i in range(Ho):
         for j in range(Wo):
@@ -141,15 +127,56 @@ def conv2d_backward_input(dy, w, x_shape, strides, pads):
     return dxp[:, top:Hp - bottom, left:Wp - right, :]
 
 
+def conv2d_backward(x, dy, w, strides, pads, need_dx=True):
+    """Both gradients of :func:`conv2d_forward` from ``dy = ∂L/∂y``: ``(dW, dx)``.
+
+    The two formulas of the module docstring, one after the other: ``dW`` is the correlation of the input
+    with dY (:func:`conv2d_backward_weights`), ``dx`` the full convolution of dY with the flipped kernel
+    (:func:`conv2d_backward_input`). ``dx`` is None when ``need_dx`` is False: the first layer of a
+    network needs no input gradient, and skipping it saves a whole convolution. (The bias gradient
+    ``db = Σ dy`` over N, Ho, Wo is one line in the layer; a ReLU's ``dy·[y > 0]`` comes before this.)
+    """
+    dW = conv2d_backward_weights(x, dy, w.shape, strides, pads)
+    dx = conv2d_backward_input(dy, w, x.shape, strides, pads) if need_dx else None
+    return dW, dx
+
+
 def bias_act_forward(z, b, relu):
     """Epilogue of a convolution: ``y = z + b`` and, if ``relu``, ``max(y, 0)``. Returns a new array."""
-    y = z if b is None else z + b
+    y = z.copy() if b is None else z + b
     return np.maximum(y, 0) if relu else y
 
 
 def relu_backward(dy, y):
     """``dz = dy`` where the ReLU output ``y > 0``, else 0 (the gradient at exactly 0 is taken as 0)."""
     return np.where(y > 0, dy, 0).astype(dy.dtype, copy=False)
+
+
+def conv_bias_activation(x, w, b, strides, pads, activation):
+    """A convolution layer's forward pass in its three steps, as Keras's ``Conv`` layers: kernel → bias →
+    activation, ``y = f(x ⋆ w + b)``.
+
+    x ``(N, H, W, C)`` with w ``(kh, kw, C, F)``, or a sequence x ``(N, L, C)`` with w ``(k, C, F)``
+    (convolved as an image one pixel high, returned as ``(N, Lo, F)``); b ``(F,)`` or None; ``activation``
+    an object of :mod:`minidl.activations`, called on ``z`` shaped like the output. A plain ReLU is
+    ``max(z, 0)``, its derivative ``[y > 0]`` (:func:`activation_backward`).
+    """
+    x4, w4 = as_image(x, w)
+    z = conv2d_forward(x4, w4, None, strides, pads)      # 1. kernel (Keras: convolution_op)
+    if x.ndim == 3:
+        z = z[:, 0]                                      #    back to the sequence's (N, Lo, F)
+    if b is not None:
+        z = z + b                                        # 2. bias
+    if is_plain_relu(activation):                        # 3. activation
+        return np.maximum(z, 0)
+    return activation.forward(z)
+
+
+def activation_backward(dy, y, activation):
+    """``dz = dy·f'(z)`` for the activation of :func:`conv_bias_activation`; ``y`` is its output."""
+    if is_plain_relu(activation):
+        return relu_backward(dy, y)
+    return activation.backward(dy)
 
 
 # ---------------------------------------------------------------------------------------- pooling
@@ -165,7 +192,7 @@ def max_pool2d_forward(x, pool, strides, pads):
     ph, pw = pool
     sh, sw = strides
     xp = _pad(x, pads, -np.inf)
-    Ho, Wo = _out_hw(x.shape, pool, strides, pads)
+    Ho, Wo = output_hw(x.shape, pool, strides, pads)
     N, C = x.shape[0], x.shape[3]
     y = np.empty((N, Ho, Wo, C), dtype=x.dtype)
     arg = np.empty((N, Ho, Wo, C), dtype=np.int32)
@@ -198,7 +225,7 @@ def _window_counts(x_shape, pool, strides, pads):
     ph, pw = pool
     sh, sw = strides
     op = _pad(ones, pads)
-    Ho, Wo = _out_hw(x_shape, pool, strides, pads)
+    Ho, Wo = output_hw(x_shape, pool, strides, pads)
     counts = np.empty((Ho, Wo))
     for i in range(Ho):
         for j in range(Wo):
@@ -211,7 +238,7 @@ def avg_pool2d_forward(x, pool, strides, pads):
     ph, pw = pool
     sh, sw = strides
     xp = _pad(x, pads)
-    Ho, Wo = _out_hw(x.shape, pool, strides, pads)
+    Ho, Wo = output_hw(x.shape, pool, strides, pads)
     counts = _window_counts(x.shape, pool, strides, pads)
     y = np.empty((x.shape[0], Ho, Wo, x.shape[3]), dtype=x.dtype)
     for i in range(Ho):
@@ -260,3 +287,11 @@ def batchnorm_backward_input(dy2, x2, mean, inv_std, scale, sum_dy, sum_dy_xhat)
     M = x2.shape[0]
     xhat = (x2 - mean) * inv_std
     return (scale * (dy2 - sum_dy / M - xhat * (sum_dy_xhat / M))).astype(dy2.dtype, copy=False)
+
+
+__all__ = ["matmul", "weight_gradient",
+           "conv_bias_activation", "activation_backward",
+           "conv2d_forward", "conv2d_backward", "conv2d_backward_weights", "conv2d_backward_input",
+           "bias_act_forward", "relu_backward",
+           "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
+           "batchnorm_stats", "batchnorm_apply", "batchnorm_backward_sums", "batchnorm_backward_input"]

@@ -40,10 +40,10 @@ For ``F(2, 2)`` this gives ``dW[0] = Σ (d0 − d1)ᵀ·dy0 + d1ᵀ·(dy0 + dy1)
 gradient against the reference.
 
 Threads: the ``α`` products of a chunk are independent, so they run side by side (each cut in row blocks,
-one block per thread, single-threaded BLAS: :func:`minidl.threads.parallel_dots`) instead of one after
+one block per thread, single-threaded BLAS: :func:`minidl.kernels.blas.parallel_dots`) instead of one after
 another with the BLAS splitting each. The weight products ``V[ξ]ᵀ·dM[ξ]`` (small output, very long inner
 dimension) run 2.5× slower in OpenBLAS than other products of the same size; they are summed over short
-row blocks instead (:func:`minidl.threads.reduction_dot`).
+row blocks instead (:func:`minidl.kernels.blas.reduction_dot`).
 
 Layout: tiles of ``m`` outputs along the width; the batch (and the rows of a 2-D image) are
 flattened into tiles, processed in chunks so that ``V`` and ``M`` stay a few tens of MB. Positions outside
@@ -61,7 +61,7 @@ from fractions import Fraction
 import numpy as np
 from numba import get_num_threads, njit, prange
 
-from ..threads import parallel_dots, reduction_dot
+from .blas import parallel_dots, reduction_dot
 
 #: kernel width r → (outputs per tile m, interpolation points). F(m, r) needs α = m + r − 1 products per
 #: tile where the direct method needs m·r: F(4, 2) 5 instead of 8 (−37.5 %), F(4, 3) 6 instead of 12 (−50 %).

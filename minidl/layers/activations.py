@@ -1,8 +1,14 @@
 """Activation layers: an activation function used as a layer of its own.
 
 ``Activation("relu")`` is the same as ``ReLU()``; ``Dense(8, activation="relu")`` fuses the two. The
-maths (forward, derivative) lives in :mod:`minidl.activations`; gradients checked in
-``tests/minidl/test_layers_dense.py``.
+maths (forward, derivative) lives in the *function* classes of :mod:`minidl.activations`
+(``ReLUFunction``, ``SoftmaxFunction``, ...): each layer here holds one as ``layer.activation``.
+Gradients checked in ``tests/minidl/test_layers_dense.py``.
+
+Arguments follow Keras's *layers*, which is not always the order (or the default) of Keras's functions:
+``ReLU(max_value, negative_slope, threshold)`` as ``keras.layers.ReLU``, where the function is
+``ReLUFunction(negative_slope, max_value, threshold)`` as ``keras.activations.relu``;
+``LeakyReLU(negative_slope=0.3)`` where ``LeakyReLUFunction`` defaults to 0.2, as in Keras.
 """
 
 from __future__ import annotations

@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 
 from .. import kernels as _kernels
-from ..activations import Linear, ReLU
 from .base import ActivationMixin, Layer, serialize
 
 _PADDINGS = ("valid", "same")
@@ -28,12 +27,6 @@ def _int_tuple(value, n: int, argument: str, layer: str) -> tuple[int, ...]:
         raise ValueError(f"{layer} {argument} must be a positive integer or a tuple of {n} positive integers; "
                          f"got {value!r}")
     return value
-
-
-def _plain_relu(activation) -> bool:
-    """True for ``"relu"`` with Keras defaults — the case the fast kernels fuse with the bias."""
-    return (type(activation) is ReLU and activation.negative_slope == 0 and activation.max_value is None
-            and activation.threshold == 0)
 
 
 class _Conv(ActivationMixin, Layer):
@@ -108,28 +101,14 @@ class _Conv(ActivationMixin, Layer):
     # -------------------------------------------------------------- passes
     def forward(self, x, training=False):
         x = self._check_input(x).astype(self.dtype, copy=False)
-        K = _kernels.active()
-        x4 = x if self.rank == 2 else x[:, None]
-        self._x4 = x4
-        self._fused = _plain_relu(self.activation) or isinstance(self.activation, Linear)
-        relu = _plain_relu(self.activation)
-        # bias (and a plain ReLU) are applied inside the kernel, while the output is in cache
-        z = K.conv2d_forward(x4, self._kernel4(), self.params.get("bias") if self._fused else None,
-                             self._s2(), self._pads(self.input_shape), relu=relu)
-        if self.rank == 1:
-            z = z[:, 0]   # back to (N, Lo, F): activations keep state shaped like the output
-        if self._fused:
-            self._y = z
-            return z
-        if self.use_bias:
-            z = K.bias_act_forward(z, self.params["bias"], False)
-        return self.activation.forward(z)
+        self._x4 = x if self.rank == 2 else x[:, None]   # a sequence is an image one pixel high
+        # kernel → bias → activation, y = f(x ⋆ W + b), in the active kernel family
+        self._y = _kernels.active().conv_bias_activation(x, self.params["kernel"], self.params.get("bias"),
+                                                         self._s2(), self._pads(self.input_shape), self.activation)
+        return self._y
 
     def backward(self, dy):
-        if self._fused:
-            dz = dy if isinstance(self.activation, Linear) else _kernels.active().relu_backward(dy, self._y)
-            return self.backward_linear(dz)
-        return self.backward_linear(self.activation.backward(dy))
+        return self.backward_linear(_kernels.active().activation_backward(dy, self._y, self.activation))
 
     def backward_linear(self, dz):
         K = _kernels.active()

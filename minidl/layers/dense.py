@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..threads import matmul, reduction_dot
+from .. import kernels as _kernels
 from .base import ActivationMixin, Layer, serialize
 
 
@@ -25,9 +25,9 @@ class Dense(ActivationMixin, Layer):
 
     Parameters (Keras order): ``kernel``, ``bias``.
 
-    The products are plain ``@`` in spirit; :func:`minidl.threads.matmul` and
-    :func:`~minidl.threads.reduction_dot` only cut very long sums (e.g. after a Flatten) into blocks that
-    the BLAS runs fast on several threads.
+    The two products go through the active kernel family (``K.matmul`` is ``x @ W``,
+    ``K.weight_gradient`` is ``xᵀ·dz``; see :mod:`minidl.kernels.reference`); the fast family only cuts
+    very long sums (e.g. after a Flatten) into blocks that the BLAS runs fast on several threads.
     """
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
@@ -59,8 +59,7 @@ class Dense(ActivationMixin, Layer):
     def forward(self, x, training=False):
         x = self._check_input(x)
         self._x = x
-        W = self.params["kernel"]
-        z = matmul(x, W) if x.ndim == 2 else x @ W
+        z = _kernels.active().matmul(x, self.params["kernel"])   # x·W
         if self.use_bias:
             z = z + self.params["bias"]
         return self.activation.forward(z)
@@ -69,7 +68,7 @@ class Dense(ActivationMixin, Layer):
         x, W = self._x, self.params["kernel"]
         x2 = x.reshape(-1, W.shape[0])
         dz2 = dz.reshape(-1, W.shape[1])
-        self._store_grad("kernel", reduction_dot(x2, dz2))   # x2ᵀ·dz2
+        self._store_grad("kernel", _kernels.active().weight_gradient(x2, dz2))   # x2ᵀ·dz2
         if self.use_bias:
             self._store_grad("bias", dz2.sum(axis=0))
         return dz @ W.T

@@ -38,13 +38,13 @@ def test_kinked_activation_layers_gradient_matches_numerical(layer, rng):
 @given(arrays(np.float64, (4, 3), elements=finite))
 def test_sigmoid_is_symmetric(z):
     # σ(−z) = 1 − σ(z)
-    s = activations.Sigmoid()
+    s = activations.SigmoidFunction()
     np.testing.assert_allclose(s.forward(-z), 1 - s.forward(z), atol=1e-12)
 
 
 @given(arrays(np.float64, (4, 3), elements=finite), st.floats(-100, 100))
 def test_softmax_sums_to_one_and_ignores_a_constant_shift(z, c):
-    sm = activations.Softmax()
+    sm = activations.SoftmaxFunction()
     p = sm.forward(z)
     np.testing.assert_allclose(p.sum(axis=-1), 1.0, rtol=1e-12)
     np.testing.assert_allclose(sm.forward(z + c), p, atol=1e-12)
@@ -53,13 +53,13 @@ def test_softmax_sums_to_one_and_ignores_a_constant_shift(z, c):
 def test_sigmoid_and_softmax_do_not_overflow_on_huge_inputs():
     z = np.array([[-1e4, 0.0, 1e4]])
     with np.errstate(over="raise", invalid="raise", divide="raise"):  # underflow to 0 is fine
-        np.testing.assert_allclose(activations.Sigmoid().forward(z), [[0.0, 0.5, 1.0]])
-        np.testing.assert_allclose(activations.Softmax().forward(z), [[0.0, 0.0, 1.0]])
+        np.testing.assert_allclose(activations.SigmoidFunction().forward(z), [[0.0, 0.5, 1.0]])
+        np.testing.assert_allclose(activations.SoftmaxFunction().forward(z), [[0.0, 0.0, 1.0]])
 
 
 @given(arrays(np.float64, (3, 4), elements=finite))
 def test_relu_is_max_with_zero(z):
-    np.testing.assert_array_equal(activations.ReLU().forward(z), np.maximum(z, 0))
+    np.testing.assert_array_equal(activations.ReLUFunction().forward(z), np.maximum(z, 0))
 
 
 def test_float32_stays_float32(rng):
@@ -71,3 +71,18 @@ def test_float32_stays_float32(rng):
 def test_unknown_activation_lists_valid_names():
     with pytest.raises(ValueError, match="Unknown activation 'rleu'.*valid names are: .*relu"):
         activations.get("rleu")
+
+
+def test_activation_functions_are_named_apart_from_activation_layers_with_keras_argument_orders():
+    import inspect
+
+    from minidl import layers
+    functions = [c for c in vars(activations).values()
+                 if isinstance(c, type) and issubclass(c, activations.ActivationFunction)]
+    assert len(functions) > 10 and all(c.__name__.endswith("Function") for c in functions)
+    assert not {c.__name__ for c in functions} & set(layers.__all__)
+    assert type(activations.get("relu")) is activations.ReLUFunction
+    assert type(ReLU().activation) is activations.ReLUFunction
+    # function as keras.activations.relu, layer as keras.layers.ReLU
+    assert list(inspect.signature(activations.ReLUFunction).parameters) == ["negative_slope", "max_value", "threshold"]
+    assert list(inspect.signature(ReLU).parameters)[:3] == ["max_value", "negative_slope", "threshold"]

@@ -6,6 +6,7 @@ floating-point reassociation (the fast family sums in a different order, through
 """
 
 import contextlib
+import inspect
 from fractions import Fraction
 
 import numpy as np
@@ -13,7 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minidl.kernels import conv_numba, family, padding_amounts, same_padding, winograd_numba
+from minidl import activations
+from minidl.config import use_kernels
+from minidl.kernels import active, contract, conv_numba, family, padding_amounts, same_padding, winograd_numba
 
 REF, FAST = family("reference"), family("fast")
 TOL = {np.float32: dict(rtol=2e-4, atol=2e-5), np.float64: dict(rtol=1e-10, atol=1e-11)}
@@ -183,6 +186,65 @@ def test_fast_bias_relu_epilogue_and_relu_backward_equal_reference(dtype):
     np.testing.assert_array_equal(FAST.relu_backward(dy, expected), REF.relu_backward(dy, expected))
 
 
+@pytest.mark.parametrize("activation", ["linear", "relu", {"name": "relu", "negative_slope": 0.1}, "tanh",
+                                        {"name": "softmax", "axis": 1}], ids=str)
+@pytest.mark.parametrize("sequence", [False, True], ids=["image", "sequence"])
+@pytest.mark.parametrize("use_bias", [True, False], ids=["bias", "no bias"])
+def test_conv_bias_activation_and_its_backward_equal_the_three_plain_steps_in_both_families(activation, sequence,
+                                                                                            use_bias):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 1, 9, 3) if sequence else (2, 5, 6, 3))
+    w = rng.standard_normal((1, 2, 3, 4) if sequence else (2, 3, 3, 4))
+    b = rng.standard_normal(4) if use_bias else None
+    strides, pads = (1, 1), (0, 0, 0, 1)
+    z = REF.conv2d_forward(x, w, b, strides, pads)
+    if sequence:
+        x, w, z = x[:, 0], w[0], z[:, 0]
+    f = activations.get(activation)
+    expected = f.forward(z)
+    dy = rng.standard_normal(z.shape)
+    expected_dz = f.backward(dy)
+    for K in (REF, FAST):
+        g = activations.get(activation)
+        y = K.conv_bias_activation(x, w, b, strides, pads, g)
+        assert y.shape == z.shape
+        np.testing.assert_allclose(y, expected, rtol=1e-10, atol=1e-12, err_msg=K.__name__)
+        dz = K.activation_backward(dy, y, g)
+        if contract.is_plain_relu(g):   # [y > 0]: 0 where y is exactly 0 (nowhere here)
+            expected_dz = np.where(y > 0, dy, 0)
+        np.testing.assert_allclose(dz, expected_dz, rtol=1e-10, atol=1e-12, err_msg=K.__name__)
+
+
+@pytest.mark.parametrize("rows", [3, 1000])
+def test_dense_products_equal_plain_matrix_products_in_both_families(rows):
+    rng = np.random.default_rng(rows)
+    x, W, dz = rng.standard_normal((rows, 7)), rng.standard_normal((7, 5)), rng.standard_normal((rows, 5))
+    for K in (REF, FAST):
+        np.testing.assert_allclose(K.matmul(x, W), x @ W, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(K.matmul(x[None], W), x[None] @ W, rtol=1e-12, atol=1e-12)   # rank 3
+        np.testing.assert_allclose(K.weight_gradient(x, dz), x.T @ dz, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["reference", "fast"])
+def test_epilogue_functions_return_new_arrays_and_leave_their_arguments_unchanged(name):
+    K = family(name)
+    rng = np.random.default_rng(2)
+    z = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    b = rng.standard_normal(5).astype(np.float32)
+    before = z.copy()
+    for bias in (b, None):
+        for relu in (False, True):
+            y = K.bias_act_forward(z, bias, relu)
+            assert not np.shares_memory(y, z)
+            np.testing.assert_array_equal(z, before)
+    dy = rng.standard_normal(z.shape).astype(np.float32)
+    dy_before = dy.copy()
+    dz = K.relu_backward(dy, z)
+    assert not np.shares_memory(dz, dy)
+    np.testing.assert_array_equal(dy, dy_before)
+    np.testing.assert_array_equal(z, before)
+
+
 def test_reference_dx_full_convolution_equals_direct_scatter_of_the_chain_rule():
     """The flipped-kernel derivation in the reference equals the chain rule applied pixel by pixel."""
     rng = np.random.default_rng(1)
@@ -201,6 +263,32 @@ def test_reference_dx_full_convolution_equals_direct_scatter_of_the_chain_rule()
                                                   (4, 4, 1, (1, 2)), (9, 1, 3, (0, 0))])
 def test_same_padding_puts_the_extra_pixel_after_as_tensorflow(size, k, s, expected):
     assert same_padding(size, k, s) == expected
+
+
+def _parameters(signature, drop_self=False):
+    params = list(signature.parameters.values())[int(drop_self):]
+    return [(p.name, p.kind, p.default) for p in params]
+
+
+@pytest.mark.parametrize("name", ["reference", "fast"])
+def test_each_family_is_a_module_exporting_exactly_the_contract_with_its_signatures(name):
+    module = family(name)
+    assert module.__name__ == f"minidl.kernels.{name}"
+    assert sorted(module.__all__) == sorted(contract.functions())
+    assert len(contract.functions()) == len(set(contract.functions())) > 10
+    for function in contract.functions():
+        expected = inspect.signature(getattr(contract.KernelFamily, function))
+        actual = inspect.signature(getattr(module, function))
+        assert _parameters(actual) == _parameters(expected, drop_self=True), f"{name}.{function}{actual}"
+        if name == "fast":   # its own implementation, not the reference's function re-exported
+            assert getattr(module, function) is not getattr(REF, function), function
+
+
+def test_active_family_follows_use_kernels():
+    with use_kernels("reference"):
+        assert active() is family("reference")
+    with use_kernels("fast"):
+        assert active() is family("fast")
 
 
 def test_unknown_kernel_family_is_a_clear_error():
@@ -225,22 +313,24 @@ def test_limit_threads_sets_both_pools_and_restores_them():
 @pytest.mark.parametrize("n_threads", [1, 2])
 def test_matmul_equals_the_plain_product_with_a_long_inner_dimension(n_threads):
     from minidl import threads
+    from minidl.kernels import blas
     rng = np.random.default_rng(4)
-    a, b = rng.standard_normal((6, threads.LONG_INNER + 5)), rng.standard_normal((threads.LONG_INNER + 5, 3))
+    a, b = rng.standard_normal((6, blas.LONG_INNER + 5)), rng.standard_normal((blas.LONG_INNER + 5, 3))
     with threads.limit_threads(n_threads):
-        np.testing.assert_allclose(threads.matmul(a, b), a @ b, rtol=1e-10, atol=1e-10)
-        np.testing.assert_allclose(threads.matmul(a[:, :10], b[:10]), a[:, :10] @ b[:10], rtol=1e-12)
+        np.testing.assert_allclose(blas.matmul(a, b), a @ b, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(blas.matmul(a[:, :10], b[:10]), a[:, :10] @ b[:10], rtol=1e-12)
 
 
 @pytest.mark.parametrize("n_threads", [1, 2, 3])
 def test_parallel_dots_computes_every_product_and_restores_blas_threads(n_threads):
     from minidl import threads
+    from minidl.kernels import blas
     rng = np.random.default_rng(3)
     pairs = [(rng.standard_normal((40, 30)), rng.standard_normal((30, k + 1))) for k in range(5)]
     pairs.append((rng.standard_normal((30, 40)).T, rng.standard_normal((30, 6))))   # a transposed view
     outs = [np.empty((a.shape[0], b.shape[1])) for a, b in pairs]
     before = threads.thread_info()["blas"]
-    threads.parallel_dots([(a, b, out) for (a, b), out in zip(pairs, outs)], n_threads=n_threads)
+    blas.parallel_dots([(a, b, out) for (a, b), out in zip(pairs, outs)], n_threads=n_threads)
     for (a, b), out in zip(pairs, outs):
         np.testing.assert_allclose(out, a @ b, rtol=1e-12, atol=1e-12)
     assert threads.thread_info()["blas"] == before
@@ -250,11 +340,12 @@ def test_parallel_dots_computes_every_product_and_restores_blas_threads(n_thread
 @pytest.mark.parametrize("n_threads", [1, 2])
 def test_reduction_dot_equals_the_plain_product_for_every_block_split(rows, n_threads):
     from minidl import threads
+    from minidl.kernels import blas
     rng = np.random.default_rng(rows)
     a, b = rng.standard_normal((rows, 7)), rng.standard_normal((rows, 5))
     before = threads.thread_info()["blas"]
-    np.testing.assert_allclose(threads.reduction_dot(a, b, n_threads=n_threads), a.T @ b, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(blas.reduction_dot(a, b, n_threads=n_threads), a.T @ b, rtol=1e-12, atol=1e-12)
     out = np.empty((7, 5))
-    assert threads.reduction_dot(a, b, out=out, n_threads=n_threads) is out
+    assert blas.reduction_dot(a, b, out=out, n_threads=n_threads) is out
     np.testing.assert_allclose(out, a.T @ b, rtol=1e-12, atol=1e-12)
     assert threads.thread_info()["blas"] == before

@@ -44,7 +44,7 @@ def test_initial_crossentropy_of_uniform_prediction_is_log_c():
 def test_fused_softmax_crossentropy_equals_the_chained_gradient(rng):
     z = rng.standard_normal((6, 4))
     y = np.eye(4)[rng.integers(0, 4, 6)]
-    sm = activations.Softmax()
+    sm = activations.SoftmaxFunction()
     p = sm.forward(z)
     loss = losses.CategoricalCrossentropy()
     value, dz = loss.fused(y, z, p)
@@ -52,14 +52,14 @@ def test_fused_softmax_crossentropy_equals_the_chained_gradient(rng):
     chained = sm.backward(loss.gradient(y, p))
     assert relative_error(dz, chained) < 1e-10
     np.testing.assert_allclose(dz, (p - y) / 6)  # the famous (p − y)/N
-    numeric = numerical_gradient(lambda: loss.fused(y, z, activations.Softmax().forward(z))[0], z)
+    numeric = numerical_gradient(lambda: loss.fused(y, z, activations.SoftmaxFunction().forward(z))[0], z)
     assert relative_error(dz, numeric) < 1e-7
 
 
 def test_fused_sigmoid_binary_crossentropy(rng):
     z = rng.standard_normal((5, 2))
     y = rng.integers(0, 2, (5, 2)).astype(float)
-    s = activations.Sigmoid()
+    s = activations.SigmoidFunction()
     p = s.forward(z)
     loss = losses.BinaryCrossentropy()
     value, dz = loss.fused(y, z, p)
@@ -70,7 +70,7 @@ def test_fused_sigmoid_binary_crossentropy(rng):
 def test_fused_crossentropy_is_finite_for_extreme_logits():
     z = np.array([[1000.0, -1000.0]])
     value, dz = losses.CategoricalCrossentropy().fused(np.array([[0.0, 1.0]]), z,
-                                                       activations.Softmax().forward(z))
+                                                       activations.SoftmaxFunction().forward(z))
     assert value == pytest.approx(2000.0) and np.all(np.isfinite(dz))
 
 

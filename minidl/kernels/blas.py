@@ -1,0 +1,204 @@
+"""BLAS plumbing of the fast kernel family: matrix products that stay fast on a busy 2-core machine.
+
+Not needed to understand a network — the reference family writes every product as a plain ``@``
+(:mod:`minidl.kernels.reference`). The fast family (:mod:`minidl.kernels.fast`, :mod:`.conv_numba`,
+:mod:`.winograd_numba`) calls the helpers below instead; user-facing thread control (``set_num_threads``,
+``limit_threads``, ``thread_info``) is :mod:`minidl.threads`.
+
+The BLAS is reached through ``threadpoolctl`` when installed (the ``bench`` extra), otherwise through the
+OpenBLAS entry points (``openblas_set_num_threads`` …) found with ctypes in the shared libraries already
+loaded by NumPy (Linux: ``/proc/self/maps``).
+
+Matrix products on several threads, and why they need care
+---------------------------------------------------------
+Multi-threaded OpenBLAS synchronises its threads once per block of a product's inner dimension; on a busy
+machine each synchronisation may wait a scheduler time slice for a descheduled partner (measured: 1.7 s
+instead of 22 ms for benchmark R0's Dense layer, ``(64 × 68,992)·(68,992 × 64)``, with 2 threads under
+load). And products with a small output but a very long inner dimension — weight gradients, a sum over
+every position — run 2.5× slower than other products of the same size even on one thread. Three helpers:
+
+* ``parallel_dots(products)``: independent products side by side (e.g. the ``α`` products of a Winograd
+  convolution), one single-threaded BLAS call per Python thread at a time — threads meet only at the end;
+* ``reduction_dot(a, b)``: a weight gradient ``aᵀ·b`` summed over short row blocks, each thread summing
+  its own range of rows (the fast family's ``weight_gradient``);
+* ``matmul(a, b)``: ``a @ b``, through ``reduction_dot`` when the inner dimension is long and several
+  threads are configured (the fast family's ``matmul``, used by the Dense layer).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import ctypes
+import functools
+
+import numpy as np
+
+
+def _openblas_libraries():
+    """Paths of OpenBLAS shared libraries loaded in this process (Linux: /proc/self/maps)."""
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split()[-1] for line in f if "openblas" in line.lower() and "/" in line}
+    except OSError:
+        return []
+    return sorted(paths)
+
+
+@functools.lru_cache(maxsize=None)
+def _openblas_functions(name: str) -> tuple:
+    """ctypes entry points ``[scipy_]openblas_<name>[64_]``, one per loaded OpenBLAS (looked up once)."""
+    found = []
+    for path in _openblas_libraries():
+        lib = ctypes.CDLL(path)
+        for symbol in (f"scipy_openblas_{name}64_", f"scipy_openblas_{name}", f"openblas_{name}64_", f"openblas_{name}"):
+            fn = getattr(lib, symbol, None)
+            if fn is not None:
+                found.append(fn)
+                break
+    return tuple(found)
+
+
+def _openblas_call(name: str, *args):
+    """Call ``openblas_<name>`` in every loaded OpenBLAS; return the last result (None if there is none)."""
+    result = None
+    for fn in _openblas_functions(name):
+        result = fn(*args)
+    return result
+
+
+def _openblas_setters():
+    """ctypes ``set_num_threads`` entry points of the loaded OpenBLAS libraries."""
+    return _openblas_functions("set_num_threads")
+
+
+def _openblas_threads() -> int | None:
+    """OpenBLAS's current thread count (microseconds per call, unlike threadpoolctl's inspection)."""
+    getters = _openblas_functions("get_num_threads")
+    return getters[0]() if getters else None
+
+
+_POOLS: dict[int, concurrent.futures.ThreadPoolExecutor] = {}
+
+
+def _pool(n: int) -> concurrent.futures.ThreadPoolExecutor:
+    """A process-wide pool of exactly ``n`` worker threads (made once per size)."""
+    if n not in _POOLS:
+        _POOLS[n] = concurrent.futures.ThreadPoolExecutor(max_workers=n, thread_name_prefix=f"minidl-blas{n}")
+    return _POOLS[n]
+
+
+def _run_with_single_threaded_blas(tasks, n):
+    """Run the callables ``tasks`` on ``n`` pool threads while the BLAS uses one thread each (restored)."""
+    setters = _openblas_setters()
+    pool = _pool(n)
+    before = _openblas_threads() or n
+    for fn in setters:
+        fn(1)
+    try:
+        # n workers take the tasks from one queue: a worker slowed down by another process on its core
+        # simply takes fewer of them
+        for job in [pool.submit(task) for task in tasks]:
+            job.result()
+    finally:
+        for fn in setters:
+            fn(before)
+
+
+def parallel_dots(products, n_threads: int | None = None):
+    """Compute independent matrix products ``np.dot(a, b, out=out)`` for each ``(a, b, out)`` in
+    ``products``, spread over ``n_threads`` Python threads, each calling a *single-threaded* BLAS
+    (restored after). The threads wait for each other only once, at the end; give more products than
+    threads (e.g. each cut in row blocks) so that the work balances.
+
+    Falls back to one ``np.dot`` after another (with the BLAS's own threads) when there is one thread,
+    one product, or no OpenBLAS whose thread count we can set.
+    """
+    import numba
+    products = list(products)
+    n = min(n_threads or numba.get_num_threads(), len(products))
+    if n < 2 or not _openblas_setters():
+        for a, b, out in products:
+            np.dot(a, b, out=out)
+        return
+    _run_with_single_threaded_blas([functools.partial(np.dot, a, b, out=out) for a, b, out in products], n)
+
+
+#: rows per BLAS call in :func:`reduction_dot`
+REDUCTION_BLOCK = 384
+
+
+def reduction_dot(a, b, out=None, n_threads: int | None = None):
+    """``out = aᵀ · b`` for tall ``a`` ``(R, M)`` and ``b`` ``(R, N)``, ``R ≫ M, N``: a weight gradient, the sum
+    over every position of (input ⊗ output error).
+
+    Computed as a sum of products over blocks of ``REDUCTION_BLOCK`` rows, each thread summing its own
+    range of rows. Why: on a busy machine OpenBLAS's sgemm ran such a product at 11–13 GFLOP/s per core
+    when the inner dimension ``R`` was 10,000 and at 27–31 GFLOP/s for ``R`` ≤ 384; with 2 threads the long
+    product can stall outright (0.3 GFLOP/s). Cutting ``R`` costs one extra addition of an ``M × N`` block
+    per block; a whole R1 training step ran 1.34× faster on one thread, 2.7× on two
+    (``benchmarks/RESULTS.md``).
+    """
+    import numba
+    R, M = a.shape
+    N = b.shape[1]
+    dtype = np.result_type(a, b)
+    if out is None:
+        out = np.empty((M, N), dtype=dtype)
+    n_blocks = -(-R // REDUCTION_BLOCK)
+    n = max(1, min(n_threads or numba.get_num_threads(), n_blocks))
+    if n_blocks <= 1:
+        return np.dot(a.T, b, out=out)
+    edges = np.linspace(0, R, n + 1).astype(int)
+    parts = np.zeros((n, M, N), dtype=dtype)
+
+    def accumulate(k):
+        block = np.empty((M, N), dtype=dtype)
+        for i in range(edges[k], edges[k + 1], REDUCTION_BLOCK):
+            j = min(i + REDUCTION_BLOCK, edges[k + 1])
+            np.dot(a[i:j].T, b[i:j], out=block)
+            parts[k] += block
+
+    if n < 2 or not _openblas_setters():
+        for k in range(n):
+            accumulate(k)
+    else:
+        _run_with_single_threaded_blas([functools.partial(accumulate, k) for k in range(n)], n)
+    return np.sum(parts, axis=0, out=out)
+
+
+#: inner dimension from which :func:`matmul` sums over blocks when several threads are configured
+LONG_INNER = 4096
+
+
+def matmul(a, b):
+    """``a @ b`` for a 2-D ``a``; with a long inner dimension (≥ ``LONG_INNER``, e.g. a Dense layer after
+    Flatten) and several threads, computed as :func:`reduction_dot` ``(aᵀ, b)``.
+
+    Why: multi-threaded OpenBLAS synchronises its threads once per block of the inner dimension, and on a
+    busy machine each synchronisation may wait a scheduler time slice for a descheduled partner — measured
+    1.7 s instead of 22 ms for ``(64 × 68,992) · (68,992 × 64)`` (benchmark R0's Dense layer) with 2 threads
+    under load; the blocked sum took 40 ms.
+    """
+    import numba
+    if a.ndim != 2 or a.shape[1] < LONG_INNER or numba.get_num_threads() < 2:
+        return a @ b
+    return reduction_dot(a.T, b)
+
+
+def blas_threads() -> int | None:
+    """Threads of the BLAS now (None if neither threadpoolctl nor an OpenBLAS entry point is found)."""
+    try:
+        import threadpoolctl
+        infos = [i for i in threadpoolctl.threadpool_info() if i.get("user_api") == "blas"]
+        return infos[0]["num_threads"] if infos else None
+    except ImportError:
+        return _openblas_call("get_num_threads")
+
+
+def set_blas_threads(n: int) -> None:
+    """Let the BLAS use ``n`` threads."""
+    try:
+        import threadpoolctl
+        threadpoolctl.threadpool_limits(limits=n, user_api="blas")
+    except ImportError:
+        _openblas_call("set_num_threads", ctypes.c_int(n))

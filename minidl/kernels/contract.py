@@ -1,0 +1,166 @@
+"""The kernel-family contract: every function a layer may call, with its shapes and semantics.
+
+Two modules implement it, function for function:
+
+* :mod:`minidl.kernels.reference` — clear NumPy with the derivations: the version to read;
+* :mod:`minidl.kernels.fast`      — numba loops, im2col + BLAS, Winograd: the version to run.
+
+:func:`minidl.kernels.active` returns one of the two modules typed as :class:`KernelFamily`, so an
+editor's "go to definition" on ``K.conv_bias_activation`` in a layer lands on the documented signature
+below; read :mod:`minidl.kernels.reference` next for how it is computed. ``tests/minidl/test_kernels.py`` checks
+that both modules export exactly these functions with these signatures and compute the same numbers.
+
+Conventions (channels-last, as Keras and TensorFlow)
+----------------------------------------------------
+* images ``x``: ``(N, H, W, C)``; conv kernels ``w``: ``(kh, kw, C, F)``; conv outputs ``(N, Ho, Wo, F)``.
+  1-D layers pass images one pixel high (``H = 1``, kernels ``(1, k, C, F)``).
+* ``strides = (sh, sw)``; ``pads = (top, bottom, left, right)``; ``pool = (ph, pw)``;
+  see :mod:`minidl.kernels.geometry` for the amounts of ``padding="same"``.
+* batch-norm functions see arrays as ``(M, C)``: every axis but the channel flattened into rows.
+
+Memory: every function returns **new arrays** and leaves its arguments unchanged (the fast family may
+work in place on buffers it allocated itself, never on yours). Pass the array arguments of one call in
+one dtype (float32 or float64); the outputs have that dtype, except batch-norm statistics and sums
+(float64).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from ..activations import ActivationFunction, LinearFunction, ReLUFunction
+
+
+class KernelFamily(Protocol):
+    """What :func:`minidl.kernels.active` returns: a module with these functions."""
+
+    # ------------------------------------------------------------------------------------ dense
+    def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``a @ b``: a ``(…, K)``, b ``(K, M)`` → ``(…, M)`` — a Dense layer's ``x·W``."""
+
+    def weight_gradient(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``aᵀ·b``: a ``(R, K)``, b ``(R, M)`` → ``(K, M)`` — a Dense layer's ``dW = xᵀ·dz``, a sum over the R
+        rows of the batch of (input ⊗ output error)."""
+
+    # ------------------------------------------------------------------------------------ convolution layer
+    def conv_bias_activation(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: tuple[int, int],
+                             pads: tuple[int, int, int, int], activation: ActivationFunction) -> np.ndarray:
+        """The forward pass of a convolution layer, kernel → bias → activation: ``y = f(x ⋆ w + b)``.
+
+        x ``(N, H, W, C)`` with w ``(kh, kw, C, F)`` → y ``(N, Ho, Wo, F)``; or a sequence x ``(N, L, C)`` with
+        w ``(k, C, F)`` (a ``Conv1D``), convolved as an image one pixel high → y ``(N, Lo, F)`` (strides and
+        pads still in 2-D form, ``(1, s)`` and ``(0, 0, left, right)``). b ``(F,)`` or None. ``activation`` is
+        an object of :mod:`minidl.activations`: its ``forward`` is called on ``z = x ⋆ w + b`` (shaped like
+        y) and keeps what its ``backward`` needs — except for a plain ReLU (:func:`is_plain_relu`), computed
+        as ``max(z, 0)``. Returns y, a new array. The fast family applies the bias and a plain ReLU inside
+        the convolution, while each piece of the output is still in cache.
+        """
+
+    def activation_backward(self, dy: np.ndarray, y: np.ndarray, activation: ActivationFunction) -> np.ndarray:
+        """``dz = dy·f'(z)`` for the activation applied by :meth:`conv_bias_activation`, whose output was ``y``.
+
+        ``activation.backward(dy)``, except for a plain ReLU: :meth:`relu_backward` ``(dy, y)``, ``dy`` where
+        ``y > 0`` (0 at exactly 0). dy and y of the same shape → dz, a new array (or ``dy`` itself for no
+        activation, as ``activation.backward`` of ``linear`` returns it).
+        """
+
+    # ------------------------------------------------------------------------------------ convolution
+
+    # ------------------------------------------------------------------------------------ convolution
+    def conv2d_forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: tuple[int, int],
+                       pads: tuple[int, int, int, int], relu: bool = False) -> np.ndarray:
+        """``y = x ⋆ w + b`` (cross-correlation, bias omitted if ``b`` is None), then ``max(y, 0)`` if ``relu``.
+
+        x ``(N, H, W, C)``, w ``(kh, kw, C, F)``, b ``(F,)`` or None → y ``(N, Ho, Wo, F)``, a new array.
+        """
+
+    def conv2d_backward(self, x: np.ndarray, dy: np.ndarray, w: np.ndarray, strides: tuple[int, int],
+                        pads: tuple[int, int, int, int], need_dx: bool = True
+                        ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Both gradients of :meth:`conv2d_forward` (without bias and ReLU) from ``dy = ∂L/∂y``: ``(dW, dx)``.
+
+        x ``(N, H, W, C)``, dy ``(N, Ho, Wo, F)``, w ``(kh, kw, C, F)`` → dW ``(kh, kw, C, F)`` and dx
+        ``(N, H, W, C)``, new arrays; ``dx`` is None when ``need_dx`` is False (a first layer needs none).
+        """
+
+    def conv2d_backward_weights(self, x: np.ndarray, dy: np.ndarray, kernel_shape: tuple[int, int, int, int],
+                                strides: tuple[int, int], pads: tuple[int, int, int, int]) -> np.ndarray:
+        """``dW`` alone, shape ``kernel_shape = (kh, kw, C, F)``: the correlation of the input with dY."""
+
+    def conv2d_backward_input(self, dy: np.ndarray, w: np.ndarray, x_shape: tuple[int, int, int, int],
+                              strides: tuple[int, int], pads: tuple[int, int, int, int]) -> np.ndarray:
+        """``dx`` alone, shape ``x_shape = (N, H, W, C)``: the full convolution of dY with the flipped kernel."""
+
+    def bias_act_forward(self, z: np.ndarray, b: np.ndarray | None, relu: bool) -> np.ndarray:
+        """Epilogue of a convolution: ``y = z + b`` (no bias if None), then ``max(y, 0)`` if ``relu``.
+
+        z ``(…, F)``, b ``(F,)`` → y of z's shape, a new array (``z`` unchanged).
+        """
+
+    def relu_backward(self, dy: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """``dz = dy`` where the ReLU output ``y > 0``, else 0 (the gradient at exactly 0 is taken as 0).
+
+        dy, y of the same shape → dz of that shape and dy's dtype, a new array.
+        """
+
+    # ------------------------------------------------------------------------------------ pooling
+    def max_pool2d_forward(self, x: np.ndarray, pool: tuple[int, int], strides: tuple[int, int],
+                           pads: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """Max over each window: ``(y, arg)``, x ``(N, H, W, C)`` → y ``(N, Ho, Wo, C)``.
+
+        ``arg`` (int32, y's shape) is the winner's position inside its window, ``a·pw + c``: the *first*
+        maximum in row-major order, as TensorFlow. Padding counts as −∞ (never wins).
+        """
+
+    def max_pool2d_backward(self, dy: np.ndarray, arg: np.ndarray, x_shape: tuple[int, int, int, int],
+                            pool: tuple[int, int], strides: tuple[int, int],
+                            pads: tuple[int, int, int, int]) -> np.ndarray:
+        """``dx`` ``(x_shape)``: the whole ``dy`` of each window goes to its winner ``arg`` (windows may overlap)."""
+
+    def avg_pool2d_forward(self, x: np.ndarray, pool: tuple[int, int], strides: tuple[int, int],
+                           pads: tuple[int, int, int, int]) -> np.ndarray:
+        """Mean over the real (unpadded) cells of each window, as TensorFlow: ``(N, Ho, Wo, C)``."""
+
+    def avg_pool2d_backward(self, dy: np.ndarray, x_shape: tuple[int, int, int, int], pool: tuple[int, int],
+                            strides: tuple[int, int], pads: tuple[int, int, int, int]) -> np.ndarray:
+        """``dx`` ``(x_shape)``: each real cell of a window receives ``dy / count``."""
+
+    # ------------------------------------------------------------------------------------ batch norm
+    def batchnorm_stats(self, x2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-channel mean and *biased* variance of ``x2`` ``(M, C)``: two float64 arrays ``(C,)``."""
+
+    def batchnorm_apply(self, x2: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.ndarray:
+        """``y = x·scale + shift`` per channel (``scale = γ/√(σ² + ε)``, ``shift = β − μ·scale``): ``(M, C)``."""
+
+    def batchnorm_backward_sums(self, dy2: np.ndarray, x2: np.ndarray, mean: np.ndarray,
+                                inv_std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(Σ dy, Σ dy·x̂)`` per channel, float64 ``(C,)`` each, with ``x̂ = (x − μ)·inv_std``."""
+
+    def batchnorm_backward_input(self, dy2: np.ndarray, x2: np.ndarray, mean: np.ndarray, inv_std: np.ndarray,
+                                 scale: np.ndarray, sum_dy: np.ndarray, sum_dy_xhat: np.ndarray) -> np.ndarray:
+        """Training-mode ``dx = scale·(dy − mean(dy) − x̂·mean(dy·x̂))`` (means over the M rows): ``(M, C)``."""
+
+
+def is_plain_relu(activation: ActivationFunction) -> bool:
+    """True for ``"relu"`` with Keras defaults (no slope, cap or threshold): ``max(z, 0)``, derivative ``[y > 0]``.
+
+    Both families compute it this way after a convolution (:meth:`KernelFamily.conv_bias_activation`);
+    the fast one fuses it with the bias into the convolution.
+    """
+    return (type(activation) is ReLUFunction and activation.negative_slope == 0 and activation.max_value is None
+            and activation.threshold == 0)
+
+
+def is_linear(activation: ActivationFunction) -> bool:
+    """True for no activation (``"linear"``, ``f(z) = z``)."""
+    return isinstance(activation, LinearFunction)
+
+
+def functions() -> tuple[str, ...]:
+    """Names of the contract's functions, in declaration order."""
+    return tuple(name for name, value in vars(KernelFamily).items() if callable(value) and not name.startswith("_"))
+
+
+__all__ = ["KernelFamily", "functions", "is_plain_relu", "is_linear"]

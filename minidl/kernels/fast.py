@@ -1,0 +1,38 @@
+"""The fast kernel family: the functions of :class:`~minidl.kernels.contract.KernelFamily`, compiled.
+
+Same functions, signatures and results as :mod:`minidl.kernels.reference` (read that one for the
+mathematics; ``tests/minidl/test_kernels.py`` proves they agree). This module only gathers the public
+functions of the modules that implement them:
+
+* :mod:`.blas` — the Dense layer's products, kept fast on several threads of a busy machine;
+* :mod:`.conv_numba` — convolutions: direct numba loops for small receptive fields, im2col + BLAS for
+  the others, and :mod:`.winograd_numba` (Winograd F(4, r)) for stride-1 kernels one pixel high;
+* :mod:`.pooling_numba` — max and average pooling;
+* :mod:`.normalization_numba` — the batch-normalisation passes.
+
+Importing this module loads numba (and compiles, or loads from numba's cache, each kernel on first use).
+"""
+
+from __future__ import annotations
+
+# the public functions of this family, gathered from the modules that implement them (see __all__ below)
+from . import reference
+from .blas import matmul, reduction_dot  # noqa: F401
+from .conv_numba import (activation_backward, bias_act_forward, conv2d_backward,  # noqa: F401
+                         conv2d_backward_input, conv2d_backward_weights, conv2d_forward, conv_bias_activation,
+                         relu_backward)
+from .normalization_numba import (batchnorm_apply, batchnorm_backward_input,  # noqa: F401
+                                  batchnorm_backward_sums, batchnorm_stats)
+from .pooling_numba import (avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward,  # noqa: F401
+                            max_pool2d_forward)
+
+
+def weight_gradient(a, b):
+    """Same as the reference, ``aᵀ·b``: summed over short row blocks on every thread
+    (:func:`minidl.kernels.blas.reduction_dot`; ``matmul`` is :func:`minidl.kernels.blas.matmul`)."""
+    return reduction_dot(a, b)
+
+
+#: the same public functions as the reference family (``tests/minidl/test_kernels.py`` checks that each one is
+#: defined here, with the contract's signature)
+__all__ = list(reference.__all__)
