@@ -11,9 +11,9 @@ that what you learn here carries over::
 """
 
 from . import activations, callbacks, config, gradcheck, initializers, layers, losses, metrics, optimizers
-from . import inspect, preprocessing, regularizers, schedules, threads
-from .callbacks import (Callback, EarlyStopping, History, LearningRateScheduler, ReduceLROnPlateau,
-                        TerminateOnNaN)
+from . import data, inspect, preprocessing, regularizers, schedules, threads
+from .callbacks import (Callback, CSVLogger, EarlyStopping, History, LearningRateScheduler, ModelCheckpoint,
+                        ReduceLROnPlateau, TerminateOnNaN)
 from .layers import *  # noqa: F401,F403  (Dense, Conv2D, ... — see minidl/layers/__init__.py)
 from .layers import __all__ as _layer_names
 from .metrics import confusion_matrix
@@ -23,6 +23,7 @@ from .optimizers import SGD, Adadelta, Adagrad, Adam, RMSprop
 __version__ = "0.1.0"
 __all__ = ["Sequential", "load_model", "SGD", "Adam", "RMSprop", "Adagrad", "Adadelta", "Callback",
            "History", "EarlyStopping", "ReduceLROnPlateau", "LearningRateScheduler", "TerminateOnNaN",
+           "ModelCheckpoint", "CSVLogger", "data",
            "confusion_matrix", "activations", "callbacks", "config", "gradcheck", "initializers", "layers",
            "losses", "metrics", "optimizers", "regularizers", "schedules", "inspect", "preprocessing", "threads",
            *_layer_names]

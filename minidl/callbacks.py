@@ -1,7 +1,16 @@
 """Callbacks: code that runs at fixed points of ``Sequential.fit`` (Keras 3 names and defaults).
 
 ``History`` is always attached and returned by ``fit``; ``history.history["val_loss"]`` is a list with
-one number per epoch. ``EarlyStopping`` and ``ReduceLROnPlateau`` watch one entry of the epoch logs.
+one number per epoch. ``EarlyStopping``, ``ReduceLROnPlateau`` and ``ModelCheckpoint`` watch one entry of the
+epoch logs; ``CSVLogger`` writes every entry to a CSV file, one row per epoch.
+
+Resuming an interrupted training run::
+
+    checkpoint = ModelCheckpoint("ckpt/last.npz")                # every epoch; the file says which one
+    model.fit(x, y, epochs=20, callbacks=[checkpoint])            # ... killed after epoch 7
+    model = load_model("ckpt/last.npz")
+    done = load_metadata("ckpt/last.npz")["checkpoint"]["epoch"]  # 7
+    model.fit(x, y, epochs=20, initial_epoch=done, callbacks=[checkpoint])
 
 About ``mode``: "min" for losses and errors, "max" for accuracies; "auto" decides from the name
 (anything with "acc" → max, otherwise min). Watching ``val_loss`` with ``mode="max"`` stops training
@@ -10,7 +19,10 @@ as the model *improves* — a mistake seen in public course material — so it t
 
 from __future__ import annotations
 
+import collections
+import csv
 import math
+import os
 import warnings
 
 import numpy as np
@@ -184,3 +196,105 @@ class TerminateOnNaN(Callback):
         if loss is not None and not np.isfinite(loss):
             print(f"Batch {batch}: invalid loss, terminating training")
             self.model.stop_training = True
+
+
+class ModelCheckpoint(_Monitor):
+    """Save the model (or only its weights) at the end of every epoch, or only when ``monitor`` improves.
+
+    ``filepath`` may hold Keras-style fields filled from the epoch logs: ``"ckpt/{epoch:02d}-{val_loss:.3f}.npz"``
+    (``epoch`` counts from 1, as Keras does). Full models are written with ``Sequential.save`` (``.npz``;
+    read back with ``load_model``); with ``save_weights_only=True`` with ``Sequential.save_weights``
+    (``.weights.npz``; read back with ``model.load_weights``). Both write to a temporary file and rename it,
+    so a run killed while saving leaves the previous checkpoint intact. A full-model file also records
+    ``{"checkpoint": {"epoch": epochs done, "monitor": ..., "value": ...}}`` in its metadata
+    (``minidl.model.load_metadata``): pass that epoch as ``fit(initial_epoch=...)`` to resume.
+    Missing folders are created.
+    """
+
+    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
+                 mode="auto", save_freq="epoch", initial_value_threshold=None):
+        super().__init__(monitor, mode, 0.0)
+        self.filepath = os.fspath(filepath)
+        suffix = ".weights.npz" if save_weights_only else ".npz"
+        if not self.filepath.endswith(suffix) or (not save_weights_only and self.filepath.endswith(".weights.npz")):
+            raise ValueError(f"ModelCheckpoint filepath must end in {suffix!r} when save_weights_only="
+                             f"{bool(save_weights_only)}; got {self.filepath!r}")
+        if save_freq != "epoch":
+            raise ValueError(f"ModelCheckpoint supports save_freq='epoch' only; got {save_freq!r}")
+        self.verbose, self.save_best_only = int(verbose), bool(save_best_only)
+        self.save_weights_only = bool(save_weights_only)
+        self.best = None if initial_value_threshold is None else float(initial_value_threshold)
+
+    def _path(self, epoch, logs):
+        try:
+            return self.filepath.format(epoch=epoch + 1, **(logs or {}))
+        except KeyError as missing:
+            raise KeyError(f"ModelCheckpoint filepath {self.filepath!r} names {missing}, which is not in the "
+                           f"epoch logs (available: epoch, {', '.join(logs or {})})") from None
+
+    def on_epoch_end(self, epoch, logs=None):
+        path = self._path(epoch, logs)
+        value = (logs or {}).get(self.monitor)
+        if self.save_best_only:
+            if value is None:
+                warnings.warn(f"ModelCheckpoint can save the best model only with {self.monitor!r} in the logs "
+                              f"(available: {', '.join(logs or {})}); skipping.", stacklevel=2)
+                return
+            if not self._is_improvement(value, self.best):
+                if self.verbose:
+                    print(f"Epoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}")
+                return
+            if self.verbose:
+                previous = "inf" if self.best is None else f"{self.best:.5f}"
+                print(f"Epoch {epoch + 1}: {self.monitor} improved from {previous} to {value:.5f}, "
+                      f"saving model to {path}")
+            self.best = value
+        elif self.verbose:
+            print(f"Epoch {epoch + 1}: saving model to {path}")
+        folder = os.path.dirname(path)
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+        if self.save_weights_only:
+            self.model.save_weights(path)
+        else:
+            info = {"epoch": epoch + 1, "monitor": self.monitor,
+                    "value": None if value is None else float(value)}
+            self.model.save(path, metadata={"checkpoint": info})
+
+
+class CSVLogger(Callback):
+    """Write the epoch logs to ``filename``: a header ``epoch,<keys in sorted order>`` then one row per epoch
+    (``epoch`` counts from 0, as in Keras). With ``append=True`` an existing file is continued (no second
+    header) — what you want when resuming a run. The file is flushed after every epoch.
+    """
+
+    def __init__(self, filename, separator=",", append=False):
+        self.filename, self.sep, self.append = os.fspath(filename), separator, bool(append)
+        self.keys, self.writer, self.csv_file = None, None, None
+
+    def on_train_begin(self, logs=None):
+        header = True
+        if self.append and os.path.exists(self.filename):
+            with open(self.filename) as f:
+                header = not f.readline()
+        self.csv_file = open(self.filename, "a" if self.append else "w", newline="")
+        self.write_header, self.keys, self.writer = header, None, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.keys is None:
+            self.keys = sorted(logs)
+        if self.writer is None:
+            dialect = type("Dialect", (csv.excel,), {"delimiter": self.sep})
+            self.writer = csv.DictWriter(self.csv_file, fieldnames=["epoch", *self.keys], dialect=dialect)
+            if self.write_header:
+                self.writer.writeheader()
+        row = collections.OrderedDict(epoch=epoch)
+        row.update((k, logs.get(k, "NA")) for k in self.keys)
+        self.writer.writerow(row)
+        self.csv_file.flush()
+
+    def on_train_end(self, logs=None):
+        if self.csv_file is not None:
+            self.csv_file.close()
+        self.csv_file, self.writer = None, None

@@ -15,6 +15,10 @@ CategoricalCrossentropy     −mean Σₖ yₖ log pₖ                         
 SparseCategorical…          −mean log p[label]                          same with one-hot y
 =========================  ==========================================  ===============================
 
+**Sample weights** (``sample_weight``, one number per sample, e.g. from ``class_weight``) follow Keras's
+``"sum_over_batch_size"`` reduction: ``L = Σᵢ wᵢ·ℓᵢ / N`` — divided by the batch size ``N``, *not* by
+``Σ wᵢ`` — so the gradient of sample ``i`` is simply multiplied by ``wᵢ``.
+
 Probabilities are clipped to ``[ε, 1 − ε]`` with ``ε = 1e-7`` (Keras's ``epsilon()``), and the gradient
 is zero where clipping is active.
 
@@ -41,14 +45,29 @@ def _as_float(y, like):
     return np.asarray(y, dtype=like.dtype if np.issubdtype(like.dtype, np.floating) else np.float32)
 
 
+def _reduce(per_sample, sample_weight):
+    """``mean ℓᵢ`` — or, with weights, ``Σ wᵢ·ℓᵢ / N`` (Keras's "sum_over_batch_size")."""
+    if sample_weight is None:
+        return float(np.mean(per_sample))
+    return float(np.mean(per_sample * sample_weight))
+
+
+def _weigh(gradient, sample_weight):
+    """Multiply the gradient of sample ``i`` (row ``i``) by ``wᵢ``."""
+    if sample_weight is None:
+        return gradient
+    w = np.asarray(sample_weight, dtype=gradient.dtype)
+    return gradient * w.reshape(len(w), *([1] * (gradient.ndim - 1)))
+
+
 class Loss:
-    """Base class: ``loss(y_true, y_pred) -> float``; ``gradient(y_true, y_pred) -> ∂L/∂y_pred``."""
+    """Base class: ``loss(y_true, y_pred[, sample_weight]) -> float``; ``gradient(...) -> ∂L/∂y_pred``."""
 
     name = "loss"
 
-    def __call__(self, y_true, y_pred) -> float:
+    def __call__(self, y_true, y_pred, sample_weight=None) -> float:
         y_true, y_pred = self.check(y_true, y_pred)
-        return float(np.mean(self.per_sample(y_true, y_pred)))
+        return _reduce(self.per_sample(y_true, y_pred), sample_weight)
 
     def check(self, y_true, y_pred):
         """Validate shapes; return arrays (``y_true`` as float of ``y_pred``'s dtype)."""
@@ -64,7 +83,7 @@ class Loss:
     def per_sample(self, y_true, y_pred):
         raise NotImplementedError
 
-    def gradient(self, y_true, y_pred):
+    def gradient(self, y_true, y_pred, sample_weight=None):
         raise NotImplementedError
 
     def get_config(self) -> dict:
@@ -79,9 +98,9 @@ class MeanSquaredError(Loss):
     def per_sample(self, y_true, y_pred):
         return np.mean(np.square(y_pred - y_true).reshape(len(y_pred), -1), axis=1)
 
-    def gradient(self, y_true, y_pred):
+    def gradient(self, y_true, y_pred, sample_weight=None):
         y_true, y_pred = self.check(y_true, y_pred)
-        return 2 * (y_pred - y_true) / y_pred.size
+        return _weigh(2 * (y_pred - y_true) / y_pred.size, sample_weight)
 
 
 class MeanAbsoluteError(Loss):
@@ -92,9 +111,9 @@ class MeanAbsoluteError(Loss):
     def per_sample(self, y_true, y_pred):
         return np.mean(np.abs(y_pred - y_true).reshape(len(y_pred), -1), axis=1)
 
-    def gradient(self, y_true, y_pred):
+    def gradient(self, y_true, y_pred, sample_weight=None):
         y_true, y_pred = self.check(y_true, y_pred)
-        return np.sign(y_pred - y_true) / y_pred.size
+        return _weigh(np.sign(y_pred - y_true) / y_pred.size, sample_weight)
 
 
 class MeanAbsolutePercentageError(Loss):
@@ -106,9 +125,10 @@ class MeanAbsolutePercentageError(Loss):
         rel = np.abs(y_pred - y_true) / np.maximum(np.abs(y_true), EPSILON)
         return 100 * np.mean(rel.reshape(len(y_pred), -1), axis=1)
 
-    def gradient(self, y_true, y_pred):
+    def gradient(self, y_true, y_pred, sample_weight=None):
         y_true, y_pred = self.check(y_true, y_pred)
-        return 100 * np.sign(y_pred - y_true) / np.maximum(np.abs(y_true), EPSILON) / y_pred.size
+        return _weigh(100 * np.sign(y_pred - y_true) / np.maximum(np.abs(y_true), EPSILON) / y_pred.size,
+                      sample_weight)
 
 
 class BinaryCrossentropy(Loss):
@@ -128,18 +148,23 @@ class BinaryCrossentropy(Loss):
         bce = -(y_true * np.log(p) + (1 - y_true) * np.log(1 - p))
         return np.mean(bce.reshape(len(p), -1), axis=1)
 
-    def gradient(self, y_true, y_pred):
+    def gradient(self, y_true, y_pred, sample_weight=None):
         y_true, y_pred = self.check(y_true, y_pred)
         inside = (y_pred > EPSILON) & (y_pred < 1 - EPSILON)
         p = np.clip(y_pred, EPSILON, 1 - EPSILON)
-        return np.where(inside, (p - y_true) / (p * (1 - p)), 0.0).astype(y_pred.dtype) / y_pred.size
+        grad = np.where(inside, (p - y_true) / (p * (1 - p)), 0.0).astype(y_pred.dtype) / y_pred.size
+        return _weigh(grad, sample_weight)
 
-    def fused(self, y_true, z, p):
+    def fused(self, y_true, z, p, sample_weight=None):
         """Value from logits ``z`` and ``∂L/∂z = (p − y)/(N·D)`` for a sigmoid output ``p = σ(z)``."""
         y_true, z = self.check(y_true, z)
         # −[y log σ(z) + (1−y) log(1−σ(z))] = softplus(z) − y·z, stable for any z
-        value = float(np.mean(np.logaddexp(0, z) - y_true * z))
-        return value, (p - y_true) / z.size
+        elementwise = np.logaddexp(0, z) - y_true * z
+        if sample_weight is None:
+            value = float(np.mean(elementwise))
+        else:
+            value = _reduce(np.mean(elementwise.reshape(len(z), -1), axis=1), sample_weight)
+        return value, _weigh((p - y_true) / z.size, sample_weight)
 
 
 class CategoricalCrossentropy(Loss):
@@ -159,7 +184,7 @@ class CategoricalCrossentropy(Loss):
         p = np.clip(p, EPSILON, 1 - EPSILON)
         return -np.sum(y_true * np.log(p), axis=-1).reshape(len(p), -1).mean(axis=1)
 
-    def gradient(self, y_true, y_pred):
+    def gradient(self, y_true, y_pred, sample_weight=None):
         y_true, y_pred = self.check(y_true, y_pred)
         s = y_pred.sum(axis=-1, keepdims=True)
         p = y_pred / s
@@ -167,15 +192,19 @@ class CategoricalCrossentropy(Loss):
         g_p = np.where(inside, -y_true / np.clip(p, EPSILON, 1), 0.0)  # ∂L/∂p (before renormalisation)
         # chain rule through p = ŷ / Σŷ: ∂L/∂ŷⱼ = (g_pⱼ − Σₖ g_pₖ pₖ) / Σŷ
         g = (g_p - np.sum(g_p * p, axis=-1, keepdims=True)) / s
-        return (g / (y_pred.size // y_pred.shape[-1])).astype(y_pred.dtype)
+        return _weigh((g / (y_pred.size // y_pred.shape[-1])).astype(y_pred.dtype), sample_weight)
 
-    def fused(self, y_true, z, p):
+    def fused(self, y_true, z, p, sample_weight=None):
         """Value from logits ``z`` (log-softmax) and ``∂L/∂z = (p − y)/N`` for a softmax output ``p``."""
         y_true, z = self.check(y_true, z)
         shifted = z - z.max(axis=-1, keepdims=True)
         log_p = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
         n = z.size // z.shape[-1]
-        return float(-np.sum(y_true * log_p) / n), (p - y_true) / n
+        if sample_weight is None:
+            value = float(-np.sum(y_true * log_p) / n)
+        else:
+            value = _reduce(-np.sum(y_true * log_p, axis=-1).reshape(len(z), -1).mean(axis=1), sample_weight)
+        return value, _weigh((p - y_true) / n, sample_weight)
 
 
 class SparseCategoricalCrossentropy(CategoricalCrossentropy):

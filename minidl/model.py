@@ -27,11 +27,13 @@ import json
 import math
 import os
 import sys
+import warnings
 
 import numpy as np
 
 from . import callbacks as _callbacks
 from . import config
+from . import data as _data
 from . import losses as _losses
 from . import metrics as _metrics
 from . import optimizers as _optimizers
@@ -39,13 +41,6 @@ from .activations import SigmoidFunction, SoftmaxFunction
 from .layers.base import Input, Layer, layer_class
 
 _SHUFFLE_STREAM = 2**31  # spawn key of the shuffling generator (layers use 0, 1, 2, ...)
-
-
-def _batches(n, batch_size, order=None):
-    """Yield index arrays of consecutive mini-batches (the last one may be smaller)."""
-    idx = np.arange(n) if order is None else order
-    for start in range(0, n, batch_size):
-        yield idx[start:start + batch_size]
 
 
 class Sequential:
@@ -187,36 +182,38 @@ class Sequential:
         return [(f"{i}/{layer.name}/{n}", layer.params[n], layer.grads[n])
                 for i, layer in enumerate(self.layers) for n in layer.trainable_names]
 
-    def _loss_and_grad(self, y, y_pred):
+    def _loss_and_grad(self, y, y_pred, sample_weight=None):
         fused = self._fused_activation()
         if fused is not None:
-            value, dz = self.loss.fused(y, fused.z, y_pred)
+            value, dz = self.loss.fused(y, fused.z, y_pred, sample_weight)
             return value, dz, True
-        return self.loss(y, y_pred), self.loss.gradient(y, y_pred), False
+        return self.loss(y, y_pred, sample_weight), self.loss.gradient(y, y_pred, sample_weight), False
 
-    def train_on_batch(self, x, y):
+    def train_on_batch(self, x, y, sample_weight=None, class_weight=None):
         """One gradient step on one batch; returns the loss (and metrics, if any, as a list)."""
         self._require_compiled("train_on_batch")
         x, y = self._check_xy(x, y)
-        loss, values = self._train_step(self._as_input(x), y)
+        w = self._sample_weights(sample_weight, class_weight, y)
+        loss, values = self._train_step(self._as_input(x), y, w)
         return loss if not self.metrics else [loss, *[float(np.mean(v)) for v in values]]
 
-    def compute_gradients(self, x, y, training=True):
+    def compute_gradients(self, x, y, training=True, sample_weight=None):
         """Forward, loss and backward on one batch, without updating any weight.
 
         Afterwards every layer's ``grads`` holds ``∂L/∂θ``. Returns ``(loss, y_pred)``; the loss
         includes the regularization penalties. Lessons use this to look at gradients.
+        ``sample_weight`` weighs the loss of each sample: ``Σ wᵢ·ℓᵢ / N`` (Keras's reduction).
         """
         self._require_compiled("compute_gradients")
         y_pred = self.forward(x, training=training)
-        value, dy, from_logits = self._loss_and_grad(y, y_pred)
+        value, dy, from_logits = self._loss_and_grad(y, y_pred, sample_weight)
         self.backward(dy, from_logits=from_logits, need_input_gradient=False)
         return value + self._regularization_loss(), y_pred
 
-    def _train_step(self, x, y):
-        loss, y_pred = self.compute_gradients(x, y, training=True)
+    def _train_step(self, x, y, sample_weight=None):
+        loss, y_pred = self.compute_gradients(x, y, training=True, sample_weight=sample_weight)
         self.optimizer.apply(self._trainable_variables())
-        return loss, [m.values(y, y_pred) for m in self.metrics]
+        return loss, [m.values(y, y_pred) for m in self.metrics]  # metrics are not weighted (as Keras)
 
     # ---------------------------------------------------------------- checks
     def _check_xy(self, x, y, names=("x", "y")):
@@ -224,7 +221,11 @@ class Sequential:
         if y is None:
             raise ValueError(f"{names[1]} is required")
         y = np.asarray(y)
-        if len(y) != len(x):
+        if not (np.issubdtype(y.dtype, np.number) or y.dtype == bool):
+            raise ValueError(f"{names[1]} must hold numbers (class indices 0..C-1, one-hot rows or regression "
+                             f"targets); got dtype {y.dtype}. Encode labels first, e.g. "
+                             f"classes, {names[1]} = np.unique({names[1]}, return_inverse=True)")
+        if y.ndim == 0 or len(y) != len(x):
             raise ValueError(f"{names[0]} and {names[1]} must have the same number of samples; "
                              f"got {len(x)} and {len(y)}")
         if np.issubdtype(y.dtype, np.floating) and not np.all(np.isfinite(y)):
@@ -237,6 +238,8 @@ class Sequential:
             raise TypeError(f"{name} must be a numeric array; got dtype {x.dtype}")
         if x.ndim < 2:
             raise ValueError(f"{name} must be a batch of samples with shape (N, ...); got shape {x.shape}")
+        if len(x) == 0:
+            raise ValueError(f"{name} has no samples (shape {x.shape}); expected at least one sample")
         expected = self.input_layer.shape if self.input_layer is not None else (
             self.layers[0].input_shape if self.layers and self.layers[0].built else None)
         if expected is not None and tuple(x.shape[1:]) != tuple(expected):
@@ -245,36 +248,90 @@ class Sequential:
             raise ValueError(f"{name} contains NaN or infinite values")
         return x
 
+    def _check_sample_weight(self, w, n, name="sample_weight"):
+        w = np.asarray(w)
+        if not (np.issubdtype(w.dtype, np.number) or w.dtype == bool):
+            raise ValueError(f"{name} must hold numbers (one weight per sample); got dtype {w.dtype}")
+        if w.ndim == 2 and w.shape[1] == 1:
+            w = w[:, 0]
+        if w.shape != (n,):
+            raise ValueError(f"{name} must have shape ({n},), one weight per sample; got shape {w.shape}")
+        if not np.all(np.isfinite(w)):
+            raise ValueError(f"{name} contains NaN or infinite values")
+        return w.astype(self.dtype)
+
+    def _sample_weights(self, sample_weight, class_weight, y, name="sample_weight"):
+        """The per-sample weights given directly or through ``class_weight`` (never both, as in Keras)."""
+        if sample_weight is not None and class_weight is not None:
+            raise ValueError("You cannot use class_weight and sample_weight at the same time")
+        if sample_weight is not None:
+            return self._check_sample_weight(sample_weight, len(y), name)
+        if class_weight is not None:
+            return _data.class_weights_to_sample_weights(y, _data.check_class_weight(class_weight), self.dtype)
+        return None
+
+    def _check_batch(self, x, y, w, where, need_y=True):
+        """Check one batch from a source (runs in the prefetch thread) and cast it for the model."""
+        names = (f"{where}: x", f"{where}: y")
+        if need_y:
+            x, y = self._check_xy(x, y, names)
+            w = None if w is None else self._check_sample_weight(w, len(x), f"{where}: sample_weight")
+        else:
+            x = self._check_x(x, names[0])
+        return self._as_input(x), y, w
+
+    def _feed(self, x, y, sample_weight, batch_size, steps, name, *, class_weight=None, shuffle=False, rng=None,
+              need_y=True):
+        """A :class:`minidl.data.Feed` over arrays or over a batch source, checked as Keras checks them."""
+        if _data.is_source(x):
+            for arg, value in (("y", y), ("sample_weight", sample_weight), ("batch_size", batch_size)):
+                if value is not None:
+                    raise ValueError(f"{name} is a batch source ({type(x).__name__}): do not pass {arg}; "
+                                     "its batches are (x, y) or (x, y, sample_weight) tuples")
+            return _data.Feed(x, lambda xb, yb, wb, where: self._check_batch(xb, yb, wb, where, need_y),
+                              steps=steps, shuffle=shuffle, rng=rng, class_weight=class_weight, name=name)
+        batch_size = 32 if batch_size is None else batch_size
+        if not (isinstance(batch_size, (int, np.integer)) and not isinstance(batch_size, bool) and batch_size > 0):
+            raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+        if need_y:
+            x, y = self._check_xy(x, y, ("x", "y") if name == "x" else (f"{name} x", f"{name} y"))
+            w = self._sample_weights(sample_weight, class_weight, y)
+        else:
+            x, w = self._check_x(x, name), None
+        source = _data.ArraySource(x, y, w, batch_size, shuffle=shuffle, seed=rng)
+        return _data.Feed(source, lambda xb, yb, wb, where: (self._as_input(xb), yb, wb), steps=steps,
+                          prefetch=False, name=name)
+
     # ---------------------------------------------------------------- fit
-    def fit(self, x, y, batch_size=32, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
-            validation_data=None, shuffle=True, initial_epoch=0):
-        """Train for ``epochs`` passes over ``(x, y)``; returns a :class:`~minidl.callbacks.History`.
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
+            steps_per_epoch=None, validation_steps=None, validation_batch_size=None):
+        """Train for ``epochs`` passes over the data; returns a :class:`~minidl.callbacks.History`.
+
+        ``x`` is an array (with ``y``, batched by ``batch_size``, default 32) or a batch source — a
+        PyDataset-style object or a generator of ``(x, y[, sample_weight])`` tuples (see :mod:`minidl.data`);
+        a source brings its own batches, so ``y``, ``sample_weight`` and ``batch_size`` are not given, and
+        it is read ahead by a background thread. ``steps_per_epoch`` limits the batches of an epoch.
 
         ``validation_split`` holds out the *last* fraction of the samples (before shuffling), as Keras
-        does; ``validation_data=(x_val, y_val)`` takes precedence. The reported ``loss`` and metrics are
-        means over the epoch's training batches; ``val_*`` are computed after the epoch with
-        ``training=False``.
+        does; ``validation_data`` — ``(x_val, y_val[, sample_weight_val])`` or a source — takes precedence.
+        ``sample_weight`` (one weight per sample) or ``class_weight`` ({class: weight}) weigh each
+        sample's loss: ``Σ wᵢ·ℓᵢ / N`` per batch. The reported ``loss`` and metrics are means over the
+        epoch's training batches; ``val_*`` are computed after the epoch with ``training=False``.
         """
         self._require_compiled("fit")
-        x, y = self._check_xy(x, y)
-        if not (isinstance(batch_size, (int, np.integer)) and batch_size > 0):
-            raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
         if not (isinstance(epochs, (int, np.integer)) and epochs >= 0):
             raise ValueError(f"epochs must be a non-negative integer; got {epochs!r}")
-        if not 0 <= validation_split < 1:
-            raise ValueError(f"validation_split must be in [0, 1); got {validation_split!r}")
+        if validation_split and validation_data is None:
+            x, y, sample_weight, validation_data = self._split_off_validation(x, y, sample_weight, validation_split)
+        shuffle_rng = np.random.default_rng(np.random.SeedSequence(self._seed_seq.entropy,
+                                                                   spawn_key=(_SHUFFLE_STREAM,)))
+        train = self._feed(x, y, sample_weight, batch_size, steps_per_epoch, "x", class_weight=class_weight,
+                           shuffle=shuffle, rng=shuffle_rng)
+        train.skip_epochs(initial_epoch)  # resuming at initial_epoch continues the same shuffles
+        val = None
         if validation_data is not None:
-            if len(validation_data) != 2:
-                raise ValueError("validation_data must be a tuple (x_val, y_val)")
-            x_val, y_val = self._check_xy(*validation_data, names=("validation_data x", "validation_data y"))
-        elif validation_split:
-            split_at = int(math.floor(len(x) * (1.0 - validation_split)))
-            if split_at == 0 or split_at == len(x):
-                raise ValueError(f"validation_split={validation_split} leaves no training or no validation "
-                                 f"samples out of {len(x)}")
-            x, x_val, y, y_val = x[:split_at], x[split_at:], y[:split_at], y[split_at:]
-        else:
-            x_val = y_val = None
+            val = self._validation_feed(validation_data, validation_batch_size or batch_size, validation_steps)
         verbose = 1 if verbose == "auto" else int(verbose)
 
         history = _callbacks.History()
@@ -282,44 +339,48 @@ class Sequential:
         for cb in cbs:
             cb.set_model(self)
         terminate_on_nan = any(isinstance(cb, _callbacks.TerminateOnNaN) for cb in cbs)
-        shuffle_rng = np.random.default_rng(np.random.SeedSequence(self._seed_seq.entropy,
-                                                                   spawn_key=(_SHUFFLE_STREAM,)))
         self.stop_training = False
         for cb in cbs:
             cb.on_train_begin()
-        n = len(x)
-        n_batches = math.ceil(n / batch_size)
         for epoch in range(initial_epoch, epochs):
             for cb in cbs:
                 cb.on_epoch_begin(epoch)
-            order = shuffle_rng.permutation(n) if shuffle else None
-            total, seen = 0.0, 0
+            total, seen, n_batches = 0.0, 0, 0
             metric_sums = np.zeros(len(self.metrics))
-            bar = self._progress(verbose, n_batches, epoch, epochs)
-            for b, idx in enumerate(_batches(n, batch_size, order)):
-                xb, yb = self._as_input(x[idx]), y[idx]
-                loss, values = self._train_step(xb, yb)
-                if not np.isfinite(loss):
-                    if terminate_on_nan:
-                        for cb in cbs:
-                            cb.on_train_batch_end(b, {"loss": loss})
-                        break
-                    raise ValueError(f"The loss became {loss} at epoch {epoch + 1}, batch {b + 1}: try a lower "
-                                     "learning_rate, standardised inputs/targets, or clipnorm")
-                total += loss * len(idx)
-                seen += len(idx)
-                metric_sums += [float(np.sum(v)) for v in values]
-                logs = {"loss": total / seen}
-                for cb in cbs:
-                    cb.on_train_batch_end(b, logs)
+            bar = self._progress(verbose, train.steps_per_epoch, epoch, epochs)
+            with train.epoch() as batches:  # a background thread reads ahead for sources
+                for b, (xb, yb, wb) in enumerate(batches):
+                    n_batches += 1
+                    loss, values = self._train_step(xb, yb, wb)
+                    if not np.isfinite(loss):
+                        if terminate_on_nan:
+                            for cb in cbs:
+                                cb.on_train_batch_end(b, {"loss": loss})
+                            break
+                        raise ValueError(f"The loss became {loss} at epoch {epoch + 1}, batch {b + 1}: try a lower "
+                                         "learning_rate, standardised inputs/targets, or clipnorm")
+                    total += loss * len(xb)
+                    seen += len(xb)
+                    metric_sums += [float(np.sum(v)) for v in values]
+                    logs = {"loss": total / seen}
+                    for cb in cbs:
+                        cb.on_train_batch_end(b, logs)
+                    if bar is not None:
+                        bar.update(1)
+                        bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
+            if n_batches == 0:
                 if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
+                    bar.close()
+                if epoch == initial_epoch:
+                    raise ValueError(f"x ({type(x).__name__}) gave no batches to train on")
+                warnings.warn("Your input ran out of data; interrupting training. Make sure the source can give "
+                              "at least steps_per_epoch × epochs batches (a generator is read only once).",
+                              stacklevel=2)
+                break
             logs = {"loss": total / max(seen, 1)}
             logs.update({m.name: float(s / max(seen, 1)) for m, s in zip(self.metrics, metric_sums)})
-            if x_val is not None:
-                val = self.evaluate(x_val, y_val, batch_size=batch_size, return_dict=True)
-                logs.update({f"val_{k}": v for k, v in val.items()})
+            if val is not None:
+                logs.update({f"val_{k}": v for k, v in self._evaluate_feed(val).items()})
             if bar is not None:
                 bar.set_postfix_str(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
                 bar.close()
@@ -333,6 +394,33 @@ class Sequential:
             cb.on_train_end()
         return history
 
+    def _split_off_validation(self, x, y, sample_weight, validation_split):
+        """Keras's ``validation_split``: the last fraction of the arrays (before any shuffling)."""
+        if _data.is_source(x):
+            raise ValueError("validation_split needs arrays; with a batch source pass validation_data=<source>")
+        if not 0 <= validation_split < 1:
+            raise ValueError(f"validation_split must be in [0, 1); got {validation_split!r}")
+        x, y = self._check_xy(x, y)
+        split_at = int(math.floor(len(x) * (1.0 - validation_split)))
+        if split_at == 0 or split_at == len(x):
+            raise ValueError(f"validation_split={validation_split} leaves no training or no validation "
+                             f"samples out of {len(x)}")
+        if sample_weight is not None:
+            sample_weight = self._check_sample_weight(sample_weight, len(x))
+            val = (x[split_at:], y[split_at:], sample_weight[split_at:])
+            return x[:split_at], y[:split_at], sample_weight[:split_at], val
+        return x[:split_at], y[:split_at], None, (x[split_at:], y[split_at:])
+
+    def _validation_feed(self, validation_data, batch_size, steps):
+        if _data.is_source(validation_data):
+            return self._feed(validation_data, None, None, None, steps, "validation_data")
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ValueError("validation_data must be a tuple (x_val, y_val), (x_val, y_val, sample_weight_val) "
+                             "or a batch source")
+        x_val, y_val, w_val = (*validation_data, None)[:3]
+        batch_size = None if _data.is_source(batch_size) else batch_size
+        return self._feed(x_val, y_val, w_val, batch_size, steps, "validation_data")
+
     @staticmethod
     def _progress(verbose, total, epoch, epochs):
         if verbose != 1:
@@ -343,37 +431,49 @@ class Sequential:
                     file=sys.stdout, dynamic_ncols=True)
 
     # ---------------------------------------------------------------- inference
-    def predict(self, x, batch_size=32, verbose=0):
-        """Outputs for ``x`` in inference mode (dropout off, batch-norm moving statistics)."""
+    def predict(self, x, batch_size=None, verbose=0, steps=None):
+        """Outputs for ``x`` (an array or a batch source) in inference mode (dropout off, batch-norm moving
+        statistics). A source's batches may be ``x`` alone or tuples whose first element is ``x``."""
         if not self.layers:
             raise RuntimeError("The model has no layers")
-        x = self._check_x(x)
-        outs = [self.forward(self._as_input(x[idx]), training=False) for idx in _batches(len(x), batch_size)]
+        feed = self._feed(x, None, None, batch_size, steps, "x", need_y=False)
+        with feed.epoch() as batches:
+            outs = [self.forward(xb, training=False) for xb, _, _ in batches]
         if not outs:
-            return np.zeros((0, *self.layers[-1].output_shape), dtype=self.dtype)
+            raise ValueError(f"x ({type(x).__name__}) gave no batches to predict")
         return np.concatenate(outs)
 
-    def evaluate(self, x, y, batch_size=32, verbose=0, return_dict=False):
-        """Loss (including penalties) and metrics over ``(x, y)`` in inference mode."""
+    def evaluate(self, x=None, y=None, batch_size=None, verbose=0, sample_weight=None, steps=None,
+                 return_dict=False):
+        """Loss (including penalties) and metrics over ``(x, y)`` or a batch source, in inference mode.
+
+        With ``sample_weight`` the loss is ``Σ wᵢ·ℓᵢ / N`` over all samples (metrics are not weighted).
+        """
         self._require_compiled("evaluate")
-        x, y = self._check_xy(x, y)
-        total = 0.0
-        metric_sums = np.zeros(len(self.metrics))
-        for idx in _batches(len(x), batch_size):
-            y_pred = self.forward(self._as_input(x[idx]), training=False)
-            fused = self._fused_activation()
-            value = (self.loss.fused(y[idx], fused.z, y_pred)[0] if fused is not None
-                     else self.loss(y[idx], y_pred))
-            total += value * len(idx)
-            metric_sums += [float(np.sum(m.values(y[idx], y_pred))) for m in self.metrics]
-        n = max(len(x), 1)
-        result = {"loss": total / n + self._regularization_loss()}
-        result.update({m.name: float(s / n) for m, s in zip(self.metrics, metric_sums)})
+        result = self._evaluate_feed(self._feed(x, y, sample_weight, batch_size, steps, "x"))
         if verbose:
             print(" - ".join(f"{k}: {v:.4f}" for k, v in result.items()))
         if return_dict:
             return result
         return result["loss"] if not self.metrics else list(result.values())
+
+    def _evaluate_feed(self, feed):
+        total, n = 0.0, 0
+        metric_sums = np.zeros(len(self.metrics))
+        fused = self._fused_activation()
+        with feed.epoch() as batches:
+            for xb, yb, wb in batches:
+                y_pred = self.forward(xb, training=False)
+                value = (self.loss.fused(yb, fused.z, y_pred, wb)[0] if fused is not None
+                         else self.loss(yb, y_pred, wb))
+                total += value * len(xb)
+                n += len(xb)
+                metric_sums += [float(np.sum(m.values(yb, y_pred))) for m in self.metrics]
+        if n == 0:
+            raise ValueError(f"{feed.name} ({type(feed.source).__name__}) gave no batches to evaluate")
+        result = {"loss": total / n + self._regularization_loss()}
+        result.update({m.name: float(s / n) for m, s in zip(self.metrics, metric_sums)})
+        return result
 
     # ---------------------------------------------------------------- weights
     def get_weights(self) -> list[np.ndarray]:
@@ -391,6 +491,25 @@ class Sequential:
             k = len(layer.params)
             layer.set_weights(weights[i:i + k])
             i += k
+
+    def save_weights(self, path) -> None:
+        """Write only the weights (``get_weights()`` order) to a ``.weights.npz`` file, atomically."""
+        path = os.fspath(path)
+        if not path.endswith(".weights.npz"):
+            raise ValueError(f"Weight files end in '.weights.npz'; got {path!r}")
+        meta = {"format": "minidl-weights", "version": 1, "model": self.name}
+        tmp = path + ".tmp"
+        with open(tmp, "wb") as f:
+            np.savez(f, __meta__=np.array(json.dumps(meta)),
+                     **{f"w{i:04d}": w for i, w in enumerate(self.get_weights())})
+        os.replace(tmp, path)
+
+    def load_weights(self, path) -> None:
+        """Set the weights from a file written by :meth:`save_weights` (same architecture)."""
+        with np.load(os.fspath(path), allow_pickle=False) as data:
+            if "__meta__" not in data or json.loads(str(data["__meta__"])).get("format") != "minidl-weights":
+                raise ValueError(f"{path} is not a minidl weights file (written by save_weights)")
+            self.set_weights([data[k] for k in sorted(k for k in data.files if k.startswith("w"))])
 
     def count_params(self) -> int:
         return sum(layer.count_params() for layer in self.layers)
