@@ -39,7 +39,8 @@ class PyDataset:
 
     Subclass it and define ``__len__`` (batches per epoch) and ``__getitem__(i)`` returning
     ``(x, y)`` or ``(x, y, sample_weight)``; optionally ``on_epoch_begin()`` / ``on_epoch_end()``
-    (e.g. to reshuffle). ``max_queue_size`` is how many batches the prefetch thread may read ahead.
+    (e.g. to reshuffle). ``max_queue_size`` is how many batches the prefetch thread may read ahead
+    (0: no thread, batches are read in the training loop).
     (``workers`` and ``use_multiprocessing`` are accepted for Keras compatibility; minidl reads with
     one background thread.)
     """
@@ -215,6 +216,8 @@ class Prefetcher:
                     return  # closed: read nothing more
             self._put(("end", None))
         except BaseException as error:  # noqa: BLE001 — handed to the consumer, which re-raises it
+            if hasattr(error, "add_note"):
+                error.add_note("(raised in minidl's prefetch thread, which reads the batches of a source)")
             self._put(("error", error))
 
     def __iter__(self):
@@ -283,7 +286,7 @@ class Feed:
             raise ValueError(f"steps must be a positive integer or None; got {steps!r}")
         self.steps = None if steps is None else int(steps)
         self.indexed = hasattr(source, "__getitem__") and hasattr(source, "__len__")
-        self.one_shot = not self.indexed and iter(source) is source  # a generator: consumed once
+        self.one_shot = not self.indexed and hasattr(source, "__next__")  # a generator: consumed once
         if self.one_shot and class_weight is not None:
             raise ValueError("class_weight is not supported for a generator (as in Keras); yield "
                              "(x, y, sample_weight) batches instead, or use a PyDataset / from_batches")

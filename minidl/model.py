@@ -418,7 +418,6 @@ class Sequential:
             raise ValueError("validation_data must be a tuple (x_val, y_val), (x_val, y_val, sample_weight_val) "
                              "or a batch source")
         x_val, y_val, w_val = (*validation_data, None)[:3]
-        batch_size = None if _data.is_source(batch_size) else batch_size
         return self._feed(x_val, y_val, w_val, batch_size, steps, "validation_data")
 
     @staticmethod

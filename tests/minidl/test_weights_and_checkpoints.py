@@ -185,3 +185,21 @@ def test_csv_logger_separator_and_overwrite(rng, tmp_path):
     lines = path.read_text().splitlines()
     assert lines[0].split("\t") == ["epoch", "accuracy", "loss", "val_accuracy", "val_loss"]
     assert len(lines) == 3  # append=False starts again
+
+
+def test_a_keras_pydataset_trains_a_minidl_model_unchanged(keras, rng):
+    x, y = data(rng, n=48)
+    w = rng.uniform(0.5, 2.0, 48).astype(np.float32)
+
+    class KerasBatches(keras.utils.PyDataset):
+        def __len__(self):
+            return 3
+
+        def __getitem__(self, i):
+            return x[16 * i:16 * (i + 1)], y[16 * i:16 * (i + 1)], w[16 * i:16 * (i + 1)]
+
+    ref, src = model(), model()
+    ref.fit(x, y, sample_weight=w, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    src.fit(KerasBatches(), epochs=2, shuffle=False, verbose=0)
+    for a, b in zip(ref.get_weights(), src.get_weights()):
+        np.testing.assert_array_equal(a, b)

@@ -1,0 +1,139 @@
+"""Throughput of ``fit`` from in-memory arrays vs from a batch source giving the same batches (issue 12 §3).
+
+Sources compared, each one epoch of ``--n`` samples, batch 32, no shuffle, same initial weights:
+
+* ``arrays``   — ``model.fit(x, y)``: the in-memory baseline;
+* ``source``   — a PyDataset returning the same float32 batches (the cost of the source machinery and of
+  the prefetch thread; the weights after the epoch must equal the array run's, checked);
+* ``decode``   — a PyDataset holding int8 genotypes that turns each batch into float32 and standardises it
+  on the fly in the reader thread (what a store-backed source does after reading a chunk);
+* ``io``       — ``decode`` plus ``--io-ms`` of blocking wait per batch (a disk or network read), with
+  prefetch, and the same without prefetch (``max_queue_size=0``) to show what prefetch hides.
+
+Method: 2 threads (numba + BLAS), a warm-up fit per variant (JIT), then ``--repeats`` rounds in which the
+variants run in alternating order; the median samples/s of each is reported with its ratio to ``arrays``.
+
+    python benchmarks/bench_streaming.py                 # ~2 min on 2 cores
+    python benchmarks/bench_streaming.py --repeats 3 --n 512
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import minidl  # noqa: E402
+from minidl.data import PyDataset  # noqa: E402
+
+SHAPE = (32, 64, 2)  # haplotypes × SNPs × (genotype, distance): a small genotype image
+BATCH = 32
+
+
+def cnn(seed=0):
+    m = minidl.Sequential([
+        minidl.Input(SHAPE),
+        minidl.Conv2D(16, 3, activation="relu"), minidl.MaxPooling2D(2),
+        minidl.Conv2D(32, 3, activation="relu"), minidl.MaxPooling2D(2),
+        minidl.Flatten(), minidl.Dense(32, activation="relu"), minidl.Dense(3, activation="softmax"),
+    ], seed=seed)
+    m.compile(minidl.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return m
+
+
+class Same(PyDataset):
+    """The array path's batches, as a source."""
+
+    def __init__(self, x, y, max_queue_size=2):
+        super().__init__(max_queue_size=max_queue_size)
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return -(-len(self.x) // BATCH)
+
+    def __getitem__(self, i):
+        return self.x[i * BATCH:(i + 1) * BATCH], self.y[i * BATCH:(i + 1) * BATCH]
+
+
+class Decode(Same):
+    """int8 genotypes → float32 standardised image, per batch, plus an optional blocking wait (I/O)."""
+
+    def __init__(self, g, y, mean, std, io_s=0.0, max_queue_size=2):
+        super().__init__(g, y, max_queue_size)
+        self.mean, self.std, self.io_s = mean, std, io_s
+
+    def __getitem__(self, i):
+        if self.io_s:
+            time.sleep(self.io_s)
+        g, y = super().__getitem__(i)
+        return (g.astype(np.float32) - self.mean) / self.std, y
+
+
+def timed_fit(model, *args, **kwargs):
+    start = time.perf_counter()
+    model.fit(*args, epochs=1, shuffle=False, verbose=0, **kwargs)
+    return time.perf_counter() - start
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1024, help="samples per timed epoch")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--io-ms", type=float, default=5.0, help="simulated blocking read per batch (ms)")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    minidl.threads.set_num_threads(args.threads)
+
+    rng = np.random.default_rng(0)
+    g = rng.integers(0, 3, (args.n, *SHAPE)).astype(np.int8)
+    y = rng.integers(0, 3, args.n)
+    mean, std = np.float32(g.mean()), np.float32(g.std())
+    x = (g.astype(np.float32) - mean) / std
+    init = cnn().get_weights()
+
+    def fresh():
+        m = cnn()
+        m.set_weights(init)
+        return m
+
+    variants = {
+        "arrays": lambda m: timed_fit(m, x, y, batch_size=BATCH),
+        "source": lambda m: timed_fit(m, Same(x, y)),
+        "decode": lambda m: timed_fit(m, Decode(g, y, mean, std)),
+        f"io {args.io_ms:g} ms": lambda m: timed_fit(m, Decode(g, y, mean, std, args.io_ms / 1e3)),
+        f"io {args.io_ms:g} ms, no prefetch": lambda m: timed_fit(m, Decode(g, y, mean, std, args.io_ms / 1e3, 0)),
+    }
+    # the same batches give the same weights (and warm-up for the JIT)
+    a, b = fresh(), fresh()
+    variants["arrays"](a)
+    variants["source"](b)
+    assert all(np.array_equal(u, v) for u, v in zip(a.get_weights(), b.get_weights())), "weights differ"
+    for run in variants.values():
+        run(fresh())
+
+    times = {name: [] for name in variants}
+    names = list(variants)
+    for r in range(args.repeats):
+        for name in (names if r % 2 == 0 else names[::-1]):  # alternate the order: drift hits all alike
+            times[name].append(variants[name](fresh()))
+
+    print(f"# bench_streaming  {time.strftime('%Y-%m-%d')}  {platform.processor() or platform.machine()}  "
+          f"{os.cpu_count()} cores, {args.threads} threads  python {platform.python_version()}")
+    print(f"# command: python benchmarks/bench_streaming.py {' '.join(argv or sys.argv[1:])}")
+    print(f"# CNN on {SHAPE}, batch {BATCH}, {args.n} samples per epoch, median of {args.repeats} repeats")
+    base = statistics.median(times["arrays"])
+    print(f"{'variant':<26} {'samples/s':>10} {'ratio':>7}")
+    for name in names:
+        t = statistics.median(times[name])
+        print(f"{name:<26} {args.n / t:>10.1f} {base / t:>7.3f}")
+
+
+if __name__ == "__main__":
+    main()
