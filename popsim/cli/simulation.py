@@ -15,6 +15,10 @@ from popsim.cli.common import CommandError, HelpFormatter, check_output_file, ch
 __all__ = ["add_parser", "run_list", "run_show", "run_simulate", "run_info"]
 
 IMAGE_BYTES_LIMIT = 256 * 2**20  # one image of more than 256 MiB is a typo, not a plan
+# `popsim simulate` options that are, under the same names, fields of GenotypeImage and SimulationSettings.
+IMAGE_OPTIONS = ("n_snps", "snp_selection", "sort_rows", "encoding", "unphased", "distance_channel", "missing_rate")
+SETTINGS_OPTIONS = ("sequence_length", "mutation_rate", "recombination_rate", "n_loci", "segregating_sites",
+                    "discrete_genome", "keep_genotypes")
 
 
 def _load_scenarios(names: str, samples: str | None):
@@ -93,22 +97,15 @@ def run_simulate(args) -> int:
         statistics = import_function(args.statistics) if ":" in args.statistics else SummaryStatistics(args.statistics)
     transform = None
     if not args.no_images:
-        transform = GenotypeImage(
-            n_snps=args.n_snps,
-            snp_selection=args.snp_selection,
-            sort_rows=args.sort_rows,
-            encoding=args.encoding,
-            unphased=args.unphased,
-            distance_channel=args.distance_channel,
-            missing_rate=args.missing_rate,
-        )
-    if transform is not None:
+        transform = GenotypeImage(**{name: getattr(args, name) for name in IMAGE_OPTIONS})
         rows = scenarios[0].n_haplotypes // (2 if args.unphased else 1)
         image_bytes = rows * args.n_snps * (2 if args.distance_channel else 1) * 4  # float32 when assembled
         if image_bytes > IMAGE_BYTES_LIMIT:
             raise CommandError(f"--n-snps {args.n_snps}: one {rows} x {args.n_snps} image would take "
                                f"{image_bytes / 2**30:.1f} GiB; expected at most {IMAGE_BYTES_LIMIT / 2**20:.0f} MiB "
                                "per image (fewer SNPs, or --no-images with --keep-genotypes)")
+    settings = SimulationSettings(transform=transform, statistics=statistics,
+                                  **{name: getattr(args, name) for name in SETTINGS_OPTIONS})
     executor, client = None, None
     if args.scheduler:
         # A dask.distributed cluster (possibly on several machines) instead of local processes.
@@ -122,17 +119,6 @@ def run_simulate(args) -> int:
             raise CommandError(f"--scheduler {args.scheduler}: no dask scheduler answered within "
                                f"{args.scheduler_timeout:g} s ({type(error).__name__})") from None
         executor = client.get_executor()
-    settings = SimulationSettings(
-        sequence_length=args.sequence_length,
-        mutation_rate=args.mutation_rate,
-        recombination_rate=args.recombination_rate,
-        n_loci=args.n_loci,
-        segregating_sites=args.segregating_sites,
-        discrete_genome=args.discrete_genome,
-        keep_genotypes=args.keep_genotypes,
-        transform=transform,
-        statistics=statistics,
-    )
     started = time.perf_counter()
     try:
         dataset = simulate_dataset(args.output, scenarios, args.n, args.seed, settings, chunk_size=args.chunk_size,
