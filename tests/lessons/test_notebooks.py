@@ -1,0 +1,28 @@
+"""Every lesson runs as a Jupyter notebook (jupytext → nbclient, quick mode) and shows each figure it saves.
+
+The notebook must execute without a cell error, carry a kernelspec, and contain one inline image per PNG
+the lesson wrote — a figure that is only saved to a file is invisible to a learner in Jupyter.
+"""
+
+import nbformat
+import pytest
+
+from lessons.__main__ import KERNELSPEC, execute, lessons, notebook
+
+LESSONS = lessons()
+
+
+def image_outputs(nb) -> int:
+    return sum("image/png" in output.get("data", {})
+               for cell in nb.cells if cell.cell_type == "code" for output in cell.get("outputs", []))
+
+
+@pytest.mark.parametrize("name", sorted(LESSONS))
+def test_lesson_runs_as_a_notebook_and_shows_every_saved_figure(name, tmp_path):
+    nb = notebook(LESSONS[name])
+    assert nb.metadata["kernelspec"] == KERNELSPEC
+    executed = execute(nb, tmp_path, quick=True, output=tmp_path / "figures", timeout=600)
+    saved = sorted((tmp_path / "figures" / name).glob("*.png"))
+    assert saved, f"{name} saved no figure"
+    assert image_outputs(executed) == len(saved), [p.name for p in saved]
+    nbformat.validate(executed)
