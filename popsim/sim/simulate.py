@@ -21,10 +21,11 @@ from which four 32-bit seeds are drawn, each mapped into msprime's valid range 1
     seeds[2]  mutations (each locus gets its own seed derived from this one)
     seeds[3]  anything random in the image transform (missing-data injection)
 
-The seeds are computed up front in the main process and stored with the output. Because a replicate's seeds
-depend only on ``(master_seed, k, r)``, results are identical whatever the worker count, the executor, the
-batch size, or whether a run was interrupted and resumed. Adding replicates (larger ``n``) keeps the
-existing ones.
+A replicate's seeds are computed in the main process when its task is built (the ``Plan`` lists nothing up
+front: row → (k, r) is arithmetic, so a plan of 10**8 replicates costs nothing until it runs) and stored with
+the output. Because a replicate's seeds depend only on ``(master_seed, k, r)``, results are identical
+whatever the worker count, the executor, the batch size, or whether a run was interrupted and resumed.
+Adding replicates (larger ``n``) keeps the existing ones.
 
 Parallelism
 -----------
@@ -32,7 +33,8 @@ Work is cut into batches of replicates and sent to any ``concurrent.futures.Exec
 with ``submit(fn, *args)`` returning a future with ``.result()``): a ``ProcessPoolExecutor`` by default when
 ``workers > 1``, in-process when ``workers == 1``, or e.g. ``distributed.Client(...).get_executor()`` to spread
 over machines. Results are collected in replicate order. The functions run in workers live in this module
-(importable, hence picklable).
+(importable, hence picklable). Pools made here (``process_pool``) have workers that end when the process
+that made them dies, even by SIGKILL (``PR_SET_PDEATHSIG`` on Linux, and a watchdog thread everywhere).
 """
 
 from __future__ import annotations
