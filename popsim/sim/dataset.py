@@ -330,17 +330,41 @@ class _Store:
         """The file of ``chunk`` in array ``name`` (zarr v3 default keys: ``c/<chunk>/0/...``)."""
         return self.path.joinpath(name, "c", str(chunk), *(["0"] * len(self.layout[name][0])))
 
-    def block(self, name: str, chunk: int) -> np.ndarray:
-        """Rows of ``chunk`` in array ``name``, checked against the manifest (else DatasetIntegrityError)."""
+    def _precheck(self, name: str, chunk: int) -> dict:
+        """The manifest line of ``chunk``, after checking it is recorded, ours, and its file exists."""
         entry = self.entries.get(chunk)
         if entry is None:
             raise self._problem(chunk, name, "is not recorded in the manifest (not simulated yet)")
         if entry.get("fingerprint") != self.metadata["fingerprint"]:
             raise self._problem(chunk, name, "is recorded by a run with another configuration (foreign manifest line)")
-        start, stop = self.rows(chunk)
-        expected = entry["checksums"].get(name)
         if not self._chunk_file(name, chunk).exists():
             raise self._problem(chunk, name, f"is missing (no file {self._chunk_file(name, chunk)})")
+        return entry
+
+    def blocks(self, name: str, chunks: Sequence[int]) -> list[np.ndarray]:
+        """:meth:`block` of each of ``chunks`` (sorted), read in bulk over runs of consecutive chunks."""
+        out = []
+        for _, run in itertools.groupby(enumerate(chunks), key=lambda pair: pair[1] - pair[0]):
+            run = [chunk for _, chunk in run]
+            first = self.rows(run[0])[0]
+            try:
+                values = self.arrays[name][first : self.rows(run[-1])[1]]
+            except Exception:
+                values = None  # some chunk cannot be decoded: block() names it
+            for chunk in run:
+                entry = self._precheck(name, chunk)
+                start, stop = self.rows(chunk)
+                piece = None if values is None else values[start - first : stop - first]
+                if piece is None or checksum(piece) != entry["checksums"].get(name):
+                    piece = self.block(name, chunk)  # raises the precise error
+                out.append(piece)
+        return out
+
+    def block(self, name: str, chunk: int) -> np.ndarray:
+        """Rows of ``chunk`` in array ``name``, checked against the manifest (else DatasetIntegrityError)."""
+        entry = self._precheck(name, chunk)
+        start, stop = self.rows(chunk)
+        expected = entry["checksums"].get(name)
         try:
             values = self.arrays[name][start:stop]
         except Exception as error:  # crc32c mismatch, undecodable bytes
@@ -483,6 +507,8 @@ def _create_store(path: Path, metadata: dict, header: dict, resume_arrays: bool)
 def _probe_statistic_names(plan: Plan, settings: SimulationSettings) -> list[str]:
     """The names the statistics function gives, from replicate 0 simulated here (once, when a store is made),
     so that the ``statistics`` array can be created with its width before any worker writes."""
+    if len(plan) == 0:
+        return []
     replicate = simulate_replicate(plan.task(0), settings)
     return [str(name) for name in replicate.statistics]
 
@@ -729,7 +755,7 @@ class Dataset:
         self.statistic_names = list(metadata.get("statistic_names") or [])
         small = ["label", "params", "seeds", "sites_per_locus"] + (["statistics"] if "statistics" in
                                                                    self._store.layout else [])
-        blocks = {name: [self._store.block(name, c) for c in self._chunks] for name in small}
+        blocks = {name: self._store.blocks(name, self._chunks) for name in small}
 
         def stacked(name):
             shape, dtype, _ = self._store.layout[name]
