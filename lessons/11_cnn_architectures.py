@@ -40,7 +40,7 @@ import time
 
 import matplotlib.pyplot as plt
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm  # the text bar: it works in a terminal and in any notebook
 
 import minidl
 from minidl import (Adam, AveragePooling2D, BatchNormalization, Conv2D, Dense, EarlyStopping,

@@ -6,6 +6,7 @@
     python -m lessons run all --quick
     python -m lessons flagship        # the whole practical in one command (README's first command)
     python -m lessons notebooks -o workshop/ [--execute] [--quick]   # the lessons as Jupyter notebooks
+    python -m lessons html -o site/ [--quick]                       # executed, as browsable HTML pages
 
 Figures go to ``lessons_output/<lesson>/`` (change with ``--output``).
 """
@@ -123,6 +124,35 @@ def write_notebooks(folder: Path, keys: list[str], run_them: bool, quick: bool) 
     return written
 
 
+def write_html(folder: Path, keys: list[str], quick: bool) -> list[Path]:
+    """Execute each lesson as a notebook and write it as a self-contained HTML page (figures embedded),
+    plus ``index.html`` linking them: the lessons to browse without Jupyter."""
+    import html
+
+    from nbconvert import HTMLExporter
+
+    folder.mkdir(parents=True, exist_ok=True)
+    exporter = HTMLExporter()
+    pages = []
+    for key in keys:
+        for path in resolve(key):
+            start = time.perf_counter()
+            nb = execute(notebook(path), folder, quick)
+            body, _ = exporter.from_notebook_node(nb)
+            target = folder / f"{path.stem}.html"
+            target.write_text(body, encoding="utf-8")
+            pages.append(target)
+            print(f"wrote {target} ({time.perf_counter() - start:.0f} s)")
+    items = "\n".join(f'<li><a href="{p.name}">{html.escape(title(HERE / (p.stem + ".py")))}</a></li>' for p in pages)
+    index = folder / "index.html"
+    index.write_text(f"<!doctype html><meta charset='utf-8'><title>Lessons</title>"
+                     f"<h1>Deep learning for population genomics — lessons</h1>"
+                     f"<p>{'Quick mode (small sizes).' if quick else 'Full mode.'}</p><ol>{items}</ol>\n",
+                     encoding="utf-8")
+    print(f"wrote {index}")
+    return [index, *pages]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lessons", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -136,8 +166,15 @@ def main(argv=None) -> int:
     p_nb.add_argument("-o", "--output", default="notebooks", help="folder for the .ipynb files")
     p_nb.add_argument("--execute", action="store_true", help="run each notebook so it opens with its outputs")
     p_nb.add_argument("--quick", action="store_true", help="with --execute: small sizes (seconds per lesson)")
+    p_html = sub.add_parser("html", help="the lessons, executed, as browsable HTML pages (needs nbconvert)")
+    p_html.add_argument("lessons", nargs="*", default=["all"], help="lesson numbers or names (default: all)")
+    p_html.add_argument("-o", "--output", default="lessons_html", help="folder for the pages")
+    p_html.add_argument("--quick", action="store_true", help="small sizes (seconds per lesson)")
     args, extra = parser.parse_known_args(argv)
 
+    if args.command == "html":
+        write_html(Path(args.output), args.lessons, args.quick)
+        return 0
     if args.command == "notebooks":
         write_notebooks(Path(args.output), args.lessons, args.execute, args.quick)
         return 0

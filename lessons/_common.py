@@ -75,8 +75,10 @@ def setup(name: str, argv=None) -> Settings:
     return Settings(name=name, quick=quick, output=output, seed=args.seed, started=time.perf_counter())
 
 
-def savefig(fig, settings: Settings, filename: str) -> Path:
-    """Save ``fig`` into the lesson's output folder (and show it, in a notebook), close it, say where it went."""
+def savefig(fig, settings: Settings, filename: str) -> None:
+    """Save ``fig`` into the lesson's output folder (and show it, in a notebook), close it, say where it went.
+
+    Returns nothing, so that a cell ending with it shows the figure and not an ``Out[...]`` path."""
     path = settings.figure_path(filename)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     if in_notebook():
@@ -85,10 +87,9 @@ def savefig(fig, settings: Settings, filename: str) -> Path:
         display(Image(filename=str(path)))  # exactly the saved picture, once
     plt.close(fig)
     print(f"  figure saved: {path}")
-    return path
 
 
-def show_file(path) -> Path:
+def show_file(path) -> None:
     """Show a PNG that something else wrote (in a notebook; as a script, just say where it is)."""
     path = Path(path)
     if in_notebook():
@@ -96,4 +97,3 @@ def show_file(path) -> Path:
 
         display(Image(filename=str(path)))
     print(f"  figure saved: {path}")
-    return path

@@ -443,7 +443,7 @@ def verify_dataset(path: str | Path, progress: bool = False) -> tuple[list[str],
     """Check every chunk of a store (checksums of all arrays incl. raw, seeds and labels against the master
     seed and the plan). Returns ``(problems, summary)``; ``summary`` has ``n_chunks``, ``recorded``,
     ``verified``, ``missing`` (chunks not recorded) and ``complete``."""
-    from tqdm.auto import tqdm
+    from minidl.progress import progress_bar as tqdm
 
     path = Path(path)
     metadata = _open_metadata(path)
@@ -551,7 +551,7 @@ def simulate_dataset(
     -------
     ``Dataset`` (complete unless stopped early).
     """
-    from tqdm.auto import tqdm
+    from minidl.progress import progress_bar as tqdm
 
     path = _check_path(path)
     settings = check_settings(settings)

@@ -704,7 +704,7 @@ def run_plan(
     batch_size : replicates per submitted task; default keeps ~4 tasks per worker in flight.
     progress : show a tqdm progress bar.
     """
-    from tqdm.auto import tqdm
+    from minidl.progress import progress_bar as tqdm
 
     if not settings.resolved:
         raise ValueError("run_plan needs resolved settings: settings.resolve(plan.scenarios)")

@@ -26,3 +26,14 @@ def test_lesson_runs_as_a_notebook_and_shows_every_saved_figure(name, tmp_path):
     assert saved, f"{name} saved no figure"
     assert image_outputs(executed) == len(saved), [p.name for p in saved]
     nbformat.validate(executed)
+
+
+def test_html_pages_embed_the_figures_and_an_index_links_them(tmp_path):
+    from lessons.__main__ import write_html
+
+    index, page = write_html(tmp_path, ["03"], quick=True)
+    text = page.read_text(encoding="utf-8")
+    saved = sorted((tmp_path / "lessons_output" / "03_neuron_forward").glob("*.png"))
+    assert saved and text.count('src="data:image/png;base64') == len(saved)
+    assert "IProgress not found" not in text and "Traceback" not in text
+    assert f'href="{page.name}"' in index.read_text(encoding="utf-8")
