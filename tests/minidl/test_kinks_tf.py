@@ -181,3 +181,11 @@ def test_loss_clip_table_is_tensorflows(keras):
         fn = keras.losses.get(name)
         np.testing.assert_allclose(_tf_grad(lambda v: fn(np.float32(y), v), p), np.float32(expected),
                                    rtol=1e-5, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("kwargs", [{"threshold": -0.5}, {"max_value": -1.0}, {"negative_slope": -0.1}])
+def test_relu_layer_rejects_negative_arguments_as_keras(kwargs):
+    # keras.layers.ReLU raises for these (found by the random parity test); the function accepts them
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        minidl.layers.ReLU(**kwargs)
+    A.ReLUFunction(**kwargs)
