@@ -422,7 +422,13 @@ class Sequential:
                 "layers": [{"class_name": type(l).__name__, "config": l.get_config()} for l in self.layers]}
 
     def save(self, path, metadata: dict | None = None) -> None:
-        """Write architecture, compile settings and weights to one ``.npz`` file (atomically).
+        """Write architecture, compile settings, weights and training state to one ``.npz`` file (atomically).
+
+        The training state is the optimizer's (:meth:`~minidl.optimizers.Optimizer.get_state`: step counter
+        and slots such as Adam's m and v, SGD's momentum) and each layer's random-number generator (dropout
+        masks), so that train → save → :func:`load_model` → train gives the weights of the uninterrupted
+        run, bit for bit (same kernel family and thread count, as any run; ``fit`` with ``shuffle=False``
+        or ``train_on_batch`` — ``fit`` draws its shuffles afresh at every call).
 
         ``metadata`` (JSON-serialisable) travels with the model — e.g. the genotype-image transform and
         class names of a trained classifier; read it back with :func:`load_metadata`.
@@ -430,12 +436,23 @@ class Sequential:
         path = os.fspath(path)
         if not path.endswith(".npz"):
             raise ValueError(f"Model files end in '.npz'; got {path!r}")
-        meta = {"format": "minidl-model", "version": 1, "model": self.get_config(),
+        arrays = {f"w{i:04d}": w for i, w in enumerate(self.get_weights())}
+        optimizer_state = None
+        if self.compiled:
+            state = self.optimizer.get_state()
+            slots = []
+            for key, slot in state["slots"].items():
+                for name, a in slot.items():
+                    slots.append([key, name])
+                    arrays[f"s{len(slots) - 1:04d}"] = a
+            optimizer_state = {"iterations": state["iterations"], "slots": slots}
+        meta = {"format": "minidl-model", "version": 2, "model": self.get_config(),
                 "compile": None if not self.compiled else {
                     "optimizer": self.optimizer.get_config(), "loss": self.loss.get_config(),
                     "metrics": [m.name for m in self.metrics]},
+                "optimizer_state": optimizer_state,
+                "rng_states": [None if layer.rng is None else layer.rng.bit_generator.state for layer in self.layers],
                 "metadata": metadata or {}}
-        arrays = {f"w{i:04d}": w for i, w in enumerate(self.get_weights())}
         tmp = path + ".tmp"
         with open(tmp, "wb") as f:  # write then rename: an interrupted save never leaves a half file
             np.savez(f, __meta__=np.array(json.dumps(meta)), **arrays)
@@ -451,7 +468,8 @@ class Sequential:
         return cls(layers, name=cfg.get("name", "sequential"), seed=cfg.get("seed"))
 
 
-def _read(path, with_weights=True):
+def _read(path, with_weights=True, with_state=False):
+    """``(meta, weights)`` of a model file; with ``with_state``, ``(meta, weights, slot arrays)``."""
     import zipfile
 
     if os.path.isdir(path):
@@ -462,6 +480,7 @@ def _read(path, with_weights=True):
                 raise ValueError(f"{path} is not a minidl model file (no __meta__ entry)")
             meta = json.loads(str(data["__meta__"]))
             weights = [data[k] for k in sorted(k for k in data.files if k.startswith("w"))] if with_weights else None
+            slots = [data[k] for k in sorted(k for k in data.files if k.startswith("s"))] if with_state else None
     except (zipfile.BadZipFile, EOFError, OSError) as error:
         if isinstance(error, FileNotFoundError):
             raise
@@ -472,7 +491,7 @@ def _read(path, with_weights=True):
             raise
         # numpy's "pickled (object) data": a text file or a foreign pickle — never unpickled here
         raise ValueError(f"{path} is not a minidl model file (not an .npz archive)") from None
-    return meta, weights
+    return (meta, weights, slots) if with_state else (meta, weights)
 
 
 def load_metadata(path) -> dict:
@@ -481,13 +500,27 @@ def load_metadata(path) -> dict:
 
 
 def load_model(path) -> Sequential:
-    """Rebuild a model saved with :meth:`Sequential.save` (weights and compile settings included)."""
-    meta, weights = _read(path)
+    """Rebuild a model saved with :meth:`Sequential.save`: weights, compile settings and the training state
+    (optimizer step counter and slots, layers' random generators), so training resumes where it stopped.
+    Files written before the state was saved load with a fresh optimizer."""
+    meta, weights, slot_arrays = _read(path, with_state=True)
     model = Sequential.from_config(meta["model"])
     if not model.built:
         raise ValueError(f"{path}: the saved model has no input shape, so it cannot be rebuilt")
     model.set_weights(weights)
+    for layer, state in zip(model.layers, meta.get("rng_states") or []):
+        if state is not None and layer.rng is not None:
+            layer.rng.bit_generator.state = state
     if meta.get("compile"):
         c = meta["compile"]
         model.compile(optimizer=c["optimizer"], loss=c["loss"], metrics=c["metrics"] or None)
+        saved = meta.get("optimizer_state")
+        if saved:
+            if len(saved["slots"]) != len(slot_arrays):
+                raise ValueError(f"{path}: optimizer state lists {len(saved['slots'])} slots; the file holds "
+                                 f"{len(slot_arrays)} (corrupt model file)")
+            slots: dict = {}
+            for (key, name), a in zip(saved["slots"], slot_arrays):
+                slots.setdefault(key, {})[name] = a
+            model.optimizer.set_state({"iterations": saved["iterations"], "slots": slots})
     return model

@@ -29,14 +29,16 @@ the drawn network instead); Keras runs eagerly (``run_eagerly=True``: no graph t
 arithmetic).
 """
 
+import os
+
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, Phase, example, given, note, settings
 from hypothesis import strategies as st
 
 import minidl
 
-MAX_EXAMPLES = 40
+#: networks per CI run; set MINIDL_PARITY_EXAMPLES for a longer local search
+MAX_EXAMPLES = int(os.environ.get("MINIDL_PARITY_EXAMPLES", 40))
 LOSS_RTOL = 1e-4
 PRED_RTOL, PRED_ATOL = 1e-4, 1e-5
 W_ATOL, W_RTOL = 1e-4, 1e-3
