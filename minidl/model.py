@@ -381,16 +381,22 @@ class Sequential:
         return [w for layer in self.layers for w in layer.get_weights()]
 
     def set_weights(self, weights) -> None:
-        """Set all parameters from a list like the one :meth:`get_weights` returns (or Keras's)."""
+        """Set all parameters from a list like the one :meth:`get_weights` returns (or Keras's).
+
+        Raises ValueError, leaving every weight unchanged, for a wrong count or shape, or for NaN or
+        infinite values (the message names the layer and the parameter).
+        """
         weights = list(weights)
         expected = sum(len(layer.params) for layer in self.layers)
         if len(weights) != expected:
             raise ValueError(f"set_weights expected {expected} arrays for model {self.name!r}; got {len(weights)}")
-        i = 0
-        for layer in self.layers:
+        checked, i = [], 0
+        for layer in self.layers:   # check every layer first: an error leaves the model unchanged
             k = len(layer.params)
-            layer.set_weights(weights[i:i + k])
+            checked.append(layer._checked_weights(weights[i:i + k]))
             i += k
+        for layer, ws in zip(self.layers, checked):
+            layer.set_weights(ws)
 
     def count_params(self) -> int:
         return sum(layer.count_params() for layer in self.layers)
@@ -507,7 +513,10 @@ def load_model(path) -> Sequential:
     model = Sequential.from_config(meta["model"])
     if not model.built:
         raise ValueError(f"{path}: the saved model has no input shape, so it cannot be rebuilt")
-    model.set_weights(weights)
+    try:
+        model.set_weights(weights)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
     for layer, state in zip(model.layers, meta.get("rng_states") or []):
         if state is not None and layer.rng is not None:
             layer.rng.bit_generator.state = state

@@ -201,9 +201,24 @@ def make_data(net, rng, n):
     return x, y
 
 
+def glorot_kernels(km, rng):
+    """Kernels drawn as Keras's ``glorot_uniform`` does, from a seeded NumPy generator (biases, γ, β and
+    the moving statistics keep Keras's constant initial values). Not ``keras.utils.set_random_seed``: it
+    resets TensorFlow's global seed, which aborted the process after a few hundred networks."""
+    for layer in km.layers:
+        ws = layer.get_weights()
+        if not ws or "kernel" not in layer.weights[0].path:
+            continue
+        k = ws[0]
+        receptive = int(np.prod(k.shape[:-2])) if k.ndim > 2 else 1
+        fan_in, fan_out = k.shape[-2] * receptive, k.shape[-1] * receptive
+        limit = np.sqrt(6.0 / (fan_in + fan_out))
+        layer.set_weights([rng.uniform(-limit, limit, k.shape).astype(np.float32), *ws[1:]])
+
+
 def run_pair(keras, net):
-    keras.utils.set_random_seed(net["seed"])
     km, mm = build(keras, net)
+    glorot_kernels(km, np.random.default_rng(net["seed"] + 1))
     make_dead(km, net)
     mm.set_weights(km.get_weights())
     opt_name, opt_kw = net["optimizer"]
