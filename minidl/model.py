@@ -18,7 +18,10 @@ from ``∂L/∂z = (p − y)/N`` at the logits — see :mod:`minidl.losses`.
 
 Randomness: ``seed`` feeds a ``numpy.random.SeedSequence``; layer ``i`` (unless it has its own seed)
 draws its initial weights and dropout masks from child ``i``, and the shuffles come from another child.
-Same seed ⇒ same weights, masks and shuffles, bit for bit.
+Same seed ⇒ same initial weights, masks and shuffles, bit for bit, on any machine and thread count. The
+weights after training are the same bit for bit on the same machine with the same thread count and the
+same kernel family; across thread counts only to float32 rounding (the BLAS sums products in a
+thread-dependent order) — see "Reproducibility, exactly" in README.md.
 """
 
 from __future__ import annotations
