@@ -73,7 +73,7 @@ class ReLUFunction(ActivationFunction):
     At the kinks the derivative is TensorFlow's, because Keras computes ``relu`` as a composition of
     TensorFlow ops (``keras.activations.ReLU.static_call``) and the gradient of each op decides the
     value there; this class follows the same composition (checked against ``tf.GradientTape`` in
-    ``tests/minidl/test_activations.py``):
+    ``tests/minidl/test_kinks_tf.py``):
 
     * plain ReLU, ``z == 0``: **0** (``tf.nn.relu``'s gradient is ``dy·[z > 0]``);
     * ``negative_slope`` only (``tf.nn.leaky_relu``), ``z == 0``: ``negative_slope``;
