@@ -197,7 +197,7 @@ def drawing_pad(ink):
     levels = {0: 8, 8: 16, 16: 0}
 
     def colour(value):
-        return f"#{255 - int(value) * 15:02x}" * 3
+        return "#" + f"{255 - int(value) * 15:02x}" * 3   # grey: white at 0, near black at 16
 
     def redraw():
         with shown:
