@@ -33,7 +33,7 @@ import matplotlib.pyplot as plt
 import msprime
 import numpy as np
 
-from lessons._common import savefig, setup
+from lessons._common import savefig, setup, show_file
 from popsim.features.images import GenotypeImage
 from popsim.features.plot import plot_image
 from popsim.features.stats import compute_statistics
@@ -151,8 +151,7 @@ def pinned(scenario, values=SHOWN):
 
 fixed_scenarios = [pinned(s) for s in scenarios]
 for scenario in fixed_scenarios:
-    scenario.draw(settings.figure_path(f"demes_{scenario.name}.png"))
-    print(f"  figure saved: {settings.figure_path(f'demes_{scenario.name}.png')}")
+    show_file(scenario.draw(settings.figure_path(f"demes_{scenario.name}.png")))
 print(demes.dumps(fixed_scenarios[2].to_demes()))
 
 # %% [markdown]

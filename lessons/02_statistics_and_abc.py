@@ -36,7 +36,7 @@
 import numpy as np
 import matplotlib.pyplot as plt
 
-from lessons._common import savefig, setup
+from lessons._common import savefig, setup, show_file
 from popsim.features.stats import compute_statistics
 from popsim.inference.abc import abc, cv4abc, cv4postpr, postpr
 from popsim.inference.plots import plot_confusion_matrix, plot_prior_posterior
@@ -201,7 +201,7 @@ posterior = abc(target, theta_im, stats[in_im], TOL_PARAM, method="loclinear", t
                 param_names=["T_split", "m"])
 plot_prior_posterior(posterior, theta_im, settings.figure_path("posterior_vs_prior.png"),
                      true=[TRUE["T_split"], TRUE["m"]])
-print(f"  figure saved: {settings.figure_path('posterior_vs_prior.png')}")
+show_file(settings.figure_path("posterior_vs_prior.png"))
 low, high = posterior.interval(0.95)
 for j, name in enumerate(["T_split", "m"]):
     print(f"{name:8s} true {TRUE[name]:.3g}   posterior median {posterior.median()[j]:.3g}   "
@@ -220,7 +220,7 @@ cv = cv4postpr(labels, stats, NVAL, TOL, seed=settings.seed)
 cv.models = MODELS  # labels 0, 1, 2 shown by name
 plot_confusion_matrix(cv, settings.figure_path("confusion_matrix.png"),
                       title=f"ABC rejection, tol {TOL}: accuracy {cv.accuracy:.1%} (seed {settings.seed})")
-print(f"  figure saved: {settings.figure_path('confusion_matrix.png')}")
+show_file(settings.figure_path("confusion_matrix.png"))
 print(f"cross-validated accuracy {cv.accuracy:.3f} over {cv.confusion.sum()} pseudo-observed data sets")
 print(cv.confusion)
 

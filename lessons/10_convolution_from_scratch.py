@@ -35,7 +35,7 @@ from popsim.sim.dataset import simulate_dataset
 from popsim.sim.simulate import SimulationSettings
 from lessons._common import savefig, setup
 
-settings = setup("10_convolution")
+settings = setup("10_convolution_from_scratch")
 N_SNPS = 64                                   # columns of the genotype image
 N_IMAGES = 32                                 # a small batch (the same in quick mode: it costs seconds)
 REPEATS = 3 if settings.quick else 9          # timings: the median of this many runs

@@ -40,7 +40,7 @@ import time
 
 import matplotlib.pyplot as plt
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm  # the text bar: it works in a terminal and in any notebook
 
 import minidl
 from minidl import (Adam, AveragePooling2D, BatchNormalization, Conv2D, Dense, EarlyStopping,
@@ -236,6 +236,44 @@ across = rng.permutation(2 * per_population)
 print(f"AveragePooling2D((24, 1)) vs ExchangeablePooling per block: max |difference| {np.abs(pooled - by_block).max():.1e}")
 print(f"haplotypes shuffled within populations: pooled output changes by {np.abs(AveragePooling2D((per_population, 1))(batch[:, within]) - pooled).max():.1e}")
 print(f"haplotypes shuffled across populations: pooled output changes by {np.abs(AveragePooling2D((per_population, 1))(batch[:, across]) - pooled).max():.2f}")
+
+# %% [markdown]
+# ### The general form, for populations of any size: `ExchangeablePooling(groups=(n₁, n₂, …))`
+# `AveragePooling2D((24, 1))` only works because A and B both have 24 haplotypes: one window must fit
+# every population. A sample of 160 haplotypes of one population and 110 of another needs one block per
+# population, which is `ExchangeablePooling("mean", groups=(160, 110))`: rows 0–159 are averaged into one
+# row, rows 160–269 into the other (rows population by population, as popsim's images are). On our
+# images `groups=(24, 24)` gives the `AveragePooling2D` result; then an unequal 160 + 110 sample — made
+# by drawing haplotypes of each population with replacement from the same test images, only to have
+# unequal blocks — is pooled into two rows of frequencies, equal to NumPy's per-block means and
+# unchanged by shuffling within populations, and the exchangeable network of this part with the general
+# pooling as its first layer reads it (untrained here: we only check shapes and invariance). The networks
+# trained below keep `AveragePooling2D((24, 1))`, so the numbers in part 9 are those of that design.
+
+# %%
+general = ExchangeablePooling("mean", groups=(per_population, per_population), name="general_pooling")
+print(f"ExchangeablePooling(groups=(24, 24)) vs AveragePooling2D((24, 1)): max |difference| "
+      f"{np.abs(general(batch) - pooled).max():.1e}")
+
+SIZES = (160, 110)                                   # haplotypes of the two populations in a reader's sample
+demo_rng = np.random.default_rng(settings.seed + 1)  # its own generator: the lesson's draws are unchanged
+unequal = np.concatenate([batch[:, demo_rng.integers(0, per_population, SIZES[0])],
+                          batch[:, per_population + demo_rng.integers(0, per_population, SIZES[1])]], axis=1)
+pool = ExchangeablePooling("mean", groups=SIZES, name="pool_160_110")
+frequencies = pool(unequal)                          # (8, 2 populations, SNPs, channels)
+by_numpy = np.stack([unequal[:, :SIZES[0]].mean(axis=1), unequal[:, SIZES[0]:].mean(axis=1)], axis=1)
+shuffle = np.concatenate([demo_rng.permutation(SIZES[0]), SIZES[0] + demo_rng.permutation(SIZES[1])])
+print(f"{unequal.shape[1:]} → {frequencies.shape[1:]}: vs NumPy per-block means {np.abs(frequencies - by_numpy).max():.1e}; "
+      f"shuffled within populations, changes by {np.abs(pool(unequal[:, shuffle]) - frequencies).max():.1e}")
+general_net = Sequential([Input(unequal.shape[1:], name="general_input"), pool,
+                          Conv2D(64, (2, 1), activation="relu", name="general_conv_1"),
+                          Conv2D(64, (1, 1), activation="relu", name="general_conv_2"),
+                          GlobalAveragePooling2D(name="general_gap"), BatchNormalization(momentum=0.9, name="general_bn"),
+                          Dense(32, activation="relu", name="general_dense"),
+                          Dense(3, activation="softmax", name="general_output")], seed=settings.seed)
+p_general = general_net.predict(unequal)
+print(f"exchangeable network on {SIZES[0]} + {SIZES[1]} haplotypes: output {p_general.shape}, changed by "
+      f"{np.abs(general_net.predict(unequal[:, shuffle]) - p_general).max():.1e} by the within-population shuffle")
 
 # %% [markdown]
 # ## 4 · The variants, trained on the same data

@@ -271,9 +271,14 @@ dense_classifier(literal)
 # sum is the first layer of an *exchangeable* network (`minidl.ExchangeablePooling`, Chan et al. 2018): a
 # symmetric function of the haplotypes of a population, so their order, which carries no information,
 # cannot change anything. The two populations have different sample sizes (82 and 198 haplotypes), so
-# there is one pooling per population block (`population_counts` in `lessons/t1_helpers.py`). The
-# pooling has no weights, so we apply it once to every image rather than in every epoch — the network
-# is the same — and check the invariance below.
+# one layer, `ExchangeablePooling("sum", groups=(82, 198))`, sums each population block on its own
+# (`population_counts` in `lessons/t1_helpers.py`) — the general form of the `AveragePooling2D((24, 1))` of
+# lessons 11 and 14, which needs equal sizes. The pooling has no weights, so we apply it once to every
+# image rather than inside the network in every epoch — the network computes the same function — for
+# two reasons: the log scale and the per-channel standardisation below come *after* the sum, and
+# inside the network the input would be the whole 280 × 8,192 image of every replicate (about 18 GB in
+# float32 for the 2 × 1,000 literal training simulations) instead of 3 × 8,192 numbers. We check
+# the invariance below.
 #
 # Two choices matter, both measured on the literal training simulations. *All SNPs, not a sample*: Fst
 # computed from all SNPs separates the models with AUC 0.94, from 2,048 spread SNPs 0.91, from the first

@@ -6,7 +6,12 @@ Every lesson starts with::
     settings = setup("07_playground")      # parses --quick, --output, --seed
 
 so it runs the same way as ``python lessons/07_playground.py --quick``, through
-``python -m lessons run 7 --quick``, or cell by cell in Jupyter (where the defaults apply).
+``python -m lessons run 7 --quick``, or cell by cell in Jupyter (where the defaults apply; ``LESSONS_QUICK=1``
+in the environment selects quick mode there).
+
+Figures: :func:`savefig` always writes the PNG into the lesson's output folder; in a Jupyter kernel it also
+shows the figure in the cell that made it (as a script, nothing is shown and no screen is needed).
+Figures that a library function writes to a file itself are shown with :func:`show_file`.
 """
 
 from __future__ import annotations
@@ -20,7 +25,15 @@ from pathlib import Path
 
 import matplotlib
 
-matplotlib.use(os.environ.get("MPLBACKEND", "Agg"))  # no screen needed; figures go to files
+
+def in_notebook() -> bool:
+    """True when running inside a Jupyter (IPython) kernel, where figures can be shown inline."""
+    shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
+    return shell is not None and hasattr(shell, "kernel")
+
+
+if not in_notebook():
+    matplotlib.use(os.environ.get("MPLBACKEND", "Agg"))  # no screen needed; figures go to files
 import matplotlib.pyplot as plt  # noqa: E402
 
 
@@ -62,10 +75,25 @@ def setup(name: str, argv=None) -> Settings:
     return Settings(name=name, quick=quick, output=output, seed=args.seed, started=time.perf_counter())
 
 
-def savefig(fig, settings: Settings, filename: str) -> Path:
-    """Save ``fig`` into the lesson's output folder, close it, and say where it went."""
+def savefig(fig, settings: Settings, filename: str) -> None:
+    """Save ``fig`` into the lesson's output folder (and show it, in a notebook), close it, say where it went.
+
+    Returns nothing, so that a cell ending with it shows the figure and not an ``Out[...]`` path."""
     path = settings.figure_path(filename)
     fig.savefig(path, dpi=110, bbox_inches="tight")
+    if in_notebook():
+        from IPython.display import Image, display
+
+        display(Image(filename=str(path)))  # exactly the saved picture, once
     plt.close(fig)
     print(f"  figure saved: {path}")
-    return path
+
+
+def show_file(path) -> None:
+    """Show a PNG that something else wrote (in a notebook; as a script, just say where it is)."""
+    path = Path(path)
+    if in_notebook():
+        from IPython.display import Image, display
+
+        display(Image(filename=str(path)))
+    print(f"  figure saved: {path}")

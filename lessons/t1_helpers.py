@@ -111,11 +111,12 @@ def score_t_split(r, estimates, histories, seconds):
 
 def population_counts(image, populations):
     """(haplotypes, SNPs, 1) int8 0/1 image → (2, SNPs) float32: derived-allele count of GN and of BF,
-    by an exchangeable sum-pooling over the haplotypes of each population."""
+    by an exchangeable sum-pooling over the haplotypes of each population — one
+    ``ExchangeablePooling("sum", groups=(n_GN, n_BF))`` layer, e.g. ``groups=(82, 198)``."""
     rows = np.asarray(populations)
-    # one pooling layer per population block (a layer is built for one input shape)
-    return np.stack([ExchangeablePooling("sum").forward(image[None, rows == p].astype(np.float32))[0, :, 0]
-                     for p in POPULATIONS])
+    order = np.concatenate([np.flatnonzero(rows == p) for p in POPULATIONS])   # GN rows, then BF rows
+    groups = tuple(int(np.sum(rows == p)) for p in POPULATIONS)
+    return ExchangeablePooling("sum", groups=groups).forward(image[None, order].astype(np.float32))[0, :, :, 0]
 
 
 def shared_doubletons(genotypes, populations):

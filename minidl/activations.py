@@ -67,8 +67,21 @@ class LinearFunction(ActivationFunction):
 class ReLUFunction(ActivationFunction):
     """Rectified linear unit, Keras's ``relu`` with ``negative_slope``, ``max_value`` and ``threshold``.
 
-    ``f(z) = z`` for ``threshold <= z < max_value``, ``max_value`` above, ``negative_slope·(z − threshold)``
-    below the threshold. ``f'(z)`` is 1, 0 and ``negative_slope`` on those pieces (0 at the kinks).
+    ``f(z) = z`` for ``threshold < z <= max_value``, ``max_value`` above, ``negative_slope·(z − threshold)``
+    below the threshold. ``f'(z)`` is 1, 0 and ``negative_slope`` on those pieces.
+
+    At the kinks the derivative is TensorFlow's, because Keras computes ``relu`` as a composition of
+    TensorFlow ops (``keras.activations.ReLU.static_call``) and the gradient of each op decides the
+    value there; this class follows the same composition (checked against ``tf.GradientTape`` in
+    ``tests/minidl/test_kinks_tf.py``):
+
+    * plain ReLU, ``z == 0``: **0** (``tf.nn.relu``'s gradient is ``dy·[z > 0]``);
+    * ``negative_slope`` only (``tf.nn.leaky_relu``), ``z == 0``: ``negative_slope``;
+    * ``z == threshold`` (threshold ≠ 0): **0**, also with a slope (``where(z > t, z, 0)`` and the
+      slope's ``relu(t − z)`` are both flat there); with a slope and no threshold but a ``max_value``,
+      ``z == 0`` gives 0 for the same reason;
+    * ``z == max_value``: **1** (``clip_by_value`` passes the gradient at its bounds) — except
+      ``max_value == 6`` without threshold, computed as ``tf.nn.relu6`` whose gradient is 0 at 6.
     """
 
     name = "relu"
@@ -79,15 +92,33 @@ class ReLUFunction(ActivationFunction):
         self.threshold = float(threshold)
 
     def forward(self, z):
-        below = z < self.threshold
-        y = np.where(below, self.negative_slope * (z - self.threshold) if self.negative_slope else 0, z)
-        slope = np.where(below, self.negative_slope, 1.0)
-        if self.max_value is not None:
-            above = z >= self.max_value
-            y = np.where(above, self.max_value, y)
-            slope = np.where(above, 0.0, slope)
+        dt = z.dtype.type
+        ns, mx, thr = self.negative_slope, self.max_value, self.threshold
+        if ns != 0 and mx is None and thr == 0:            # tf.nn.leaky_relu
+            positive = z > 0
+            self._slope = np.where(positive, 1.0, ns).astype(z.dtype, copy=False)
+            return np.where(positive, z, dt(ns) * z).astype(z.dtype, copy=False)
+        clip_max = mx is not None
+        if thr != 0:                                        # where(z > threshold, z, 0)
+            slope = z > dt(thr)
+            y = np.where(slope, z, 0)
+        elif mx == 6:                                       # tf.nn.relu6: gradient [0 < z < 6]
+            y = np.clip(z, 0, 6)
+            slope = (z > 0) & (z < 6)
+            clip_max = False
+        else:                                               # tf.nn.relu: gradient [z > 0]
+            y = np.maximum(z, 0)
+            slope = z > 0
+        if clip_max:                                        # clip_by_value(y, 0, max): gradient [0 <= y <= max]
+            slope = slope & (y >= 0) & (y <= dt(mx))
+            y = np.clip(y, 0, dt(mx))
+        slope = slope.astype(z.dtype)
+        if ns != 0:                                         # y − slope·relu(threshold − z)
+            negative = -z + dt(thr)
+            y = y - dt(ns) * np.maximum(negative, 0)
+            slope = slope + dt(ns) * (negative > 0)
         self._slope = slope.astype(z.dtype, copy=False)
-        return y.astype(z.dtype, copy=False)
+        return np.asarray(y).astype(z.dtype, copy=False)
 
     def backward(self, dy):
         return dy * self._slope
@@ -98,7 +129,8 @@ class ReLUFunction(ActivationFunction):
 
 
 class LeakyReLUFunction(ReLUFunction):
-    """``f(z) = z`` for ``z >= 0``, ``negative_slope·z`` otherwise (Keras activation default 0.2)."""
+    """``f(z) = z`` for ``z > 0``, ``negative_slope·z`` otherwise (Keras activation default 0.2); ``f'(0)`` is
+    ``negative_slope``, as ``tf.nn.leaky_relu``."""
 
     name = "leaky_relu"
 
@@ -112,7 +144,7 @@ class LeakyReLUFunction(ReLUFunction):
 class ELUFunction(ActivationFunction):
     """Exponential linear unit: ``f(z) = z`` for ``z > 0``, ``α(eᶻ − 1)`` otherwise.
 
-    ``f'(z) = 1`` for ``z > 0`` and ``α·eᶻ = f(z) + α`` otherwise.
+    ``f'(z) = 1`` for ``z > 0`` and ``α·eᶻ = f(z) + α`` otherwise — ``α`` at 0, as TensorFlow.
     """
 
     name = "elu"
@@ -135,14 +167,15 @@ class ELUFunction(ActivationFunction):
 
 
 class SELUFunction(ActivationFunction):
-    """Scaled ELU: ``f(z) = λ·z`` for ``z > 0``, ``λα(eᶻ − 1)`` otherwise (Klambauer et al. 2017)."""
+    """Scaled ELU: ``f(z) = λ·z`` for ``z > 0``, ``λα(eᶻ − 1)`` otherwise (Klambauer et al. 2017); ``f'(0) = λ``."""
 
     name = "selu"
     alpha = 1.6732632423543772848170429916717
     scale = 1.0507009873554804934193349852946
 
     def forward(self, z):
-        self._positive = z > 0
+        # f'(0) = λ, as tf.nn.selu (its gradient takes the negative branch only where f(z) < 0)
+        self._positive = z >= 0
         self._exp = np.exp(np.minimum(z, 0))
         return (self.scale * np.where(self._positive, z, self.alpha * (self._exp - 1))).astype(z.dtype, copy=False)
 

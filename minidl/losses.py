@@ -20,7 +20,8 @@ SparseCategorical…          −mean log p[label]                          same
 ``Σ wᵢ`` — so the gradient of sample ``i`` is simply multiplied by ``wᵢ``.
 
 Probabilities are clipped to ``[ε, 1 − ε]`` with ``ε = 1e-7`` (Keras's ``epsilon()``), and the gradient
-is zero where clipping is active.
+is zero where clipping is active — strictly outside the bounds: at exactly ``ε`` or ``1 − ε`` (in the
+predictions' dtype) the gradient passes, as ``tf.clip_by_value``'s does.
 
 **Fused softmax + cross-entropy.** When the last layer's activation is softmax (sigmoid for binary
 cross-entropy), the model calls :meth:`fused` instead: the value is computed from the logits ``z``
@@ -44,6 +45,12 @@ EPSILON = 1e-7
 def _as_float(y, like):
     return np.asarray(y, dtype=like.dtype if np.issubdtype(like.dtype, np.floating) else np.float32)
 
+
+def _inside_clip(p):
+    """Where ``clip_by_value(p, ε, 1 − ε)`` lets the gradient through: ``ε <= p <= 1 − ε``, with the bounds
+    in p's dtype as TensorFlow casts them (float32: ``1 − ε`` is 0.99999988)."""
+    dt = p.dtype.type if np.issubdtype(p.dtype, np.floating) else np.float64
+    return (p >= dt(EPSILON)) & (p <= dt(1.0 - EPSILON))
 
 def _reduce(per_sample, sample_weight):
     """``mean ℓᵢ`` — or, with weights, ``Σ wᵢ·ℓᵢ / N`` (Keras's "sum_over_batch_size")."""
@@ -150,7 +157,7 @@ class BinaryCrossentropy(Loss):
 
     def gradient(self, y_true, y_pred, sample_weight=None):
         y_true, y_pred = self.check(y_true, y_pred)
-        inside = (y_pred > EPSILON) & (y_pred < 1 - EPSILON)
+        inside = _inside_clip(y_pred)
         p = np.clip(y_pred, EPSILON, 1 - EPSILON)
         grad = np.where(inside, (p - y_true) / (p * (1 - p)), 0.0).astype(y_pred.dtype) / y_pred.size
         return _weigh(grad, sample_weight)
@@ -188,7 +195,7 @@ class CategoricalCrossentropy(Loss):
         y_true, y_pred = self.check(y_true, y_pred)
         s = y_pred.sum(axis=-1, keepdims=True)
         p = y_pred / s
-        inside = (p > EPSILON) & (p < 1 - EPSILON)
+        inside = _inside_clip(p)
         g_p = np.where(inside, -y_true / np.clip(p, EPSILON, 1), 0.0)  # ∂L/∂p (before renormalisation)
         # chain rule through p = ŷ / Σŷ: ∂L/∂ŷⱼ = (g_pⱼ − Σₖ g_pₖ pₖ) / Σŷ
         g = (g_p - np.sum(g_p * p, axis=-1, keepdims=True)) / s

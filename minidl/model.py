@@ -18,7 +18,10 @@ from ``∂L/∂z = (p − y)/N`` at the logits — see :mod:`minidl.losses`.
 
 Randomness: ``seed`` feeds a ``numpy.random.SeedSequence``; layer ``i`` (unless it has its own seed)
 draws its initial weights and dropout masks from child ``i``, and the shuffles come from another child.
-Same seed ⇒ same weights, masks and shuffles, bit for bit.
+Same seed ⇒ same initial weights, masks and shuffles, bit for bit, on any machine and thread count. The
+weights after training are the same bit for bit on the same machine with the same thread count and the
+same kernel family; across thread counts only to float32 rounding (the BLAS sums products in a
+thread-dependent order) — see "Reproducibility, exactly" in README.md.
 """
 
 from __future__ import annotations
@@ -480,16 +483,22 @@ class Sequential:
         return [w for layer in self.layers for w in layer.get_weights()]
 
     def set_weights(self, weights) -> None:
-        """Set all parameters from a list like the one :meth:`get_weights` returns (or Keras's)."""
+        """Set all parameters from a list like the one :meth:`get_weights` returns (or Keras's).
+
+        Raises ValueError, leaving every weight unchanged, for a wrong count or shape, or for NaN or
+        infinite values (the message names the layer and the parameter).
+        """
         weights = list(weights)
         expected = sum(len(layer.params) for layer in self.layers)
         if len(weights) != expected:
             raise ValueError(f"set_weights expected {expected} arrays for model {self.name!r}; got {len(weights)}")
-        i = 0
-        for layer in self.layers:
+        checked, i = [], 0
+        for layer in self.layers:   # check every layer first: an error leaves the model unchanged
             k = len(layer.params)
-            layer.set_weights(weights[i:i + k])
+            checked.append(layer._checked_weights(weights[i:i + k]))
             i += k
+        for layer, ws in zip(self.layers, checked):
+            layer.set_weights(ws)
 
     def save_weights(self, path) -> None:
         """Write only the weights (``get_weights()`` order) to a ``.weights.npz`` file, atomically."""
@@ -540,7 +549,13 @@ class Sequential:
                 "layers": [{"class_name": type(l).__name__, "config": l.get_config()} for l in self.layers]}
 
     def save(self, path, metadata: dict | None = None) -> None:
-        """Write architecture, compile settings and weights to one ``.npz`` file (atomically).
+        """Write architecture, compile settings, weights and training state to one ``.npz`` file (atomically).
+
+        The training state is the optimizer's (:meth:`~minidl.optimizers.Optimizer.get_state`: step counter
+        and slots such as Adam's m and v, SGD's momentum) and each layer's random-number generator (dropout
+        masks), so that train → save → :func:`load_model` → train gives the weights of the uninterrupted
+        run, bit for bit (same kernel family and thread count, as any run; ``fit`` with ``shuffle=False``
+        or ``train_on_batch`` — ``fit`` draws its shuffles afresh at every call).
 
         ``metadata`` (JSON-serialisable) travels with the model — e.g. the genotype-image transform and
         class names of a trained classifier; read it back with :func:`load_metadata`.
@@ -548,12 +563,23 @@ class Sequential:
         path = os.fspath(path)
         if not path.endswith(".npz"):
             raise ValueError(f"Model files end in '.npz'; got {path!r}")
-        meta = {"format": "minidl-model", "version": 1, "model": self.get_config(),
+        arrays = {f"w{i:04d}": w for i, w in enumerate(self.get_weights())}
+        optimizer_state = None
+        if self.compiled:
+            state = self.optimizer.get_state()
+            slots = []
+            for key, slot in state["slots"].items():
+                for name, a in slot.items():
+                    slots.append([key, name])
+                    arrays[f"s{len(slots) - 1:04d}"] = a
+            optimizer_state = {"iterations": state["iterations"], "slots": slots}
+        meta = {"format": "minidl-model", "version": 2, "model": self.get_config(),
                 "compile": None if not self.compiled else {
                     "optimizer": self.optimizer.get_config(), "loss": self.loss.get_config(),
                     "metrics": [m.name for m in self.metrics]},
+                "optimizer_state": optimizer_state,
+                "rng_states": [None if layer.rng is None else layer.rng.bit_generator.state for layer in self.layers],
                 "metadata": metadata or {}}
-        arrays = {f"w{i:04d}": w for i, w in enumerate(self.get_weights())}
         tmp = path + ".tmp"
         with open(tmp, "wb") as f:  # write then rename: an interrupted save never leaves a half file
             np.savez(f, __meta__=np.array(json.dumps(meta)), **arrays)
@@ -569,7 +595,8 @@ class Sequential:
         return cls(layers, name=cfg.get("name", "sequential"), seed=cfg.get("seed"))
 
 
-def _read(path, with_weights=True):
+def _read(path, with_weights=True, with_state=False):
+    """``(meta, weights)`` of a model file; with ``with_state``, ``(meta, weights, slot arrays)``."""
     import zipfile
 
     if os.path.isdir(path):
@@ -580,6 +607,7 @@ def _read(path, with_weights=True):
                 raise ValueError(f"{path} is not a minidl model file (no __meta__ entry)")
             meta = json.loads(str(data["__meta__"]))
             weights = [data[k] for k in sorted(k for k in data.files if k.startswith("w"))] if with_weights else None
+            slots = [data[k] for k in sorted(k for k in data.files if k.startswith("s"))] if with_state else None
     except (zipfile.BadZipFile, EOFError, OSError) as error:
         if isinstance(error, FileNotFoundError):
             raise
@@ -590,7 +618,7 @@ def _read(path, with_weights=True):
             raise
         # numpy's "pickled (object) data": a text file or a foreign pickle — never unpickled here
         raise ValueError(f"{path} is not a minidl model file (not an .npz archive)") from None
-    return meta, weights
+    return (meta, weights, slots) if with_state else (meta, weights)
 
 
 def load_metadata(path) -> dict:
@@ -599,13 +627,30 @@ def load_metadata(path) -> dict:
 
 
 def load_model(path) -> Sequential:
-    """Rebuild a model saved with :meth:`Sequential.save` (weights and compile settings included)."""
-    meta, weights = _read(path)
+    """Rebuild a model saved with :meth:`Sequential.save`: weights, compile settings and the training state
+    (optimizer step counter and slots, layers' random generators), so training resumes where it stopped.
+    Files written before the state was saved load with a fresh optimizer."""
+    meta, weights, slot_arrays = _read(path, with_state=True)
     model = Sequential.from_config(meta["model"])
     if not model.built:
         raise ValueError(f"{path}: the saved model has no input shape, so it cannot be rebuilt")
-    model.set_weights(weights)
+    try:
+        model.set_weights(weights)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+    for layer, state in zip(model.layers, meta.get("rng_states") or []):
+        if state is not None and layer.rng is not None:
+            layer.rng.bit_generator.state = state
     if meta.get("compile"):
         c = meta["compile"]
         model.compile(optimizer=c["optimizer"], loss=c["loss"], metrics=c["metrics"] or None)
+        saved = meta.get("optimizer_state")
+        if saved:
+            if len(saved["slots"]) != len(slot_arrays):
+                raise ValueError(f"{path}: optimizer state lists {len(saved['slots'])} slots; the file holds "
+                                 f"{len(slot_arrays)} (corrupt model file)")
+            slots: dict = {}
+            for (key, name), a in zip(saved["slots"], slot_arrays):
+                slots.setdefault(key, {})[name] = a
+            model.optimizer.set_state({"iterations": saved["iterations"], "slots": slots})
     return model

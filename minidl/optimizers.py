@@ -21,6 +21,11 @@ Gradient clipping (applied first, as Keras): ``clipnorm`` rescales each tensor t
 schedule from :mod:`minidl.schedules`, evaluated at the step counter before the update.
 
 Weights are updated **in place**, so layers keep referring to the same arrays.
+
+State: ``iterations`` (the step counter ``t − 1``, which schedules and Adam's bias correction read) and
+``slots`` (per weight: momentum, velocity, accumulators...). :meth:`Optimizer.get_state` /
+:meth:`Optimizer.set_state` expose them; ``Sequential.save`` stores them, so train → save → load → train
+is the uninterrupted run.
 """
 
 from __future__ import annotations
@@ -90,6 +95,21 @@ class Optimizer:
 
     def update_step(self, key, w, g, lr) -> None:
         raise NotImplementedError
+
+    # -- state (saved with the model) -----------------------------------------
+    def get_state(self) -> dict:
+        """What the next update depends on besides the config: ``{"iterations": t, "slots": {key: {name:
+        array}}}`` (copies). ``Sequential.save`` stores it so that a resumed run continues bit for bit."""
+        return {"iterations": int(self.iterations),
+                "slots": {key: {name: a.copy() for name, a in state.items()} for key, state in self.slots.items()}}
+
+    def set_state(self, state: dict) -> None:
+        """Restore what :meth:`get_state` returned (slots copied; they must match the weights they follow)."""
+        iterations = state.get("iterations", 0)
+        if not (isinstance(iterations, (int, np.integer)) and iterations >= 0):
+            raise ValueError(f"optimizer iterations must be a non-negative integer; got {iterations!r}")
+        self.iterations = int(iterations)
+        self.slots = {key: {name: np.array(a) for name, a in slot.items()} for key, slot in state.get("slots", {}).items()}
 
     def get_config(self) -> dict:
         lr = self._learning_rate

@@ -11,6 +11,10 @@ another process on a shared 2-core machine thrash. ``set_num_threads(n)`` sets b
   (:mod:`minidl.kernels.blas`, which also holds the products that stay fast on several threads).
 
 ``limit_threads(n)`` is the same as a context manager; ``thread_info()`` says what is in effect.
+
+The thread count is part of what makes a run reproducible: the same seed, machine, kernel family *and*
+thread count give the same weights bit for bit; 1 and 2 threads agree to float32 rounding only, because
+OpenBLAS's products add their terms in a thread-dependent order.
 """
 
 from __future__ import annotations

@@ -37,6 +37,12 @@ class ReLU(Activation):
     """``y = max(x, 0)`` with Keras's optional ``max_value``, ``negative_slope`` and ``threshold``."""
 
     def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
+        # as keras.layers.ReLU (the function keras.activations.relu accepts any values)
+        for arg, value in (("max_value", max_value), ("negative_slope", negative_slope), ("threshold", threshold)):
+            if value is not None and value < 0:
+                raise ValueError(f"ReLU {arg} cannot be negative; got {arg}={value!r}")
+        if negative_slope is None or threshold is None:
+            raise ValueError("ReLU negative_slope and threshold must be numbers >= 0; got None")
         super().__init__({"name": "relu", "max_value": max_value, "negative_slope": negative_slope,
                           "threshold": threshold}, **kwargs)
 

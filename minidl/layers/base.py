@@ -194,16 +194,33 @@ class Layer:
         return [p.copy() for p in self.params.values()]
 
     def set_weights(self, weights) -> None:
-        """Set parameters from a list in Keras order (values are copied in place)."""
+        """Set parameters from a list in Keras order (values are copied in place).
+
+        Raises ValueError — before changing anything — for a wrong count or shape, or for NaN or
+        infinite values (naming the layer and the parameter): such a weight makes every output NaN.
+        """
+        for (n, p), w in zip(self.params.items(), self._checked_weights(weights)):
+            p[...] = w
+
+    def _checked_weights(self, weights) -> list[np.ndarray]:
+        """``weights`` as arrays, checked for count, shape and finite values (see :meth:`set_weights`)."""
         weights = list(weights)
         if len(weights) != len(self.params):
             raise ValueError(f"Layer {self.name!r} expects {len(self.params)} weight arrays "
                              f"({', '.join(self.params)}); got {len(weights)}")
+        out = []
         for (n, p), w in zip(self.params.items(), weights):
             w = np.asarray(w)
             if w.shape != p.shape:
                 raise ValueError(f"Layer {self.name!r} weight {n!r} has shape {p.shape}; got {w.shape}")
-            p[...] = w
+            if not np.issubdtype(w.dtype, np.number) and w.dtype != bool:
+                raise ValueError(f"Layer {self.name!r} weight {n!r} must be numeric; got dtype {w.dtype}")
+            bad = int(w.size - np.count_nonzero(np.isfinite(w)))
+            if bad:
+                raise ValueError(f"Layer {self.name!r} weight {n!r} contains NaN or infinite values ({bad} of "
+                                 f"{w.size}); every output would be NaN")
+            out.append(w)
+        return out
 
     def cast(self, dtype) -> "Layer":
         """Convert parameters and gradients to ``dtype`` (gradient checks run in float64)."""

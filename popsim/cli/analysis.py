@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from popsim.cli.common import CommandError, check_output_file, check_output_folder, positive_int
+from popsim.cli.common import (CommandError, check_output_file, check_output_folder, fraction, non_negative_int,
+                               positive_int)
 
 __all__ = ["add_parser", "add_stats_parser", "add_abc_parser", "run_stats", "run_abc", "load_statistics",
            "select_columns", "dataset_statistics"]
@@ -43,27 +44,6 @@ def _statistics_arg(text: str):
         raise argparse.ArgumentTypeError(f"expected a preset ({', '.join(PRESETS)}) or comma-separated statistic "
                                          f"keys; got {text!r}")
     return keys
-
-
-def _tolerance(text: str) -> float:
-    """``--tol``: a fraction in (0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1]; got {text!r}") from None
-    if not 0 < value <= 1:  # also rejects nan
-        raise argparse.ArgumentTypeError(f"expected a fraction of simulations in (0, 1]; got {text}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0; got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0; got {value}")
-    return value
 
 
 def dataset_statistics(path, statistics="default", per_bp=True) -> dict:
@@ -263,17 +243,17 @@ def add_abc_parser(subparsers):
     parser.add_argument("--train", required=True, help="reference table: dataset directory or statistics .npz")
     parser.add_argument("--target", required=True,
                         help="observed statistics: dataset directory, statistics .npz, or comma-separated numbers")
-    parser.add_argument("--target-row", type=_non_negative_int, default=None, help="use only this row of --target")
+    parser.add_argument("--target-row", type=non_negative_int, default=None, help="use only this row of --target")
     parser.add_argument("--max-targets", type=positive_int, default=5, help="print at most this many targets (default 5)")
     parser.add_argument("--statistics", type=_statistics_arg, default="t1",
                         help="preset ('t1', 'default') or comma-separated keys (default: %(default)s)")
-    parser.add_argument("--tol", type=_tolerance, default=0.05, help="fraction of simulations kept (default 0.05)")
+    parser.add_argument("--tol", type=fraction, default=0.05, help="fraction of simulations kept (default 0.05)")
     parser.add_argument("--param", action="append", default=[], help="parameter to infer (repeatable)")
     parser.add_argument("--method", choices=["rejection", "loclinear"], default="rejection",
                         help="parameter posterior (default rejection)")
     parser.add_argument("--model-method", choices=["rejection", "mnlogistic"], default="rejection",
                         help="posterior model probabilities (default rejection)")
-    parser.add_argument("--cv", type=_non_negative_int, default=0, help="cross-validation with N pseudo-observed sets")
+    parser.add_argument("--cv", type=non_negative_int, default=0, help="cross-validation with N pseudo-observed sets")
     parser.add_argument("--seed", type=int, default=1, help="seed of the cross-validation samples")
     parser.add_argument("--plots", help="folder for PNG figures")
     parser.set_defaults(func=run_abc)

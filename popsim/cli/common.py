@@ -12,8 +12,8 @@ import argparse
 import os
 from pathlib import Path
 
-__all__ = ["HelpFormatter", "CommandError", "USER_ERRORS", "parse_mapping", "positive_int", "check_output_folder",
-           "check_output_file"]
+__all__ = ["HelpFormatter", "CommandError", "USER_ERRORS", "parse_mapping", "positive_int", "non_negative_int",
+           "fraction", "check_output_folder", "check_output_file"]
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -55,14 +55,31 @@ def parse_mapping(text: str, option: str, cast=float) -> dict:
     return out
 
 
-def positive_int(text: str) -> int:
-    """argparse ``type=`` for an integer >= 1."""
+def _integer_at_least(minimum: int, words: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {words}; got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected {words}; got {value}")
+        return value
+
+    return parse
+
+
+positive_int = _integer_at_least(1, "a positive integer")      # argparse ``type=`` for an integer >= 1
+non_negative_int = _integer_at_least(0, "an integer >= 0")     # argparse ``type=`` for an integer >= 0
+
+
+def fraction(text: str) -> float:
+    """argparse ``type=`` for a fraction in (0, 1] (NaN is refused)."""
     try:
-        value = int(text)
+        value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {value}")
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1]; got {text!r}") from None
+    if not 0 < value <= 1:  # also false for NaN
+        raise argparse.ArgumentTypeError(f"expected a fraction of simulations in (0, 1]; got {text}")
     return value
 
 

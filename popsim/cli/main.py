@@ -1,6 +1,6 @@
 """The ``popsim`` command: one parser assembled from the subcommand modules, one error path.
 
-    popsim list | show | simulate | info      (popsim.cli.simulation)
+    popsim list | show | simulate | info | verify   (popsim.cli.simulation)
     popsim stats | abc                        (popsim.cli.analysis)
     popsim predict                            (popsim.cli.predict)
 
@@ -39,7 +39,7 @@ __all__ = ["main", "build_parser", "SUBCOMMAND_MODULES"]
 
 # Modules contributing subcommands, in the order they appear in --help.
 SUBCOMMAND_MODULES: list[str] = [
-    "popsim.cli.simulation",  # list, show, simulate, info
+    "popsim.cli.simulation",  # list, show, simulate, info, verify
     "popsim.cli.analysis",  # stats, abc
     "popsim.cli.predict",  # predict
 ]

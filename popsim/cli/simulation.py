@@ -4,17 +4,23 @@
     popsim show SCENARIO [-o model.png]           # priors, demography, drawing
     popsim simulate --scenarios A,B --n N --seed S --workers W -o DATASET [...]
     popsim info DATASET
+    popsim verify DATASET
 """
 
 from __future__ import annotations
 
+import sys
 import time
 
 from popsim.cli.common import CommandError, HelpFormatter, check_output_file, check_output_folder, parse_mapping
 
-__all__ = ["add_parser", "run_list", "run_show", "run_simulate", "run_info"]
+__all__ = ["add_parser", "run_list", "run_show", "run_simulate", "run_info", "run_verify"]
 
 IMAGE_BYTES_LIMIT = 256 * 2**20  # one image of more than 256 MiB is a typo, not a plan
+# `popsim simulate` options that are, under the same names, fields of GenotypeImage and SimulationSettings.
+IMAGE_OPTIONS = ("n_snps", "snp_selection", "sort_rows", "encoding", "unphased", "distance_channel", "missing_rate")
+SETTINGS_OPTIONS = ("sequence_length", "mutation_rate", "recombination_rate", "n_loci", "segregating_sites",
+                    "discrete_genome", "keep_genotypes")
 
 
 def _load_scenarios(names: str, samples: str | None):
@@ -80,11 +86,34 @@ def run_show(args) -> int:
 
 
 # -- simulate ------------------------------------------------------------------------------------------
+def _check_simulate_arguments(args) -> None:
+    """Reject bad values by option name before anything is simulated."""
+    if not args.output or not args.output.strip():
+        raise CommandError(f"-o/--output must be a non-empty directory path; got {args.output!r}")
+    minimum = {"--n": (args.n, 0), "--workers": (args.workers, 1), "--chunk-size": (args.chunk_size, 1),
+               "--batch-size": (args.batch_size, 1), "--stop-after-chunks": (args.stop_after_chunks, 0),
+               "--n-loci": (args.n_loci, 1), "--n-snps": (args.n_snps, 1),
+               "--segregating-sites": (args.segregating_sites, 0)}
+    for option, (value, low) in minimum.items():
+        if value is not None and value < low:
+            raise CommandError(f"{option} must be an integer >= {low}; got {value}")
+    for option, value in (("--sequence-length", args.sequence_length), ("--mutation-rate", args.mutation_rate),
+                          ("--recombination-rate", args.recombination_rate)):
+        if value is not None and not value >= 0:
+            raise CommandError(f"{option} must be a number >= 0; got {value}")
+    if not 0 <= args.missing_rate < 1:
+        raise CommandError(f"--missing-rate must lie in [0, 1); got {args.missing_rate}")
+
+
 def run_simulate(args) -> int:
+    import signal
+    import threading
+
     from popsim.features.images import GenotypeImage
     from popsim.sim.dataset import simulate_dataset
     from popsim.sim.simulate import SimulationSettings, SummaryStatistics, import_function
 
+    _check_simulate_arguments(args)
     check_output_folder(args.output, "-o/--output")
     scenarios = _load_scenarios(args.scenarios, args.samples)
     statistics = None
@@ -93,22 +122,15 @@ def run_simulate(args) -> int:
         statistics = import_function(args.statistics) if ":" in args.statistics else SummaryStatistics(args.statistics)
     transform = None
     if not args.no_images:
-        transform = GenotypeImage(
-            n_snps=args.n_snps,
-            snp_selection=args.snp_selection,
-            sort_rows=args.sort_rows,
-            encoding=args.encoding,
-            unphased=args.unphased,
-            distance_channel=args.distance_channel,
-            missing_rate=args.missing_rate,
-        )
-    if transform is not None:
+        transform = GenotypeImage(**{name: getattr(args, name) for name in IMAGE_OPTIONS})
         rows = scenarios[0].n_haplotypes // (2 if args.unphased else 1)
         image_bytes = rows * args.n_snps * (2 if args.distance_channel else 1) * 4  # float32 when assembled
         if image_bytes > IMAGE_BYTES_LIMIT:
             raise CommandError(f"--n-snps {args.n_snps}: one {rows} x {args.n_snps} image would take "
                                f"{image_bytes / 2**30:.1f} GiB; expected at most {IMAGE_BYTES_LIMIT / 2**20:.0f} MiB "
                                "per image (fewer SNPs, or --no-images with --keep-genotypes)")
+    settings = SimulationSettings(transform=transform, statistics=statistics,
+                                  **{name: getattr(args, name) for name in SETTINGS_OPTIONS})
     executor, client = None, None
     if args.scheduler:
         # A dask.distributed cluster (possibly on several machines) instead of local processes.
@@ -122,23 +144,24 @@ def run_simulate(args) -> int:
             raise CommandError(f"--scheduler {args.scheduler}: no dask scheduler answered within "
                                f"{args.scheduler_timeout:g} s ({type(error).__name__})") from None
         executor = client.get_executor()
-    settings = SimulationSettings(
-        sequence_length=args.sequence_length,
-        mutation_rate=args.mutation_rate,
-        recombination_rate=args.recombination_rate,
-        n_loci=args.n_loci,
-        segregating_sites=args.segregating_sites,
-        discrete_genome=args.discrete_genome,
-        keep_genotypes=args.keep_genotypes,
-        transform=transform,
-        statistics=statistics,
-    )
+
+    def terminate(signum, frame):  # SIGTERM: unwind like Ctrl-C, so the workers are stopped on the way out
+        raise KeyboardInterrupt
+
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, terminate) if in_main_thread else None
     started = time.perf_counter()
     try:
         dataset = simulate_dataset(args.output, scenarios, args.n, args.seed, settings, chunk_size=args.chunk_size,
                                    executor=executor, workers=args.workers, batch_size=args.batch_size,
                                    progress=not args.no_progress, stop_after_chunks=args.stop_after_chunks)
+    except KeyboardInterrupt:
+        print(f"popsim: interrupted; finished chunks are kept in {args.output} — run the same command to resume",
+              file=sys.stderr)
+        return 130
     finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
         if client is not None:
             client.close()
     elapsed = time.perf_counter() - started
@@ -153,6 +176,25 @@ def run_info(args) -> int:
 
     dataset = Dataset(args.dataset, allow_incomplete=True)
     print(dataset.info())
+    return 0
+
+
+# -- verify --------------------------------------------------------------------------------------------
+def run_verify(args) -> int:
+    from popsim.sim.dataset import verify_dataset
+
+    problems, summary = verify_dataset(args.dataset, progress=not args.no_progress)
+    for problem in problems:
+        print(f"BAD            {problem}")
+    status = "complete" if summary["missing"] == 0 else f"INCOMPLETE: {summary['recorded']} of {summary['n_chunks']} chunks"
+    print(f"dataset        {args.dataset}")
+    print(f"status         {status}")
+    print(f"verified       {summary['verified']} of {summary['recorded']} recorded chunks "
+          f"(checksums of every array, seeds against the master seed, labels against the plan)")
+    if problems:
+        print(f"result         {len(problems)} bad chunk(s); run the same simulate command again to re-simulate them")
+        return 1
+    print("result         ok")
     return 0
 
 
@@ -213,8 +255,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--statistics", metavar="PRESET|MODULE:FUNCTION",
                         help="summary statistics computed per replicate in the workers and stored: a popsim.features.stats "
                         "preset (t1, default; per bp) or a function record -> {name: value}")
-    parser.add_argument("--chunk-size", type=int, default=256, help="replicates per chunk file")
-    parser.add_argument("--batch-size", type=int, help="replicates per task sent to a worker (default: automatic)")
+    parser.add_argument("--chunk-size", type=int, default=256, help="replicates per chunk (the unit of work of a worker)")
+    parser.add_argument("--batch-size", type=int, help="ignored (kept for old scripts): the unit of work is one chunk")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--stop-after-chunks", type=int, help="write at most this many new chunks, then stop")
     images = parser.add_argument_group("genotype images")
@@ -236,3 +278,13 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("dataset", help="dataset directory")
     parser.set_defaults(func=run_info)
+
+    parser = subparsers.add_parser(
+        "verify", help="check every chunk of a dataset",
+        description="Read every chunk of a dataset store and check it against the manifest: checksums of every "
+        "array (images, raw genotypes, parameters, seeds, ...), each replicate's seeds against the master seed "
+        "and its label against the plan. Prints each bad chunk; exit status 1 if any, 0 otherwise.",
+        formatter_class=HelpFormatter)
+    parser.add_argument("dataset", help="dataset directory")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run_verify)

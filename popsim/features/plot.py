@@ -24,20 +24,20 @@ def plot_image(
     the image, i.e. already grouped), a line separates the population blocks and each block is labelled.
     Saves to ``path`` if given; returns the matplotlib ``Axes``.
     """
-    import matplotlib
-
-    if path is not None and ax is None:
-        matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
     image = np.asarray(image)
     if image.ndim != 3:
         raise ValueError(f"image must have shape (rows, n_snps, channels); got shape {image.shape}")
     if not 0 <= channel < image.shape[2]:
         raise ValueError(f"channel={channel} is out of range; expected 0..{image.shape[2] - 1}")
     own_figure = ax is None
-    if own_figure:
-        fig, ax = plt.subplots(figsize=(7, 4))
+    if own_figure and path is not None:
+        from matplotlib.figure import Figure  # a figure for a file only: no pyplot, no backend, no screen
+
+        ax = Figure(figsize=(7, 4)).subplots()
+    elif own_figure:
+        import matplotlib.pyplot as plt
+
+        ax = plt.subplots(figsize=(7, 4))[1]
     values = image[:, :, channel]
     # Genotype channels are centred on 0 (missing/padding), so a diverging colour map shows the sign.
     limit = float(np.abs(values).max()) or 1.0
@@ -59,6 +59,4 @@ def plot_image(
         ax.set_title(title)
     if path is not None:
         ax.figure.savefig(path, dpi=120, bbox_inches="tight")
-        if own_figure:
-            plt.close(ax.figure)
     return ax

@@ -1,91 +1,131 @@
-"""Simulated data sets on disk: chunked, resumable, streamable.
+"""Simulated data sets on disk: a zarr (v3) store, written by the workers, verified, resumable, streamable.
 
-On-disk format (``format_version`` 1)
+On-disk format (``format_version`` 2)
 -------------------------------------
-A dataset is a directory::
+A dataset is a zarr v3 group (a directory; readable with ``zarr.open_group``, dask or xarray)::
 
     DATASET/
-      metadata.json        # written first; "complete": true is set only after the last chunk
-      chunk-000000.npz     # replicates 0 .. chunk_size-1 of the plan
-      chunk-000001.npz     # replicates chunk_size .. 2·chunk_size-1
-      ...
+      zarr.json            # group metadata; attributes["popsim"] = the dataset metadata (below)
+      manifest.jsonl       # completion records: one JSON line per finished chunk, with checksums
+      label/  params/  seeds/  sites_per_locus/            # always
+      image/  snp_distance/                               # with a transform (snp_distance: distance channel)
+      statistics/                                         # with a statistics function
+      raw/000000/{genotypes,positions,locus}  raw/000001/...   # with keep_genotypes (ragged, one group per chunk)
 
-``metadata.json`` holds: ``format``, ``format_version``, ``created`` (UTC ISO time), ``config`` (scenario names,
-``n`` per scenario, master ``seed``, ``chunk_size``, ``settings``: sequence length in bp, mutation and
-recombination rates per bp per generation, loci per replicate, fixed segregating sites, discrete genome,
-whether raw genotypes are kept, the image ``transform`` parameters and the ``statistics`` function), ``scenarios``
-(for each: name, description, samples in diploid individuals, priors, simulation defaults, and its demes graph
-at the prior medians), ``parameter_names`` (columns of ``params``), ``haplotype_populations`` (population of
-each haplotype), ``image_shape`` ``[rows, n_snps, channels]`` or null, ``statistic_names`` (columns of
-``statistics``) or null, ``n_replicates``, ``n_chunks``, ``versions`` (popsim, msprime, tskit, demes, numpy,
-python) and ``complete``.
-
-Each chunk is a NumPy ``.npz`` (zip, compressed) with, for its ``n_c`` replicates:
+Every per-replicate array has the plan row on axis 0 and is chunked by ``chunk_size`` rows on that axis (one
+zarr chunk = one dataset chunk = one unit of work), compressed with Blosc zstd + bitshuffle and guarded by a
+crc32c codec:
 
 ==================  =====================================  =========  ==============================================
-key                 shape                                  dtype      meaning
+array               shape                                  dtype      meaning
 ==================  =====================================  =========  ==============================================
-index               (n_c,)                                 int64      row in the plan (global replicate number)
-label               (n_c,)                                 int64      scenario index (position in config.scenarios)
-params              (n_c, n_parameters)                    float64    parameter values; NaN where a scenario lacks one
-seeds               (n_c, 4)                               uint32     parameter, ancestry, mutation, transform seeds
-sites_per_locus     (n_c, n_loci)                          int32      segregating sites of each locus
-image               (n_c, rows, n_snps, 1)                 int8       genotype channel (only with a transform)
-snp_distance        (n_c, n_snps)                          float32    log(1+bp) channel (only if distance_channel)
-statistics          (n_c, n_statistics)                    float64    summary statistics (only with a statistics function)
-site_offsets        (n_c + 1,)                             int64      replicate i's sites are rows offsets[i]:offsets[i+1]
-genotypes           (total_sites, haplotypes)              int8       raw 0/1 matrices (only with keep_genotypes)
-positions           (total_sites,)                         float64    bp within the locus (only with keep_genotypes)
-locus               (total_sites,)                         int32      locus index of each site (only with keep_genotypes)
+label               (n,)                                   int64      scenario index (position in config.scenarios)
+params              (n, n_parameters)                      float64    parameter values; NaN where a scenario lacks one
+seeds               (n, 4)                                 uint32     parameter, ancestry, mutation, transform seeds
+sites_per_locus     (n, n_loci)                            int32      segregating sites of each locus
+image               (n, rows, n_snps, 1)                   int8       genotype channel (only with a transform)
+snp_distance        (n, n_snps)                            float32    log(1+bp) channel (only if distance_channel)
+statistics          (n, n_statistics)                      float64    summary statistics (only with a statistics function)
+raw/CCCCCC/genotypes  (sites_in_chunk, haplotypes)         int8       raw 0/1 matrices of chunk C (only with keep_genotypes)
+raw/CCCCCC/positions  (sites_in_chunk,)                    float64    bp within the locus
+raw/CCCCCC/locus      (sites_in_chunk,)                    int32      locus index of each site
 ==================  =====================================  =========  ==============================================
 
-Safety: a chunk is written to a hidden temporary file in the same directory, flushed to disk and renamed
-with ``os.replace`` (atomic on POSIX), so a file named ``chunk-NNNNNN.npz`` is always complete; interrupted
-temporaries (``.chunk-*.partial``) are ignored and cleaned up on resume. Running ``simulate_dataset`` again on
-the same directory with the same configuration simulates only the missing chunks; since every replicate's
-seeds depend only on the master seed and its position (see ``popsim.sim.simulate``), the result is identical to an
-uninterrupted run. A different configuration on an existing directory is refused.
+Raw sites are ragged: replicate i of chunk C owns rows ``offsets[i]:offsets[i+1]`` of chunk C's raw arrays,
+with ``offsets = [0, cumsum(sites_per_locus.sum(axis=1))]`` over the chunk's replicates.
 
-Reading: ``Dataset(path)`` reads the small per-replicate arrays (labels, parameters, seeds, statistics) eagerly and images
-lazily, chunk by chunk: ``images(indices)``, ``arrays(indices)``, ``batches(batch_size, ...)`` streams
-shuffled mini-batches holding only a few chunks in memory, ``iter_replicates()`` yields raw genotype matrices
-for summary statistics, and ``split()`` gives train/validation/test indices.
+``attributes["popsim"]`` holds: ``format``, ``format_version``, ``created`` (UTC ISO time), ``fingerprint`` (hash
+of the configuration), ``config`` (scenario names, ``n`` per scenario, master ``seed``, ``chunk_size``,
+``settings``: sequence length in bp, mutation and recombination rates per bp per generation, loci per replicate,
+fixed segregating sites, discrete genome, whether raw genotypes are kept, the image ``transform`` parameters
+and the ``statistics`` function), ``scenarios`` (for each: name, description, samples in diploid individuals,
+priors, simulation defaults, and its demes graph at the prior medians), ``parameter_names`` (columns of
+``params``), ``haplotype_populations``, ``image_shape`` ``[rows, n_snps, channels]`` or null,
+``statistic_names`` (columns of ``statistics``) or null, ``n_replicates``, ``n_chunks`` and ``versions``
+(popsim, msprime, tskit, demes, numpy, zarr, python). Whether the dataset is complete is not stored: it is
+read from the manifest (every chunk recorded).
+
+Writing: the main process creates the group and empty arrays, then sends one task per chunk to the workers
+(in-process, a process pool, or any ``Executor`` such as ``distributed.Client(...).get_executor()``); each
+worker simulates its chunk, writes its rows of every array straight into the store, and returns the
+checksums (BLAKE2b of each array's decoded block); only then does the main process append the chunk's line to
+``manifest.jsonl`` (flushed and fsynced). The manifest starts with a header line holding the fingerprint and
+configuration; each chunk line holds ``chunk``, ``start``, ``stop``, ``seed``, ``fingerprint``, ``checksums``
+and ``statistic_names``.
+
+Integrity: a chunk counts only if its manifest line exists and its content matches the checksums — so a
+chunk half-written when a run was killed never reads as valid, and a flipped byte, a chunk file swapped with
+another, a chunk copied from a dataset with another seed, or a missing chunk file is named in one
+``DatasetIntegrityError`` on read (never returned as data). On resume every recorded chunk is verified again
+(checksums, and each replicate's seeds and label against the master seed and plan); a bad one is dropped from
+the manifest and re-simulated, with a warning naming it. ``verify_dataset`` / ``popsim verify`` check a whole
+store. Since every replicate's seeds depend only on the master seed and its position (see
+``popsim.sim.simulate``), a resumed run equals an uninterrupted one, whatever the workers or executor. A
+different configuration on an existing store is refused, also when its ``zarr.json`` was deleted (the
+manifest header still records the configuration). Datasets of format 1 (``metadata.json`` + ``chunk-*.npz``)
+are refused with a message saying how to re-create them.
+
+Reading: ``Dataset(path)`` reads the small per-replicate arrays (labels, parameters, seeds, statistics) of
+the recorded chunks eagerly and images lazily, chunk by chunk: ``images(indices)``, ``arrays(indices)``,
+``batches(batch_size, ...)`` streams shuffled mini-batches holding only a few chunks in memory,
+``iter_replicates()`` yields raw genotype matrices one chunk at a time (``statistics_table()`` builds on it),
+and ``split()`` gives train/validation/test indices.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime
+import hashlib
+import itertools
 import json
 import os
 import platform
-import re
-import tempfile
+import warnings
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
 from popsim.features.genotypes import population_order
 from popsim.features.images import GenotypeImage
 from popsim.sim.scenarios import Scenario
-from popsim.sim.simulate import (Plan, Replicate, ReplicateRecord, SimulationSettings, check_settings, run_plan,
-                                 statistics_table)
+from popsim.sim.simulate import (Interleaving, Plan, Replicate, ReplicateRecord, ReplicateTask, SimulationSettings,
+                                 check_settings, derive_seeds, params_table, process_pool, simulate_replicate,
+                                 statistics_table, stop_pool)
 
-__all__ = ["simulate_dataset", "Dataset", "ReplicateRecord", "FORMAT_VERSION"]
+__all__ = ["simulate_dataset", "Dataset", "ReplicateRecord", "FORMAT_VERSION", "DatasetIntegrityError",
+           "verify_dataset", "write_chunk"]
 
-FORMAT_VERSION = 1
-METADATA = "metadata.json"
-_CHUNK_PATTERN = re.compile(r"^chunk-(\d{6})\.npz$")
+FORMAT_VERSION = 2
+GROUP_METADATA = "zarr.json"
+MANIFEST = "manifest.jsonl"
+RAW = "raw"
+RAW_ARRAYS = ("genotypes", "positions", "locus")
+_ZARR_CONFIG = {"write_empty_chunks": True}  # every chunk has a file: a missing file means a missing chunk
 
 
-def _chunk_name(chunk: int) -> str:
-    return f"chunk-{chunk:06d}.npz"
+class DatasetIntegrityError(ValueError):
+    """A chunk of a dataset is missing, corrupt, swapped or foreign: named, never returned as data.
+
+    ``reason`` is the short description (which chunk, which array, what is wrong)."""
+
+    def __init__(self, message: str, reason: str | None = None):
+        super().__init__(message)
+        self.reason = reason or message
+
+
+def _codecs():
+    from zarr.codecs import BloscCodec, Crc32cCodec
+
+    return [BloscCodec(cname="zstd", clevel=5, shuffle="bitshuffle"), Crc32cCodec()]
 
 
 def _versions() -> dict:
     import demes
     import msprime
     import tskit
+    import zarr
 
     from popsim import __version__
 
@@ -95,55 +135,382 @@ def _versions() -> dict:
         "tskit": tskit.__version__,
         "demes": demes.__version__,
         "numpy": np.__version__,
+        "zarr": zarr.__version__,
         "python": platform.python_version(),
     }
 
 
-def _write_atomically(path: Path, write) -> None:
-    """Write via a temporary file in the same directory, fsync, then rename over ``path``.
-
-    ``os.replace`` is atomic, so readers see either no file or the complete file — never a partial one.
-    """
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o644)  # mkstemp makes owner-only files; a dataset is meant to be shared
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+def checksum(array: np.ndarray) -> str:
+    """BLAKE2b (128 bit) of an array's dtype, shape and bytes: what the manifest records per array and chunk."""
+    array = np.ascontiguousarray(array)
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(f"{array.dtype.str}{array.shape}".encode())
+    digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
-def _write_json(path: Path, content: dict) -> None:
-    _write_atomically(path, lambda handle: handle.write(json.dumps(content, indent=1).encode()))
+def _fingerprint(config: dict, scenarios: list) -> str:
+    text = json.dumps({"config": config, "scenarios": scenarios}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def _chunk_arrays(replicates: Sequence[Replicate], plan: Plan, keep_genotypes: bool, transform) -> dict:
-    """Stack the replicates of one chunk into the arrays described in the module docstring."""
-    arrays = {
-        "index": np.array([r.index for r in replicates], dtype=np.int64),
+def _raw_name(chunk: int) -> str:
+    return f"{RAW}/{chunk:06d}"
+
+
+def _array_layout(metadata: dict) -> dict:
+    """``{name: (shape after axis 0, dtype, fill value)}`` of the per-replicate arrays of a dataset."""
+    settings = metadata["config"]["settings"]
+    layout = {
+        "label": ((), "int64", -1),
+        "params": ((len(metadata["parameter_names"]),), "float64", float("nan")),
+        "seeds": ((4,), "uint32", 0),
+        "sites_per_locus": ((int(settings["n_loci"]),), "int32", -1),
+    }
+    if metadata["image_shape"] is not None:
+        rows, n_snps, _ = metadata["image_shape"]
+        layout["image"] = ((rows, n_snps, 1), "int8", 0)
+        if settings["transform"].get("distance_channel"):
+            layout["snp_distance"] = ((n_snps,), "float32", 0.0)
+    if settings.get("statistics") is not None:
+        layout["statistics"] = ((len(metadata["statistic_names"]),), "float64", float("nan"))
+    return layout
+
+
+def _chunk_blocks(replicates: Sequence[Replicate], parameter_names: Sequence[str], layout: dict,
+                  statistic_names, keep_genotypes: bool) -> tuple[dict, dict]:
+    """The rows of one chunk: ``(blocks of the per-replicate arrays, raw arrays)``."""
+    blocks = {
         "label": np.array([r.label for r in replicates], dtype=np.int64),
-        "params": plan.params_table([r.index for r in replicates], [r.params for r in replicates]),
+        "params": params_table(parameter_names, [r.params for r in replicates]),
         "seeds": np.stack([r.seeds for r in replicates]).astype(np.uint32),
         "sites_per_locus": np.stack([r.sites_per_locus for r in replicates]).astype(np.int32),
     }
-    sites = arrays["sites_per_locus"].sum(axis=1)
-    arrays["site_offsets"] = np.concatenate([[0], np.cumsum(sites)]).astype(np.int64)
-    if transform is not None:
-        arrays["image"] = np.stack([r.image for r in replicates]).astype(np.int8)
-        if transform.distance_channel:
-            arrays["snp_distance"] = np.stack([r.snp_distance for r in replicates]).astype(np.float32)
-    if replicates[0].statistics is not None:
-        arrays["statistics"] = statistics_table(replicates)[1]
+    if "image" in layout:
+        blocks["image"] = np.stack([r.image for r in replicates]).astype(np.int8)
+    if "snp_distance" in layout:
+        blocks["snp_distance"] = np.stack([r.snp_distance for r in replicates]).astype(np.float32)
+    if "statistics" in layout:
+        names, values = statistics_table(replicates)
+        if names != list(statistic_names):
+            raise ValueError(f"the statistics function returned names {names}; expected the names recorded for "
+                             f"this dataset: {list(statistic_names)}")
+        blocks["statistics"] = values
+    for name, (shape, dtype, _) in layout.items():
+        if blocks[name].shape[1:] != shape:
+            raise ValueError(f"replicates give {name} of shape {blocks[name].shape[1:]}; expected {shape}")
+    raw = {}
     if keep_genotypes:
-        arrays["genotypes"] = np.concatenate([r.genotypes for r in replicates], axis=0).astype(np.int8)
-        arrays["positions"] = np.concatenate([r.positions for r in replicates]).astype(np.float64)
-        arrays["locus"] = np.concatenate([r.locus for r in replicates]).astype(np.int32)
-    return arrays
+        raw = {
+            "genotypes": np.concatenate([r.genotypes for r in replicates], axis=0).astype(np.int8),
+            "positions": np.concatenate([r.positions for r in replicates]).astype(np.float64),
+            "locus": np.concatenate([r.locus for r in replicates]).astype(np.int32),
+        }
+    return blocks, raw
+
+
+def write_chunk(path: str, chunk: int, tasks: Sequence[ReplicateTask], settings: SimulationSettings,
+                parameter_names: Sequence[str], statistic_names, fingerprint: str, seed: int) -> dict:
+    """Simulate the replicates of one chunk and write them into the store at ``path``. Runs in a worker.
+
+    Writes rows ``tasks[0].index .. tasks[-1].index`` of every array (one zarr chunk each) and the chunk's
+    raw group, then returns its manifest line (checksums of what was written). The caller records it; until
+    then the chunk does not count.
+    """
+    import zarr
+
+    replicates = [simulate_replicate(task, settings) for task in tasks]
+    group = zarr.open_group(path, mode="r")
+    metadata = group.attrs["popsim"]
+    layout = _array_layout(metadata)
+    blocks, raw = _chunk_blocks(replicates, parameter_names, layout, statistic_names, settings.keep_genotypes)
+    start, stop = tasks[0].index, tasks[-1].index + 1
+    checksums = {}
+    for name, block in blocks.items():
+        array = zarr.open_array(os.path.join(path, name), mode="r+", config=_ZARR_CONFIG)
+        array[start:stop] = block
+        checksums[name] = checksum(block)
+    if raw:
+        raw_group = zarr.open_group(os.path.join(path, _raw_name(chunk)), mode="w")
+        haplotypes = len(metadata["haplotype_populations"])
+        for name, values in raw.items():
+            rows = max(1, min(len(values), max(1, 2**22 // max(1, values[0:1].nbytes))))
+            array = raw_group.create_array(name, shape=values.shape, dtype=values.dtype,
+                                           chunks=(rows, haplotypes) if values.ndim == 2 else (rows,),
+                                           compressors=_codecs(), config=_ZARR_CONFIG)
+            array[...] = values
+            checksums[f"{RAW}/{name}"] = checksum(values)
+    return {"chunk": int(chunk), "start": int(start), "stop": int(stop), "seed": int(seed),
+            "fingerprint": fingerprint, "checksums": checksums, "statistic_names": statistic_names}
+
+
+# -- the manifest -------------------------------------------------------------------------------------------
+def _read_manifest(path: Path) -> tuple[dict | None, dict]:
+    """``(header, {chunk: line})`` of ``path/manifest.jsonl``; a torn last line (a kill mid-append) is ignored."""
+    file = path / MANIFEST
+    if not file.exists():
+        return None, {}
+    text = file.read_text()
+    lines = text.split("\n")
+    header, entries = None, {}
+    for number, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines) - 1:  # the last line, without its newline: an append cut short
+                continue
+            raise DatasetIntegrityError(f"dataset {str(path)!r}: {MANIFEST} line {number + 1} is not valid JSON; "
+                                        f"expected one record per line (the manifest is damaged)") from None
+        if "manifest" in record:
+            header = record
+        else:
+            entries[int(record["chunk"])] = record
+    return header, entries
+
+
+def _write_manifest(path: Path, header: dict, entries: Iterable[dict]) -> None:
+    """Rewrite the whole manifest atomically (temporary file, fsync, rename)."""
+    temporary = path / f".{MANIFEST}.partial"
+    with open(temporary, "w") as handle:
+        for record in itertools.chain([header], entries):
+            handle.write(json.dumps(record, separators=(",", ":")) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path / MANIFEST)
+
+
+def _append_manifest(path: Path, entry: dict) -> None:
+    with open(path / MANIFEST, "a") as handle:
+        handle.write(json.dumps(entry, separators=(",", ":")) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _refuse_old_format(path: Path) -> None:
+    if (path / "metadata.json").exists() or next(path.glob("chunk-*.npz"), None) is not None:
+        raise ValueError(
+            f"dataset {str(path)!r} is in the old format 1 (metadata.json + chunk-*.npz), which this popsim no "
+            "longer reads; re-create it as a zarr store by running the same `popsim simulate` command (or "
+            "simulate_dataset call) with a new output directory — same seeds, same replicates — then delete the "
+            "old directory"
+        )
+
+
+class _Store:
+    """The low-level view of a store used by writing, reading and verifying: arrays, manifest, checks."""
+
+    def __init__(self, path: Path, metadata: dict, entries: dict):
+        import zarr
+
+        self.path = path
+        self.metadata = metadata
+        self.entries = entries
+        self.layout = _array_layout(metadata)
+        self.chunk_size = int(metadata["config"]["chunk_size"])
+        self.n_replicates = int(metadata["n_replicates"])
+        self.keep_genotypes = bool(metadata["config"]["settings"]["keep_genotypes"])
+        self.arrays = {name: zarr.open_array(str(path / name), mode="r") for name in self.layout}
+
+    def rows(self, chunk: int) -> tuple[int, int]:
+        return chunk * self.chunk_size, min((chunk + 1) * self.chunk_size, self.n_replicates)
+
+    def describe(self, chunk: int) -> str:
+        start, stop = self.rows(chunk)
+        return f"chunk {chunk} (replicates {start}..{stop - 1})"
+
+    def _problem(self, chunk: int, name: str, reason: str) -> DatasetIntegrityError:
+        short = f"{self.describe(chunk)} of array {name!r} {reason}"
+        return DatasetIntegrityError(
+            f"dataset {str(self.path)!r}: {short}; it is not read as data. Run `popsim verify {self.path}` to check "
+            "the whole store; running the same simulate command again re-simulates bad chunks", short)
+
+    def _chunk_file(self, name: str, chunk: int) -> Path:
+        """The file of ``chunk`` in array ``name`` (zarr v3 default keys: ``c/<chunk>/0/...``)."""
+        return self.path.joinpath(name, "c", str(chunk), *(["0"] * len(self.layout[name][0])))
+
+    def _precheck(self, name: str, chunk: int) -> dict:
+        """The manifest line of ``chunk``, after checking it is recorded, ours, and its file exists."""
+        entry = self.entries.get(chunk)
+        if entry is None:
+            raise self._problem(chunk, name, "is not recorded in the manifest (not simulated yet)")
+        if entry.get("fingerprint") != self.metadata["fingerprint"]:
+            raise self._problem(chunk, name, "is recorded by a run with another configuration (foreign manifest line)")
+        if not self._chunk_file(name, chunk).exists():
+            raise self._problem(chunk, name, f"is missing (no file {self._chunk_file(name, chunk)})")
+        return entry
+
+    def blocks(self, name: str, chunks: Sequence[int]) -> list[np.ndarray]:
+        """:meth:`block` of each of ``chunks`` (sorted), read in bulk over runs of consecutive chunks."""
+        out = []
+        for _, run in itertools.groupby(enumerate(chunks), key=lambda pair: pair[1] - pair[0]):
+            run = [chunk for _, chunk in run]
+            first = self.rows(run[0])[0]
+            try:
+                values = self.arrays[name][first : self.rows(run[-1])[1]]
+            except Exception:
+                values = None  # some chunk cannot be decoded: block() names it
+            for chunk in run:
+                entry = self._precheck(name, chunk)
+                start, stop = self.rows(chunk)
+                piece = None if values is None else values[start - first : stop - first]
+                if piece is None or checksum(piece) != entry["checksums"].get(name):
+                    piece = self.block(name, chunk)  # raises the precise error
+                out.append(piece)
+        return out
+
+    def block(self, name: str, chunk: int) -> np.ndarray:
+        """Rows of ``chunk`` in array ``name``, checked against the manifest (else DatasetIntegrityError)."""
+        entry = self._precheck(name, chunk)
+        start, stop = self.rows(chunk)
+        expected = entry["checksums"].get(name)
+        try:
+            values = self.arrays[name][start:stop]
+        except Exception as error:  # crc32c mismatch, undecodable bytes
+            raise self._problem(chunk, name, f"is corrupt (cannot be decoded: {error})") from None
+        if expected is None or checksum(values) != expected:
+            raise self._problem(chunk, name, "does not match its checksum in the manifest (corrupt, swapped with "
+                                "another chunk, or copied from another dataset)")
+        return values
+
+    def raw(self, chunk: int) -> dict:
+        """The raw arrays of ``chunk``, checked like :meth:`block`."""
+        import zarr
+
+        entry = self.entries.get(chunk)
+        if entry is None:
+            raise self._problem(chunk, RAW, "is not recorded in the manifest (not simulated yet)")
+        out = {}
+        for name in RAW_ARRAYS:
+            key = f"{RAW}/{name}"
+            try:
+                values = zarr.open_array(str(self.path / _raw_name(chunk) / name), mode="r")[...]
+            except FileNotFoundError:
+                raise self._problem(chunk, key, f"is missing (no {self.path / _raw_name(chunk) / name})") from None
+            except Exception as error:
+                raise self._problem(chunk, key, f"is corrupt (cannot be decoded: {error})") from None
+            if checksum(values) != entry["checksums"].get(key):
+                raise self._problem(chunk, key, "does not match its checksum in the manifest (corrupt, swapped with "
+                                    "another chunk, or copied from another dataset)")
+            out[name] = values
+        return out
+
+    def check_chunk(self, chunk: int, deep: bool = True) -> str | None:
+        """None if ``chunk`` is sound, else the reason. ``deep`` also checks seeds and labels against the plan
+        and the raw arrays."""
+        entry = self.entries[chunk]
+        start, stop = self.rows(chunk)
+        if (entry.get("start"), entry.get("stop")) != (start, stop):
+            return f"{self.describe(chunk)} is recorded with rows {entry.get('start')}..{entry.get('stop')}"
+        if entry.get("seed") != self.metadata["config"]["seed"]:
+            return f"{self.describe(chunk)} was simulated with master seed {entry.get('seed')}, not " \
+                   f"{self.metadata['config']['seed']}"
+        try:
+            blocks = {name: self.block(name, chunk) for name in self.layout}
+            if deep and self.keep_genotypes:
+                raw = self.raw(chunk)
+                if len(raw["genotypes"]) != int(blocks["sites_per_locus"].sum()):
+                    return f"{self.describe(chunk)} has {len(raw['genotypes'])} raw sites; expected " \
+                           f"{int(blocks['sites_per_locus'].sum())}"
+        except DatasetIntegrityError as error:
+            return error.reason
+        if deep:
+            labels, replicate = Interleaving(self.metadata["config"]["n"]).locate(np.arange(start, stop))
+            if not np.array_equal(labels, blocks["label"]):
+                return f"{self.describe(chunk)} holds labels that do not belong to these plan rows"
+            seed = int(self.metadata["config"]["seed"])
+            expected = np.stack([derive_seeds(seed, k, r) for k, r in zip(labels, replicate)])
+            if not np.array_equal(expected, blocks["seeds"]):
+                return f"{self.describe(chunk)} holds seeds that do not derive from master seed {seed}"
+        return None
+
+
+def _open_metadata(path: Path) -> dict:
+    import zarr
+
+    _refuse_old_format(path)
+    if not (path / GROUP_METADATA).exists():
+        raise FileNotFoundError(f"dataset {str(path)!r} has no {GROUP_METADATA}; expected a popsim dataset (a zarr "
+                                "store written by simulate_dataset / popsim simulate)")
+    metadata = dict(zarr.open_group(str(path), mode="r").attrs.get("popsim") or {})
+    if metadata.get("format") != "popsim-dataset" or metadata.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"dataset {str(path)!r} is not a popsim dataset of format version {FORMAT_VERSION}")
+    return metadata
+
+
+def verify_dataset(path: str | Path, progress: bool = False) -> tuple[list[str], dict]:
+    """Check every chunk of a store (checksums of all arrays incl. raw, seeds and labels against the master
+    seed and the plan). Returns ``(problems, summary)``; ``summary`` has ``n_chunks``, ``recorded``,
+    ``verified``, ``missing`` (chunks not recorded) and ``complete``."""
+    from minidl.progress import progress_bar as tqdm
+
+    path = Path(path)
+    metadata = _open_metadata(path)
+    header, entries = _read_manifest(path)
+    problems = []
+    if header is None:
+        problems.append(f"{MANIFEST} is missing or has no header line")
+    elif header.get("fingerprint") != metadata["fingerprint"]:
+        problems.append(f"{MANIFEST} was written by a run with another configuration (seed {header.get('config', {}).get('seed')})")
+    store = _Store(path, metadata, entries)
+    n_chunks = int(metadata["n_chunks"])
+    unknown = sorted(c for c in entries if not 0 <= c < n_chunks)
+    problems += [f"manifest records chunk {c}, outside 0..{n_chunks - 1}" for c in unknown]
+    verified = 0
+    for chunk in tqdm(sorted(c for c in entries if 0 <= c < n_chunks), disable=not progress, desc="verifying"):
+        problem = store.check_chunk(chunk, deep=True)
+        if problem is None:
+            verified += 1
+        else:
+            problems.append(problem)
+    missing = n_chunks - len([c for c in entries if 0 <= c < n_chunks])
+    summary = {"n_chunks": n_chunks, "recorded": n_chunks - missing, "verified": verified, "missing": missing,
+               "complete": missing == 0 and not problems}
+    return problems, summary
+
+
+# -- writing ------------------------------------------------------------------------------------------------
+def _check_path(path) -> Path:
+    if isinstance(path, (str, os.PathLike)) and str(path).strip() and str(os.fspath(path)) != "":
+        return Path(path)
+    raise ValueError(f"path must be a non-empty directory path; got {path!r}")
+
+
+def _check_count(name: str, value, minimum: int, allow_none: bool = False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}{' or None' if allow_none else ''}; got {value!r}")
+    return int(value)
+
+
+def _create_store(path: Path, metadata: dict, header: dict, resume_arrays: bool) -> None:
+    """The group with its attributes, the empty arrays, the raw group and the manifest header."""
+    import zarr
+
+    path.mkdir(parents=True, exist_ok=True)
+    group = zarr.open_group(str(path), mode="a")
+    group.attrs["popsim"] = metadata
+    n, chunk_size = int(metadata["n_replicates"]), int(metadata["config"]["chunk_size"])
+    for name, (shape, dtype, fill) in _array_layout(metadata).items():
+        if resume_arrays and (path / name / GROUP_METADATA).exists():
+            continue  # keep the chunks already written
+        group.create_array(name, shape=(n, *shape), chunks=(chunk_size, *shape), dtype=dtype, fill_value=fill,
+                           compressors=_codecs(), config=_ZARR_CONFIG, overwrite=True)
+    if metadata["config"]["settings"]["keep_genotypes"] and not (path / RAW / GROUP_METADATA).exists():
+        group.create_group(RAW)
+    if not (path / MANIFEST).exists():
+        _write_manifest(path, header, [])
+
+
+def _probe_statistic_names(plan: Plan, settings: SimulationSettings) -> list[str]:
+    """The names the statistics function gives, from replicate 0 simulated here (once, when a store is made),
+    so that the ``statistics`` array can be created with its width before any worker writes."""
+    if len(plan) == 0:
+        return []
+    replicate = simulate_replicate(plan.task(0), settings)
+    return [str(name) for name in replicate.statistics]
 
 
 def simulate_dataset(
@@ -160,25 +527,33 @@ def simulate_dataset(
     progress: bool = True,
     stop_after_chunks: int | None = None,
 ) -> "Dataset":
-    """Simulate into a dataset directory, or resume an interrupted run there.
+    """Simulate into a dataset store (format in the module docstring), or resume an interrupted run there.
 
     Parameters
     ----------
-    path : dataset directory (created if needed).
+    path : dataset directory (created if needed; an existing directory must be empty or this dataset).
     scenarios, n, seed : as ``popsim.sim.simulate.simulate``.
     settings : a ``SimulationSettings`` (None = the scenarios' defaults). Its ``transform`` (a
         ``GenotypeImage``) makes the images, ``keep_genotypes=True`` also stores the raw ``(sites,
         haplotypes)`` matrices, positions and loci (default here: not stored), and ``statistics`` (a
         module-level function ``ReplicateRecord -> {name: float}``) computes statistics in the workers,
         stored per replicate with their names in metadata ``statistic_names``. At least one of the three.
-    chunk_size : replicates per chunk file (the unit of resumption and of streaming).
-    executor, workers, batch_size, progress : as ``popsim.sim.simulate.run_plan``.
+    chunk_size : replicates per chunk (the unit of work sent to a worker, of resumption and of streaming).
+    executor : any object with ``submit(fn, *args) -> future`` (e.g. ``distributed.Client(...).get_executor()``;
+        its workers must see ``path``); None = in-process when ``workers == 1``, else a process pool whose
+        workers die with this process.
+    workers : worker processes when no executor is given (also sizes the queue of chunks in flight).
+    batch_size : accepted for compatibility; the unit of work is one chunk.
+    progress : show a progress bar.
     stop_after_chunks : write at most this many new chunks, then return (simulate in installments).
 
     Returns
     -------
     ``Dataset`` (complete unless stopped early).
     """
+    from minidl.progress import progress_bar as tqdm
+
+    path = _check_path(path)
     settings = check_settings(settings)
     transform, keep_genotypes, statistics = settings.transform, settings.keep_genotypes, settings.statistics
     if transform is None and not keep_genotypes and statistics is None:
@@ -186,8 +561,10 @@ def simulate_dataset(
             "simulate_dataset needs transform=GenotypeImage(...), keep_genotypes=True or statistics=... in its "
             "SimulationSettings; got none of them"
         )
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be an integer >= 1; got {chunk_size!r}")
+    chunk_size = _check_count("chunk_size", chunk_size, 1)
+    workers = _check_count("workers", workers, 1)
+    _check_count("batch_size", batch_size, 1, allow_none=True)
+    stop_after_chunks = _check_count("stop_after_chunks", stop_after_chunks, 0, allow_none=True)
     plan = Plan(scenarios, n, seed)
     # Images and raw matrices are stacked across scenarios: they must have the same haplotypes.
     populations = plan.scenarios[0].haplotype_populations()
@@ -198,83 +575,150 @@ def simulate_dataset(
                 f"({plan.scenarios[0].samples}); expected the same samples in every scenario of a dataset"
             )
     settings = settings.resolve(plan.scenarios, keep_genotypes=False)
-    n_chunks = -(-len(plan) // int(chunk_size))
+    n_chunks = -(-len(plan) // chunk_size)
     config = {
         "scenarios": [s.name for s in plan.scenarios],
         "n": plan.n,
         "seed": plan.seed,
-        "chunk_size": int(chunk_size),
+        "chunk_size": chunk_size,
         "settings": settings.to_dict(),
     }
+    config = json.loads(json.dumps(config))
+    scenario_dicts = json.loads(json.dumps([s.to_dict() for s in plan.scenarios]))
+    fingerprint = _fingerprint(config, scenario_dicts)
     metadata = {
         "format": "popsim-dataset",
         "format_version": FORMAT_VERSION,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "fingerprint": fingerprint,
         "config": config,
-        "scenarios": [s.to_dict() for s in plan.scenarios],
+        "scenarios": scenario_dicts,
         "parameter_names": plan.parameter_names,
         "haplotype_populations": populations,
         "image_shape": None if transform is None else list(transform.output_shape(len(populations))),
-        "statistic_names": None,  # filled in from the first replicate when statistics are computed
+        "statistic_names": None,
         "n_replicates": len(plan),
         "n_chunks": n_chunks,
         "versions": _versions(),
-        "complete": False,
     }
 
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    metadata_path = path / METADATA
-    if metadata_path.exists():
-        # Resume only what was started with exactly the same configuration.
-        old = json.loads(metadata_path.read_text())
-        if old.get("config") != json.loads(json.dumps(config)) or old.get("scenarios") != json.loads(
-            json.dumps(metadata["scenarios"])
-        ):
+    # What is at ``path``: nothing, this dataset (perhaps with its zarr.json deleted), or something else.
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"path {str(path)!r} is a file; expected a dataset directory")
+    resuming = path.exists() and any(path.iterdir())
+    header, entries = (None, {})
+    if resuming:
+        _refuse_old_format(path)
+        header, entries = _read_manifest(path)
+        old = None
+        if (path / GROUP_METADATA).exists():
+            old = _open_metadata(path)
+        if old is None and header is None:
+            raise ValueError(f"directory {str(path)!r} is not empty and is not a popsim dataset; expected an empty "
+                             "or new directory")
+        recorded = old if old is not None else header
+        if recorded.get("fingerprint") != fingerprint or (header is not None and header.get("fingerprint") != fingerprint):
+            was = recorded.get("config", {})
             raise ValueError(
-                f"dataset {str(path)!r} was started with another configuration; expected the same scenarios, n, "
-                "seed, chunk_size and settings to resume (or use a new directory)"
+                f"dataset {str(path)!r} was started with another configuration (seed {was.get('seed')}, n "
+                f"{was.get('n')}, chunk_size {was.get('chunk_size')}, scenarios {was.get('scenarios')}); expected "
+                "the same scenarios, n, seed, chunk_size and settings to resume (or use a new directory)"
             )
-        metadata["created"] = old.get("created", metadata["created"])
-        metadata["statistic_names"] = old.get("statistic_names")
-    else:
-        _write_json(metadata_path, metadata)
-    # Leftovers of an interrupted write are never valid: remove them.
-    for leftover in path.glob(".chunk-*.partial"):
-        leftover.unlink()
+        if old is not None:
+            metadata["created"] = old.get("created", metadata["created"])
+            metadata["statistic_names"] = old.get("statistic_names")
+        if metadata["statistic_names"] is None and header is not None:
+            metadata["statistic_names"] = header.get("statistic_names")
+    if statistics is not None and metadata["statistic_names"] is None:
+        metadata["statistic_names"] = _probe_statistic_names(plan, settings)
+    header = {"manifest": "popsim-dataset", "format_version": FORMAT_VERSION, "fingerprint": fingerprint,
+              "config": config, "statistic_names": metadata["statistic_names"]}
+    if resuming and not (path / GROUP_METADATA).exists():
+        warnings.warn(f"dataset {str(path)!r} had lost its {GROUP_METADATA}; rebuilt it from the configuration "
+                      f"recorded in {MANIFEST}", stacklevel=2)
+    _create_store(path, metadata, header, resume_arrays=resuming)
+    if resuming and (path / f".{MANIFEST}.partial").exists():
+        (path / f".{MANIFEST}.partial").unlink()
 
-    missing_chunks = [c for c in range(n_chunks) if not (path / _chunk_name(c)).exists()]
+    # On resume, every recorded chunk is verified again; a bad one is dropped and simulated anew.
+    if entries:
+        store = _Store(path, metadata, entries)
+        bad = {}
+        for chunk in sorted(entries):
+            problem = (f"chunk {chunk} lies outside 0..{n_chunks - 1}" if not 0 <= chunk < n_chunks
+                       else store.check_chunk(chunk, deep=True))
+            if problem is not None:
+                bad[chunk] = problem
+        for chunk, problem in bad.items():
+            warnings.warn(f"dataset {str(path)!r}: {problem}; re-simulating it", stacklevel=2)
+        entries = {c: e for c, e in entries.items() if c not in bad}
+    if resuming:
+        # Rewritten whole (atomically): drops bad chunks and a line torn by a kill, so appends start clean.
+        _write_manifest(path, header, [entries[c] for c in sorted(entries)])
+
+    # The chunks to simulate, generated lazily (never a list of every task of the plan).
+    todo = (c for c in range(n_chunks) if c not in entries)
     if stop_after_chunks is not None:
-        missing_chunks = missing_chunks[: int(stop_after_chunks)]
-    indices = [i for c in missing_chunks for i in range(c * chunk_size, min((c + 1) * chunk_size, len(plan)))]
+        todo = itertools.islice(todo, stop_after_chunks)
+    remaining = len(plan) - sum(e["stop"] - e["start"] for e in entries.values())
+    if stop_after_chunks is not None:
+        remaining = min(remaining, stop_after_chunks * chunk_size)
+    arguments = (settings, plan.parameter_names, metadata["statistic_names"], fingerprint, plan.seed)
 
-    pending: list[Replicate] = []
-    replicates = run_plan(plan, settings, indices, executor, workers, batch_size, progress, f"simulating {path.name}")
-    for replicate in replicates:
-        pending.append(replicate)
-        chunk = replicate.index // chunk_size
-        last_of_chunk = min((chunk + 1) * chunk_size, len(plan)) - 1
-        if replicate.index == last_of_chunk:
-            arrays = _chunk_arrays(pending, plan, settings.keep_genotypes, transform)
-            if statistics is not None and metadata["statistic_names"] is None:
-                # Record the statistic names once; they are part of what the dataset means.
-                metadata["statistic_names"] = list(pending[0].statistics)
-                _write_json(metadata_path, metadata)
-            _write_atomically(path / _chunk_name(chunk), lambda handle: np.savez_compressed(handle, **arrays))
+    def chunk_tasks(chunk):
+        return [plan.task(i) for i in range(chunk * chunk_size, min((chunk + 1) * chunk_size, len(plan)))]
+
+    bar = tqdm(total=remaining, desc=f"simulating {path.name}", unit="rep", disable=not progress, leave=False)
+    own_pool, failed = None, True
+    try:
+        if executor is None and workers == 1:
+            for chunk in todo:
+                entry = write_chunk(str(path), chunk, chunk_tasks(chunk), *arguments)
+                _append_manifest(path, entry)
+                bar.update(entry["stop"] - entry["start"])
+        else:
+            if executor is None:
+                own_pool = executor = process_pool(workers)
+            window = 2 * workers
             pending = []
-
-    if all((path / _chunk_name(c)).exists() for c in range(n_chunks)):
-        metadata["complete"] = True
-        _write_json(metadata_path, metadata)
+            exhausted = False
+            while not exhausted or pending:
+                while not exhausted and len(pending) < window:
+                    chunk = next(todo, None)
+                    if chunk is None:
+                        exhausted = True
+                        break
+                    pending.append(executor.submit(write_chunk, str(path), chunk, chunk_tasks(chunk), *arguments))
+                if not pending:
+                    break
+                # Record chunks as they finish (order does not matter: each line names its chunk).
+                if all(isinstance(f, concurrent.futures.Future) for f in pending):
+                    finished, _ = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
+                    future = next(f for f in pending if f in finished)
+                else:
+                    future = next((f for f in pending if f.done()), pending[0])
+                pending.remove(future)
+                entry = future.result()
+                _append_manifest(path, entry)
+                bar.update(entry["stop"] - entry["start"])
+        failed = False
+    finally:
+        bar.close()
+        if own_pool is not None:
+            stop_pool(own_pool, terminate=failed)
     return Dataset(path, allow_incomplete=True)
 
 
+# -- reading ------------------------------------------------------------------------------------------------
 class Dataset:
     """Read a dataset written by ``simulate_dataset`` (format in the module docstring).
 
+    Only chunks recorded in the manifest are read, and every block read is checked against its checksum: a
+    missing, corrupt, swapped or foreign chunk raises :class:`DatasetIntegrityError` naming it.
+
     Attributes
     ----------
-    metadata : the parsed ``metadata.json``.
+    metadata : the dataset metadata (group attribute ``popsim``), plus ``complete`` (from the manifest).
     labels : (n,) int64; params : (n, n_parameters) float64; seeds : (n, 4) uint32 — of the stored replicates.
     statistics : (n, n_statistics) float64 or None; statistic_names : their names.
     indices : (n,) int64 plan rows of the stored replicates (0..n-1 when complete).
@@ -282,51 +726,57 @@ class Dataset:
     """
 
     def __init__(self, path: str | Path, allow_incomplete: bool = False):
-        self.path = Path(path)
-        metadata_path = self.path / METADATA
-        if not metadata_path.exists():
-            raise FileNotFoundError(f"dataset {str(self.path)!r} has no {METADATA}; expected a popsim dataset directory")
-        self.metadata = json.loads(metadata_path.read_text())
-        if self.metadata.get("format") != "popsim-dataset" or self.metadata.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"dataset {str(self.path)!r} is not a popsim dataset of format version {FORMAT_VERSION}")
-        if not self.metadata["complete"] and not allow_incomplete:
+        self.path = _check_path(path)
+        if not self.path.is_dir():
+            raise FileNotFoundError(f"dataset {str(self.path)!r} does not exist; expected a dataset directory")
+        metadata = _open_metadata(self.path)
+        header, entries = _read_manifest(self.path)
+        if header is None or header.get("fingerprint") != metadata["fingerprint"]:
+            raise DatasetIntegrityError(
+                f"dataset {str(self.path)!r}: {MANIFEST} is missing or belongs to another configuration; its chunks "
+                "cannot be trusted. Run the same simulate command again to rebuild it, or `popsim verify` for details")
+        n_chunks = int(metadata["n_chunks"])
+        entries = {c: e for c, e in entries.items() if 0 <= c < n_chunks}
+        self.metadata = dict(metadata)
+        self.metadata["complete"] = len(entries) == n_chunks
+        if not self.complete and not allow_incomplete:
             raise ValueError(
-                f"dataset {str(self.path)!r} is incomplete (interrupted run); expected a complete dataset — "
-                "run the same simulate command again to resume, or pass allow_incomplete=True"
+                f"dataset {str(self.path)!r} is incomplete (interrupted run: {len(entries)} of {n_chunks} chunks); "
+                "expected a complete dataset — run the same simulate command again to resume, or pass "
+                "allow_incomplete=True"
             )
-        settings = self.metadata["config"]["settings"]
+        self._store = _Store(self.path, metadata, entries)
+        settings = metadata["config"]["settings"]
         self.transform = None if settings["transform"] is None else GenotypeImage.from_dict(settings["transform"])
-        self.scenario_names = list(self.metadata["config"]["scenarios"])
-        self.parameter_names = list(self.metadata["parameter_names"])
-        self.chunk_size = int(self.metadata["config"]["chunk_size"])
-        # Only complete chunk files count; temporaries have other names.
-        self._chunks = sorted(
-            int(m.group(1)) for m in (_CHUNK_PATTERN.match(p.name) for p in self.path.iterdir()) if m
-        )
-        self.statistic_names = self.metadata.get("statistic_names") or []
-        has_statistics = self.metadata["config"]["settings"].get("statistics") is not None
-        small = {key: [] for key in ("index", "label", "params", "seeds", "sites_per_locus")
-                 + (("statistics",) if has_statistics else ())}
-        for chunk in self._chunks:
-            with np.load(self.path / _chunk_name(chunk)) as data:
-                for key in small:
-                    small[key].append(data[key])
-        n_parameters = len(self.parameter_names)
-        self.indices = np.concatenate(small["index"]) if self._chunks else np.zeros(0, np.int64)
-        self.labels = np.concatenate(small["label"]) if self._chunks else np.zeros(0, np.int64)
-        self.params = np.concatenate(small["params"]) if self._chunks else np.zeros((0, n_parameters))
-        self.seeds = np.concatenate(small["seeds"]) if self._chunks else np.zeros((0, 4), np.uint32)
+        self.scenario_names = list(metadata["config"]["scenarios"])
+        self.parameter_names = list(metadata["parameter_names"])
+        self.chunk_size = int(metadata["config"]["chunk_size"])
+        self._chunks = sorted(entries)
+        self.statistic_names = list(metadata.get("statistic_names") or [])
+        small = ["label", "params", "seeds", "sites_per_locus"] + (["statistics"] if "statistics" in
+                                                                   self._store.layout else [])
+        blocks = {name: self._store.blocks(name, self._chunks) for name in small}
+
+        def stacked(name):
+            shape, dtype, _ = self._store.layout[name]
+            return np.concatenate(blocks[name]) if self._chunks else np.zeros((0, *shape), dtype=dtype)
+
+        self.indices = (np.concatenate([np.arange(*self._store.rows(c)) for c in self._chunks]) if self._chunks
+                        else np.zeros(0, np.int64))
+        self.labels = stacked("label")
+        self.params = stacked("params")
+        self.seeds = stacked("seeds")
         # Segregating sites of each locus of each replicate, (n, n_loci) int32.
-        self.sites_per_locus = (np.concatenate(small["sites_per_locus"]) if self._chunks
-                                else np.zeros((0, int(settings["n_loci"])), np.int32))
+        self.sites_per_locus = stacked("sites_per_locus")
         # Summary statistics, (n, n_statistics) float64, or None if none were computed.
-        self.statistics = None
-        if has_statistics:
-            self.statistics = (
-                np.concatenate(small["statistics"]) if self._chunks else np.zeros((0, len(self.statistic_names)))
-            )
-        # Map plan row -> position in the arrays above.
-        self._position = {int(index): position for position, index in enumerate(self.indices)}
+        self.statistics = stacked("statistics") if "statistics" in small else None
+        # Position in the arrays above of the first replicate of each stored chunk.
+        self._chunk_position = {}
+        position = 0
+        for c in self._chunks:
+            self._chunk_position[c] = position
+            start, stop = self._store.rows(c)
+            position += stop - start
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -373,22 +823,25 @@ class Dataset:
             raise IndexError(f"indices must lie in 0..{len(self) - 1}; got values from {indices.min()} to {indices.max()}")
         return indices
 
-    def _chunk_file(self, position: int) -> Path:
-        return self.path / _chunk_name(int(self.indices[position]) // self.chunk_size)
+    def _chunk_of(self, position: int) -> int:
+        return int(self.indices[position]) // self.chunk_size
 
     def _read(self, indices: np.ndarray, keys: Sequence[str]) -> dict:
-        """Rows ``indices`` (positions in this dataset) of per-replicate arrays ``keys``, in the given order."""
+        """Rows ``indices`` (positions in this dataset) of per-replicate arrays ``keys``, in the given order.
+
+        Each chunk touched is read once per array and checked against its checksum."""
         out = {key: [None] * len(indices) for key in keys}
-        by_chunk: dict[Path, list[tuple[int, int]]] = {}
+        by_chunk: dict[int, list[tuple[int, int]]] = {}
         for slot, position in enumerate(indices):
             row_in_chunk = int(self.indices[position]) % self.chunk_size
-            by_chunk.setdefault(self._chunk_file(position), []).append((slot, row_in_chunk))
-        for chunk_file, wanted in by_chunk.items():
-            with np.load(chunk_file) as data:
-                for key in keys:
-                    values = data[key]
-                    for slot, row in wanted:
-                        out[key][slot] = values[row]
+            by_chunk.setdefault(self._chunk_of(position), []).append((slot, row_in_chunk))
+        for chunk, wanted in by_chunk.items():
+            slots = [slot for slot, _ in wanted]
+            rows = np.array([row for _, row in wanted])
+            for key in keys:
+                values = self._store.block(key, chunk)[rows]
+                for slot, value in zip(slots, values):
+                    out[key][slot] = value
         return {key: np.stack(values) if values else np.zeros(0) for key, values in out.items()}
 
     def images(self, indices: Sequence[int] | None = None) -> np.ndarray:
@@ -480,15 +933,19 @@ class Dataset:
             )
         indices = self._check_indices(indices)
         populations = list(self.metadata["haplotype_populations"])
-        open_chunk, data = None, None
+        open_chunk, data, offsets = None, None, None
         for position in indices:
-            chunk_file = self._chunk_file(position)
-            if chunk_file != open_chunk:
-                with np.load(chunk_file) as archive:
-                    data = {key: archive[key] for key in ("site_offsets", "genotypes", "positions", "locus")}
-                open_chunk = chunk_file
+            chunk = self._chunk_of(position)
+            if chunk != open_chunk:
+                # One chunk's raw arrays at a time (checked against the manifest): memory stays at one chunk.
+                data = self._store.raw(chunk)
+                first = self._chunk_position[chunk]
+                start, stop = self._store.rows(chunk)
+                sites = self.sites_per_locus[first : first + stop - start].sum(axis=1)
+                offsets = np.concatenate([[0], np.cumsum(sites)]).astype(np.int64)
+                open_chunk = chunk
             row = int(self.indices[position]) % self.chunk_size
-            a, b = data["site_offsets"][row], data["site_offsets"][row + 1]
+            a, b = offsets[row], offsets[row + 1]
             label = int(self.labels[position])
             yield ReplicateRecord(
                 index=int(self.indices[position]),
@@ -541,7 +998,8 @@ class Dataset:
         )
         lines = [
             f"dataset        {self.path}",
-            f"status         {'complete' if self.complete else 'INCOMPLETE (run the same simulate command to resume)'}",
+            "status         " + ("complete" if self.complete else f"INCOMPLETE: {len(self._chunks)} of {m['n_chunks']} "
+                                     "chunks (run the same simulate command to resume)"),
             f"replicates     {len(self)} of {m['n_replicates']} in {len(self._chunks)} of {m['n_chunks']} chunks "
             f"(chunk size {config['chunk_size']})",
             f"master seed    {config['seed']}",

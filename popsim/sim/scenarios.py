@@ -201,21 +201,18 @@ class Scenario:
 
     def draw(self, path: str | Path, params: Mapping[str, float] | None = None, title: str | None = None) -> Path:
         """Draw the model with demesdraw to ``path`` (PNG or any matplotlib format); return the path."""
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
         import demesdraw
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure  # no pyplot: drawing to a file needs no backend or screen
 
         params = self.reference_params() if params is None else dict(params)
         graph = self.to_demes(params)
-        fig, ax = plt.subplots(figsize=(6, 4.5))
+        fig = Figure(figsize=(6, 4.5))
+        ax = fig.subplots()
         demesdraw.tubes(graph, ax=ax, log_time=False)
         shown = ", ".join(f"{k}={v:.3g}" for k, v in params.items())
         ax.set_title(title or f"{self.name}\n{shown}", fontsize=8)
         path = Path(path)
         fig.savefig(path, dpi=120, bbox_inches="tight")
-        plt.close(fig)
         return path
 
     def with_samples(self, samples: Mapping[str, int]) -> "Scenario":

@@ -21,10 +21,11 @@ from which four 32-bit seeds are drawn, each mapped into msprime's valid range 1
     seeds[2]  mutations (each locus gets its own seed derived from this one)
     seeds[3]  anything random in the image transform (missing-data injection)
 
-The seeds are computed up front in the main process and stored with the output. Because a replicate's seeds
-depend only on ``(master_seed, k, r)``, results are identical whatever the worker count, the executor, the
-batch size, or whether a run was interrupted and resumed. Adding replicates (larger ``n``) keeps the
-existing ones.
+A replicate's seeds are computed in the main process when its task is built (the ``Plan`` lists nothing up
+front: row → (k, r) is arithmetic, so a plan of 10**8 replicates costs nothing until it runs) and stored with
+the output. Because a replicate's seeds depend only on ``(master_seed, k, r)``, results are identical
+whatever the worker count, the executor, the batch size, or whether a run was interrupted and resumed.
+Adding replicates (larger ``n``) keeps the existing ones.
 
 Parallelism
 -----------
@@ -32,11 +33,13 @@ Work is cut into batches of replicates and sent to any ``concurrent.futures.Exec
 with ``submit(fn, *args)`` returning a future with ``.result()``): a ``ProcessPoolExecutor`` by default when
 ``workers > 1``, in-process when ``workers == 1``, or e.g. ``distributed.Client(...).get_executor()`` to spread
 over machines. Results are collected in replicate order. The functions run in workers live in this module
-(importable, hence picklable).
+(importable, hence picklable). Pools made here (``process_pool``) have workers that end when the process
+that made them dies, even by SIGKILL (``PR_SET_PDEATHSIG`` on Linux, and a watchdog thread everywhere).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -57,6 +60,9 @@ __all__ = [
     "Simulation",
     "SummaryStatistics",
     "Plan",
+    "Interleaving",
+    "params_table",
+    "process_pool",
     "derive_seeds",
     "simulate",
     "simulate_replicate",
@@ -466,12 +472,59 @@ def simulate_batch(tasks: Sequence[ReplicateTask], settings: SimulationSettings)
     return [simulate_replicate(task, settings) for task in tasks]
 
 
+class Interleaving:
+    """Which (label, replicate) sits at each row of a plan, computed, never listed.
+
+    Round r holds replicate r of every scenario with more than r replicates, in label order. Rows are found
+    arithmetically from the per-scenario counts (a few segments, one per distinct count), so a plan of
+    10**8 replicates costs no more memory than one of 10.
+    """
+
+    def __init__(self, counts: Sequence[int]):
+        self.counts = [int(c) for c in counts]
+        starts, first_rounds, actives = [], [], []
+        row = previous = 0
+        for threshold in sorted(set(c for c in self.counts if c > 0)):
+            active = np.array([k for k, c in enumerate(self.counts) if c >= threshold], dtype=np.int64)
+            starts.append(row)
+            first_rounds.append(previous)
+            actives.append(active)
+            row += (threshold - previous) * len(active)
+            previous = threshold
+        self._starts = np.array(starts, dtype=np.int64)
+        self._first_rounds = np.array(first_rounds, dtype=np.int64)
+        self._actives = actives
+        self.total = row
+
+    def __len__(self) -> int:
+        return self.total
+
+    def locate(self, rows) -> tuple[np.ndarray, np.ndarray]:
+        """``(labels, replicate_indices)`` of ``rows`` (an int or an array of ints in 0..len-1)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.size and (rows.min() < 0 or rows.max() >= self.total):
+            raise IndexError(f"plan rows must lie in 0..{self.total - 1}; got values from {rows.min()} to {rows.max()}")
+        segment = np.searchsorted(self._starts, rows, side="right") - 1
+        labels = np.empty(rows.shape, dtype=np.int64)
+        replicate = np.empty(rows.shape, dtype=np.int64)
+        for s in np.unique(segment):
+            mask = segment == s
+            offset = rows[mask] - self._starts[s]
+            width = len(self._actives[s])
+            labels[mask] = self._actives[s][offset % width]
+            replicate[mask] = self._first_rounds[s] + offset // width
+        return labels, replicate
+
+
 class Plan:
-    """The ordered list of replicates to simulate, and how to build each one's task.
+    """The ordered replicates to simulate, and how to build each one's task — generated lazily.
 
     Replicates of the scenarios are interleaved (round r holds replicate r of every scenario that has
     at least r+1 replicates), so any contiguous slice — a chunk on disk, a train/test split — holds the
-    scenarios in equal proportions.
+    scenarios in equal proportions. Nothing is listed up front: a row's label, replicate number and seeds
+    are computed when asked for (:meth:`label_of`, :meth:`seeds_of`, :meth:`task`), so building the plan
+    of ``--n 10**8`` takes constant time and memory. The whole-plan arrays :attr:`labels`,
+    :attr:`replicate_index` and :attr:`seeds` are built on demand (O(n); for in-memory use).
 
     Parameters
     ----------
@@ -499,38 +552,58 @@ class Plan:
             )
         self.n = [int(c) for c in counts]
         self.seed = _check_master_seed(seed)
-        # Interleave scenarios: (k, r) for r in rounds, k in scenarios.
-        jobs = [(k, r) for r in range(max(self.n, default=0)) for k in range(len(self.n)) if r < self.n[k]]
-        # The label of each replicate: the position of its scenario in ``scenarios`` (the class a network learns).
-        self.labels = np.array([k for k, _ in jobs], dtype=np.int64)
-        self.replicate_index = np.array([r for _, r in jobs], dtype=np.int64)
-        self.seeds = (
-            np.stack([derive_seeds(self.seed, k, r) for k, r in jobs])
-            if jobs
-            else np.zeros((0, N_SEEDS), dtype=np.uint32)
-        )
+        self.interleaving = Interleaving(self.n)
         # Parameter names over all scenarios, in first-seen order: the columns of the parameter table.
         self.parameter_names: list[str] = []
         for scenario in self.scenarios:
             self.parameter_names += [p for p in scenario.parameter_names if p not in self.parameter_names]
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self.interleaving)
+
+    def label_of(self, index: int) -> tuple[int, int]:
+        """``(label, replicate_index)`` of plan row ``index``."""
+        labels, replicate = self.interleaving.locate(int(index))
+        return int(labels), int(replicate)
+
+    def seeds_of(self, index: int) -> np.ndarray:
+        """The four seeds of plan row ``index`` (``derive_seeds(seed, label, replicate_index)``)."""
+        return derive_seeds(self.seed, *self.label_of(index))
+
+    @property
+    def labels(self) -> np.ndarray:
+        """(n,) int64 label of every row (built on demand)."""
+        return self.interleaving.locate(np.arange(len(self)))[0]
+
+    @property
+    def replicate_index(self) -> np.ndarray:
+        """(n,) int64 replicate number within its scenario of every row (built on demand)."""
+        return self.interleaving.locate(np.arange(len(self)))[1]
+
+    @property
+    def seeds(self) -> np.ndarray:
+        """(n, 4) uint32 seeds of every row (built on demand)."""
+        labels, replicate = self.interleaving.locate(np.arange(len(self)))
+        if not len(labels):
+            return np.zeros((0, N_SEEDS), dtype=np.uint32)
+        return np.stack([derive_seeds(self.seed, k, r) for k, r in zip(labels, replicate)])
 
     def params(self, index: int) -> dict:
         """Parameters of replicate ``index``, drawn from its scenario's priors with its parameter seed."""
-        scenario = self.scenarios[self.labels[index]]
-        return scenario.sample_params(np.random.default_rng(int(self.seeds[index, 0])))
+        label, _ = self.label_of(index)
+        return self.scenarios[label].sample_params(np.random.default_rng(int(self.seeds_of(index)[0])))
 
     def task(self, index: int) -> ReplicateTask:
-        scenario = self.scenarios[self.labels[index]]
-        params = self.params(index)
+        label, replicate_index = self.label_of(index)
+        seeds = derive_seeds(self.seed, label, replicate_index)
+        scenario = self.scenarios[label]
+        params = scenario.sample_params(np.random.default_rng(int(seeds[0])))
         return ReplicateTask(
             index=int(index),
-            label=int(self.labels[index]),
-            replicate_index=int(self.replicate_index[index]),
+            label=label,
+            replicate_index=replicate_index,
             params=params,
-            seeds=self.seeds[index],
+            seeds=seeds,
             demography=scenario.demography(params),
             samples=dict(scenario.samples),
             populations=scenario.haplotype_populations(),
@@ -539,16 +612,76 @@ class Plan:
 
     def params_table(self, indices: Iterable[int], params: Sequence[Mapping[str, float]]) -> np.ndarray:
         """Parameters as a float64 table (len(indices), n_parameters); NaN where a scenario lacks one."""
-        table = np.full((len(params), len(self.parameter_names)), np.nan)
-        for row, p in enumerate(params):
-            for column, name in enumerate(self.parameter_names):
-                if name in p:
-                    table[row, column] = p[name]
-        return table
+        return params_table(self.parameter_names, params)
 
 
-def _batches(indices: Sequence[int], batch_size: int) -> list[list[int]]:
-    return [list(indices[i : i + batch_size]) for i in range(0, len(indices), batch_size)]
+def params_table(parameter_names: Sequence[str], params: Sequence[Mapping[str, float]]) -> np.ndarray:
+    """Parameters as a float64 table (len(params), len(parameter_names)); NaN where a replicate lacks one."""
+    table = np.full((len(params), len(parameter_names)), np.nan)
+    for row, p in enumerate(params):
+        for column, name in enumerate(parameter_names):
+            if name in p:
+                table[row, column] = p[name]
+    return table
+
+
+def _batches(indices: Iterable[int], batch_size: int) -> Iterator[list[int]]:
+    """Consecutive lists of ``batch_size`` indices, generated as consumed (never the whole plan at once)."""
+    iterator = iter(indices)
+    while True:
+        batch = [int(i) for i in itertools.islice(iterator, batch_size)]
+        if not batch:
+            return
+        yield batch
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Worker initializer: end this worker when the process that started the pool is gone.
+
+    On Linux the kernel sends SIGKILL when the parent dies (``PR_SET_PDEATHSIG``); everywhere, a daemon
+    thread checks the parent every 0.2 s and exits if it has vanished (covers the forkserver/spawn start
+    methods, where the kernel parent is not the pool's owner). So killing ``popsim simulate`` — SIGKILL
+    included — never leaves workers running.
+    """
+    import threading
+    import time
+
+    if os.getppid() == parent_pid:
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, 9)  # PR_SET_PDEATHSIG = 1, SIGKILL = 9
+        except (OSError, AttributeError):
+            pass
+        if os.getppid() != parent_pid:  # the parent died before prctl took effect
+            os._exit(1)
+
+    def watch():
+        while True:
+            try:
+                os.kill(parent_pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:
+                pass
+            time.sleep(0.2)
+
+    threading.Thread(target=watch, daemon=True, name="popsim-parent-watch").start()
+
+
+def process_pool(workers: int) -> ProcessPoolExecutor:
+    """A ``ProcessPoolExecutor`` of ``workers`` processes that die with this process (see ``_die_with_parent``)."""
+    return ProcessPoolExecutor(max_workers=workers, initializer=_die_with_parent, initargs=(os.getpid(),))
+
+
+def stop_pool(pool: ProcessPoolExecutor, terminate: bool) -> None:
+    """Shut ``pool`` down; ``terminate`` (after an error or interruption) ends running workers at once."""
+    if terminate:
+        for process in list(getattr(pool, "_processes", {}).values() or []):
+            if process.is_alive():
+                process.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def run_plan(
@@ -571,21 +704,23 @@ def run_plan(
     batch_size : replicates per submitted task; default keeps ~4 tasks per worker in flight.
     progress : show a tqdm progress bar.
     """
-    from tqdm.auto import tqdm
+    from minidl.progress import progress_bar as tqdm
 
     if not settings.resolved:
         raise ValueError("run_plan needs resolved settings: settings.resolve(plan.scenarios)")
     if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
         raise ValueError(f"workers must be an integer >= 1; got {workers!r}")
-    indices = list(range(len(plan))) if indices is None else [int(i) for i in indices]
+    indices = range(len(plan)) if indices is None else indices
+    total = len(indices) if hasattr(indices, "__len__") else None
     if batch_size is None:
         # Enough batches to balance the load, few enough that each carries work worth a round trip.
-        batch_size = max(1, min(16, math.ceil(len(indices) / (8 * workers))))
+        batch_size = 16 if total is None else max(1, min(16, math.ceil(total / (8 * workers))))
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1; got {batch_size!r}")
     batches = _batches(indices, int(batch_size))
-    bar = tqdm(total=len(indices), desc=description, unit="rep", disable=not progress, leave=False)
+    bar = tqdm(total=total, desc=description, unit="rep", disable=not progress, leave=False)
     own_executor = None
+    failed = True
     try:
         if executor is None and workers == 1:
             # In-process: no pickling, no pool start-up; the reference path.
@@ -593,26 +728,32 @@ def run_plan(
                 for replicate in simulate_batch([plan.task(i) for i in batch], settings):
                     bar.update(1)
                     yield replicate
+            failed = False
             return
         if executor is None:
-            own_executor = executor = ProcessPoolExecutor(max_workers=workers)
+            own_executor = executor = process_pool(workers)
         # A bounded window of batches in flight: keeps every worker busy without queueing the whole plan.
         window = 2 * workers + 2
         pending: list = []
-        next_batch = 0
-        while next_batch < len(batches) or pending:
-            while next_batch < len(batches) and len(pending) < window:
-                tasks = [plan.task(i) for i in batches[next_batch]]
-                pending.append(executor.submit(simulate_batch, tasks, settings))
-                next_batch += 1
+        exhausted = False
+        while not exhausted or pending:
+            while not exhausted and len(pending) < window:
+                batch = next(batches, None)
+                if batch is None:
+                    exhausted = True
+                    break
+                pending.append(executor.submit(simulate_batch, [plan.task(i) for i in batch], settings))
+            if not pending:
+                break
             # Collect the oldest batch first so replicates come out in plan order.
             for replicate in pending.pop(0).result():
                 bar.update(1)
                 yield replicate
+        failed = False
     finally:
         bar.close()
         if own_executor is not None:
-            own_executor.shutdown(wait=True, cancel_futures=True)
+            stop_pool(own_executor, terminate=failed)
 
 
 @dataclass

@@ -218,3 +218,35 @@ def test_confusion_matrix_with_labels_counts_any_class_values_in_the_order_given
     np.testing.assert_array_equal(cm, [[1, 1, 0], [0, 1, 0], [0, 0, 1]])
     with pytest.raises(ValueError, match="not in labels"):
         confusion_matrix(["x"], ["split"], labels=["split", "im"])
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_set_weights_refuses_nan_and_inf_naming_layer_and_parameter(bad):
+    model = Sequential([Input((3,)), Dense(4, activation="relu", name="hidden"), minidl.BatchNormalization(name="bn"),
+                        Dense(2, name="out")], seed=0)
+    before = model.get_weights()
+    weights = model.get_weights()
+    weights[0][1, 2] = bad                       # hidden/kernel
+    with pytest.raises(ValueError, match=r"Layer 'hidden' weight 'kernel' contains NaN or infinite values \(1 of 12\)"):
+        model.set_weights(weights)
+    weights = model.get_weights()
+    weights[5][0] = bad                          # bn/moving_variance
+    weights[6][0, 0] = 7.0                       # a valid change in a later layer: not applied either
+    with pytest.raises(ValueError, match="Layer 'bn' weight 'moving_variance'"):
+        model.set_weights(weights)
+    for a, b in zip(model.get_weights(), before):  # nothing changed
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="Layer 'out' weight 'bias'"):
+        model.layers[2].set_weights([before[6], np.array([0.0, bad])])
+
+
+def test_load_model_names_the_file_and_weight_when_it_holds_nan(tmp_path):
+    model = Sequential([Input((3,)), Dense(2, name="d")], seed=0)
+    path = tmp_path / "m.npz"
+    model.save(path)
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays["w0001"] = np.array([np.nan, 0.0], np.float32)
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match=r"m\.npz: Layer 'd' weight 'bias' contains NaN"):
+        load_model(path)

@@ -39,7 +39,7 @@ CASES = [
     (SIMULATE + " --scenarios {tmp}/python.yaml --samples A=2 -o {tmp}/c", "ConstructorError"),
     (SIMULATE + " --scenarios {tmp}/folder.yaml --samples A=2 -o {tmp}/d", "is a directory; expected a .yaml file"),
     (SIMULATE + " -o {tmp}/file.txt", "is an existing file; expected a folder"),
-    (SIMULATE + " -o ''", "-o/--output is empty"),
+    (SIMULATE + " -o ''", "-o/--output must be a non-empty directory path"),
     (SIMULATE + " -o {tmp}/file.txt/inside", "is a file, not a folder"),
     (SIMULATE + " --n-snps 1000000000 -o {tmp}/e", "would take 178.8 GiB"),
     (SIMULATE + " --scheduler tcp://127.0.0.1:9 --scheduler-timeout 1 -o {tmp}/f", "no dask scheduler answered"),

@@ -1,14 +1,18 @@
-"""Datasets: chunked writing, exact resume, partial chunks never valid, streaming, splits, raw replicates."""
+"""Datasets: a zarr store written by the workers, exact resume, integrity checks, streaming, splits, raw replicates."""
 
 import json
+import shutil
+import tracemalloc
+import time
+import warnings
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from popsim.features.images import GenotypeImage
-from popsim.sim.dataset import Dataset, simulate_dataset
-from popsim.sim.simulate import SimulationSettings, simulate
+from popsim.sim.dataset import Dataset, DatasetIntegrityError, simulate_dataset, verify_dataset
+from popsim.sim.simulate import Plan, SimulationSettings, simulate
 
 FLAGSHIP = ["flagship_split", "flagship_im", "flagship_sc"]
 TRANSFORM = GenotypeImage(n_snps=32, sort_rows="similarity", encoding="pm1", distance_channel=True)
@@ -23,11 +27,22 @@ def make(path, n=4, settings=None, **kwargs):
 
 
 def chunk_contents(path):
+    """The decoded content of every recorded chunk, array by array (raw ones included), and its checksums."""
+    dataset = Dataset(path, allow_incomplete=True)
+    store = dataset._store
     out = {}
-    for chunk in sorted(path.glob("chunk-*.npz")):
-        with np.load(chunk) as data:
-            out[chunk.name] = {key: data[key].tobytes() for key in data.files}
+    for chunk in dataset._chunks:
+        out[chunk] = {name: store.block(name, chunk).tobytes() for name in store.layout}
+        if store.keep_genotypes:
+            out[chunk].update({f"raw/{k}": v.tobytes() for k, v in store.raw(chunk).items()})
+        out[chunk]["checksums"] = store.entries[chunk]["checksums"]
     return out
+
+
+def chunk_file(path, name, chunk):
+    """The zarr v3 file of ``chunk`` in array ``name``."""
+    ndim = len(json.loads((path / name / "zarr.json").read_text())["shape"])
+    return path.joinpath(name, "c", str(chunk), *["0"] * (ndim - 1))
 
 
 @pytest.fixture(scope="module")
@@ -45,11 +60,20 @@ def test_dataset_holds_the_same_images_labels_params_and_seeds_as_simulate(refer
     assert np.array_equal(reference.seeds, sim.seeds)
 
 
-def test_images_are_stored_as_int8_in_chunks_with_a_manifest(reference):
-    with np.load(reference.path / "chunk-000000.npz") as data:
-        assert data["image"].dtype == np.int8 and data["image"].shape == (5, 48, 32, 1)
-    metadata = json.loads((reference.path / "metadata.json").read_text())
-    assert metadata["complete"] and metadata["n_chunks"] == 3
+def test_images_are_stored_as_int8_zarr_chunks_with_a_manifest(reference):
+    import zarr
+
+    group = zarr.open_group(str(reference.path), mode="r")
+    image = group["image"]
+    assert image.dtype == np.int8 and image.shape == (12, 48, 32, 1) and image.chunks == (5, 48, 32, 1)
+    assert [codec.to_dict()["name"] for codec in image.metadata.codecs] == ["bytes", "blosc", "crc32c"]
+    assert image.metadata.codecs[1].to_dict()["configuration"]["shuffle"] == "bitshuffle"
+    assert image.metadata.codecs[1].to_dict()["configuration"]["cname"] == "zstd"
+    assert np.array_equal(image[7], reference._read(np.array([7]), ["image"])["image"][0])  # random access
+    metadata = group.attrs["popsim"]
+    lines = (reference.path / "manifest.jsonl").read_text().splitlines()
+    assert len(lines) == 4 and {json.loads(line).get("chunk") for line in lines[1:]} == {0, 1, 2}
+    assert reference.complete and metadata["n_chunks"] == 3
     assert metadata["config"]["settings"]["transform"] == TRANSFORM.to_dict()
     assert metadata["scenarios"][2]["priors"]["T_contact"]["low"] == "0.02 * T_split"
     assert "demes_at_reference_params" in metadata["scenarios"][0] and "msprime" in metadata["versions"]
@@ -60,11 +84,16 @@ def test_interrupted_run_resumes_to_exactly_the_uninterrupted_result(tmp_path, r
     assert len(partial) == 5 and not partial.complete
     with pytest.raises(ValueError, match="is incomplete"):
         Dataset(tmp_path / "data")
-    # A crash in the middle of writing leaves only a hidden temporary file, which is never read as a chunk.
-    (tmp_path / "data" / ".chunk-000001.npz.xyz.partial").write_bytes(b"PK\x03\x04 truncated")
+    # A worker killed while writing chunk 1 leaves a half-written file and no manifest line: not a chunk.
+    half = chunk_file(reference.path, "image", 1)
+    target = chunk_file(tmp_path / "data", "image", 1)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(half.read_bytes()[:40])
+    with open(tmp_path / "data" / "manifest.jsonl", "a") as handle:
+        handle.write('{"chunk": 1, "sta')  # and a manifest line cut short by the kill
     assert len(Dataset(tmp_path / "data", allow_incomplete=True)) == 5
     resumed = make(tmp_path / "data", workers=2)
-    assert resumed.complete and not list((tmp_path / "data").glob(".*partial"))
+    assert resumed.complete
     assert chunk_contents(tmp_path / "data") == chunk_contents(reference.path)
 
 
@@ -139,8 +168,29 @@ def test_bad_dataset_arguments_raise_one_clear_error(tmp_path):
     with pytest.raises(ValueError, match="expected the same samples in every scenario"):
         simulate_dataset(tmp_path / "z", ["flagship_split", "mosquito_im"], 1, 0,
                          settings=SimulationSettings(transform=TRANSFORM))
-    with pytest.raises(FileNotFoundError, match="has no metadata.json"):
+    with pytest.raises(FileNotFoundError, match="has no zarr.json"):
         Dataset(tmp_path)
+    with pytest.raises(ValueError, match="path must be a non-empty directory path; got ''"):
+        make("")
+    with pytest.raises(ValueError, match="stop_after_chunks must be an integer >= 0 or None; got -1"):
+        make(tmp_path / "w", stop_after_chunks=-1)
+    with pytest.raises(ValueError, match="workers must be an integer >= 1; got 0"):
+        make(tmp_path / "v", workers=0)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="is not empty and is not a popsim dataset"):
+        make(tmp_path / "other")
+
+
+def test_an_old_npz_dataset_is_refused_with_the_fix(tmp_path):
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "metadata.json").write_text(json.dumps({"format": "popsim-dataset", "format_version": 1}))
+    np.savez_compressed(old / "chunk-000000.npz", image=np.zeros((2, 3), np.int8))
+    for attempt in (lambda: Dataset(old), lambda: make(old)):
+        with pytest.raises(ValueError, match=r"old format 1 \(metadata.json \+ chunk-\*.npz\).*same `popsim simulate` "
+                                             "command"):
+            attempt()
 
 
 def test_statistics_are_stored_per_replicate_with_their_names(tmp_path):
@@ -153,3 +203,151 @@ def test_statistics_are_stored_per_replicate_with_their_names(tmp_path):
     assert dataset.statistic_names == ["S", "S_A", "S_B"]
     assert np.array_equal(dataset.statistics, sim.statistics()[1])
     assert "statistics     tests.popsim.sim.test_simulate:segregating_sites_per_population" in dataset.info()
+
+
+# -- integrity ------------------------------------------------------------------------------------------------
+@pytest.fixture
+def copy(reference, tmp_path):
+    """A fresh copy of the reference store to damage."""
+    target = tmp_path / "copy"
+    shutil.copytree(reference.path, target)
+    return target
+
+
+def quiet_make(path, **kwargs):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dataset = make(path, **kwargs)
+    return dataset, [str(w.message) for w in caught]
+
+
+def test_flipped_bytes_in_a_chunk_are_named_on_read_and_re_simulated_on_resume(copy, reference):
+    file = chunk_file(copy, "image", 1)
+    data = bytearray(file.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    file.write_bytes(bytes(data))
+    dataset = Dataset(copy)  # small arrays are sound; the image chunk is checked when read
+    with pytest.raises(DatasetIntegrityError, match=r"chunk 1 \(replicates 5..9\) of array 'image' is corrupt"):
+        dataset.images([6])
+    with pytest.raises(DatasetIntegrityError, match="chunk 1"):
+        list(dataset.batches(batch_size=4))
+    assert np.array_equal(dataset.images([0]), reference.images([0]))  # other chunks still read
+    problems, summary = verify_dataset(copy)
+    assert len(problems) == 1 and "chunk 1" in problems[0] and not summary["complete"]
+    resumed, messages = quiet_make(copy)
+    assert any("chunk 1 (replicates 5..9) of array 'image' is corrupt" in m and "re-simulating" in m for m in messages)
+    assert chunk_contents(copy) == chunk_contents(reference.path) and verify_dataset(copy)[0] == []
+
+
+def test_a_flipped_byte_in_a_small_array_is_named_when_the_dataset_is_opened(copy):
+    file = chunk_file(copy, "params", 2)
+    data = bytearray(file.read_bytes())
+    data[-10] ^= 0x01
+    file.write_bytes(bytes(data))
+    with pytest.raises(DatasetIntegrityError, match=r"chunk 2 \(replicates 10..11\) of array 'params'"):
+        Dataset(copy)
+
+
+def test_swapped_chunks_are_detected_never_paired_with_other_rows(copy, reference):
+    for name in ("image", "params", "seeds", "label"):
+        a, b = chunk_file(copy, name, 0), chunk_file(copy, name, 1)
+        first, second = a.read_bytes(), b.read_bytes()
+        a.write_bytes(second)
+        b.write_bytes(first)
+    with pytest.raises(DatasetIntegrityError, match="chunk 0 .* does not match its checksum"):
+        Dataset(copy)
+    problems, _ = verify_dataset(copy)
+    assert {p.split(" (")[0] for p in problems} == {"chunk 0", "chunk 1"}
+    resumed, messages = quiet_make(copy)
+    assert sum("re-simulating" in m for m in messages) == 2
+    assert chunk_contents(copy) == chunk_contents(reference.path)
+
+
+def test_a_chunk_from_a_dataset_with_another_seed_is_refused_on_read_and_resume(copy, reference, tmp_path):
+    other = simulate_dataset(tmp_path / "seed12", FLAGSHIP, 4, 12, replace(SMALL, transform=TRANSFORM,
+                             keep_genotypes=True), chunk_size=5, progress=False)
+    for name in ("image", "snp_distance", "params", "seeds", "label", "sites_per_locus"):
+        shutil.copyfile(chunk_file(other.path, name, 1), chunk_file(copy, name, 1))
+    with pytest.raises(DatasetIntegrityError, match=r"chunk 1 \(replicates 5..9\) of array '\w+' does not match"):
+        Dataset(copy)
+    resumed, messages = quiet_make(copy)
+    assert any("chunk 1" in m and "re-simulating" in m for m in messages)
+    assert chunk_contents(copy) == chunk_contents(reference.path)
+    # A manifest line copied along with the chunk is caught by the seed check (and its fingerprint).
+    other_line = [json.loads(line) for line in (other.path / "manifest.jsonl").read_text().splitlines()[1:]]
+    entry = next(e for e in other_line if e["chunk"] == 1)
+    entry["fingerprint"] = Dataset(copy).metadata["fingerprint"]
+    lines = (copy / "manifest.jsonl").read_text().splitlines()
+    lines = [line for line in lines if json.loads(line).get("chunk") != 1] + [json.dumps(entry)]
+    (copy / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    for name in ("image", "snp_distance", "params", "seeds", "label", "sites_per_locus"):
+        shutil.copyfile(chunk_file(other.path, name, 1), chunk_file(copy, name, 1))
+    shutil.rmtree(copy / "raw" / "000001")
+    shutil.copytree(other.path / "raw" / "000001", copy / "raw" / "000001")
+    problems, _ = verify_dataset(copy)
+    assert problems == ["chunk 1 (replicates 5..9) was simulated with master seed 12, not 11"]
+    resumed, messages = quiet_make(copy)
+    assert any("master seed 12, not 11; re-simulating" in m for m in messages)
+    assert chunk_contents(copy) == chunk_contents(reference.path)
+
+
+def test_a_missing_chunk_is_named_and_re_simulated(copy, reference):
+    chunk_file(copy, "seeds", 2).unlink()
+    shutil.rmtree(copy / "raw" / "000000")
+    with pytest.raises(DatasetIntegrityError, match=r"chunk 2 \(replicates 10..11\) of array 'seeds' is missing"):
+        Dataset(copy)
+    problems, _ = verify_dataset(copy)
+    assert len(problems) == 2 and "chunk 0" in problems[0] and "raw/genotypes" in problems[0]
+    resumed, messages = quiet_make(copy)
+    assert sum("re-simulating" in m for m in messages) == 2
+    assert chunk_contents(copy) == chunk_contents(reference.path)
+
+
+def test_deleted_metadata_and_another_seed_is_refused_and_the_same_seed_rebuilds_it(tmp_path, reference):
+    from tests.popsim.sim.test_simulate import segregating_sites_per_population
+
+    settings = replace(SMALL, transform=TRANSFORM, keep_genotypes=True, statistics=segregating_sites_per_population)
+    path = tmp_path / "data"
+    make(path, settings=settings, stop_after_chunks=2)
+    (path / "zarr.json").unlink()
+    with pytest.raises(ValueError, match=r"was started with another configuration \(seed 11"):
+        simulate_dataset(path, FLAGSHIP, 4, 12, settings, chunk_size=5, progress=False)
+    with pytest.raises(FileNotFoundError, match="has no zarr.json"):
+        Dataset(path, allow_incomplete=True)
+    resumed, messages = quiet_make(path, settings=settings)
+    assert any("rebuilt it from the configuration recorded in manifest.jsonl" in m for m in messages)
+    assert resumed.complete and resumed.seed == 11 and resumed.statistic_names == ["S", "S_A", "S_B"]
+    clean = make(tmp_path / "clean", settings=settings)
+    assert np.array_equal(resumed.statistics, clean.statistics) and verify_dataset(path)[0] == []
+
+
+def test_info_says_incomplete_when_incomplete(tmp_path):
+    partial = make(tmp_path / "data", stop_after_chunks=1)
+    text = partial.info()
+    assert "INCOMPLETE: 1 of 3 chunks" in text and "replicates     5 of 12" in text
+    assert not verify_dataset(tmp_path / "data")[1]["complete"]
+
+
+# -- scale ----------------------------------------------------------------------------------------------------
+def test_the_plan_of_10_to_the_8_replicates_is_built_in_constant_time_and_memory():
+    tracemalloc.start()
+    started = time.perf_counter()
+    plan = Plan(FLAGSHIP, 10**8, seed=3)
+    last = plan.task(len(plan) - 1)
+    elapsed = time.perf_counter() - started
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert len(plan) == 3 * 10**8 and elapsed < 2 and peak < 5 * 2**20
+    assert (last.label, last.replicate_index) == (2, 10**8 - 1)
+    small = Plan(FLAGSHIP, [3, 1, 5], seed=3)
+    assert small.labels.tolist() == [0, 1, 2, 0, 2, 0, 2, 2, 2]
+    assert small.replicate_index.tolist() == [0, 0, 0, 1, 1, 2, 2, 3, 4]
+    assert np.array_equal(small.seeds_of(4), small.seeds[4])
+
+
+def test_a_dataset_of_10_to_the_8_replicates_per_scenario_starts_at_once(tmp_path):
+    started = time.perf_counter()
+    dataset = simulate_dataset(tmp_path / "huge", FLAGSHIP, 10**8, 5, replace(SMALL, transform=TRANSFORM),
+                               chunk_size=4, progress=False, stop_after_chunks=1)
+    assert time.perf_counter() - started < 20
+    assert len(dataset) == 4 and dataset.metadata["n_replicates"] == 3 * 10**8 and not dataset.complete
