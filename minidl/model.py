@@ -427,9 +427,9 @@ class Sequential:
     def _progress(verbose, total, epoch, epochs):
         if verbose != 1:
             return None
-        from tqdm.auto import tqdm
+        from .progress import progress_bar
 
-        return tqdm(total=total, desc=f"Epoch {epoch + 1}/{epochs}", unit="batch", leave=True,
+        return progress_bar(total=total, desc=f"Epoch {epoch + 1}/{epochs}", unit="batch", leave=True,
                     file=sys.stdout, dynamic_ncols=True)
 
     # ---------------------------------------------------------------- inference

@@ -906,6 +906,37 @@ class Dataset:
             carry_rows = rows[order[end:]]
             carry = {key: data[key][order[end:]] for key in keys}
 
+    def source(self, indices: Sequence[int] | None = None, batch_size: int = 32, *, shuffle: bool = True,
+               seed: int = 0, scale=None, buffer_chunks: int = 4):
+        """A batch source for ``minidl.Sequential.fit`` / ``evaluate`` / ``predict`` that streams from the store.
+
+        Each epoch is one pass of :meth:`batches` over ``indices`` (all rows by default) — chunk-grouped
+        shuffling, images decoded one batch at a time, so memory stays at about ``buffer_chunks × chunk_size``
+        images whatever the dataset's size — with seed ``seed + epoch`` (a new order each epoch, the same
+        orders for the same ``seed``). ``scale`` is applied to every batch of images on the fly: pass the
+        *training* scaler's ``transform`` (the same for training, validation, test and real data). With
+        ``shuffle=False`` the batches are those of ``fit(self.images(indices), self.labels[indices],
+        batch_size, shuffle=False)``, and training gives identical weights.
+
+            model.fit(ds.source(train, 32, scale=scaler.transform), epochs=20,
+                      validation_data=ds.source(val, 256, shuffle=False, scale=scaler.transform))
+        """
+        from minidl.data import from_batches
+
+        indices = self._check_indices(indices)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1; got {batch_size!r}")
+        if scale is not None and not callable(scale):
+            raise ValueError(f"scale must be a function images -> images (e.g. scaler.transform); got {scale!r}")
+        epoch = iter(range(2**62))
+
+        def one_pass():
+            for x, y, _ in self.batches(batch_size, indices, shuffle=shuffle, seed=seed + next(epoch),
+                                        buffer_chunks=buffer_chunks):
+                yield (x if scale is None else scale(x)), y
+
+        return from_batches(one_pass, steps=-(-len(indices) // int(batch_size)))
+
     def split(self, fractions: Sequence[float] = (0.8, 0.1, 0.1)) -> tuple[np.ndarray, ...]:
         """Contiguous train/validation/test (or any number of parts) index arrays.
 

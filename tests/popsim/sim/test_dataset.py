@@ -351,3 +351,42 @@ def test_a_dataset_of_10_to_the_8_replicates_per_scenario_starts_at_once(tmp_pat
                                chunk_size=4, progress=False, stop_after_chunks=1)
     assert time.perf_counter() - started < 20
     assert len(dataset) == 4 and dataset.metadata["n_replicates"] == 3 * 10**8 and not dataset.complete
+
+
+def test_training_from_the_store_gives_the_weights_of_training_from_the_same_arrays(reference):
+    from minidl import Adam, Dense, Flatten, Input, Sequential
+
+    def model():
+        m = Sequential([Input(reference.image_shape), Flatten(), Dense(8, activation="relu"),
+                        Dense(3, activation="softmax")], seed=3)
+        m.compile(Adam(1e-2), "sparse_categorical_crossentropy")
+        return m
+
+    train = np.arange(9)
+    scale = lambda x: (x - 0.5) * 2.0  # noqa: E731  (any function of the images, applied on the fly)
+    in_memory, streamed = model(), model()
+    in_memory.fit(scale(reference.images(train)), reference.labels[train], batch_size=4, epochs=2, shuffle=False,
+                  verbose=0)
+    streamed.fit(reference.source(train, 4, shuffle=False, scale=scale), epochs=2, verbose=0)
+    for a, b in zip(in_memory.get_weights(), streamed.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert streamed.evaluate(reference.source(train, 4, shuffle=False, scale=scale), verbose=0) == \
+        pytest.approx(in_memory.evaluate(scale(reference.images(train)), reference.labels[train], verbose=0))
+
+
+def test_a_shuffled_source_gives_a_new_order_each_epoch_and_the_same_orders_for_the_same_seed(reference):
+    def passes(seed, n=2):
+        source = reference.source(None, 5, seed=seed)   # each iteration is one epoch
+        assert len(source) == 3                          # 12 replicates in batches of 5
+        return [np.concatenate([y for _, y in source]) for _ in range(n)]
+
+    first, second = passes(7)
+    assert sorted(first.tolist()) == sorted(reference.labels.tolist())
+    orders = [np.concatenate([rows for _, _, rows in reference.batches(5, None, shuffle=True, seed=s)]) for s in (7, 8)]
+    assert not np.array_equal(orders[0], orders[1])      # seeds 7 and 8: epochs 0 and 1 differ
+    np.testing.assert_array_equal(first, reference.labels[orders[0]])
+    np.testing.assert_array_equal(second, reference.labels[orders[1]])
+    again = passes(7)
+    np.testing.assert_array_equal(again[0], first)
+    with pytest.raises(ValueError, match="scale must be a function"):
+        reference.source(None, 4, scale="standard")
