@@ -713,8 +713,14 @@ class _Reader:
             alleles[bare] = -1
         uniform = self.uniform_ploidy
         if not (uniform and np.all((ploidy == uniform) | (ploidy == 0))):
-            for j in range(m):
-                self.check_ploidy(ploidy[j], int(labels[j]))
+            top = ploidy.max(axis=0)
+            if np.all((ploidy == top) | (ploidy == 0)):  # one ploidy per individual in this block
+                known = self.ploidy > 0
+                clash = np.any((ploidy > 0) & known & (ploidy != self.ploidy), axis=1)
+                self.check_ploidy(top, int(labels[int(np.argmax(clash))]))
+            else:
+                for j in range(m):
+                    self.check_ploidy(ploidy[j], int(labels[j]))
         if k > 1:
             unphased = np.any((ploidy > 1) & ~np.asarray(phased, dtype=bool) & (alleles.max(axis=2) >= 0), axis=1)
             if unphased.any():
