@@ -1,7 +1,11 @@
 """Read biallelic SNP genotypes from a VCF file, for applying networks trained on simulations to real data.
 
-Plain and gzip/bgzip-compressed VCF 4.x are read line by line with Python's ``gzip`` module (no bcftools or
-tabix needed, no index used). Samples are assigned to populations by a two-column file (sample,
+Three backends return the same :class:`VcfGenotypes` (``backend`` says which ran; :func:`read_vcf`'s
+``backend=``): ``"python"`` — this module's hand-written parser, the reference and test oracle: plain and
+gzip/bgzip-compressed VCF 4.x read line by line with Python's ``gzip`` module, no dependency, no index used;
+``"htslib"`` — :mod:`popsim.realdata.htslib` (cyvcf2, ``pip install 'popsim[vcf]'``): also BCF, and region
+reads through a ``.tbi``/``.csi`` index; ``"zarr"`` — :mod:`popsim.realdata.vcfzarr`, VCF Zarr stores
+(bio2zarr/sgkit). :func:`iter_chromosomes` reads a multi-chromosome file in one pass. Samples are assigned to populations by a two-column file (sample,
 population). The result is a :class:`VcfGenotypes` whose layout mirrors tskit so that the same image
 transform serves simulated and real data:
 
