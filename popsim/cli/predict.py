@@ -1,6 +1,6 @@
 """``popsim predict``: apply a model bundle to a VCF, window by window.
 
-    popsim predict MODEL.npz DATA.vcf[.gz] --pops POPS.tsv [--region chr:a-b]
+    popsim predict MODEL.npz DATA.{vcf[.gz],bcf,vcz} --pops POPS.tsv [--region chr:a-b | --regions R1,R2|BED]
                    [--window-bp N | --window-snps N] [--ref-is-ancestral | --ancestral-allele AA]
                    [--subsample --seed S] [-o OUTDIR]
 
@@ -8,7 +8,7 @@
 statistics scaler + class/target names + calibration + scenario metadata). ``POPS.tsv`` assigns VCF samples to
 the populations of the simulations (two columns: sample, population; see ``popsim.realdata.vcf.read_populations``).
 
-The chromosome (or region) is cut into windows of the simulated region length (default) or of N consecutive
+Every chromosome of the file (or the regions given) is cut into windows of the simulated region length (default) or of N consecutive
 SNPs, each turned into the network's input exactly as the training data were, and predicted. Written to
 OUTDIR: ``windows.csv`` (one row per window: position, SNPs, class probabilities or parameter estimates),
 ``summary.csv`` (per class/parameter: mean over windows, sd, 2.5–97.5 % quantiles of the windows and a 95 %
@@ -37,7 +37,8 @@ def run_predict(args) -> int:
     from popsim.realdata.windows import predict_vcf_file
 
     output = check_output_folder(args.output or f"{Path(args.vcf).name.split('.')[0]}_predict", "-o/--output")
-    predict_vcf_file(args.model, args.vcf, args.pops, region=args.region, window_bp=args.window_bp,
+    predict_vcf_file(args.model, args.vcf, args.pops, region=args.region, regions=args.regions,
+                     backend=args.backend, window_bp=args.window_bp,
                      window_snps=args.window_snps, step=args.step, min_snps=args.min_snps,
                      subsample=args.subsample, seed=args.seed, ref_is_ancestral=args.ref_is_ancestral,
                      ancestral_allele=args.ancestral_allele, pass_only=args.pass_only,
@@ -61,19 +62,29 @@ def add_parser(subparsers):
         "allele polarisation, too few SNPs) are errors; nothing is silently subsampled or reordered.",
         epilog="examples:\n"
         "  popsim predict bundle.npz mystery.vcf.gz --pops pops.tsv --ref-is-ancestral -o mystery_predict\n"
+        "  popsim predict bundle.npz genome.bcf --pops pops.tsv --regions accessible.bed -o genome_predict\n"
         "  popsim predict bundle.npz chr2.vcf.gz --pops pops.tsv --region chr2:1-5000000 \\\n"
         "      --ancestral-allele AA --subsample --seed 1 --window-snps 512\n"
         "exit status: 0 on success, 2 on a usage error or a data/model mismatch (one line on stderr)",
         formatter_class=HelpFormatter,
     )
     parser.add_argument("model", metavar="MODEL", help="model bundle (.npz) written by ModelBundle.save")
-    parser.add_argument("vcf", metavar="VCF", help="VCF file, plain or gzip/bgzip-compressed")
+    parser.add_argument("vcf", metavar="VCF", help="VCF file (plain or gzip/bgzip), BCF file, or VCF Zarr store "
+                        "(bio2zarr/sgkit layout); with a .tbi/.csi index or VCF Zarr the file is read a few windows "
+                        "at a time (bounded memory)")
     parser.add_argument("--pops", required=True, metavar="POPS.tsv",
                         help="two columns: VCF sample name, population name (as in the simulations); samples not "
                         "listed are ignored")
-    parser.add_argument("--region", metavar="CHR[:A-B]",
-                        help="chromosome or 1-based inclusive interval (samtools syntax); needed if the VCF holds "
-                        "several chromosomes")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--region", metavar="CHR[:A-B]",
+                       help="one chromosome or 1-based inclusive interval (samtools syntax); default: every "
+                       "chromosome of the file")
+    where.add_argument("--regions", metavar="R1,R2|BED",
+                       help="several regions, comma-separated (chr1,chr2:1-5000000) or a BED file (0-based, "
+                       "half-open); windows.csv has one table for all, summary_by_chromosome.csv one summary each")
+    parser.add_argument("--backend", choices=["auto", "htslib", "python", "zarr"], default="auto",
+                        help="reader: htslib (cyvcf2: BCF, index jumps), python (the hand parser, no dependency), "
+                        "zarr (VCF Zarr); auto picks htslib when cyvcf2 is installed")
     windows = parser.add_mutually_exclusive_group()
     windows.add_argument("--window-bp", type=positive_int, metavar="N",
                          help="windows of N bp (default: the simulated region length stored in the bundle)")

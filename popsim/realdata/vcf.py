@@ -1,7 +1,11 @@
 """Read biallelic SNP genotypes from a VCF file, for applying networks trained on simulations to real data.
 
-Plain and gzip/bgzip-compressed VCF 4.x are read line by line with Python's ``gzip`` module (no bcftools or
-tabix needed, no index used). Samples are assigned to populations by a two-column file (sample,
+Three backends return the same :class:`VcfGenotypes` (``backend`` says which ran; :func:`read_vcf`'s
+``backend=``): ``"python"`` — this module's hand-written parser, the reference and test oracle: plain and
+gzip/bgzip-compressed VCF 4.x read line by line with Python's ``gzip`` module, no dependency, no index used;
+``"htslib"`` — :mod:`popsim.realdata.htslib` (cyvcf2, ``pip install 'popsim[vcf]'``): also BCF, and region
+reads through a ``.tbi``/``.csi`` index; ``"zarr"`` — :mod:`popsim.realdata.vcfzarr`, VCF Zarr stores
+(bio2zarr/sgkit). :func:`iter_chromosomes` reads a multi-chromosome file in one pass. Samples are assigned to populations by a two-column file (sample,
 population). The result is a :class:`VcfGenotypes` whose layout mirrors tskit so that the same image
 transform serves simulated and real data:
 
@@ -98,13 +102,19 @@ import numpy as np
 from popsim.features.genotypes import segregating_sites
 
 __all__ = [
+    "BACKENDS",
     "SKIP_REASONS",
     "VcfFormatError",
     "VcfGenotypes",
+    "VcfWarning",
+    "iter_chromosomes",
     "parse_region",
     "read_populations",
     "read_vcf",
+    "vcf_contigs",
 ]
+
+BACKENDS = ("auto", "htslib", "python", "zarr")
 
 SKIP_REASONS = ("multiallelic", "symbolic", "indel", "no_alt", "non_acgt", "filtered", "no_ancestral",
                 "monomorphic", "telomere")
@@ -131,6 +141,10 @@ class VcfFormatError(ValueError):
     """A VCF (or population file) line that cannot be read; the message names the file and line number."""
 
 
+class VcfWarning(UserWarning):
+    """Something about the input that costs time or may surprise, e.g. a region read without an index."""
+
+
 # ------------------------------------------------------------------------------------------ result object
 
 
@@ -153,6 +167,7 @@ class VcfGenotypes:
     n_records: int = 0
     ignored_samples: tuple = ()
     source: str = ""
+    backend: str = "python"
 
     # -- shapes and labels ---------------------------------------------------------------------------
     @property
@@ -323,7 +338,8 @@ class VcfGenotypes:
         return (f"{self.source or 'VCF'} {self.chromosome}:{self.start}-{self.end}: {self.num_sites} biallelic "
                 f"SNPs of {self.n_records} records; {self.num_individuals} individuals ({pops}), "
                 f"{self.num_haplotypes} haplotypes, {'phased' if self.phased else 'UNPHASED'}; "
-                f"skipped: {skipped}; {self.n_ignored_samples} VCF samples not in the population file ignored")
+                f"skipped: {skipped}; {self.n_ignored_samples} VCF samples not in the population file ignored; "
+                f"read by the {self.backend} backend")
 
     def __repr__(self) -> str:
         return (f"VcfGenotypes(chromosome={self.chromosome!r}, start={self.start}, end={self.end}, "
@@ -462,6 +478,8 @@ class _Reader:
     Kept genotypes accumulate as blocks of shape (records, selected individuals, alleles per call).
     """
 
+    backend_name = "python"
+
     def __init__(self, path: Path, region, drop_monomorphic: bool, pass_only: bool, require_phased: bool,
                  ancestral_allele: str | None = None):
         self.path = path
@@ -528,6 +546,14 @@ class _Reader:
         self.ignored_samples = tuple(s for s in vcf_samples if s not in populations)
         self.ploidy = np.zeros(len(order), dtype=np.int64)  # 0 = not yet known (only missing calls so far)
         self.uniform_ploidy = 0  # k once every selected individual is known to have ploidy k
+
+    def check_region_contig(self, contigs) -> None:
+        """A region on a contig the header (or index) does not list is an error naming the file — when the
+        header lists any contigs at all (a VCF without ``##contig`` lines is scanned)."""
+        if self.region and contigs and self.region[0] not in contigs:
+            names = list(contigs)
+            raise ValueError(f"{self.path}: region {self.region[0]!r} is on a contig not in the header; "
+                             f"contigs: {', '.join(names[:10])}{' ...' if len(names) > 10 else ''}")
 
     # -- genotypes: batched fast path ----------------------------------------------------------------
     def queue(self, gt: bytes, lineno: int, pos: int, flip: bool) -> None:
@@ -663,8 +689,67 @@ class _Reader:
             self.blocks.append(alleles)
             self.block_positions.append(positions)
 
+    def add_calls(self, positions: np.ndarray, gt: np.ndarray, phased: np.ndarray, flip: np.ndarray,
+                  labels) -> None:
+        """Keep records given as arrays in the htslib convention (the htslib and VCF Zarr backends).
+
+        ``gt``: (m, n_sel, P) integer alleles, -1 missing, -2 beyond the call's ploidy (htslib's vector
+        end); ``phased``: (m, n_sel) bool; ``labels``: (m,) record numbers for messages (see :meth:`error`).
+        A call with a single missing allele is a bare ``.`` (ploidy unknown), as in the text parser.
+        """
+        gt = np.asarray(gt)
+        m, n_sel, k = gt.shape
+        if m == 0:
+            return
+        big = gt > 1
+        if big.any():
+            j, i, _ = np.argwhere(big)[0]
+            raise self.fail(int(labels[j]), f"sample {self.samples[i]!r} has allele index {int(gt[j, i].max())}, "
+                                            "but the record has a single ALT allele")
+        if (gt < -2).any():
+            j, i, _ = np.argwhere(gt < -2)[0]
+            raise self.fail(int(labels[j]), f"sample {self.samples[i]!r} has a malformed GT")
+        ploidy = k - np.count_nonzero(gt == _PAD, axis=2)                 # (m, n_sel)
+        alleles = gt.astype(np.int8)
+        bare = (ploidy == 1) & (alleles[:, :, 0] == -1)
+        if bare.any():  # '.': missing for every allele of the individual, whatever its ploidy
+            ploidy[bare] = 0
+            alleles[bare] = -1
+        uniform = self.uniform_ploidy
+        if not (uniform and np.all((ploidy == uniform) | (ploidy == 0))):
+            top = ploidy.max(axis=0)
+            if np.all((ploidy == top) | (ploidy == 0)):  # one ploidy per individual in this block
+                known = self.ploidy > 0
+                clash = np.any((ploidy > 0) & known & (ploidy != self.ploidy), axis=1)
+                self.check_ploidy(top, int(labels[int(np.argmax(clash))]))
+            else:
+                for j in range(m):
+                    self.check_ploidy(ploidy[j], int(labels[j]))
+        if k > 1:
+            unphased = np.any((ploidy > 1) & ~np.asarray(phased, dtype=bool) & (alleles.max(axis=2) >= 0), axis=1)
+            if unphased.any():
+                self.note_unphased(int(labels[int(np.argmax(unphased))]))
+        self.add_block(alleles, np.asarray(positions, dtype=np.int64), np.asarray(flip, dtype=bool))
+
+    def reset_chromosome(self) -> None:
+        """Forget what was kept (blocks, counts, ploidies) before reading the next chromosome."""
+        self.skipped = dict.fromkeys(SKIP_REASONS, 0)
+        self.blocks, self.block_positions = [], []
+        self.n_records = 0
+        self.unphased_line = None
+        self.ploidy = np.zeros(len(self.sel), dtype=np.int64)
+        self.uniform_ploidy = 0
+
     # -- main loop -----------------------------------------------------------------------------------
     def read(self, populations):
+        """One chromosome (the region's, or the file's only one): ``(chrom, chrom_wanted, r_start, r_end,
+        last POS seen, chromosomes seen)``."""
+        return next(self.scan(populations, multi=False))
+
+    def scan(self, populations, multi: bool = True):
+        """Generator over the chromosomes of the file, one pass; with ``multi=False`` a second chromosome
+        without a region is an error. Yields the tuple of :meth:`read` after each chromosome; the caller
+        takes the kept blocks (:meth:`assemble`) before asking for the next one."""
         header_seen = False
         chrom_wanted = self.region[0].encode() if self.region else None
         r_start = self.region[1] if self.region else 1
@@ -685,6 +770,7 @@ class _Reader:
                         raise self.fail(lineno, "header line after the #CHROM line")
                     if line.startswith(b"#CHROM"):
                         self.parse_header(line, lineno, populations)
+                        self.check_region_contig(self.contig_lengths)
                         header_seen = True
                         n_tabs = 8 + self.n_samples
                     elif line.startswith(b"##"):
@@ -706,6 +792,11 @@ class _Reader:
                     chromosomes_seen.append(this_chrom.decode("utf-8", "replace"))
                     if chrom_wanted is None:
                         chrom_wanted = this_chrom
+                if this_chrom != chrom_wanted and multi and chrom is not None and not self.region:
+                    self.flush()
+                    yield (chrom.decode(), chrom.decode(), r_start, r_end, max_pos, chromosomes_seen)
+                    self.reset_chromosome()
+                    chrom_wanted, chrom, max_pos, fmt_cache = this_chrom, None, 0, (None, 0, 1)
                 if this_chrom != chrom_wanted:
                     if chrom is not None:
                         if self.region:
@@ -768,8 +859,8 @@ class _Reader:
         self.flush()
         if not header_seen:
             raise VcfFormatError(f"{self.path}: no '#CHROM ...' header line found (is this a VCF file?)")
-        return (None if chrom is None else chrom.decode(), None if chrom_wanted is None else chrom_wanted.decode(),
-                r_start, r_end, max_pos, chromosomes_seen)
+        yield (None if chrom is None else chrom.decode(), None if chrom_wanted is None else chrom_wanted.decode(),
+               r_start, r_end, max_pos, chromosomes_seen)
 
     def assemble(self) -> tuple:
         """Concatenate the kept blocks into the (sites, haplotypes) matrix and the positions."""
@@ -800,13 +891,15 @@ def _take_field(sample_field: bytes, index: int) -> bytes:
 
 
 def read_vcf(path, populations=None, region=None, *, drop_monomorphic: bool = True, pass_only: bool = False,
-             require_phased: bool = False, ancestral_allele: str | None = None) -> VcfGenotypes:
-    """Read biallelic SNP genotypes of one chromosome (or region) from a plain or gzipped VCF.
+             require_phased: bool = False, ancestral_allele: str | None = None,
+             backend: str = "auto") -> VcfGenotypes:
+    """Read biallelic SNP genotypes of one chromosome (or region) from a VCF, BCF or VCF Zarr store.
 
     Parameters
     ----------
     path:
-        VCF file, plain text or gzip/bgzip (detected from the first bytes, not the name).
+        VCF file, plain text or gzip/bgzip (detected from the first bytes, not the name); a BCF file
+        (htslib backend); or a VCF Zarr directory (bio2zarr/sgkit layout, see :mod:`popsim.realdata.vcfzarr`).
     populations:
         Path of a two-column ``sample  population`` file (see :func:`read_populations`), or a dict
         ``{sample: population}`` in the desired order, or None to take every VCF sample as population
@@ -814,7 +907,9 @@ def read_vcf(path, populations=None, region=None, *, drop_monomorphic: bool = Tr
         VCF are an error naming them.
     region:
         ``"chr"``, ``"chr:start-end"`` (1-based inclusive) or a tuple ``(chr, start, end)``. Without it the
-        file must contain a single chromosome.
+        file must contain a single chromosome (see :func:`iter_chromosomes` for several). With the htslib
+        backend and a ``.tbi``/``.csi`` index next to the file, the reader jumps to the region; without an
+        index the file is scanned from the top (a :class:`VcfWarning` says so).
     drop_monomorphic:
         Skip (and count) sites without both alleles among the selected samples' non-missing calls.
     pass_only:
@@ -827,23 +922,136 @@ def read_vcf(path, populations=None, region=None, *, drop_monomorphic: bool = Tr
         the ancestral allele is ALT (first character, any case, e.g. ``AA=g`` or ``AA=G|||``); records whose
         ancestral allele is absent or neither REF nor ALT are skipped as ``no_ancestral``. Without it,
         0 = REF and 1 = ALT, and REF is not necessarily ancestral (``polarised=False``).
+    backend:
+        ``"python"`` — the hand-written parser (no dependency; plain/gzip VCF; never uses an index);
+        ``"htslib"`` — cyvcf2 (``pip install popsim[vcf]``): VCF, bgzip VCF, BCF, ``.tbi``/``.csi`` region
+        jumps; ``"auto"`` (default) — a VCF Zarr store is read as such, otherwise htslib when cyvcf2 is
+        importable, else the hand parser (a BCF then is an error saying what to install). Both text backends
+        return identical results (tested); ``backend`` of the result says which one ran.
 
     Returns a :class:`VcfGenotypes` (layout in the module docstring). ``start``/``end`` are the region's,
     defaulting to 1 and to the ``##contig`` length (else the last POS seen on the chromosome); positions
     are ``POS − (start − 1)``, i.e. VCF POS when no region start is given.
 
-    Raises :class:`VcfFormatError` (a ``ValueError``) with file and line number for malformed lines
+    Raises :class:`VcfFormatError` (a ``ValueError``) with file and line (or record) for malformed lines
     (column count, POS, GT, ploidy changes, unsorted records, missing header), and ``ValueError`` for
     samples absent from the VCF or when no usable site remains (the message gives the skip counts).
     """
     path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"VCF {str(path)!r} is a directory; expected a .vcf, .vcf.gz or .vcf.bgz file")
-    reader = _Reader(path, region, drop_monomorphic, pass_only, require_phased, ancestral_allele)
+    reader = _make_reader(path, region, drop_monomorphic, pass_only, require_phased, ancestral_allele, backend)
     try:
-        chrom, chrom_wanted, r_start, r_end, last_seen_pos, chromosomes_seen = reader.read(populations)
+        found = reader.read(populations)
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise VcfFormatError(f"{path}: corrupt or truncated gzip file ({exc})") from exc
+    return _result(reader, found, ancestral_allele)
+
+
+def iter_chromosomes(path, populations=None, *, drop_monomorphic: bool = True, pass_only: bool = False,
+                     require_phased: bool = False, ancestral_allele: str | None = None, backend: str = "auto"):
+    """Every chromosome of a multi-chromosome file, in file order, in **one pass**: yields one
+    :class:`VcfGenotypes` per chromosome (the same as ``read_vcf(path, populations, region=CHROM)``), holding
+    only that chromosome in memory. Chromosomes without a usable SNP are skipped. Arguments as :func:`read_vcf`.
+    """
+    path = Path(path)
+    reader = _make_reader(path, None, drop_monomorphic, pass_only, require_phased, ancestral_allele, backend)
+    try:
+        for found in reader.scan(populations):
+            if found[0] is not None and reader.blocks:
+                yield _result(reader, found, ancestral_allele)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise VcfFormatError(f"{path}: corrupt or truncated gzip file ({exc})") from exc
+
+
+def vcf_contigs(path, backend: str = "auto") -> dict:
+    """``{contig: length or None}`` from the header (``##contig`` lines), the index or the VCF Zarr store,
+    without reading records; empty if the file declares none."""
+    path = Path(path)
+    kind = _input_kind(path)
+    if kind == "zarr":
+        from popsim.realdata.vcfzarr import zarr_contigs
+        return zarr_contigs(path)
+    if _choose_backend(path, kind, backend) == "htslib":
+        from popsim.realdata.htslib import htslib_contigs
+        return htslib_contigs(path)
+    contigs = {}
+    with _open(path) as fh:
+        for raw in fh:
+            if not raw.startswith(b"##"):
+                break
+            m_id = re.search(rb"^##contig=<.*?[<,]?ID=([^,>]+)", raw)
+            if m_id:
+                m_len = re.search(rb"[<,]length=(\d+)", raw)
+                contigs[m_id.group(1).decode()] = int(m_len.group(1)) if m_len else None
+    return contigs
+
+
+def _input_kind(path: Path) -> str:
+    """``"zarr"`` (a VCF Zarr directory), ``"bcf"``, ``"text"`` (plain or gzip VCF); errors name the file."""
+    if path.is_dir():
+        if (path / "zarr.json").exists() or (path / ".zgroup").exists():
+            return "zarr"
+        raise ValueError(f"VCF {str(path)!r} is a directory; expected a .vcf, .vcf.gz or .bcf file, or a VCF Zarr "
+                         "store (a directory with zarr.json)")
+    if not path.exists():
+        raise FileNotFoundError(f"VCF {str(path)!r} does not exist")
+    with open(path, "rb") as fh:
+        head = fh.read(2)
+    if head == b"\x1f\x8b":
+        try:
+            with gzip.open(path, "rb") as fh:
+                head = fh.read(3)
+        except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
+            raise VcfFormatError(f"{path}: corrupt or truncated gzip file ({exc})") from exc
+    else:
+        with open(path, "rb") as fh:
+            head = fh.read(3)
+    return "bcf" if head == b"BCF" else "text"
+
+
+def htslib_available() -> bool:
+    """True if the optional htslib backend (cyvcf2) can be imported."""
+    try:
+        import cyvcf2  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _choose_backend(path: Path, kind: str, backend: str) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+    if kind == "zarr":
+        if backend in ("htslib", "python"):
+            raise ValueError(f"{path} is a VCF Zarr store; read it with backend='zarr' or 'auto'")
+        return "zarr"
+    if backend == "zarr":
+        raise ValueError(f"{path} is not a VCF Zarr store (a directory with zarr.json); use backend='auto'")
+    if backend == "auto":
+        backend = "htslib" if htslib_available() else "python"
+    if backend == "htslib" and not htslib_available():
+        raise ValueError(f"{path}: backend='htslib' needs cyvcf2, which is not installed "
+                         "(pip install 'popsim[vcf]' or pip install cyvcf2)")
+    if kind == "bcf" and backend == "python":
+        raise ValueError(f"{path} is a BCF file: reading BCF needs the htslib backend (pip install 'popsim[vcf]' "
+                         "or pip install cyvcf2), or convert it: bcftools view -Oz -o FILE.vcf.gz FILE.bcf")
+    return backend
+
+
+def _make_reader(path, region, drop_monomorphic, pass_only, require_phased, ancestral_allele, backend):
+    kind = _input_kind(path)
+    chosen = _choose_backend(path, kind, backend)
+    if chosen == "zarr":
+        from popsim.realdata.vcfzarr import ZarrReader as cls
+    elif chosen == "htslib":
+        from popsim.realdata.htslib import HtslibReader as cls
+    else:
+        cls = _Reader
+    return cls(path, region, drop_monomorphic, pass_only, require_phased, ancestral_allele)
+
+
+def _result(reader, found, ancestral_allele) -> VcfGenotypes:
+    path = reader.path
+    chrom, chrom_wanted, r_start, r_end, last_seen_pos, chromosomes_seen = found
     where = f"{chrom_wanted}:{r_start}-{r_end if r_end is not None else ''}" if chrom_wanted else "any chromosome"
     if chrom is None:
         seen = ", ".join(chromosomes_seen[:10]) or "none (no data lines)"
@@ -853,7 +1061,7 @@ def read_vcf(path, populations=None, region=None, *, drop_monomorphic: bool = Tr
         raise ValueError(f"{path}: no usable biallelic SNPs in {where} ({reader.n_records} records in range; "
                          f"skipped: {counts})")
     calls, positions = reader.assemble()
-    end = r_end if r_end is not None else reader.contig_lengths.get(chrom, last_seen_pos)
+    end = r_end if r_end is not None else (reader.contig_lengths.get(chrom) or last_seen_pos)
     end = max(end, int(positions[-1]), r_start)
     return VcfGenotypes(
         calls=calls,
@@ -867,9 +1075,9 @@ def read_vcf(path, populations=None, region=None, *, drop_monomorphic: bool = Tr
         start=int(r_start),
         end=int(end),
         polarised=ancestral_allele is not None,
-        skipped=reader.skipped,
+        skipped=dict(reader.skipped),
         n_records=reader.n_records,
         ignored_samples=reader.ignored_samples,
         source=str(path),
+        backend=reader.backend_name,
     )
-

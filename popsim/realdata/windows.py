@@ -33,7 +33,8 @@ from popsim.features.stats import compute_statistics
 from popsim.realdata.bundle import BundleWarning, MismatchError, ModelBundle
 from popsim.realdata.vcf import VcfGenotypes, read_vcf
 
-__all__ = ["predict_vcf", "WindowPredictions", "plot_predictions", "predict_vcf_file"]
+__all__ = ["predict_vcf", "predict_genome", "parse_regions", "WindowPredictions", "plot_predictions",
+           "predict_vcf_file"]
 
 
 @dataclass
@@ -65,6 +66,34 @@ class WindowPredictions:
     warnings: list = field(default_factory=list)
     data_summary: str = ""
     model_summary: str = ""
+    chromosomes: np.ndarray | None = None  # (windows,) chromosome of each window (genome-wide predictions)
+
+    def window_chromosomes(self) -> np.ndarray:
+        """(windows,) chromosome name of each window."""
+        if self.chromosomes is not None:
+            return np.asarray(self.chromosomes, dtype=object)
+        return np.array([self.chromosome] * len(self), dtype=object)
+
+    def by_chromosome(self) -> dict:
+        """``{chromosome: WindowPredictions}`` of the windows of each chromosome, in order of appearance."""
+        names = self.window_chromosomes()
+        out = {}
+        for name in dict.fromkeys(names.tolist()):
+            keep = names == name
+            out[name] = replace(self, values=self.values[keep], chromosome=name, starts=self.starts[keep],
+                                ends=self.ends[keep], n_snps=self.n_snps[keep], padded=self.padded[keep],
+                                chromosomes=None)
+        return out
+
+    def chromosome_summary_rows(self, seed: int = 0) -> list[dict]:
+        """:meth:`summary_rows` per chromosome (column ``chromosome`` first, ``windows`` = count), then the
+        genome-wide rows (``chromosome = "genome"``)."""
+        rows = []
+        parts = list(self.by_chromosome().items()) + [("genome", self)]
+        for name, part in parts:
+            for row in part.summary_rows(seed=seed):
+                rows.append({"chromosome": name, "windows": len(part), **row})
+        return rows
 
     def __len__(self) -> int:
         return int(self.values.shape[0])
@@ -150,8 +179,9 @@ class WindowPredictions:
             header.append("most_probable")
         with open(path, "w", encoding="utf-8") as fh:
             fh.write(",".join(header) + "\n")
+            names = self.window_chromosomes()
             for i in range(len(self)):
-                cells = [str(i), self.chromosome, str(int(self.starts[i])), str(int(self.ends[i])),
+                cells = [str(i), str(names[i]), str(int(self.starts[i])), str(int(self.ends[i])),
                          str(int(self.n_snps[i])), str(bool(self.padded[i])),
                          *(f"{v:.6g}" for v in self.values[i])]
                 if self.kind == "classification":
@@ -159,15 +189,17 @@ class WindowPredictions:
                 fh.write(",".join(cells) + "\n")
         return path
 
-    def summary_to_csv(self, path) -> Path:
-        """The summary rows (:meth:`summary_rows`) as CSV."""
+    def summary_to_csv(self, path, by_chromosome: bool = False) -> Path:
+        """The summary rows (:meth:`summary_rows`) as CSV; per chromosome and genome-wide
+        (:meth:`chromosome_summary_rows`) with ``by_chromosome``."""
         path = Path(path)
-        rows = self.summary_rows()
+        rows = self.chromosome_summary_rows() if by_chromosome else self.summary_rows()
         header = list(rows[0])
         with open(path, "w", encoding="utf-8") as fh:
             fh.write(",".join(header) + "\n")
             for row in rows:
-                fh.write(",".join(v if isinstance(v, str) else f"{v:.6g}" for v in row.values()) + "\n")
+                fh.write(",".join(v if isinstance(v, str) else str(v) if isinstance(v, (int, np.integer))
+                                  else f"{v:.6g}" for v in row.values()) + "\n")
         return path
 
 
@@ -181,7 +213,7 @@ def _fmt(value: float) -> str:
 def predict_vcf(bundle, vcf, populations=None, region=None, *, window_bp: float | None = None,
                 n_snps_windows: int | None = None, step: int | None = None, min_snps: int | None = None,
                 subsample: bool = False, seed: int = 0, ref_is_ancestral: bool = False,
-                calibrated: bool = True, keep_partial: bool = False) -> WindowPredictions:
+                calibrated: bool = True, keep_partial: bool = False, empty_ok: bool = False) -> WindowPredictions:
     """Predict every window of a VCF with ``bundle`` (a :class:`~popsim.realdata.bundle.ModelBundle`) and its
     stored transform; return :class:`WindowPredictions`.
 
@@ -198,6 +230,8 @@ def predict_vcf(bundle, vcf, populations=None, region=None, *, window_bp: float 
     ref_is_ancestral : state that REF is the ancestral allele (VCFs written by tskit from simulations).
     calibrated : apply the stored temperature scaling (classification).
     keep_partial : also predict the last, shorter window.
+    empty_ok : return None instead of raising when no window can be predicted (too few sites or SNPs), as
+        :func:`predict_genome` does for one chunk of a chromosome.
     """
     if not isinstance(vcf, VcfGenotypes):
         vcf = read_vcf(vcf, populations, region)
@@ -210,6 +244,8 @@ def predict_vcf(bundle, vcf, populations=None, region=None, *, window_bp: float 
     # Simulations keep only sites segregating in the sample: do the same (also after subsampling).
     vcf = vcf.segregating()
     if vcf.num_sites == 0:
+        if empty_ok:
+            return None
         raise MismatchError(f"{vcf.source or 'VCF'}: no site segregates in the selected individuals")
 
     if n_snps_windows is not None:
@@ -220,6 +256,8 @@ def predict_vcf(bundle, vcf, populations=None, region=None, *, window_bp: float 
         windows = vcf.windows_by_snps(n_snps_windows, step, keep_partial=keep_partial)
         window_text = f"{n_snps_windows} consecutive SNPs"
         if not windows:
+            if empty_ok:
+                return None
             raise MismatchError(f"{vcf.source or 'VCF'} has {vcf.num_sites} segregating SNPs, fewer than one "
                                 f"window of {n_snps_windows}")
     else:
@@ -232,6 +270,8 @@ def predict_vcf(bundle, vcf, populations=None, region=None, *, window_bp: float 
                          f"{bundle.window_bp:g} bp: SNP counts and spacing differ from the training data")
         window_bp = int(round(window_bp))
         if window_bp > vcf.sequence_length and not keep_partial:
+            if empty_ok:
+                return None
             raise MismatchError(f"{vcf.source or 'VCF'} covers {vcf.sequence_length} bp, less than one window "
                                 f"of {window_bp} bp (the simulated region length); give a longer region or "
                                 "a smaller window_bp")
@@ -250,6 +290,8 @@ def predict_vcf(bundle, vcf, populations=None, region=None, *, window_bp: float 
     usable = counts >= min_snps
     skipped = int(np.count_nonzero(~usable))
     if not usable.any():
+        if empty_ok:
+            return None
         raise MismatchError(f"too few SNPs: no window has at least {min_snps} segregating SNPs (most: "
                             f"{counts.max() if len(counts) else 0}) in {len(windows)} windows of "
                             f"{window_text}" + (f"; the simulations had {sites['min']:g} to {sites['max']:g}"
@@ -336,6 +378,17 @@ def plot_predictions(predictions, path=None, title: str | None = None):
 
     p = predictions
     centres = (p.starts + p.ends) / 2
+    names = p.window_chromosomes()
+    chromosome_order = list(dict.fromkeys(names.tolist()))
+    boundaries = []
+    if len(chromosome_order) > 1:  # chromosomes laid end to end along one axis
+        offset, shifted = 0.0, centres.astype(float).copy()
+        for name in chromosome_order:
+            keep = names == name
+            shifted[keep] += offset
+            boundaries.append((offset, name))
+            offset += float(p.ends[keep].max())
+        centres = shifted
     scale, unit = (1e6, "Mb") if centres.max(initial=0) > 5e6 else (1e3, "kb")
     boot_lo, boot_hi = p.bootstrap_interval()
     mean = p.mean()
@@ -360,7 +413,14 @@ def plot_predictions(predictions, path=None, title: str | None = None):
             right.axvline(mean[k], color=colours[k], lw=2)
             right.axvspan(boot_lo[k], boot_hi[k], color=colours[k], alpha=0.15)
         what = "probability" if p.kind == "classification" else p.names[group[0]]
-        left.set(xlabel=f"window centre ({p.chromosome}, {unit})", ylabel=what)
+        if boundaries:
+            for x, name in boundaries:
+                left.axvline(x / scale, color="0.6", lw=0.8, ls=":")
+                left.annotate(name, (x / scale, 1.0), xycoords=("data", "axes fraction"), fontsize=7,
+                              va="bottom", ha="left")
+            left.set(xlabel=f"window centre (chromosomes end to end, {unit})", ylabel=what)
+        else:
+            left.set(xlabel=f"window centre ({p.chromosome}, {unit})", ylabel=what)
         right.set(xlabel=what, ylabel="density over windows")
         if p.kind == "classification":
             left.set_ylim(-0.03, 1.03)
@@ -380,31 +440,190 @@ def plot_predictions(predictions, path=None, title: str | None = None):
 # ------------------------------------------------------------------------------------------ files in, files out
 
 
-def predict_vcf_file(model, vcf, populations, *, region=None, window_bp=None, window_snps=None, step=None,
-                     min_snps=None, subsample=False, seed=0, ref_is_ancestral=False, ancestral_allele=None,
-                     pass_only=False, calibrated=True, output=None, quiet=False):
+def parse_regions(regions) -> list:
+    """Several regions: a list of region strings/tuples, a comma-separated string
+    (``"chr1,chr2:1-5000000"``; a comma between digits is a thousands separator) or the path of a BED file
+    (0-based half-open ``chrom start end`` per line, ``#``/``track``/``browser`` lines ignored), each turned
+    into ``(chromosome, start, end)`` 1-based inclusive by :func:`popsim.realdata.vcf.parse_region`."""
+    from popsim.realdata.vcf import parse_region
+
+    if regions is None:
+        return None
+    if isinstance(regions, (str, Path)) and Path(regions).is_file():
+        path = Path(regions)
+        out = []
+        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            words = line.split()
+            if not words or words[0].startswith("#") or words[0] in ("track", "browser"):
+                continue
+            if len(words) < 3 or not words[1].isdigit() or not words[2].isdigit() or int(words[2]) <= int(words[1]):
+                raise ValueError(f"{path}, line {lineno}: expected a BED line 'chrom start end' (0-based, "
+                                 f"half-open, start < end); got {line[:80]!r}")
+            out.append((words[0], int(words[1]) + 1, int(words[2])))
+        if not out:
+            raise ValueError(f"{path}: no regions in the BED file")
+        return out
+    if isinstance(regions, str):
+        import re
+
+        regions = [r for r in re.split(r",(?!\d{3}(?:\D|$))", regions) if r.strip()]
+    return [parse_region(r) for r in regions]
+
+
+def _chunks(chrom, start, end, window_bp, step, per_chunk):
+    """Spans of ``per_chunk`` consecutive windows (length ``window_bp`` every ``step``) of [start, end]."""
+    first = start
+    while first <= end:
+        last = min(first + (per_chunk - 1) * step + window_bp - 1, end)
+        yield (chrom, first, last, last == end)
+        first += per_chunk * step
+
+
+def predict_genome(bundle, path, populations=None, regions=None, *, window_bp=None, n_snps_windows=None,
+                   step=None, min_snps=None, subsample=False, seed=0, ref_is_ancestral=False, calibrated=True,
+                   keep_partial=False, pass_only=False, ancestral_allele=None, backend="auto",
+                   chunk_windows: int = 64) -> WindowPredictions:
+    """:func:`predict_vcf` over several chromosomes or regions of one file (VCF, BCF or VCF Zarr), in bounded
+    memory, as one :class:`WindowPredictions` whose ``chromosomes`` gives each window's chromosome.
+
+    ``regions``: None (every chromosome of the file) or anything :func:`parse_regions` takes. How the file is
+    walked, and so what is held in memory:
+
+    * **indexed** (htslib backend with a ``.tbi``/``.csi`` next to the file, or a VCF Zarr store) and windows
+      in bp: each region is read ``chunk_windows`` windows at a time (a region read per chunk, through the
+      index) — memory is a few windows, whatever the chromosome's length. Windows are exactly those of
+      :func:`predict_vcf` on the whole region (each chunk starts on a window start).
+    * otherwise (no index, or ``n_snps_windows``): a region at a time, and without regions every chromosome
+      in one pass (:func:`popsim.realdata.vcf.iter_chromosomes`) — memory is one chromosome (or region).
+
+    Model/data mismatches raise as in :func:`predict_vcf` (on the first chunk); chunks without a usable window
+    count as skipped windows. Notes (warnings) of the chunks are merged, each kind once.
+    """
+    from popsim.realdata import vcf as vcf_module
+    from popsim.realdata.htslib import find_index
+
+    path = Path(path)
+    read_options = dict(pass_only=pass_only, ancestral_allele=ancestral_allele, backend=backend)
+    kind = vcf_module._input_kind(path)
+    chosen = vcf_module._choose_backend(path, kind, backend)
+    indexed = chosen == "zarr" or (chosen == "htslib" and find_index(path) is not None)
+    regions = parse_regions(regions)
+    contigs = vcf_module.vcf_contigs(path, backend=backend) if (indexed or regions) else {}
+    if window_bp is None and n_snps_windows is None:
+        window_bp = bundle.window_bp
+    predict_options = dict(window_bp=window_bp, n_snps_windows=n_snps_windows, step=step, min_snps=min_snps,
+                           subsample=subsample, seed=seed, ref_is_ancestral=ref_is_ancestral, calibrated=calibrated)
+
+    def genotype_sources():
+        """(label, VcfGenotypes or None, keep_partial, windows expected if empty) in genome order."""
+        if regions is None and not indexed:
+            for g in vcf_module.iter_chromosomes(path, populations, **read_options):
+                yield g, keep_partial
+            return
+        todo = regions if regions is not None else [(c, 1, n) for c, n in contigs.items()]
+        for chrom, start, end in todo:
+            if end is None:
+                end = contigs.get(chrom)
+            if indexed and n_snps_windows is None and end is not None and window_bp is not None:
+                w, st = int(round(window_bp)), int(step or round(window_bp))
+                for c, a, b, last in _chunks(chrom, start, end, w, st, max(1, chunk_windows)):
+                    yield _read_or_none(path, populations, (c, a, b), read_options), keep_partial and last
+            else:
+                yield _read_or_none(path, populations, (chrom, start, end), read_options), keep_partial
+
+    parts, notes, first, data = [], {}, None, []
+    for g, partial in genotype_sources():
+        if g is None:
+            continue
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", BundleWarning)
+            result = predict_vcf(bundle, g, keep_partial=partial, empty_ok=True, **predict_options)
+        if result is None:
+            continue
+        for message in result.warnings:
+            key = "".join(ch for ch in message if not ch.isdigit())
+            notes.setdefault(key, message)
+        first = first or result
+        parts.append(result)
+        data.append(g)
+    if not parts:
+        raise MismatchError(f"{path}: no window could be predicted in "
+                            f"{'the regions given' if regions else 'any chromosome'} (too few SNPs or no "
+                            "usable sites); see the data with popsim.realdata.vcf.read_vcf")
+    values = np.concatenate([p.values for p in parts])
+    names = np.concatenate([np.array([p.chromosome] * len(p), dtype=object) for p in parts])
+    chromosome_names = list(dict.fromkeys(names.tolist()))
+    skipped = sum(p.skipped_windows for p in parts)
+    merged = [m for m in notes.values() if "windows skipped" not in m]
+    if skipped:
+        merged.insert(0, f"{skipped} of {len(values) + skipped} windows skipped (too few segregating SNPs)")
+    if not indexed and regions is None:
+        merged.append(f"{path.name}: no index (.tbi/.csi) used: read a chromosome at a time (memory grows with "
+                      "the chromosome); index it (tabix -p vcf) or convert it to VCF Zarr for bounded memory")
+    sizes = data[0].population_sizes
+    n_sites = sum(g.num_sites for g in data)
+    return replace(
+        first, values=values, chromosome=",".join(chromosome_names), chromosomes=names,
+        starts=np.concatenate([p.starts for p in parts]), ends=np.concatenate([p.ends for p in parts]),
+        n_snps=np.concatenate([p.n_snps for p in parts]), padded=np.concatenate([p.padded for p in parts]),
+        skipped_windows=skipped, warnings=merged,
+        data_summary=(f"data: {path} {len(chromosome_names)} chromosome(s) ({', '.join(chromosome_names[:6])}"
+                      f"{' ...' if len(chromosome_names) > 6 else ''}), {n_sites} SNPs read, "
+                      f"{data[0].num_individuals} individuals ({', '.join(f'{p}:{n}' for p, n in sizes.items())}), "
+                      f"{'phased' if all(g.phased for g in data) else 'unphased'}; {data[0].backend} backend, "
+                      + ("read through the index a chunk of windows at a time" if indexed and n_snps_windows is None
+                         else "read a region/chromosome at a time")))
+
+
+def _read_or_none(path, populations, region, read_options):
+    """read_vcf of one region/chunk, or None when it has no usable SNP (other errors propagate)."""
+    from popsim.realdata.vcf import read_vcf
+
+    try:
+        return read_vcf(path, populations, region, **read_options)
+    except ValueError as exc:
+        text = str(exc)
+        if "no usable biallelic SNPs" in text or "no records on" in text:
+            return None
+        raise
+
+
+def predict_vcf_file(model, vcf, populations, *, region=None, regions=None, window_bp=None, window_snps=None,
+                     step=None, min_snps=None, subsample=False, seed=0, ref_is_ancestral=False, ancestral_allele=None,
+                     pass_only=False, calibrated=True, output=None, quiet=False, backend="auto"):
     """What ``popsim predict`` does: read the bundle and the VCF, predict every window, write the files.
 
-    ``model``: bundle path or a ``ModelBundle``; ``vcf``: VCF path; ``populations``: population file path or
-    ``{sample: population}`` dict. ``output``: folder for windows.csv, summary.csv and predictions.png
-    (None: write nothing). Other arguments as :func:`predict_vcf` and
-    :func:`popsim.realdata.vcf.read_vcf`. Returns the :class:`WindowPredictions`; prints the summary
-    unless ``quiet``.
+    ``model``: bundle path or a ``ModelBundle``; ``vcf``: VCF/BCF path or VCF Zarr store; ``populations``:
+    population file path or ``{sample: population}`` dict. ``region``: one region; ``regions``: several
+    (list, comma-separated string or BED file); neither: every chromosome of the file, walked by
+    :func:`predict_genome` (bounded memory with an index or VCF Zarr). ``output``: folder for windows.csv
+    (one row per window, with its chromosome), summary.csv (per chromosome and genome-wide) and predictions.png
+    (None: write nothing). Other arguments as :func:`predict_vcf` and :func:`popsim.realdata.vcf.read_vcf`.
+    Returns the :class:`WindowPredictions`; prints the summary unless ``quiet``.
     """
     bundle = model if isinstance(model, ModelBundle) else ModelBundle.load(model)
-    data = read_vcf(vcf, populations, region, pass_only=pass_only, ancestral_allele=ancestral_allele)
+    if region is not None and regions is not None:
+        raise ValueError("give region or regions, not both")
     with warnings.catch_warnings():
         # The warnings are kept in the result and printed with the summary, once.
         warnings.simplefilter("ignore", BundleWarning)
-        predictions = predict_vcf(bundle, data, window_bp=window_bp, n_snps_windows=window_snps, step=step,
-                                  min_snps=min_snps, subsample=subsample, seed=seed,
-                                  ref_is_ancestral=ref_is_ancestral, calibrated=calibrated)
+        predictions = predict_genome(bundle, vcf, populations, [region] if region is not None else regions,
+                                     window_bp=window_bp, n_snps_windows=window_snps, step=step, min_snps=min_snps,
+                                     subsample=subsample, seed=seed, ref_is_ancestral=ref_is_ancestral,
+                                     calibrated=calibrated, pass_only=pass_only, ancestral_allele=ancestral_allele,
+                                     backend=backend)
     if not quiet:
         print(predictions.summary_text())
+        if len(set(predictions.window_chromosomes().tolist())) > 1:
+            for name, part in predictions.by_chromosome().items():
+                mean = ", ".join(f"{n} {_fmt(v)}" for n, v in zip(part.names, part.mean()))
+                print(f"  {name}: {len(part)} windows; mean {mean}")
     if output is not None:
         output = Path(output)
         output.mkdir(parents=True, exist_ok=True)
         written = [predictions.to_csv(output / "windows.csv"), predictions.summary_to_csv(output / "summary.csv")]
+        if predictions.chromosomes is not None:
+            written.append(predictions.summary_to_csv(output / "summary_by_chromosome.csv", by_chromosome=True))
         plot_predictions(predictions, output / "predictions.png")
         written.append(output / "predictions.png")
         if not quiet:

@@ -142,3 +142,114 @@ def test_regression_predictions_are_summarised_and_plotted(tmp_path):
     assert mpimg.imread(tmp_path / "regression.png").shape[0] > 300
     header = result.to_csv(tmp_path / "w.csv").read_text().splitlines()[0]
     assert header == "window,chromosome,start,end,n_snps,padded,N,T"
+
+
+# ------------------------------------------------------------------------------------------ genome-wide
+
+
+@pytest.fixture(scope="module")
+def genome(tmp_path_factory):
+    """The same two simulated chromosomes (6 and 4 loci, 'constant') as plain VCF, bgzip + .tbi, BCF and VCF Zarr."""
+    import io
+
+    import msprime
+
+    from popsim.realdata.vcfzarr import write_vcf_zarr
+    from tests.popsim.realdata.test_bundle import MUTATION_RATE, scenarios
+
+    pysam = pytest.importorskip("pysam")
+    root = tmp_path_factory.mktemp("genome")
+    chosen = scenarios(8)["constant"]
+    params = chosen.sample_params(np.random.default_rng(5))
+    chromosomes = {}
+    for k, (name, loci) in enumerate({"chr1": 6, "chr2": 4}.items()):
+        ts = msprime.sim_ancestry({"pop": 8}, demography=chosen.demography(params), sequence_length=loci * LOCUS_BP,
+                                  recombination_rate=1e-8, random_seed=20 + k)
+        ts = msprime.sim_mutations(ts, rate=MUTATION_RATE, model=msprime.BinaryMutationModel(),
+                                   discrete_genome=True, random_seed=30 + k)
+        chromosomes[name] = ts.delete_sites(np.flatnonzero(ts.sites_position == 0))
+    texts = []
+    for name, ts in chromosomes.items():
+        out = io.StringIO()
+        ts.write_vcf(out, contig_id=name)
+        texts.append(out.getvalue().splitlines())
+    header_end = next(i for i, line in enumerate(texts[0]) if line.startswith("#CHROM"))
+    contig2 = next(line for line in texts[1] if line.startswith("##contig"))
+    body2 = [line for line in texts[1] if not line.startswith("#")]
+    plain = root / "genome.vcf"
+    plain.write_text("\n".join(texts[0][:header_end] + [contig2] + texts[0][header_end:] + body2) + "\n")
+    packed = root / "genome.vcf.gz"
+    pysam.tabix_compress(str(plain), str(packed))
+    pysam.tabix_index(str(packed), preset="vcf")
+    bcf = root / "genome.bcf"
+    with pysam.VariantFile(str(packed)) as src, pysam.VariantFile(str(bcf), "wb", header=src.header) as dst:
+        for record in src:
+            dst.write(record)
+    pysam.tabix_index(str(bcf), preset="bcf", csi=True)
+    store = write_vcf_zarr(chromosomes, root / "genome.vcz", chunk_variants=64)
+    pops = root / "pops.tsv"
+    pops.write_text("".join(f"tsk_{i}\tpop\n" for i in range(8)))
+    return {"plain": plain, "tbi": packed, "bcf": bcf, "zarr": store, "pops": pops}
+
+
+def test_genome_wide_prediction_is_the_same_whatever_the_container_and_chunking(genome):
+    from popsim.realdata.bundle import ModelBundle
+    from popsim.realdata.vcf import read_vcf
+    from popsim.realdata.windows import predict_genome, predict_vcf
+
+    _, bundle_path = trained()
+    bundle = ModelBundle.load(bundle_path)
+    expected = [predict_vcf(bundle, read_vcf(genome["plain"], genome["pops"], c, backend="python"),
+                            ref_is_ancestral=True) for c in ("chr1", "chr2")]
+    values = np.concatenate([p.values for p in expected])
+    for kind, backend, chunk in [("plain", "python", 64), ("plain", "htslib", 64), ("tbi", "auto", 2),
+                                 ("bcf", "auto", 4), ("zarr", "auto", 1)]:
+        got = predict_genome(bundle, genome[kind], genome["pops"], ref_is_ancestral=True, backend=backend,
+                             chunk_windows=chunk)
+        assert got.window_chromosomes().tolist() == ["chr1"] * 6 + ["chr2"] * 4, kind
+        np.testing.assert_array_equal(got.starts, np.r_[expected[0].starts, expected[1].starts])
+        np.testing.assert_allclose(got.values, values, rtol=1e-6, atol=1e-7, err_msg=f"{kind} {backend}")
+        if kind == "plain":
+            assert any("no index" in w for w in got.warnings)
+
+
+def test_predict_regions_and_bed_write_one_table_and_per_chromosome_summaries(popsim_main, genome, tmp_path, capsys):
+    _, bundle_path = trained()
+    bed = tmp_path / "regions.bed"
+    bed.write_text("# accessible\nchr1\t0\t60000\nchr2\t0\t40000\n")
+    for regions, n_windows in [("chr1,chr2:1-40,000", 8), (str(bed), 5)]:
+        out = tmp_path / f"out{n_windows}"
+        assert popsim_main(["predict", str(bundle_path), str(genome["tbi"]), "--pops", str(genome["pops"]),
+                            "--ref-is-ancestral", "--regions", regions, "-o", str(out)]) == 0
+        rows = (out / "windows.csv").read_text().splitlines()
+        assert len(rows) == 1 + n_windows and rows[1].split(",")[1] == "chr1" and rows[-1].split(",")[1] == "chr2"
+        by_chromosome = (out / "summary_by_chromosome.csv").read_text().splitlines()
+        assert by_chromosome[0].startswith("chromosome,windows,name,mean")
+        assert [r.split(",")[0] for r in by_chromosome[1:]] == ["chr1", "chr1", "chr2", "chr2", "genome", "genome"]
+        assert (out / "predictions.png").exists()
+    printed = capsys.readouterr().out
+    assert "chr2: 2 windows; mean" in printed
+
+
+def test_bad_genome_inputs_exit_2_with_one_line_naming_the_file(popsim_main, genome, tmp_path, capsys, monkeypatch):
+    import sys
+
+    _, bundle_path = trained()
+    base = ["predict", str(bundle_path)]
+    cases = [
+        ([str(tmp_path), "--pops", str(genome["pops"])], f"{tmp_path}' is a directory; expected a .vcf"),
+        ([str(genome["tbi"]), "--pops", str(genome["pops"]), "--region", "chr9:1-10"],
+         "genome.vcf.gz: region 'chr9' is on a contig not in the header"),
+        ([str(genome["zarr"]), "--pops", str(genome["pops"]), "--region", "chrX"],
+         "genome.vcz: region 'chrX' is on a contig not in the header"),
+        ([str(genome["tbi"]), "--pops", str(tmp_path)], "is a directory; expected a two-column text file"),
+    ]
+    for arguments, message in cases:
+        assert popsim_main([*base, *arguments, "--ref-is-ancestral", "-o", str(tmp_path / "o")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("popsim: error: ") and message in err and "\n" not in err, err
+    monkeypatch.setitem(sys.modules, "cyvcf2", None)  # no htslib backend
+    assert popsim_main([*base, str(genome["bcf"]), "--pops", str(genome["pops"]), "--ref-is-ancestral",
+                        "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "genome.bcf is a BCF file: reading BCF needs the htslib backend" in err and "\n" not in err
