@@ -156,7 +156,7 @@ def children_of(pid):
 
 @pytest.mark.parametrize("signal_number", [signal.SIGKILL, signal.SIGTERM])
 def test_killing_simulate_leaves_no_orphaned_workers(tmp_path, signal_number):
-    psutil = pytest.importorskip("psutil")
+    import psutil  # installed by the test extra: never skipped
     arguments = ["simulate", "--scenarios", "flagship_split,flagship_im", "--n", "400", "--seed", "9",
                  "--chunk-size", "4", "--n-snps", "16", "--workers", "2", *SMALL, "-o", str(tmp_path / "data")]
     process = subprocess.Popen([sys.executable, "-m", "popsim.cli", *arguments],
@@ -206,7 +206,7 @@ def test_subcommand_modules_not_written_yet_are_skipped(monkeypatch):
 
 
 def test_simulate_on_a_dask_scheduler_gives_the_same_dataset(tmp_path):
-    distributed = pytest.importorskip("distributed")
+    import distributed  # installed by the test extra: never skipped
     arguments = ["simulate", "--scenarios", "flagship_split,flagship_sc", "--n", "2", "--seed", "4", "--n-snps", "8",
                  *SMALL]
     assert main([*arguments, "-o", str(tmp_path / "local")]) == 0

@@ -157,7 +157,7 @@ def genome(tmp_path_factory):
     from popsim.realdata.vcfzarr import write_vcf_zarr
     from tests.popsim.realdata.test_bundle import MUTATION_RATE, scenarios
 
-    pysam = pytest.importorskip("pysam")
+    import pysam  # installed by the test extra: never skipped
     root = tmp_path_factory.mktemp("genome")
     chosen = scenarios(8)["constant"]
     params = chosen.sample_params(np.random.default_rng(5))

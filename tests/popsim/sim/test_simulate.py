@@ -110,7 +110,7 @@ def test_same_seed_gives_byte_identical_output_for_1_or_2_workers_and_a_thread_p
 
 
 def test_dask_distributed_local_cluster_gives_the_same_output():
-    distributed = pytest.importorskip("distributed")
+    import distributed  # installed by the test extra: never skipped
     reference = fingerprint(simulate(FLAGSHIP, 2, seed=7, settings=SMALL))
     with distributed.LocalCluster(processes=False, n_workers=1, threads_per_worker=2, protocol="tcp", host="127.0.0.1",
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
