@@ -29,6 +29,7 @@
 # three are scored once on the same test set.
 
 # %%
+import json
 import time
 
 import matplotlib.pyplot as plt
@@ -266,6 +267,13 @@ lines += ["", f"simulation {timings['simulation']:.0f} s, statistics {timings['s
 report = "\n".join(lines)
 print(report)
 (settings.output / "results.md").write_text(report + "\n", encoding="utf-8")
+# The same numbers for a program: benchmarks/lesson_results.py collects them, tests/lessons/test_full_results.py
+# compares a new full-mode run with the recorded one.
+(settings.output / "results.json").write_text(json.dumps({
+    "lesson": settings.name, "quick": settings.quick, "seed": settings.seed, "n_per_scenario": N_PER_SCENARIO,
+    "n_test": int(len(test)),
+    "accuracy": {name: float(np.mean(pred == truth)) for name, pred in methods.items()},
+    "cnn_epochs": len(cnn_history.history["loss"])}, indent=1) + "\n", encoding="utf-8")
 
 fig, axes = plt.subplots(1, 4, figsize=(17, 4), gridspec_kw={"width_ratios": [1, 1, 1, 1.2]})
 short = ["split", "IM", "SC"]
