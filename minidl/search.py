@@ -24,8 +24,10 @@ A *search space* is a dict from hyperparameter names to how each is drawn::
 **What a trial does.** ``model = build(params)`` (or ``build(params, seed=...)`` when ``build`` takes a
 ``seed``), then ``model.fit(x_train, y_train, batch_size=params.get("batch_size", 32), epochs=epochs,
 validation_data=validation, callbacks=[EarlyStopping(objective, patience, restore_best_weights=True), ...])``.
-The trial's score is the ``objective`` (default ``"val_loss"``) at its best epoch — exactly what the kept
-(restored) model gets on the validation data. ``batch_size`` is a hyperparameter of ``fit``; every other key
+The trial's score is the ``objective`` at its best epoch — exactly what the kept (restored) model gets on
+the validation data. The default objective, ``"val_data_loss"``, is ``val_loss`` without the L1/L2 penalty:
+Keras's ``val_loss`` adds ``l·Σw²`` to the data loss, so a search over ``l2`` that compared ``val_loss`` would
+favour the trials without a penalty. (Both are in every trial's metrics; they are equal without a penalty.) ``batch_size`` is a hyperparameter of ``fit``; every other key
 is for ``build``. A trial whose loss becomes NaN/inf stops there (status ``"diverged"``) and keeps its best
 finite epoch, if it had one.
 
@@ -51,7 +53,7 @@ so it needs no ``if __name__ == "__main__":`` guard).
 
 **Optuna** (``pip install ".[search]"``): :func:`optuna_search` takes the same space and arguments, draws with
 the TPE sampler (seeded) and stops unpromising trials early with the median pruner, which is told the
-per-epoch validation objective (``val_loss``). Pruned trials are listed but never selected.
+per-epoch validation objective (the validation loss, by default). Pruned trials are listed but never selected.
 
 Grid search tries every combination (``itertools.product`` in the order of the space's keys); continuous
 ranges contribute ``points`` values each (log-spaced for :class:`LogUniform`). Bergstra & Bengio (2012) explain
@@ -341,6 +343,21 @@ class _FiniteEarlyStopping(EarlyStopping):
         return bool(np.isfinite(value)) and super()._is_improvement(value, reference)
 
 
+class _ValidationDataLoss(Callback):
+    """Adds ``val_data_loss`` to the epoch logs: ``val_loss`` minus the L1/L2 penalty, i.e. the loss on the
+    validation *data*. ``val_loss`` (as in Keras) includes ``l·Σw²``, so comparing it across trials with
+    different penalties favours the trials without one; the data loss compares them fairly."""
+
+    def on_train_begin(self, logs=None):
+        self.values = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None and "val_loss" in logs:
+            penalty = float(sum(layer.regularization_loss() for layer in self.model.layers))
+            logs["val_data_loss"] = float(logs["val_loss"]) - penalty  # later callbacks see it too
+            self.values.append(logs["val_data_loss"])
+
+
 def _wants_seed(build) -> bool:
     try:
         parameters = inspect.signature(build).parameters
@@ -368,14 +385,15 @@ def _run_trial(build, index, params, seed, data, opts, extra_callbacks=()):
     with limit_threads(opts["threads"]), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         start = time.perf_counter()
         model = _build(build, params, seed)
-        nan_guard = _QuietTerminateOnNaN()
-        callbacks = [nan_guard, *extra_callbacks]
+        nan_guard, data_loss = _QuietTerminateOnNaN(), _ValidationDataLoss()
+        callbacks = [data_loss, nan_guard, *extra_callbacks]  # data_loss first: the others may watch its entry
         stopper = None
         if patience is not None:
             stopper = _FiniteEarlyStopping(objective, patience=patience, mode=mode, restore_best_weights=True)
-            callbacks.insert(0, stopper)
+            callbacks.insert(1, stopper)
         history = model.fit(x, y, batch_size=int(params.get("batch_size", opts["batch_size"])), epochs=epochs,
                             validation_data=(x_val, y_val), callbacks=callbacks, verbose=0).history
+        history["val_data_loss"] = data_loss.values  # History ran before it and did not see the entry
         seconds = time.perf_counter() - start
     if objective not in history:
         raise KeyError(f"objective {objective!r} is not in the training logs {sorted(history)}: compile the "
@@ -609,8 +627,8 @@ def _fmt(v) -> str:
 # ------------------------------------------------------------------------------------------------ searches
 def _objective_mode(objective, mode):
     if not (isinstance(objective, str) and objective.startswith("val_")):
-        raise ValueError(f"the objective must be a validation entry of the training logs ('val_loss', "
-                         f"'val_accuracy', ...): selection uses validation data only; got {objective!r}")
+        raise ValueError(f"the objective must be a validation entry of the training logs ('val_data_loss', "
+                         f"'val_loss', 'val_accuracy', ...): selection uses validation data only; got {objective!r}")
     if mode == "auto":
         mode = "max" if ("acc" in objective or objective.endswith("auc")) else "min"
     if mode not in ("min", "max"):
@@ -675,7 +693,7 @@ def _run_all(build, configurations, seed, data, opts, workers, verbose):
 
 
 def random_search(build, space, *, train, validation, n_trials=20, seed=0, epochs=20, patience=5,
-                  objective="val_loss", mode="auto", batch_size=32, workers=1, threads=1, verbose=0):
+                  objective="val_data_loss", mode="auto", batch_size=32, workers=1, threads=1, verbose=0):
     """Train ``n_trials`` configurations drawn independently from ``space``; select on ``validation``.
 
     ``build(params)`` (or ``build(params, seed)``) returns a compiled Sequential; ``train`` and
@@ -696,7 +714,7 @@ def random_search(build, space, *, train, validation, n_trials=20, seed=0, epoch
 
 
 def grid_search(build, space, *, train, validation, points=3, seed=0, epochs=20, patience=5,
-                objective="val_loss", mode="auto", batch_size=32, workers=1, threads=1, verbose=0):
+                objective="val_data_loss", mode="auto", batch_size=32, workers=1, threads=1, verbose=0):
     """Train every combination of the space's values (continuous ranges: ``points`` values each); select on
     ``validation``. Same arguments and result as :func:`random_search`; ``seed`` only seeds the models."""
     space = Space(space)
@@ -738,7 +756,7 @@ def _suggest(trial, name, dist):
 
 
 def optuna_search(build, space, *, train, validation, n_trials=20, seed=0, epochs=20, patience=5,
-                  objective="val_loss", mode="auto", batch_size=32, pruner="median", n_startup_trials=5,
+                  objective="val_data_loss", mode="auto", batch_size=32, pruner="median", n_startup_trials=5,
                   n_warmup_steps=2, threads=1, verbose=0):
     """Like :func:`random_search`, with Optuna's TPE sampler choosing each trial from the ones before.
 

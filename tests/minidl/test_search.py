@@ -116,13 +116,27 @@ def test_each_trial_stops_early_and_keeps_its_best_epoch_whose_score_the_kept_mo
                          train=TRAIN, validation=VALIDATION, epochs=25, patience=2)
     assert any(t.epochs < 25 for t in result.trials)                    # early stopping happened
     for t in result.trials:
-        assert t.score == min(t.history["val_loss"])
-        assert t.history["val_loss"][t.best_epoch - 1] == t.score
+        assert t.score == min(t.history["val_data_loss"])
+        assert t.history["val_data_loss"][t.best_epoch - 1] == t.score
+        assert t.history["val_data_loss"] == t.history["val_loss"]       # no penalty in this space
         assert t.epochs - t.best_epoch <= 2 or t.epochs == 25
     best = result.best
     assert best.score == min(t.score for t in result.trials)
     kept = result.best_model.evaluate(*VALIDATION, batch_size=32, return_dict=True)
     np.testing.assert_allclose(kept["loss"], best.score, rtol=1e-6)
+
+
+def test_the_default_objective_is_the_validation_loss_without_the_l2_penalty():
+    result = grid_search(BUILD, {"l2": [0.0, 0.01], "learning_rate": 0.01, "units": 8}, **QUICK)
+    plain, penalised = result.trials
+    assert plain.metrics["val_data_loss"] == plain.metrics["val_loss"]
+    assert penalised.metrics["val_data_loss"] < penalised.metrics["val_loss"]  # val_loss adds 0.01·Σw²
+    model = BUILD(penalised.params, seed=result.seed)                 # the penalised trial's kept model
+    model.set_weights(penalised.weights)
+    penalty = sum(layer.regularization_loss() for layer in model.layers)
+    assert penalty > 0
+    np.testing.assert_allclose(model.evaluate(*VALIDATION, return_dict=True)["loss"] - penalty, penalised.score,
+                               rtol=1e-6)
 
 
 def test_selection_uses_validation_only():
@@ -168,15 +182,15 @@ def test_a_diverging_trial_is_marked_and_not_selected():
 def test_results_table_csv_and_figure(tmp_path):
     result = random_search(BUILD, SPACE, n_trials=3, seed=5, **QUICK)
     rows = result.rows(sort=True)
-    assert [r["val_loss"] for r in rows] == sorted(r["val_loss"] for r in rows)
-    assert set(SPACE) | {"trial", "val_loss", "val_accuracy", "epochs", "best_epoch", "status"} <= set(rows[0])
+    assert [r["val_data_loss"] for r in rows] == sorted(r["val_data_loss"] for r in rows)
+    assert set(SPACE) | {"trial", "val_data_loss", "val_loss", "val_accuracy", "epochs", "best_epoch", "status"} <= set(rows[0])
     text = result.table()
     assert text.splitlines()[0].split()[:2] == ["trial", "learning_rate"] and len(text.splitlines()) == 4
     assert "best trial" in str(result)
     result.to_csv(tmp_path / "trials.csv")
     read = list(csv.DictReader(io.StringIO((tmp_path / "trials.csv").read_text())))
     assert [int(r["trial"]) for r in read] == [0, 1, 2]
-    np.testing.assert_allclose([float(r["val_loss"]) for r in read], [t.score for t in result.trials])
+    np.testing.assert_allclose([float(r["val_data_loss"]) for r in read], [t.score for t in result.trials])
     fig = result.plot()
     assert sum(ax.get_visible() for ax in fig.axes) == len(SPACE)  # one panel per hyperparameter that varies
     assert [ax.get_xscale() for ax in fig.axes][:1] == ["log"]      # the learning rate on a log axis
@@ -195,7 +209,7 @@ def test_optuna_tpe_study_is_reproducible_and_reports_validation_loss_each_epoch
     assert isinstance(first.study.pruner, optuna.pruners.MedianPruner)
     for t, frozen in zip(first.trials, first.study.trials):
         assert frozen.number == t.index and frozen.params == t.params
-        assert list(frozen.intermediate_values.values()) == pytest.approx(t.history["val_loss"])
+        assert list(frozen.intermediate_values.values()) == pytest.approx(t.history["val_data_loss"])
     assert first.best.status != "pruned" and first.best.score == min(
         t.score for t in first.trials if t.status == "ok")
 
