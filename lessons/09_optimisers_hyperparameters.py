@@ -475,7 +475,8 @@ savefig(fig, settings, "random_search.png")
 # - Put `BatchNormalization()` with Keras's default momentum 0.99 in part 6 and train for only 5 epochs:
 #   compare training accuracy with validation accuracy. Why the gap?
 # - Double `N_TRIALS`. Does the best validation accuracy keep improving? Does the test accuracy?
-# - Add `workers=2` to `random_search`: the trials run in two processes and the table is identical.
+# - Add `workers=2` to `random_search`: the trials run in two processes; the table is identical but for
+#   the seconds.
 # - Replace `random_search` by `minidl.search.optuna_search` (`pip install ".[search]"`): Optuna's TPE
 #   sampler picks each trial from the ones before, and its median pruner stops trials that lag behind.
 

@@ -27,8 +27,8 @@ validation_data=validation, callbacks=[EarlyStopping(objective, patience, restor
 The trial's score is the ``objective`` at its best epoch — exactly what the kept (restored) model gets on
 the validation data. The default objective, ``"val_data_loss"``, is ``val_loss`` without the L1/L2 penalty:
 Keras's ``val_loss`` adds ``l·Σw²`` to the data loss, so a search over ``l2`` that compared ``val_loss`` would
-favour the trials without a penalty. (Both are in every trial's metrics; they are equal without a penalty.) ``batch_size`` is a hyperparameter of ``fit``; every other key
-is for ``build``. A trial whose loss becomes NaN/inf stops there (status ``"diverged"``) and keeps its best
+favour the trials without a penalty. (Both are in every trial's metrics; they are equal without a penalty.)
+``batch_size`` is a hyperparameter of ``fit``; every other key is for ``build``. A trial whose loss becomes NaN/inf stops there (status ``"diverged"``) and keeps its best
 finite epoch, if it had one.
 
 **Selection on validation only.** The search functions take ``train=`` and ``validation=`` and nothing else

@@ -183,7 +183,8 @@ def test_results_table_csv_and_figure(tmp_path):
     result = random_search(BUILD, SPACE, n_trials=3, seed=5, **QUICK)
     rows = result.rows(sort=True)
     assert [r["val_data_loss"] for r in rows] == sorted(r["val_data_loss"] for r in rows)
-    assert set(SPACE) | {"trial", "val_data_loss", "val_loss", "val_accuracy", "epochs", "best_epoch", "status"} <= set(rows[0])
+    assert set(SPACE) | {"trial", "val_data_loss", "val_loss", "val_accuracy", "epochs", "best_epoch",
+                         "status"} <= set(rows[0])
     text = result.table()
     assert text.splitlines()[0].split()[:2] == ["trial", "learning_rate"] and len(text.splitlines()) == 4
     assert "best trial" in str(result)
