@@ -8,10 +8,12 @@ that what you learn here carries over::
     model = Sequential([Input((2,)), Dense(16, activation="relu"), Dense(1, activation="sigmoid")], seed=0)
     model.compile(optimizer=Adam(0.01), loss="binary_crossentropy", metrics=["accuracy"])
     model.fit(x, y, epochs=50)
+
+Hyperparameter search (random, grid, Optuna), selected on validation data only: :mod:`minidl.search`.
 """
 
 from . import activations, callbacks, config, gradcheck, initializers, layers, losses, metrics, optimizers
-from . import data, inspect, preprocessing, regularizers, schedules, threads
+from . import data, inspect, preprocessing, regularizers, schedules, search, threads
 from .callbacks import (Callback, CSVLogger, EarlyStopping, History, LearningRateScheduler, ModelCheckpoint,
                         ReduceLROnPlateau, TerminateOnNaN)
 from .layers import *  # noqa: F401,F403  (Dense, Conv2D, ... — see minidl/layers/__init__.py)
@@ -25,5 +27,6 @@ __all__ = ["Sequential", "load_model", "SGD", "Adam", "RMSprop", "Adagrad", "Ada
            "History", "EarlyStopping", "ReduceLROnPlateau", "LearningRateScheduler", "TerminateOnNaN",
            "ModelCheckpoint", "CSVLogger", "data",
            "confusion_matrix", "activations", "callbacks", "config", "gradcheck", "initializers", "layers",
-           "losses", "metrics", "optimizers", "regularizers", "schedules", "inspect", "preprocessing", "threads",
+           "losses", "metrics", "optimizers", "regularizers", "schedules", "inspect", "preprocessing", "search",
+           "threads",
            *_layer_names]
