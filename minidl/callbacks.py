@@ -74,6 +74,8 @@ class _Monitor(Callback):
         self.min_delta = abs(float(min_delta))
 
     def _is_improvement(self, value, reference):
+        if not np.isfinite(value):  # a diverged epoch (NaN/inf) is never the best one
+            return False
         if reference is None:
             return True
         if self.mode == "min":

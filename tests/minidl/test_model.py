@@ -250,3 +250,26 @@ def test_load_model_names_the_file_and_weight_when_it_holds_nan(tmp_path):
     np.savez(path, **arrays)
     with pytest.raises(ValueError, match=r"m\.npz: Layer 'd' weight 'bias' contains NaN"):
         load_model(path)
+
+
+def test_early_stopping_never_keeps_a_diverged_epoch_as_the_best():
+    from minidl.callbacks import EarlyStopping
+
+    class Stub:
+        stop_training = False
+        weights = [np.zeros(1)]
+
+        def get_weights(self):
+            return [w.copy() for w in self.weights]
+
+        def set_weights(self, weights):
+            self.weights = weights
+
+    stopper, model = EarlyStopping(patience=1, restore_best_weights=True), Stub()
+    stopper.set_model(model)
+    stopper.on_train_begin()
+    for epoch, loss in enumerate([float("nan"), 2.0, 1.0, 3.0]):
+        model.weights = [np.full(1, float(epoch))]
+        stopper.on_epoch_end(epoch, {"val_loss": loss})
+    stopper.on_train_end()
+    assert stopper.best == 1.0 and stopper.best_epoch == 2 and model.weights[0][0] == 2.0
