@@ -675,18 +675,24 @@ def statistics_table(replicates: Iterable, sequence_length=None, populations=Non
     else:  # one length for all: replicates are consumed one at a time (an iterator stays lazy)
         reps = replicates
         lengths = itertools.repeat(sequence_length)
-    rows, names = [], None
+    # Rows go into float64 blocks of 4,096 (8 bytes a value, not a Python float and list each).
+    blocks, block, filled, names = [], None, 0, None
     for g, L in zip(reps, lengths):
         # Each replicate is vectorised over its sites; replicates differ in site count, so loop here.
         d = compute_statistics(g, L, populations, statistics)
         if names is None:
             names = list(d)
-        rows.append([d[n] for n in names])
+        if block is None or filled == len(block):
+            block, filled = np.empty((4096, len(names)), dtype=np.float64), 0
+            blocks.append(block)
+        block[filled] = [d[n] for n in names]
+        filled += 1
     if names is None:
         raise ValueError("replicates expected at least one genotype matrix; got none")
+    values = np.concatenate(blocks[:-1] + [block[:filled]]) if len(blocks) > 1 else block[:filled].copy()
     meta = {"per_bp": sequence_length is not None,
             "statistics": statistics if isinstance(statistics, str) else list(_expand(statistics))}
-    return StatisticsTable(names, np.array(rows, dtype=np.float64), meta)
+    return StatisticsTable(names, values, meta)
 
 
 def from_tree_sequence(ts):
