@@ -1,8 +1,8 @@
 """``popsim list``, ``popsim show``, ``popsim simulate``, ``popsim info``: scenarios and datasets.
 
-    popsim list                                   # built-in scenarios
-    popsim show SCENARIO [-o model.png]           # priors, demography, drawing
-    popsim simulate --scenarios A,B --n N --seed S --workers W -o DATASET [...]
+    popsim list [--catalogue]                     # built-in scenarios (and the stdpopsim catalogue)
+    popsim show SCENARIO|FILE.yaml|MODULE:FUNCTION [-o model.png] [--log-time]
+    popsim simulate [--scenarios A,B,...] [--scenario-file FILE.yaml ...] --n N --seed S -o DATASET [...]
     popsim info DATASET
     popsim verify DATASET
 """
@@ -23,22 +23,67 @@ SETTINGS_OPTIONS = ("sequence_length", "mutation_rate", "recombination_rate", "n
                     "discrete_genome", "keep_genotypes")
 
 
-def _load_scenarios(names: str, samples: str | None):
-    """Built-in names or demes YAML files, comma-separated; optional sample override for all of them."""
+def _file_has_samples(path: str) -> bool:
+    import os
+    import re
+
+    if not os.path.isfile(path):
+        return False
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return any(re.match(r"samples\s*:", line) for line in handle)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _load_one(name: str, sample_sizes):
+    """One scenario: a built-in name, a YAML scenario file (demes + optional priors:/samples:/defaults:), or
+    ``module:function`` naming a Python function that returns a Scenario (or a Scenario object)."""
     from popsim.sim.scenarios import Scenario, get_scenario
 
+    if name.endswith((".yaml", ".yml")):
+        if sample_sizes is None and not _file_has_samples(name):
+            raise CommandError(f"demes file {name!r} needs --samples POP=INDIVIDUALS[,...]")
+        return [Scenario.from_file(name, sample_sizes)]
+    if ":" in name:
+        import importlib
+
+        module, _, attribute = name.partition(":")
+        try:
+            target = importlib.import_module(module)
+        except ModuleNotFoundError as error:
+            raise CommandError(f"scenario {name!r}: no module {error.name!r} (is it on PYTHONPATH, or in the "
+                               "current directory?)") from None
+        for part in attribute.split("."):
+            if not hasattr(target, part):
+                raise CommandError(f"scenario {name!r}: module {module!r} has no attribute {attribute!r}")
+            target = getattr(target, part)
+        made = target if isinstance(target, Scenario) else target()
+        made = list(made) if isinstance(made, (list, tuple)) else [made]
+        if not made or not all(isinstance(s, Scenario) for s in made):
+            raise CommandError(f"scenario {name!r} returned {made!r}; expected a popsim Scenario (or a list of them)")
+        return [s.with_samples(sample_sizes) if sample_sizes else s for s in made]
+    scenario = get_scenario(name)
+    return [scenario.with_samples(sample_sizes) if sample_sizes else scenario]
+
+
+def _load_scenarios(names: str | None, samples: str | None, files=()):
+    """Scenarios from ``--scenarios`` (comma-separated built-in names, YAML files or module:function) and then
+    ``--scenario-file`` files, in that order (label k = k-th scenario); optional sample override for all."""
     sample_sizes = parse_mapping(samples, "--samples", int) if samples else None
     scenarios = []
-    for name in filter(None, (part.strip() for part in names.split(","))):
-        if name.endswith((".yaml", ".yml")):
-            if sample_sizes is None:
-                raise CommandError(f"demes file {name!r} needs --samples POP=INDIVIDUALS[,...]")
-            scenarios.append(Scenario.from_demes(name, sample_sizes))
-            continue
-        scenario = get_scenario(name)
-        scenarios.append(scenario.with_samples(sample_sizes) if sample_sizes else scenario)
+    for name in filter(None, (part.strip() for part in (names or "").split(","))):
+        scenarios += _load_one(name, sample_sizes)
+    for path in files or ():
+        if sample_sizes is None and not _file_has_samples(path):
+            raise CommandError(f"scenario file {path!r} has no samples: section; add one or give --samples "
+                               "POP=INDIVIDUALS[,...]")
+        from popsim.sim.scenarios import Scenario
+
+        scenarios.append(Scenario.from_file(path, sample_sizes))
     if not scenarios:
-        raise CommandError(f"--scenarios {names!r} names no scenario; expected e.g. --scenarios split,isolation_with_migration")
+        raise CommandError(f"--scenarios {names!r} names no scenario; expected e.g. --scenarios split,isolation_with_migration "
+                           "or --scenario-file model.yaml")
     return scenarios
 
 
@@ -56,12 +101,10 @@ def run_list(args) -> int:
 
 # -- show ----------------------------------------------------------------------------------------------
 def run_show(args) -> int:
-    from popsim.sim.scenarios import get_scenario
-
     for path, option in ((args.output, "-o/--output"), (args.demes, "--demes")):
         if path is not None:
             check_output_file(path, option)
-    scenario = get_scenario(args.scenario)
+    (scenario,) = _load_one(args.scenario, parse_mapping(args.samples, "--samples", int) if args.samples else None)[:1]
     params = scenario.reference_params()
     if args.params:
         params.update(parse_mapping(args.params, "--params"))
@@ -75,7 +118,7 @@ def run_show(args) -> int:
     demography = scenario.demography(params)
     print(demography.debug())
     if args.output:
-        path = scenario.draw(args.output, params)
+        path = scenario.draw(args.output, params, log_time=args.log_time)
         print(f"drawing written to {path}")
     if args.demes:
         import demes
@@ -115,7 +158,7 @@ def run_simulate(args) -> int:
 
     _check_simulate_arguments(args)
     check_output_folder(args.output, "-o/--output")
-    scenarios = _load_scenarios(args.scenarios, args.samples)
+    scenarios = _load_scenarios(args.scenarios, args.samples, args.scenario_file)
     statistics = None
     if args.statistics:
         # "module:function" names a user function; a bare name is a popsim.features.stats preset ("t1", "default").
@@ -211,7 +254,10 @@ def add_parser(subparsers) -> None:
         description="Print a scenario's priors and its msprime demography (at the prior medians unless --params), "
         "and optionally draw it with demesdraw.",
     )
-    parser.add_argument("scenario", help="built-in scenario name (see `popsim list`)")
+    parser.add_argument("scenario", help="built-in scenario name (see `popsim list`), a YAML scenario file (demes with "
+                        "${name} placeholders and a priors: section), or module:function returning a Scenario")
+    parser.add_argument("--samples", metavar="POP=N,...", help="diploid individuals per population (YAML files)")
+    parser.add_argument("--log-time", action="store_true", help="draw with a logarithmic time axis")
     parser.add_argument("-o", "--output", metavar="PNG", help="draw the model to this image file")
     parser.add_argument("--params", metavar="K=V,...", help="parameter values to show instead of the prior medians")
     parser.add_argument("--demes", metavar="YAML", help="also write the model as a demes YAML file")
@@ -231,8 +277,12 @@ def add_parser(subparsers) -> None:
         "      --sort-rows similarity --keep-genotypes -o flagship",
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("--scenarios", required=True, metavar="A,B,...",
-                        help="comma-separated built-in names or demes YAML files; label k = k-th scenario")
+    parser.add_argument("--scenarios", metavar="A,B,...",
+                        help="comma-separated built-in names, YAML scenario files or module:function (a Python "
+                        "function returning a Scenario with priors); label k = k-th scenario")
+    parser.add_argument("--scenario-file", action="append", metavar="FILE.yaml",
+                        help="a demes YAML with ${name} placeholders plus priors: (and optionally samples:, "
+                        "defaults:) sections; repeatable; labelled after --scenarios")
     parser.add_argument("--n", required=True, type=int, help="replicates per scenario")
     parser.add_argument("--seed", required=True, type=int, help="master seed (all replicate seeds derive from it)")
     parser.add_argument("-o", "--output", required=True, metavar="DATASET", help="dataset directory")
