@@ -45,6 +45,14 @@ def _load_one(name: str, sample_sizes):
         if sample_sizes is None and not _file_has_samples(name):
             raise CommandError(f"demes file {name!r} needs --samples POP=INDIVIDUALS[,...]")
         return [Scenario.from_file(name, sample_sizes)]
+    if name.startswith("stdpopsim:"):
+        species, _, model = name[len("stdpopsim:"):].partition("/")
+        if not species or not model:
+            raise CommandError(f"scenario {name!r} must look like stdpopsim:SPECIES/MODEL, e.g. "
+                               "stdpopsim:AnoGam/GabonAg1000G_1A17 (see popsim list --catalogue)")
+        if sample_sizes is None:
+            raise CommandError(f"catalogue scenario {name!r} needs --samples POP=INDIVIDUALS[,...]")
+        return [Scenario.from_stdpopsim(species, model, sample_sizes)]
     if ":" in name:
         import importlib
 
@@ -90,6 +98,18 @@ def _load_scenarios(names: str | None, samples: str | None, files=()):
 # -- list ----------------------------------------------------------------------------------------------
 def run_list(args) -> int:
     from popsim.sim.scenarios import list_scenarios
+
+    if args.catalogue:
+        from popsim.sim.catalogue import catalogue
+
+        for entry in catalogue():
+            maps = ", ".join(f"{m}{'' if cached else ' (needs a download)'}" for m, cached in entry["genetic_maps"])
+            print(f"{entry['species']}  {entry['name']}  chromosomes: {','.join(entry['chromosomes'])}")
+            if maps:
+                print(f"  genetic maps: {maps}")
+            for model, populations, description in entry["models"]:
+                print(f"  stdpopsim:{entry['species']}/{model}  [{','.join(populations)}]  {description}")
+        return 0
 
     scenarios = list_scenarios()
     width = max(len(s.name) for s in scenarios)
@@ -172,7 +192,17 @@ def run_simulate(args) -> int:
             raise CommandError(f"--n-snps {args.n_snps}: one {rows} x {args.n_snps} image would take "
                                f"{image_bytes / 2**30:.1f} GiB; expected at most {IMAGE_BYTES_LIMIT / 2**20:.0f} MiB "
                                "per image (fewer SNPs, or --no-images with --keep-genotypes)")
-    settings = SimulationSettings(transform=transform, statistics=statistics,
+    contig = None
+    if args.contig:
+        from popsim.sim.catalogue import parse_contig
+
+        if args.sequence_length is not None or args.recombination_rate is not None:
+            raise CommandError("--contig sets the sequence length and recombination map; drop --sequence-length "
+                               "and --recombination-rate")
+        contig = parse_contig(args.contig)
+        if contig.note:
+            print(f"popsim: note: {contig.note}", file=sys.stderr)
+    settings = SimulationSettings(transform=transform, statistics=statistics, contig=contig,
                                   **{name: getattr(args, name) for name in SETTINGS_OPTIONS})
     executor, client = None, None
     if args.scheduler:
@@ -246,6 +276,9 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "list", help="list the built-in scenarios", description="List the built-in scenarios with their default samples."
     )
+    parser.add_argument("--catalogue", action="store_true",
+                        help="list the stdpopsim catalogue instead: species, chromosomes, models (usable as "
+                        "--scenarios stdpopsim:SPECIES/MODEL) and genetic maps (those not cached need a download)")
     parser.set_defaults(func=run_list)
 
     parser = subparsers.add_parser(
@@ -297,6 +330,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--mutation-rate", type=float, help="per bp per generation")
     parser.add_argument("--recombination-rate", type=float, help="per bp per generation")
     parser.add_argument("--n-loci", type=int, help="independent loci per replicate")
+    parser.add_argument("--contig", metavar="SPECIES:CHROM[:LEFT-RIGHT][@MAP]",
+                        help="each locus is this stdpopsim contig (its length, mutation rate and recombination map; "
+                        "a genetic map not in stdpopsim's cache falls back to the uniform rate), e.g. AnoGam:2L:0-100000")
     parser.add_argument("--segregating-sites", type=int, help="exactly this many segregating sites per locus (ms -s)")
     parser.add_argument("--discrete-genome", action="store_true",
                         help="integer positions and binary mutation model (default: infinite sites)")

@@ -302,6 +302,17 @@ class Scenario:
         return scenario
 
 
+    # -- from the stdpopsim catalogue ------------------------------------------------------------------
+    @classmethod
+    def from_stdpopsim(cls, species: str, model: str, samples: Mapping[str, int],
+                       priors: Mapping[str, Prior] | None = None, name: str | None = None) -> "Scenario":
+        """A stdpopsim catalogue model (e.g. ``("AnoGam", "GabonAg1000G_1A17")``) whose ``priors`` replace
+        chosen parameters: ``N_<pop>`` (present size), ``T_<pop>`` (start time) or demes paths such as
+        ``"GAS.epochs[3].start_size"`` (see ``popsim.sim.catalogue``). Needs ``pip install stdpopsim``."""
+        from popsim.sim.catalogue import scenario_from_stdpopsim
+
+        return scenario_from_stdpopsim(species, model, samples, priors, name)
+
     # -- from a scenario file ----------------------------------------------------------------------------
     @classmethod
     def from_file(cls, path: str | Path, samples: Mapping[str, int] | None = None, name: str | None = None) -> "Scenario":
