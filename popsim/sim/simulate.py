@@ -304,6 +304,7 @@ class ReplicateTask:
     samples: dict  # {population: diploid individuals}
     populations: list  # population name of each haplotype
     scenario_name: str = ""
+    sweep: Any = None  # popsim.sim.sweeps.Sweep of a sweep scenario
 
 
 @dataclass
@@ -413,6 +414,7 @@ def simulate_replicate(task: ReplicateTask, settings: SimulationSettings) -> Rep
         sequence_length=settings.sequence_length,
         recombination_rate=settings.recombination_rate if settings.contig is None else settings.contig.recombination_map,
         ploidy=2,
+        model=None if task.sweep is None else task.sweep.models(task.params, settings.sequence_length, task.demography),
         random_seed=int(seeds[1]),
         num_replicates=settings.n_loci,
         record_provenance=False,  # provenance JSON costs ~1 ms per call and is not stored anyway
@@ -444,12 +446,15 @@ def simulate_replicate(task: ReplicateTask, settings: SimulationSettings) -> Rep
     if settings.transform is not None:
         # Loci are laid end to end for the image: locus i occupies [i·L, (i+1)·L) bp.
         genome_positions = positions + locus * float(settings.sequence_length)
+        # A "centre" window is centred on the selected site of a sweep (in the first locus).
+        centre = None if task.sweep is None else task.sweep.position_bp(task.params, settings.sequence_length)
         image, snp_distance = settings.transform.encode(
             genotypes,
             genome_positions,
             task.populations,
             sequence_length=settings.sequence_length * settings.n_loci,
             seed=int(seeds[3]),
+            centre=centre,
         )
     statistics = None
     if settings.statistics is not None:
@@ -625,6 +630,7 @@ class Plan:
             samples=dict(scenario.samples),
             populations=scenario.haplotype_populations(),
             scenario_name=scenario.name,
+            sweep=scenario.sweep,
         )
 
     def params_table(self, indices: Iterable[int], params: Sequence[Mapping[str, float]]) -> np.ndarray:
