@@ -216,22 +216,34 @@ class Scenario:
 
         ``log_time=True`` uses a logarithmic time axis, on which recent epochs stay visible. The title lists
         the parameters shown and wraps onto several lines when there are many."""
-        import textwrap
-
         import demesdraw
         from matplotlib.figure import Figure  # no pyplot: drawing to a file needs no backend or screen
 
         params = self.reference_params() if params is None else dict(params)
         graph = self.to_demes(params)
-        shown = textwrap.fill(", ".join(f"{k}={v:.3g}" for k, v in params.items()), width=80)
-        lines = (title or f"{self.name}\n{shown}").count("\n") + 1
+        title = title or self.title(params)
+        lines = title.count("\n") + 1
         fig = Figure(figsize=(6, 4.5 + 0.15 * max(0, lines - 2)))
         ax = fig.subplots()
         demesdraw.tubes(graph, ax=ax, log_time=bool(log_time))
-        ax.set_title(title or f"{self.name}\n{shown}", fontsize=8)
+        ax.set_title(title, fontsize=8)
         path = Path(path)
         fig.savefig(path, dpi=120, bbox_inches="tight")
         return path
+
+    def title(self, params: Mapping[str, float] | None = None, width: int = 80) -> str:
+        """The drawing's title: the name, then ``k=v`` for every parameter, wrapped at ``width`` characters."""
+        import textwrap
+
+        params = self.reference_params() if params is None else dict(params)
+        shown = textwrap.fill(", ".join(f"{k}={v:.3g}" for k, v in params.items()), width=width)
+        return f"{self.name}\n{shown}"
+
+    def without_sweep(self, name: str | None = None) -> "Scenario":
+        """The same scenario (demography and priors) without its sweep: the neutral class of a sweep-vs-neutral
+        task, whose replicates draw the same parameters (so their parameter tables line up)."""
+        return Scenario(name or f"{self.name}_neutral", self.samples, self.priors, self.build,
+                        f"{self.description} (neutral: no sweep)", self.defaults, model=self.model)
 
     def with_samples(self, samples: Mapping[str, int]) -> "Scenario":
         """The same scenario with other sample sizes (diploid individuals)."""

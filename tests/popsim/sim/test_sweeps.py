@@ -73,3 +73,11 @@ def test_sweep_validation_and_export():
     with pytest.raises(ValueError, match="fraction of the locus"):
         sweep_scenario("x", {"pop": 2}, {"s": Fixed(0.1)}, Sweep(s="s", position=1.5), N=100)
     assert sweep().to_demes().metadata["popsim"]["sweep"]["s"] == "s"
+
+
+def test_without_sweep_gives_the_neutral_class_with_the_same_priors():
+    swept = sweep()
+    plain = swept.without_sweep("neutral")
+    assert plain.sweep is None and plain.parameter_names == swept.parameter_names
+    result = simulate([plain, swept], 2, seed=3, settings=SETTINGS)
+    assert sorted(r.label for r in result.replicates) == [0, 0, 1, 1]

@@ -125,3 +125,31 @@ def test_model_validation_names_the_problem():
         Model([Population("A", 100)], [Migration("A", "C", 1)])
     with pytest.raises(ValueError, match="exactly one of size= or factor="):
         Epoch(size=1, factor=2)
+
+
+def test_title_wraps_with_many_parameters():
+    scenario = glacial_model().scenario("glacial_A", {"A": 2, "B": 2}, {k: Fixed(v) for k, v in PARAMS.items()})
+    lines = scenario.title().splitlines()
+    assert lines[0] == "glacial_A" and len(lines) >= 3 and all(len(line) <= 80 for line in lines)
+    assert "M_old=0.5" in scenario.title()
+
+
+def test_nested_splits_with_an_exponential_ancestor_and_migration_into_a_derived_population():
+    model = Model([Population("A", 1000), Population("B", 2000), Population("C", 500),
+                   Population("AB", [Epoch(size=3000, end=1500, growth="exponential"), Epoch(size=300)]),
+                   Population("ANC", 4000)],
+                  [Migration("AB", "C", 1.0, start=1000)],  # forward in time C receives from AB, after AB exists
+                  [Split(1000, ["A", "B"], "AB"), Split(2000, ["AB", "C"], "ANC")])
+    expected = msprime.Demography()
+    for name, size in (("A", 1000), ("B", 2000), ("C", 500), ("AB", 3000), ("ANC", 4000)):
+        expected.add_population(name=name, initial_size=size)
+    expected.add_population_parameters_change(time=1000, population="AB", initial_size=3000,
+                                              growth_rate=math.log(3000 / 300) / 500)
+    expected.add_migration_rate_change(time=1000, source="C", dest="AB", rate=1.0 / (4 * 500))
+    expected.add_population_parameters_change(time=1500, population="AB", initial_size=300, growth_rate=0)
+    expected.add_population_split(time=1000, derived=["A", "B"], ancestral="AB")
+    expected.add_population_split(time=2000, derived=["AB", "C"], ancestral="ANC")
+    expected.sort_events()
+    assert_same_demography(model.build({}), expected, 3000)
+    with pytest.raises(ValueError, match="before population 'AB' exists"):
+        Model(model.populations, [Migration("AB", "C", 1.0)], model.splits).build({})
