@@ -96,3 +96,8 @@ def test_module_function_loads_a_python_scenario_with_priors(tmp_path, capsys, m
     assert "generation_time_years" in (tmp_path / "m.yaml").read_text()
     assert main(["show", "no_such_module_xyz:f"]) == 2
     assert "no module 'no_such_module_xyz'" in capsys.readouterr().err
+
+
+def test_simulate_without_any_scenario_says_how_to_name_one(tmp_path, capsys):
+    assert main(["simulate", "--n", "1", "--seed", "1", "-o", str(tmp_path / "x")]) == 2
+    assert "--scenario-file model.yaml" in capsys.readouterr().err

@@ -96,6 +96,8 @@ def test_cli_list_catalogue_and_simulate_a_catalogue_model_on_a_contig(tmp_path,
 
     assert main(["list", "--catalogue"]) == 0
     assert f"stdpopsim:{SPECIES}/{MODEL}  [GAS]" in capsys.readouterr().out
+    assert main(["show", f"stdpopsim:{SPECIES}/{MODEL}", "--samples", "GAS=2", "--demes", str(tmp_path / "m.yaml")]) == 0
+    assert "Gabon" in capsys.readouterr().out and (tmp_path / "m.yaml").exists()
     out = tmp_path / "ds"
     assert main(["simulate", "--scenarios", f"stdpopsim:{SPECIES}/{MODEL}", "--samples", "GAS=2", "--contig",
                  "AnoGam:2L:0-1000", "--n", "2", "--seed", "3", "--n-snps", "4", "--no-progress", "-o", str(out)]) == 0
