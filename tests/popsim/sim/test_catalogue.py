@@ -13,6 +13,8 @@ from popsim.sim.scenarios import Scenario
 from popsim.sim.simulate import SimulationSettings, simulate
 
 SPECIES, MODEL = "AnoGam", "GabonAg1000G_1A17"
+# Human chromosome 22 ("22" in stdpopsim 0.3, "chr22" before).
+HOMSAP_22 = next(c.id for c in stdpopsim.get_species("HomSap").genome.chromosomes if c.id in ("22", "chr22"))
 
 
 def stdpopsim_demography():
@@ -73,10 +75,10 @@ def test_a_genetic_map_that_needs_a_download_falls_back_to_the_uniform_rate(tmp_
     stdpopsim.set_cache_dir(tmp_path)  # an empty cache: the map is not there, and nothing is downloaded
     try:
         with pytest.warns(GeneticMapUnavailable, match="needs a download; using the uniform rate"):
-            contig = Contig.from_stdpopsim("HomSap", "22", 20_000_000, 20_010_000, genetic_map="HapMapII_GRCh38")
+            contig = Contig.from_stdpopsim("HomSap", HOMSAP_22, 20_000_000, 20_010_000, genetic_map="HapMapII_GRCh38")
     finally:
         stdpopsim.set_cache_dir(old)
-    chromosome = stdpopsim.get_species("HomSap").genome.get_chromosome("22")
+    chromosome = stdpopsim.get_species("HomSap").genome.get_chromosome(HOMSAP_22)
     assert contig.genetic_map is None and contig.recombination_map.num_intervals == 1
     assert contig.mean_recombination_rate == pytest.approx(chromosome.recombination_rate)
     with pytest.raises(ValueError, match="no genetic map 'nope'"):
