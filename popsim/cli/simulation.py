@@ -1,8 +1,8 @@
 """``popsim list``, ``popsim show``, ``popsim simulate``, ``popsim info``: scenarios and datasets.
 
-    popsim list                                   # built-in scenarios
-    popsim show SCENARIO [-o model.png]           # priors, demography, drawing
-    popsim simulate --scenarios A,B --n N --seed S --workers W -o DATASET [...]
+    popsim list [--catalogue]                     # built-in scenarios (and the stdpopsim catalogue)
+    popsim show SCENARIO|FILE.yaml|MODULE:FUNCTION [-o model.png] [--log-time]
+    popsim simulate [--scenarios A,B,...] [--scenario-file FILE.yaml ...] --n N --seed S -o DATASET [...]
     popsim info DATASET
     popsim verify DATASET
 """
@@ -23,28 +23,93 @@ SETTINGS_OPTIONS = ("sequence_length", "mutation_rate", "recombination_rate", "n
                     "discrete_genome", "keep_genotypes")
 
 
-def _load_scenarios(names: str, samples: str | None):
-    """Built-in names or demes YAML files, comma-separated; optional sample override for all of them."""
+def _file_has_samples(path: str) -> bool:
+    import os
+    import re
+
+    if not os.path.isfile(path):
+        return False
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return any(re.match(r"samples\s*:", line) for line in handle)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _load_one(name: str, sample_sizes):
+    """One scenario: a built-in name, a YAML scenario file (demes + optional priors:/samples:/defaults:), or
+    ``module:function`` naming a Python function that returns a Scenario (or a Scenario object)."""
     from popsim.sim.scenarios import Scenario, get_scenario
 
+    if name.endswith((".yaml", ".yml")):
+        if sample_sizes is None and not _file_has_samples(name):
+            raise CommandError(f"demes file {name!r} needs --samples POP=INDIVIDUALS[,...]")
+        return [Scenario.from_file(name, sample_sizes)]
+    if name.startswith("stdpopsim:"):
+        species, _, model = name[len("stdpopsim:"):].partition("/")
+        if not species or not model:
+            raise CommandError(f"scenario {name!r} must look like stdpopsim:SPECIES/MODEL, e.g. "
+                               "stdpopsim:AnoGam/GabonAg1000G_1A17 (see popsim list --catalogue)")
+        if sample_sizes is None:
+            raise CommandError(f"catalogue scenario {name!r} needs --samples POP=INDIVIDUALS[,...]")
+        return [Scenario.from_stdpopsim(species, model, sample_sizes)]
+    if ":" in name:
+        import importlib
+
+        module, _, attribute = name.partition(":")
+        try:
+            target = importlib.import_module(module)
+        except ModuleNotFoundError as error:
+            raise CommandError(f"scenario {name!r}: no module {error.name!r} (is it on PYTHONPATH, or in the "
+                               "current directory?)") from None
+        for part in attribute.split("."):
+            if not hasattr(target, part):
+                raise CommandError(f"scenario {name!r}: module {module!r} has no attribute {attribute!r}")
+            target = getattr(target, part)
+        made = target if isinstance(target, Scenario) else target()
+        made = list(made) if isinstance(made, (list, tuple)) else [made]
+        if not made or not all(isinstance(s, Scenario) for s in made):
+            raise CommandError(f"scenario {name!r} returned {made!r}; expected a popsim Scenario (or a list of them)")
+        return [s.with_samples(sample_sizes) if sample_sizes else s for s in made]
+    scenario = get_scenario(name)
+    return [scenario.with_samples(sample_sizes) if sample_sizes else scenario]
+
+
+def _load_scenarios(names: str | None, samples: str | None, files=()):
+    """Scenarios from ``--scenarios`` (comma-separated built-in names, YAML files or module:function) and then
+    ``--scenario-file`` files, in that order (label k = k-th scenario); optional sample override for all."""
     sample_sizes = parse_mapping(samples, "--samples", int) if samples else None
     scenarios = []
-    for name in filter(None, (part.strip() for part in names.split(","))):
-        if name.endswith((".yaml", ".yml")):
-            if sample_sizes is None:
-                raise CommandError(f"demes file {name!r} needs --samples POP=INDIVIDUALS[,...]")
-            scenarios.append(Scenario.from_demes(name, sample_sizes))
-            continue
-        scenario = get_scenario(name)
-        scenarios.append(scenario.with_samples(sample_sizes) if sample_sizes else scenario)
+    for name in filter(None, (part.strip() for part in (names or "").split(","))):
+        scenarios += _load_one(name, sample_sizes)
+    for path in files or ():
+        if sample_sizes is None and not _file_has_samples(path):
+            raise CommandError(f"scenario file {path!r} has no samples: section; add one or give --samples "
+                               "POP=INDIVIDUALS[,...]")
+        from popsim.sim.scenarios import Scenario
+
+        scenarios.append(Scenario.from_file(path, sample_sizes))
     if not scenarios:
-        raise CommandError(f"--scenarios {names!r} names no scenario; expected e.g. --scenarios split,isolation_with_migration")
+        raise CommandError(f"--scenarios {names!r} names no scenario; expected e.g. --scenarios split,isolation_with_migration "
+                           "or --scenario-file model.yaml")
     return scenarios
 
 
 # -- list ----------------------------------------------------------------------------------------------
 def run_list(args) -> int:
     from popsim.sim.scenarios import list_scenarios
+
+    if args.catalogue:
+        from popsim.sim.catalogue import catalogue
+
+        for entry in catalogue():
+            maps = ", ".join(f"{m}{'' if cached else ' (needs a download)'}" for m, cached in entry["genetic_maps"])
+            print(f"{entry['species']}  {entry['name']}  chromosomes: {','.join(entry['chromosomes'])}")
+            if maps:
+                print(f"  genetic maps: {maps}")
+            for model, populations, description in entry["models"]:
+                print(f"  stdpopsim:{entry['species']}/{model}  [{','.join(populations)}]  {description}")
+        return 0
 
     scenarios = list_scenarios()
     width = max(len(s.name) for s in scenarios)
@@ -56,12 +121,10 @@ def run_list(args) -> int:
 
 # -- show ----------------------------------------------------------------------------------------------
 def run_show(args) -> int:
-    from popsim.sim.scenarios import get_scenario
-
     for path, option in ((args.output, "-o/--output"), (args.demes, "--demes")):
         if path is not None:
             check_output_file(path, option)
-    scenario = get_scenario(args.scenario)
+    (scenario,) = _load_one(args.scenario, parse_mapping(args.samples, "--samples", int) if args.samples else None)[:1]
     params = scenario.reference_params()
     if args.params:
         params.update(parse_mapping(args.params, "--params"))
@@ -75,7 +138,7 @@ def run_show(args) -> int:
     demography = scenario.demography(params)
     print(demography.debug())
     if args.output:
-        path = scenario.draw(args.output, params)
+        path = scenario.draw(args.output, params, log_time=args.log_time)
         print(f"drawing written to {path}")
     if args.demes:
         import demes
@@ -115,7 +178,7 @@ def run_simulate(args) -> int:
 
     _check_simulate_arguments(args)
     check_output_folder(args.output, "-o/--output")
-    scenarios = _load_scenarios(args.scenarios, args.samples)
+    scenarios = _load_scenarios(args.scenarios, args.samples, args.scenario_file)
     statistics = None
     if args.statistics:
         # "module:function" names a user function; a bare name is a popsim.features.stats preset ("t1", "default").
@@ -129,7 +192,17 @@ def run_simulate(args) -> int:
             raise CommandError(f"--n-snps {args.n_snps}: one {rows} x {args.n_snps} image would take "
                                f"{image_bytes / 2**30:.1f} GiB; expected at most {IMAGE_BYTES_LIMIT / 2**20:.0f} MiB "
                                "per image (fewer SNPs, or --no-images with --keep-genotypes)")
-    settings = SimulationSettings(transform=transform, statistics=statistics,
+    contig = None
+    if args.contig:
+        from popsim.sim.catalogue import parse_contig
+
+        if args.sequence_length is not None or args.recombination_rate is not None:
+            raise CommandError("--contig sets the sequence length and recombination map; drop --sequence-length "
+                               "and --recombination-rate")
+        contig = parse_contig(args.contig)
+        if contig.note:
+            print(f"popsim: note: {contig.note}", file=sys.stderr)
+    settings = SimulationSettings(transform=transform, statistics=statistics, contig=contig,
                                   **{name: getattr(args, name) for name in SETTINGS_OPTIONS})
     executor, client = None, None
     if args.scheduler:
@@ -203,6 +276,9 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "list", help="list the built-in scenarios", description="List the built-in scenarios with their default samples."
     )
+    parser.add_argument("--catalogue", action="store_true",
+                        help="list the stdpopsim catalogue instead: species, chromosomes, models (usable as "
+                        "--scenarios stdpopsim:SPECIES/MODEL) and genetic maps (those not cached need a download)")
     parser.set_defaults(func=run_list)
 
     parser = subparsers.add_parser(
@@ -211,7 +287,10 @@ def add_parser(subparsers) -> None:
         description="Print a scenario's priors and its msprime demography (at the prior medians unless --params), "
         "and optionally draw it with demesdraw.",
     )
-    parser.add_argument("scenario", help="built-in scenario name (see `popsim list`)")
+    parser.add_argument("scenario", help="built-in scenario name (see `popsim list`), a YAML scenario file (demes with "
+                        "${name} placeholders and a priors: section), or module:function returning a Scenario")
+    parser.add_argument("--samples", metavar="POP=N,...", help="diploid individuals per population (YAML files)")
+    parser.add_argument("--log-time", action="store_true", help="draw with a logarithmic time axis")
     parser.add_argument("-o", "--output", metavar="PNG", help="draw the model to this image file")
     parser.add_argument("--params", metavar="K=V,...", help="parameter values to show instead of the prior medians")
     parser.add_argument("--demes", metavar="YAML", help="also write the model as a demes YAML file")
@@ -231,8 +310,12 @@ def add_parser(subparsers) -> None:
         "      --sort-rows similarity --keep-genotypes -o flagship",
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("--scenarios", required=True, metavar="A,B,...",
-                        help="comma-separated built-in names or demes YAML files; label k = k-th scenario")
+    parser.add_argument("--scenarios", metavar="A,B,...",
+                        help="comma-separated built-in names, YAML scenario files or module:function (a Python "
+                        "function returning a Scenario with priors); label k = k-th scenario")
+    parser.add_argument("--scenario-file", action="append", metavar="FILE.yaml",
+                        help="a demes YAML with ${name} placeholders plus priors: (and optionally samples:, "
+                        "defaults:) sections; repeatable; labelled after --scenarios")
     parser.add_argument("--n", required=True, type=int, help="replicates per scenario")
     parser.add_argument("--seed", required=True, type=int, help="master seed (all replicate seeds derive from it)")
     parser.add_argument("-o", "--output", required=True, metavar="DATASET", help="dataset directory")
@@ -247,6 +330,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--mutation-rate", type=float, help="per bp per generation")
     parser.add_argument("--recombination-rate", type=float, help="per bp per generation")
     parser.add_argument("--n-loci", type=int, help="independent loci per replicate")
+    parser.add_argument("--contig", metavar="SPECIES:CHROM[:LEFT-RIGHT][@MAP]",
+                        help="each locus is this stdpopsim contig (its length, mutation rate and recombination map; "
+                        "a genetic map not in stdpopsim's cache falls back to the uniform rate), e.g. AnoGam:2L:0-100000")
     parser.add_argument("--segregating-sites", type=int, help="exactly this many segregating sites per locus (ms -s)")
     parser.add_argument("--discrete-genome", action="store_true",
                         help="integer positions and binary mutation model (default: infinite sites)")

@@ -16,7 +16,7 @@ bp from the previous selected SNP (0 for the first SNP and for padding), the sam
 Steps, in this order (each one a small function below):
 
 1. choose ``n_snps`` SNPs: ``"first"`` N, a ``"centre"`` window of N consecutive SNPs around the middle of the
-   region, or ``"even"``-ly spread over all SNPs; fewer SNPs than N are zero-padded on the right;
+   region (or around a given ``centre``, e.g. the selected site of a sweep), or ``"even"``-ly spread over all SNPs; fewer SNPs than N are zero-padded on the right;
 2. transpose to ``(haplotypes, SNPs)`` — the **only** transpose between tskit's layout and ours;
 3. inject missing data at ``missing_rate`` (seeded), to mimic real data;
 4. ``unphased``: sum the two haplotypes of each individual (0/1/2; missing if either is missing);
@@ -52,8 +52,10 @@ def _haplotypes_by_snps(genotypes: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(genotypes.T)
 
 
-def select_snps(positions: np.ndarray, n_snps: int, how: str, sequence_length: float | None) -> np.ndarray:
-    """Indices (into the sites axis) of the SNPs kept, at most ``n_snps``, increasing."""
+def select_snps(positions: np.ndarray, n_snps: int, how: str, sequence_length: float | None,
+                centre: float | None = None) -> np.ndarray:
+    """Indices (into the sites axis) of the SNPs kept, at most ``n_snps``, increasing. ``"centre"`` centres the
+    window on ``centre`` (bp) when given, e.g. a selected site, otherwise on the middle of the region."""
     n_sites = len(positions)
     if n_sites <= n_snps:
         return np.arange(n_sites)
@@ -63,7 +65,10 @@ def select_snps(positions: np.ndarray, n_snps: int, how: str, sequence_length: f
         # Spread over all SNPs; with n_sites > n_snps the rounded indices are distinct.
         return np.round(np.linspace(0, n_sites - 1, n_snps)).astype(np.int64)
     # "centre": n_snps consecutive SNPs around the middle of the region.
-    middle = sequence_length / 2 if sequence_length is not None else (positions[0] + positions[-1]) / 2
+    if centre is not None:
+        middle = float(centre)
+    else:
+        middle = sequence_length / 2 if sequence_length is not None else (positions[0] + positions[-1]) / 2
     first_right_of_middle = int(np.searchsorted(positions, middle))
     start = min(max(first_right_of_middle - n_snps // 2, 0), n_sites - n_snps)
     return np.arange(start, start + n_snps)
@@ -177,9 +182,13 @@ class GenotypeImage:
         populations: Sequence,
         sequence_length: float | None = None,
         seed: int | np.random.Generator | None = None,
+        centre: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Compact image: genotype channel int8 ``(rows, n_snps, 1)`` and distance channel float32
         ``(n_snps,)`` (None without ``distance_channel``).
+
+        ``centre`` (bp): where a ``"centre"`` window is centred instead of the middle of the region — the
+        simulation passes the selected site of a sweep scenario here, so the window is centred on the sweep.
 
         ``seed`` (int or Generator) drives missing-data injection; required when ``missing_rate > 0``.
         """
@@ -206,7 +215,7 @@ class GenotypeImage:
             raise ValueError(f"unphased images need 2 haplotypes per individual; got {n_haplotypes} haplotypes")
 
         # 1. Choose the SNPs.
-        kept = select_snps(positions, int(self.n_snps), self.snp_selection, sequence_length)
+        kept = select_snps(positions, int(self.n_snps), self.snp_selection, sequence_length, centre)
         # 2. Haplotypes become rows (the single transpose).
         rows = _haplotypes_by_snps(genotypes[kept].astype(np.int8, copy=False))
         row_populations = populations

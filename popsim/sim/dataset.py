@@ -337,7 +337,8 @@ class _Store:
             raise self._problem(chunk, name, "is not recorded in the manifest (not simulated yet)")
         if entry.get("fingerprint") != self.metadata["fingerprint"]:
             raise self._problem(chunk, name, "is recorded by a run with another configuration (foreign manifest line)")
-        if not self._chunk_file(name, chunk).exists():
+        # An array with no columns (e.g. the parameters of a scenario without priors) stores no chunk file.
+        if 0 not in tuple(self.layout[name][0]) and not self._chunk_file(name, chunk).exists():
             raise self._problem(chunk, name, f"is missing (no file {self._chunk_file(name, chunk)})")
         return entry
 

@@ -37,6 +37,7 @@ __all__ = [
     "Choice",
     "sample_params",
     "prior_from_dict",
+    "parse_prior",
     "priors_to_dict",
     "priors_from_dict",
     "reference_params",
@@ -301,6 +302,35 @@ def prior_from_dict(description: Mapping[str, Any]) -> Prior:
     if kind not in _PRIOR_TYPES:
         raise ValueError(f"prior type {kind!r} is unknown; expected one of {sorted(_PRIOR_TYPES)}")
     return _PRIOR_TYPES[kind](**description)
+
+
+def parse_prior(description: Any) -> Prior:
+    """A prior from a scenario file: a dict as ``Prior.to_dict()`` gives (``{type: Uniform, low: 1, high: 2}``),
+    a text such as ``"LogUniform(1000, 1e5)"`` or ``"Uniform(0, '0.5 * T_split')"``, or a bare number (Fixed)."""
+    if isinstance(description, Prior):
+        return description
+    if isinstance(description, Mapping):
+        return prior_from_dict(description)
+    if isinstance(description, (int, float)) and not isinstance(description, bool):
+        return Fixed(description)
+    if not isinstance(description, str):
+        raise ValueError(f"prior {description!r} must be a mapping with 'type', a text like 'Uniform(1, 10)' or a number")
+    expected = f"expected e.g. 'Uniform(100, 1000)'; one of {sorted(_PRIOR_TYPES)}"
+    try:
+        tree = ast.parse(description.strip(), mode="eval").body
+    except SyntaxError:
+        raise ValueError(f"prior {description!r} is not valid; {expected}") from None
+    if not (isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name) and tree.func.id in _PRIOR_TYPES):
+        raise ValueError(f"prior {description!r} is not a call of a prior type; {expected}")
+    try:
+        args = [ast.literal_eval(a) for a in tree.args]
+        kwargs = {k.arg: ast.literal_eval(k.value) for k in tree.keywords}
+    except ValueError:
+        raise ValueError(f"prior {description!r}: arguments must be numbers or quoted expressions; {expected}") from None
+    try:
+        return _PRIOR_TYPES[tree.func.id](*args, **kwargs)
+    except TypeError as error:
+        raise ValueError(f"prior {description!r}: {error}") from None
 
 
 def priors_to_dict(priors: Mapping[str, Prior]) -> dict:

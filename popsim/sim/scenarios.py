@@ -33,7 +33,7 @@ import math
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import demes
 import msprime
@@ -111,6 +111,8 @@ class Scenario:
     build: Callable[[Mapping[str, float]], msprime.Demography]
     description: str = ""
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    model: Any = None  # the popsim.sim.vocabulary.Model it was made from, if any (units kept in the demes export)
+    sweep: Any = None  # a popsim.sim.sweeps.Sweep: a selective sweep simulated with this demography
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -184,8 +186,17 @@ class Scenario:
         return demography
 
     def to_demes(self, params: Mapping[str, float] | None = None) -> demes.Graph:
-        """Export as a ``demes.Graph`` (prior medians if ``params`` is ``None``)."""
-        return self.demography(params).to_demes()
+        """Export as a ``demes.Graph`` (prior medians if ``params`` is ``None``).
+
+        A scenario made from a ``vocabulary.Model`` in years keeps its years and generation time in
+        ``graph.metadata["popsim"]``; a sweep scenario describes its sweep there too."""
+        params = self.reference_params() if params is None else dict(params)
+        graph = self.demography(params).to_demes()
+        if self.model is not None:
+            graph.metadata.update(self.model.demes_metadata(params))
+        if self.sweep is not None:
+            graph.metadata.setdefault("popsim", {})["sweep"] = self.sweep.describe(params)
+        return graph
 
     def to_dict(self, params: Mapping[str, float] | None = None) -> dict:
         """JSON description: name, samples, priors, defaults and the demes graph at ``params``
@@ -199,25 +210,45 @@ class Scenario:
             "demes_at_reference_params": self.to_demes(params).asdict_simplified(),
         }
 
-    def draw(self, path: str | Path, params: Mapping[str, float] | None = None, title: str | None = None) -> Path:
-        """Draw the model with demesdraw to ``path`` (PNG or any matplotlib format); return the path."""
+    def draw(self, path: str | Path, params: Mapping[str, float] | None = None, title: str | None = None,
+             log_time: bool = False) -> Path:
+        """Draw the model with demesdraw to ``path`` (PNG or any matplotlib format); return the path.
+
+        ``log_time=True`` uses a logarithmic time axis, on which recent epochs stay visible. The title lists
+        the parameters shown and wraps onto several lines when there are many."""
         import demesdraw
         from matplotlib.figure import Figure  # no pyplot: drawing to a file needs no backend or screen
 
         params = self.reference_params() if params is None else dict(params)
         graph = self.to_demes(params)
-        fig = Figure(figsize=(6, 4.5))
+        title = title or self.title(params)
+        lines = title.count("\n") + 1
+        fig = Figure(figsize=(6, 4.5 + 0.15 * max(0, lines - 2)))
         ax = fig.subplots()
-        demesdraw.tubes(graph, ax=ax, log_time=False)
-        shown = ", ".join(f"{k}={v:.3g}" for k, v in params.items())
-        ax.set_title(title or f"{self.name}\n{shown}", fontsize=8)
+        demesdraw.tubes(graph, ax=ax, log_time=bool(log_time))
+        ax.set_title(title, fontsize=8)
         path = Path(path)
         fig.savefig(path, dpi=120, bbox_inches="tight")
         return path
 
+    def title(self, params: Mapping[str, float] | None = None, width: int = 80) -> str:
+        """The drawing's title: the name, then ``k=v`` for every parameter, wrapped at ``width`` characters."""
+        import textwrap
+
+        params = self.reference_params() if params is None else dict(params)
+        shown = textwrap.fill(", ".join(f"{k}={v:.3g}" for k, v in params.items()), width=width)
+        return f"{self.name}\n{shown}"
+
+    def without_sweep(self, name: str | None = None) -> "Scenario":
+        """The same scenario (demography and priors) without its sweep: the neutral class of a sweep-vs-neutral
+        task, whose replicates draw the same parameters (so their parameter tables line up)."""
+        return Scenario(name or f"{self.name}_neutral", self.samples, self.priors, self.build,
+                        f"{self.description} (neutral: no sweep)", self.defaults, model=self.model)
+
     def with_samples(self, samples: Mapping[str, int]) -> "Scenario":
         """The same scenario with other sample sizes (diploid individuals)."""
-        return Scenario(self.name, samples, self.priors, self.build, self.description, self.defaults)
+        return Scenario(self.name, samples, self.priors, self.build, self.description, self.defaults,
+                        model=self.model, sweep=self.sweep)
 
     # -- from demes YAML --------------------------------------------------------------------------------
     @classmethod
@@ -251,6 +282,12 @@ class Scenario:
             except UnicodeDecodeError:
                 raise ValueError(f"demes YAML file {str(path)!r} is not a text file") from None
             default_name = path.stem
+        where = "the demes graph" if isinstance(source, demes.Graph) else f"demes YAML file {str(source)!r}"
+        return cls._from_template(text, where, default_name, samples, name, priors, description, defaults or {})
+
+    @classmethod
+    def _from_template(cls, text, where, default_name, samples, name, priors, description, defaults) -> "Scenario":
+        """A scenario from a demes YAML text with ``${name}`` placeholders, one per prior."""
         template = string.Template(text)
         placeholders = {m.group("named") or m.group("braced") for m in template.pattern.finditer(text)} - {None}
         if placeholders != set(priors):
@@ -265,7 +302,6 @@ class Scenario:
             return msprime.Demography.from_demes(demes.loads(filled))
 
         # The model is parsed and checked now (at the priors' reference values), not at the first simulation.
-        where = "the demes graph" if isinstance(source, demes.Graph) else f"demes YAML file {str(source)!r}"
         try:
             scenario = cls(name or default_name, samples, priors, build,
                            description or f"from demes ({default_name})", dict(defaults or {}))
@@ -276,6 +312,92 @@ class Scenario:
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise ValueError(f"{where} is not a valid demes model: {type(error).__name__}: {first}") from None
         return scenario
+
+
+    # -- from the stdpopsim catalogue ------------------------------------------------------------------
+    @classmethod
+    def from_stdpopsim(cls, species: str, model: str, samples: Mapping[str, int],
+                       priors: Mapping[str, Prior] | None = None, name: str | None = None) -> "Scenario":
+        """A stdpopsim catalogue model (e.g. ``("AnoGam", "GabonAg1000G_1A17")``) whose ``priors`` replace
+        chosen parameters: ``N_<pop>`` (present size), ``T_<pop>`` (start time) or demes paths such as
+        ``"GAS.epochs[3].start_size"`` (see ``popsim.sim.catalogue``). Needs ``pip install stdpopsim``."""
+        from popsim.sim.catalogue import scenario_from_stdpopsim
+
+        return scenario_from_stdpopsim(species, model, samples, priors, name)
+
+    # -- from a scenario file ----------------------------------------------------------------------------
+    @classmethod
+    def from_file(cls, path: str | Path, samples: Mapping[str, int] | None = None, name: str | None = None) -> "Scenario":
+        """A scenario from a YAML file: a demes model with ``${name}`` placeholders plus popsim's own top-level
+        sections, so that a model needs no Python::
+
+            priors:                       # one per placeholder, drawn in this order
+              T_split: Uniform(500, 5000)             # or {type: Uniform, low: 500, high: 5000}
+              N_A: LogUniform(1000, 1e5)
+              T_contact: Uniform(0, "0.5 * T_split")  # conditional bound
+            samples: {A: 10, B: 10}       # diploid individuals (the command line's --samples overrides it)
+            defaults: {sequence_length: 10000, mutation_rate: 1.0e-8, recombination_rate: 1.0e-8, n_loci: 10}
+            time_units: generations       # ... then the demes model as usual
+            demes:
+              - name: A
+                epochs: [{start_size: ${N_A}}]
+
+        The sections are written in block style (``priors:`` at the start of a line, entries indented). ``samples``
+        given here override the file's.
+        """
+        import yaml
+
+        path = Path(path)
+        if not path.is_file():
+            return cls.from_demes(path, samples or {}, name=name)  # its own message for missing files / folders
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(f"scenario file {str(path)!r} is not a text file") from None
+        sections, kept = _split_sections(text, ("priors", "samples", "defaults"))
+        parsed = {}
+        for key, block in sections.items():
+            try:
+                parsed[key] = yaml.safe_load(block)[key]
+            except yaml.YAMLError as error:
+                raise ValueError(f"scenario file {str(path)!r}: section {key!r} is not valid YAML: "
+                                 f"{str(error).splitlines()[0]}") from None
+            if parsed[key] is not None and not isinstance(parsed[key], dict):
+                raise ValueError(f"scenario file {str(path)!r}: section {key!r} must be a mapping; got {parsed[key]!r}")
+        from popsim.sim.priors import parse_prior
+
+        priors = {}
+        for key, value in (parsed.get("priors") or {}).items():
+            try:
+                priors[str(key)] = parse_prior(value)
+            except (ValueError, TypeError) as error:
+                raise ValueError(f"scenario file {str(path)!r}: prior {key!r}: {error}") from None
+        file_samples = parsed.get("samples") or None
+        samples = dict(samples) if samples else file_samples
+        if not samples:
+            raise ValueError(f"scenario file {str(path)!r} has no samples: section; give the sample sizes "
+                             "(e.g. --samples A=10,B=10 or 'samples: {A: 10, B: 10}' in the file)")
+        # demes reads the rest, after the placeholders are filled with each draw.
+        graph_text = kept
+        return cls._from_template(graph_text, f"scenario file {str(path)!r}", path.stem, samples, name, priors,
+                                  "", parsed.get("defaults") or {})
+
+
+def _split_sections(text: str, keys: Sequence[str]) -> tuple[dict[str, str], str]:
+    """Cut top-level block sections ``key:`` (the line and the indented lines after it) out of a YAML text."""
+    sections: dict[str, list[str]] = {}
+    kept: list[str] = []
+    current = None
+    for line in text.splitlines(keepends=True):
+        top = line[:1] not in (" ", "\t", "#", "\n", "\r", "") and not line.startswith("---")
+        if top:
+            key = line.split(":", 1)[0].strip()
+            current = key if key in keys else None
+        if current is None:
+            kept.append(line)
+        else:
+            sections.setdefault(current, []).append(line)
+    return {k: "".join(v) for k, v in sections.items()}, "".join(kept)
 
 
 # ------------------------------------------------------------------------------------------------------

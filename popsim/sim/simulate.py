@@ -116,6 +116,9 @@ class SimulationSettings:
         possible; sites that end up not segregating are dropped).
     keep_genotypes : keep the raw genotype matrices and positions; None (default) = True in memory
         (``simulate``) and False on disk (``simulate_dataset``, where images or statistics are the usual aim).
+    contig : optional ``popsim.sim.catalogue.Contig`` (e.g. ``Contig.from_stdpopsim("AnoGam", "2L", 0, 1e5)``):
+        each locus is this contig, simulated with its recombination map; it sets ``sequence_length`` and
+        ``recombination_rate`` (its mean rate, as recorded) and, unless given, ``mutation_rate``.
     transform : optional ``popsim.features.images.GenotypeImage`` applied in the worker.
     statistics : optional function ``ReplicateRecord -> {name: float}`` computed in the worker (summary
         statistics, e.g. ``SummaryStatistics("t1")``). It must be importable (defined at module level) so
@@ -131,6 +134,7 @@ class SimulationSettings:
     keep_genotypes: bool | None = None
     transform: Any = None
     statistics: Any = None
+    contig: Any = None
 
     def __post_init__(self):
         def positive_number(name, value, allow_zero=False):
@@ -163,6 +167,18 @@ class SimulationSettings:
             raise ValueError(f"statistics must be a function ReplicateRecord -> {{name: value}}; got {self.statistics!r}")
         if self.segregating_sites is not None and self.discrete_genome:
             raise ValueError("segregating_sites requires discrete_genome=False (infinite sites); got discrete_genome=True")
+        if self.contig is not None:
+            if not (hasattr(self.contig, "recombination_map") and hasattr(self.contig, "length")):
+                raise ValueError(f"contig must be a popsim.sim.catalogue.Contig; got {self.contig!r}")
+            if self.sequence_length is not None and self.sequence_length != self.contig.length:
+                raise ValueError(f"sequence_length={self.sequence_length!r} disagrees with the contig's length "
+                                 f"{self.contig.length:g}; give one or the other")
+            if self.recombination_rate is not None and self.recombination_rate != self.contig.mean_recombination_rate:
+                raise ValueError("recombination_rate is set by the contig's recombination map; give one or the other")
+            object.__setattr__(self, "sequence_length", float(self.contig.length))
+            object.__setattr__(self, "recombination_rate", self.contig.mean_recombination_rate)
+            if self.mutation_rate is None:
+                object.__setattr__(self, "mutation_rate", float(self.contig.mutation_rate))
 
     @property
     def resolved(self) -> bool:
@@ -202,6 +218,7 @@ class SimulationSettings:
             "keep_genotypes": bool(self.keep_genotypes),
             "transform": None if self.transform is None else self.transform.to_dict(),
             "statistics": None if self.statistics is None else function_name(self.statistics),
+            **({} if self.contig is None else {"contig": self.contig.to_dict()}),
         }
 
 
@@ -287,6 +304,7 @@ class ReplicateTask:
     samples: dict  # {population: diploid individuals}
     populations: list  # population name of each haplotype
     scenario_name: str = ""
+    sweep: Any = None  # popsim.sim.sweeps.Sweep of a sweep scenario
 
 
 @dataclass
@@ -394,8 +412,9 @@ def simulate_replicate(task: ReplicateTask, settings: SimulationSettings) -> Rep
         samples=task.samples,
         demography=task.demography,
         sequence_length=settings.sequence_length,
-        recombination_rate=settings.recombination_rate,
+        recombination_rate=settings.recombination_rate if settings.contig is None else settings.contig.recombination_map,
         ploidy=2,
+        model=None if task.sweep is None else task.sweep.models(task.params, settings.sequence_length, task.demography),
         random_seed=int(seeds[1]),
         num_replicates=settings.n_loci,
         record_provenance=False,  # provenance JSON costs ~1 ms per call and is not stored anyway
@@ -427,12 +446,15 @@ def simulate_replicate(task: ReplicateTask, settings: SimulationSettings) -> Rep
     if settings.transform is not None:
         # Loci are laid end to end for the image: locus i occupies [i·L, (i+1)·L) bp.
         genome_positions = positions + locus * float(settings.sequence_length)
+        # A "centre" window is centred on the selected site of a sweep (in the first locus).
+        centre = None if task.sweep is None else task.sweep.position_bp(task.params, settings.sequence_length)
         image, snp_distance = settings.transform.encode(
             genotypes,
             genome_positions,
             task.populations,
             sequence_length=settings.sequence_length * settings.n_loci,
             seed=int(seeds[3]),
+            centre=centre,
         )
     statistics = None
     if settings.statistics is not None:
@@ -608,6 +630,7 @@ class Plan:
             samples=dict(scenario.samples),
             populations=scenario.haplotype_populations(),
             scenario_name=scenario.name,
+            sweep=scenario.sweep,
         )
 
     def params_table(self, indices: Iterable[int], params: Sequence[Mapping[str, float]]) -> np.ndarray:
