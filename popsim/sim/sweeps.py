@@ -22,7 +22,6 @@ site of each sweep replicate (and on the middle of the locus for scenarios witho
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
