@@ -46,6 +46,11 @@ def exchangeable_networks_ignore_the_order_within_populations(g):
 CLAIMS = {
     # 03: a neuron by hand equals minidl's Dense (measured: equal to 1e-7)
     "03_neuron_forward": lambda g: np.testing.assert_allclose(g["out_minidl"][0, 0], g["out_by_hand"], atol=1e-6),
+    # 04: below the stability limit η < 2/λ_max gradient descent converges, just above it the loss blows up
+    # (measured: "good" falls from its start, "divergent" ends far above it)
+    "04_cost_gradient_descent": lambda g: (
+        np.testing.assert_array_less(g["curves"]["good"][-1], g["curves"]["good"][0]),
+        np.testing.assert_array_less(g["curves"]["divergent"][0], g["curves"]["divergent"][-1])),
     # 05: backprop by hand = minidl's backward (measured ~1e-16) = numerical gradients (measured ~1e-9)
     "05_backprop_by_hand": lambda g: (
         np.testing.assert_array_less(list(g["errors_minidl"].values()), 1e-12),
@@ -57,6 +62,11 @@ CLAIMS = {
         np.testing.assert_array_less(max(g["mistakes"]["no scaling"], g["mistakes"]["own scaler, one data set at a time"]),
                                      g["mistakes"]["training scaler (right)"]),
         np.testing.assert_array_less(g["errors"]["MLP, standardised"], g["errors"]["MLP, raw generations (a mistake)"])),
+    # 08: the largest network fits its 15 training points far better than new data (measured training MSE
+    # 0.027 vs validation 0.174): that gap is overfitting
+    "08_overfitting_regularisation": lambda g: np.testing.assert_array_less(
+        3 * np.mean([r[3] for r in g["fits"][list(g["capacities"])[-1]]]),
+        np.mean([r[4] for r in g["fits"][list(g["capacities"])[-1]]])),
     # 10: six loops = reference kernel = fast kernel (measured 3e-7, 5e-7 and 0 in float32)
     "10_convolution_from_scratch": lambda g: (
         np.testing.assert_array_less(np.abs(g["y_ref"] - g["y_fast"]).max(), 1e-5),
