@@ -126,6 +126,14 @@ def _check_target(target, sumstat: np.ndarray, stat_names) -> np.ndarray:
     return t
 
 
+def _reference_and_target(target, sumstat, tol, stat_names):
+    """The checked reference table (n, k), target (k,), tolerance and statistic names shared by abc and postpr."""
+    s = _as_table(sumstat)
+    stat_names = _names(stat_names if stat_names is not None else getattr(sumstat, "names", None),
+                        s.shape[1], "S")
+    return s, _check_target(target, s, stat_names), _check_tol(tol), stat_names
+
+
 def _good_rows(sumstat: np.ndarray, nan_policy: str) -> np.ndarray:
     """Mask of usable simulations; NaN rows raise unless nan_policy == 'omit' (R's na.omit)."""
     finite = np.all(np.isfinite(sumstat), axis=1)
@@ -404,11 +412,7 @@ def abc(target, param, sumstat, tol, method="rejection", hcorr=True, transf="non
     -------
     ABCResult
     """
-    s = _as_table(sumstat)
-    stat_names = _names(stat_names if stat_names is not None else getattr(sumstat, "names", None),
-                        s.shape[1], "S")
-    t = _check_target(target, s, stat_names)
-    tol = _check_tol(tol)
+    s, t, tol, stat_names = _reference_and_target(target, sumstat, tol, stat_names)
     theta = np.asarray(param, dtype=np.float64)
     theta = theta[:, None] if theta.ndim == 1 else theta
     if theta.ndim != 2 or theta.shape[0] != s.shape[0]:
@@ -610,11 +614,7 @@ def postpr(target, index, sumstat, tol, method="rejection", corr=True, weighted=
     -------
     PostprResult
     """
-    s = _as_table(sumstat)
-    stat_names = _names(stat_names if stat_names is not None else getattr(sumstat, "names", None),
-                        s.shape[1], "S")
-    t = _check_target(target, s, stat_names)
-    tol = _check_tol(tol)
+    s, t, tol, stat_names = _reference_and_target(target, sumstat, tol, stat_names)
     index = np.asarray(index)
     if index.shape != (s.shape[0],):
         raise ValueError(f"index expected one model label per simulation ({s.shape[0]}); got shape {index.shape}")

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from popsim.realdata.vcf import _BATCH, _SNP_PAIRS, VcfFormatError, VcfWarning, _classify, _Reader
+from popsim.realdata.vcf import _AFTER, _BATCH, _BEFORE, _SNP_PAIRS, VcfFormatError, VcfWarning, _classify, _Reader
 
 __all__ = ["HtslibReader", "find_index", "htslib_contigs"]
 
@@ -210,14 +210,11 @@ class HtslibReader(_Reader):
                 self.where[number] = f"{chrom}:{pos}"
                 raise self.fail(number, f"records not sorted: POS {pos} after {last_pos} on {chrom!r}")
             last_pos = max_pos = pos
-            if pos == 0:
-                self.skipped["telomere"] += 1
+            place = self.place(pos, r_start, r_end)
+            if place == _BEFORE:
                 continue
-            if pos < r_start:
-                continue
-            if r_end is not None and pos > r_end:
+            if place == _AFTER:
                 break
-            self.n_records += 1
             ref, alt = v.REF, v.ALT
             if len(alt) == 1 and (ref, alt[0]) in _SNP_PAIRS_STR:
                 reason = None

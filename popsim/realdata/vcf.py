@@ -137,6 +137,9 @@ _BATCH = 1024  # records parsed per vectorised step
 _AFTER_GT = re.compile(rb":[^\t]*")  # the FORMAT fields after GT in each sample column
 
 
+_BEFORE, _INSIDE, _AFTER = -1, 0, 1  # a record's place relative to the region read (``_Reader.place``)
+
+
 class VcfFormatError(ValueError):
     """A VCF (or population file) line that cannot be read; the message names the file and line number."""
 
@@ -669,6 +672,19 @@ class _Reader:
             if np.all(self.ploidy > 0) and np.all(self.ploidy == self.ploidy[0]):
                 self.uniform_ploidy = int(self.ploidy[0])
 
+    def place(self, pos: int, r_start: int, r_end: int | None) -> int:
+        """Where a record at ``pos`` lies: ``_BEFORE`` the region (or a telomere, POS 0: counted as skipped),
+        ``_AFTER`` it (stop reading), or ``_INSIDE`` (counted in ``n_records``). Shared by every backend."""
+        if pos == 0:  # VCF: "positions 0 or N+1 indicate telomeres"
+            self.skipped["telomere"] += 1
+            return _BEFORE
+        if pos < r_start:
+            return _BEFORE
+        if r_end is not None and pos > r_end:
+            return _AFTER
+        self.n_records += 1
+        return _INSIDE
+
     def note_unphased(self, lineno: int) -> None:
         if self.require_phased:
             raise self.error(lineno, "unphased genotype ('/') but require_phased=True")
@@ -817,14 +833,11 @@ class _Reader:
                     raise self.fail(lineno, f"records not sorted: POS {pos} after {last_pos} on "
                                             f"{chrom.decode()!r}")
                 last_pos = max_pos = pos
-                if pos == 0:  # VCF: "positions 0 or N+1 indicate telomeres"
-                    self.skipped["telomere"] += 1
+                place = self.place(pos, r_start, r_end)
+                if place == _BEFORE:
                     continue
-                if pos < r_start:
-                    continue
-                if r_end is not None and pos > r_end:
+                if place == _AFTER:
                     break
-                self.n_records += 1
 
                 ref_alt = (fields[3], fields[4])
                 reason = None if ref_alt in _SNP_PAIRS else _classify(*ref_alt)

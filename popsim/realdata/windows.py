@@ -535,8 +535,8 @@ def predict_genome(bundle, path, populations=None, regions=None, *, window_bp=No
     for g, partial in genotype_sources():
         if g is None:
             continue
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", BundleWarning)
+        with warnings.catch_warnings():  # each window's notes are kept in result.warnings and merged below
+            warnings.simplefilter("ignore", BundleWarning)
             result = predict_vcf(bundle, g, keep_partial=partial, empty_ok=True, **predict_options)
         if result is None:
             continue

@@ -74,7 +74,6 @@ and ``split()`` gives train/validation/test indices.
 
 from __future__ import annotations
 
-import concurrent.futures
 import datetime
 import hashlib
 import itertools
@@ -91,7 +90,7 @@ from popsim.features.genotypes import population_order
 from popsim.features.images import GenotypeImage
 from popsim.sim.scenarios import Scenario
 from popsim.sim.simulate import (Interleaving, Plan, Replicate, ReplicateRecord, ReplicateTask, SimulationSettings,
-                                 check_settings, derive_seeds, params_table, process_pool, simulate_replicate,
+                                 bounded_results, check_settings, derive_seeds, params_table, process_pool, simulate_replicate,
                                  statistics_table, stop_pool)
 
 __all__ = ["simulate_dataset", "Dataset", "ReplicateRecord", "FORMAT_VERSION", "DatasetIntegrityError",
@@ -680,26 +679,9 @@ def simulate_dataset(
         else:
             if executor is None:
                 own_pool = executor = process_pool(workers)
-            window = 2 * workers
-            pending = []
-            exhausted = False
-            while not exhausted or pending:
-                while not exhausted and len(pending) < window:
-                    chunk = next(todo, None)
-                    if chunk is None:
-                        exhausted = True
-                        break
-                    pending.append(executor.submit(write_chunk, str(path), chunk, chunk_tasks(chunk), *arguments))
-                if not pending:
-                    break
-                # Record chunks as they finish (order does not matter: each line names its chunk).
-                if all(isinstance(f, concurrent.futures.Future) for f in pending):
-                    finished, _ = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
-                    future = next(f for f in pending if f in finished)
-                else:
-                    future = next((f for f in pending if f.done()), pending[0])
-                pending.remove(future)
-                entry = future.result()
+            # Chunks are recorded as they finish (order does not matter: each manifest line names its chunk).
+            calls = ((write_chunk, str(path), chunk, chunk_tasks(chunk), *arguments) for chunk in todo)
+            for entry in bounded_results(executor, calls, window=2 * workers, ordered=False):
                 _append_manifest(path, entry)
                 bar.update(entry["stop"] - entry["start"])
         failed = False

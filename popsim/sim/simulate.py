@@ -39,6 +39,7 @@ that made them dies, even by SIGKILL (``PR_SET_PDEATHSIG`` on Linux, and a watch
 
 from __future__ import annotations
 
+import concurrent.futures
 import itertools
 import math
 import os
@@ -68,6 +69,7 @@ __all__ = [
     "simulate_replicate",
     "place_segregating_sites",
     "run_plan",
+    "bounded_results",
     "check_settings",
 ]
 
@@ -707,6 +709,26 @@ def stop_pool(pool: ProcessPoolExecutor, terminate: bool) -> None:
     pool.shutdown(wait=True, cancel_futures=True)
 
 
+def bounded_results(executor, calls: Iterable[tuple], window: int, ordered: bool = True) -> Iterator:
+    """Run ``fn(*args)`` for each ``(fn, *args)`` of ``calls`` on ``executor``, at most ``window`` at a time,
+    and yield the results: oldest first (``ordered``) or as they finish. ``calls`` is consumed lazily, so a
+    plan of 10⁸ tasks is never listed. Any object with ``submit`` works (a process pool, a dask executor)."""
+    calls, pending = iter(calls), []
+    while True:
+        pending.extend(executor.submit(*call) for call in itertools.islice(calls, window - len(pending)))
+        if not pending:
+            return
+        future = pending[0]
+        if not ordered:
+            if all(isinstance(f, concurrent.futures.Future) for f in pending):
+                done, _ = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
+                future = next(f for f in pending if f in done)
+            else:
+                future = next((f for f in pending if f.done()), pending[0])
+        pending.remove(future)
+        yield future.result()
+
+
 def run_plan(
     plan: Plan,
     settings: SimulationSettings,
@@ -755,21 +777,11 @@ def run_plan(
             return
         if executor is None:
             own_executor = executor = process_pool(workers)
-        # A bounded window of batches in flight: keeps every worker busy without queueing the whole plan.
-        window = 2 * workers + 2
-        pending: list = []
-        exhausted = False
-        while not exhausted or pending:
-            while not exhausted and len(pending) < window:
-                batch = next(batches, None)
-                if batch is None:
-                    exhausted = True
-                    break
-                pending.append(executor.submit(simulate_batch, [plan.task(i) for i in batch], settings))
-            if not pending:
-                break
-            # Collect the oldest batch first so replicates come out in plan order.
-            for replicate in pending.pop(0).result():
+        # A bounded window of batches in flight keeps every worker busy without queueing the whole plan;
+        # the oldest batch is collected first, so replicates come out in plan order.
+        calls = ((simulate_batch, [plan.task(i) for i in batch], settings) for batch in batches)
+        for result in bounded_results(executor, calls, window=2 * workers + 2, ordered=True):
+            for replicate in result:
                 bar.update(1)
                 yield replicate
         failed = False
