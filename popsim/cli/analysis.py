@@ -108,6 +108,8 @@ def select_columns(data: dict, statistics) -> dict:
 # ----------------------------------------------------------------------------------------------
 
 def run_stats(args) -> int:
+    if os.path.exists(args.dataset) and not os.path.isdir(args.dataset):
+        raise CommandError(f"dataset {args.dataset!r} is a file; expected a dataset directory (popsim simulate -o)")
     out = check_output_file(args.output or os.path.join(args.dataset, "statistics.npz"), "-o/--output")
     if args.csv:
         check_output_file(args.csv, "--csv")

@@ -429,6 +429,9 @@ class _Store:
 def _open_metadata(path: Path) -> dict:
     import zarr
 
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"dataset {str(path)!r} is a file; expected a dataset directory (a zarr store written by "
+                         "popsim simulate)")
     _refuse_old_format(path)
     if not (path / GROUP_METADATA).exists():
         raise FileNotFoundError(f"dataset {str(path)!r} has no {GROUP_METADATA}; expected a popsim dataset (a zarr "
@@ -710,7 +713,7 @@ class Dataset:
 
     def __init__(self, path: str | Path, allow_incomplete: bool = False):
         self.path = _check_path(path)
-        if not self.path.is_dir():
+        if not self.path.exists():
             raise FileNotFoundError(f"dataset {str(self.path)!r} does not exist; expected a dataset directory")
         metadata = _open_metadata(self.path)
         header, entries = _read_manifest(self.path)

@@ -43,6 +43,12 @@ CASES = [
     (SIMULATE + " -o {tmp}/file.txt/inside", "is a file, not a folder"),
     (SIMULATE + " --n-snps 1000000000 -o {tmp}/e", "would take 178.8 GiB"),
     (SIMULATE + " --scheduler tcp://127.0.0.1:9 --scheduler-timeout 1 -o {tmp}/f", "no dask scheduler answered"),
+    # a file where a dataset directory is expected, and empty files
+    ("info {tmp}/file.txt", "is a file; expected a dataset directory"),
+    ("verify {tmp}/file.txt", "is a file; expected a dataset directory"),
+    ("stats {tmp}/file.txt", "is a file; expected a dataset directory"),
+    ("abc --train {tmp}/empty.npz --target 1 --statistics S", "corrupt or truncated"),
+    ("simulate --scenario-file {tmp}/empty.yaml --n 1 --seed 1 -o {tmp}/h", "has no samples: section"),
     # popsim show
     ("show flagship_sc -o {tmp}/folder.yaml", "is a folder; expected a file path"),
     # popsim predict
@@ -65,6 +71,8 @@ def tmp(tmp_path):
     (tmp_path / "string.yaml").write_text('"just a string"\n')
     (tmp_path / "python.yaml").write_text('!!python/object/apply:os.system ["echo unsafe"]\n')
     (tmp_path / "folder.yaml").mkdir()
+    (tmp_path / "empty.npz").write_bytes(b"")
+    (tmp_path / "empty.yaml").write_text("")
     return tmp_path
 
 
