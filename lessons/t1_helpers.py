@@ -30,15 +30,16 @@ POPULATIONS = ("GN", "BF")
 
 # --- simulations ------------------------------------------------------------------------------------
 
-def simulate_reading(settings, stem, scenarios, n_train, n_test, sequence_length, workers):
+def simulate_reading(settings, stem, scenarios, n_train, n_test, sequence_length, workers, **options):
     """The training (master seed) and test (seed + 1) datasets of one reading, simulated — or resumed, or
     read — in the output folder ``<stem>_<part>_<n>x2_seed<seed>`` (``quick_`` in front in quick mode).
 
-    Every replicate keeps its raw genotypes and the 8 T1 statistics. This is the one place the lesson
-    calls ``simulate_dataset``.
+    Every replicate keeps its raw genotypes and the 8 T1 statistics. ``options`` are further
+    ``SimulationSettings`` fields, e.g. ``discrete_genome=True, mutation_model="jc69"`` for msprime's
+    default mutation model. This is the one place the lesson calls ``simulate_dataset``.
     """
     simulation = SimulationSettings(sequence_length=sequence_length, keep_genotypes=True,
-                                    statistics=SummaryStatistics("t1"))
+                                    statistics=SummaryStatistics("t1"), **options)
     parts = {}
     for part, n, seed in (("train", n_train, settings.seed), ("test", n_test, settings.seed + 1)):
         prefix = "quick_" if settings.quick else ""
@@ -72,9 +73,9 @@ class Reading:
         return (self.stats_test if test else self.stats)[:, self.stat_names.index(name)]
 
 
-def load_reading(settings, name, title, scenarios, stem, n_train, n_test, sequence_length, workers):
+def load_reading(settings, name, title, scenarios, stem, n_train, n_test, sequence_length, workers, **options):
     """Simulate (or read from the cache) one reading and wrap it in a :class:`Reading`."""
-    train, test = simulate_reading(settings, stem, scenarios, n_train, n_test, sequence_length, workers)
+    train, test = simulate_reading(settings, stem, scenarios, n_train, n_test, sequence_length, workers, **options)
     return Reading(name, title, scenarios, stem, train, test)
 
 

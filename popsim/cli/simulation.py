@@ -20,7 +20,7 @@ IMAGE_BYTES_LIMIT = 256 * 2**20  # one image of more than 256 MiB is a typo, not
 # `popsim simulate` options that are, under the same names, fields of GenotypeImage and SimulationSettings.
 IMAGE_OPTIONS = ("n_snps", "snp_selection", "sort_rows", "encoding", "unphased", "distance_channel", "missing_rate")
 SETTINGS_OPTIONS = ("sequence_length", "mutation_rate", "recombination_rate", "n_loci", "segregating_sites",
-                    "discrete_genome", "keep_genotypes")
+                    "discrete_genome", "mutation_model", "keep_genotypes")
 
 
 def _file_has_samples(path: str) -> bool:
@@ -335,7 +335,10 @@ def add_parser(subparsers) -> None:
                         "a genetic map not in stdpopsim's cache falls back to the uniform rate), e.g. AnoGam:2L:0-100000")
     parser.add_argument("--segregating-sites", type=int, help="exactly this many segregating sites per locus (ms -s)")
     parser.add_argument("--discrete-genome", action="store_true",
-                        help="integer positions and binary mutation model (default: infinite sites)")
+                        help="integer positions (default: infinite sites)")
+    parser.add_argument("--mutation-model", choices=("binary", "jc69"), default="binary",
+                        help="binary 0/1 alleles, or msprime's default nucleotide model JC69 (needs --discrete-genome; "
+                        "a site with 3-4 alleles is kept as ancestral vs derived)")
     parser.add_argument("--keep-genotypes", action="store_true",
                         help="also store raw genotype matrices and positions (for summary statistics)")
     parser.add_argument("--statistics", metavar="PRESET|MODULE:FUNCTION",

@@ -636,6 +636,41 @@ def mosquito_im() -> Scenario:
     )
 
 
+# -- TASKS.md T1 as the course's published numbers were obtained ------------------------------------------
+# The course's Day 1 reference tables (on which its ABC and dense network were scored) were simulated with
+# ``samples=[41*2, 99*2]`` passed to msprime as *individuals*: 82 + 198 diploids, 164 + 396 = 560 haplotypes,
+# twice the real sample; and with msprime's default mutation model (JC69 on a discrete genome; simulate with
+# ``SimulationSettings(discrete_genome=True, mutation_model="jc69")``). Same demography as the literal
+# reading above. Lesson 13 runs this "published settings" reading beside the corrected 280-haplotype one.
+MOSQUITO_PUBLISHED_SAMPLES = {"GN": 82, "BF": 198}  # diploid individuals, as the course's tables had them
+
+
+@register
+def mosquito_isolation_published() -> Scenario:
+    return Scenario(
+        "mosquito_isolation_published",
+        MOSQUITO_PUBLISHED_SAMPLES,
+        dict(MOSQUITO_PRIORS),
+        lambda p: _mosquito(p, 0.0),
+        "T1 as in the course's reference tables: 560 haplotypes (diploid counts doubled), otherwise as "
+        "mosquito_isolation",
+        MOSQUITO_DEFAULTS,
+    )
+
+
+@register
+def mosquito_im_published() -> Scenario:
+    return Scenario(
+        "mosquito_im_published",
+        MOSQUITO_PUBLISHED_SAMPLES,
+        {**MOSQUITO_PRIORS, "m": Fixed(0.1)},
+        lambda p: _mosquito(p, p["m"]),
+        "T1 as in the course's reference tables: 560 haplotypes (diploid counts doubled), otherwise as "
+        "mosquito_im",
+        MOSQUITO_DEFAULTS,
+    )
+
+
 # -- TASKS.md T1, the alternative reading: an "older split" -----------------------------------------------
 # TASKS.md says the model is "scaled by k = 10 (sizes and times ÷10, rates ×10; multiply estimated times by
 # 10 to get generations)". The scenarios above apply that to every number as printed (N_GN = 75,000 scaled),

@@ -75,6 +75,8 @@ __all__ = [
 
 MAX_SEED = 2**32 - 1  # msprime accepts seeds 1..2**32-1
 N_SEEDS = 4  # parameters, ancestry, mutations, image transform
+# SimulationSettings.mutation_model → msprime mutation model class
+MUTATION_MODELS = {"binary": msprime.BinaryMutationModel, "jc69": msprime.JC69}
 
 
 def derive_seeds(master_seed: int, label: int, replicate_index: int) -> np.ndarray:
@@ -114,8 +116,14 @@ class SimulationSettings:
     segregating_sites : if set, exactly this many segregating sites per locus, placed on the genealogy in
         proportion to branch length (as ``ms -s``) instead of simulating mutations at a rate.
     discrete_genome : False (default) = infinite sites, continuous positions, every mutation a new site;
-        True = integer positions with msprime's ``BinaryMutationModel`` (recurrent and back mutations
-        possible; sites that end up not segregating are dropped).
+        True = integer positions (recurrent and back mutations possible; sites that end up not segregating
+        are dropped).
+    mutation_model : ``"binary"`` (default): msprime's ``BinaryMutationModel``, alleles 0 (ancestral) and
+        1 (derived). ``"jc69"``: msprime's *default* model, Jukes–Cantor on the nucleotides (``msprime.JC69``),
+        which needs ``discrete_genome=True``: a site hit twice can carry three or four alleles. Such a
+        site is kept as a biallelic one, ancestral (0) vs derived (any other allele, 1) — what a 0/1 image
+        and the 0/1 statistics can represent; ``"jc69"`` exists to reproduce work done with msprime's
+        defaults (lesson 13: the course's reference tables).
     keep_genotypes : keep the raw genotype matrices and positions; None (default) = True in memory
         (``simulate``) and False on disk (``simulate_dataset``, where images or statistics are the usual aim).
     contig : optional ``popsim.sim.catalogue.Contig`` (e.g. ``Contig.from_stdpopsim("AnoGam", "2L", 0, 1e5)``):
@@ -133,6 +141,7 @@ class SimulationSettings:
     n_loci: int | None = None
     segregating_sites: int | None = None
     discrete_genome: bool = False
+    mutation_model: str = "binary"
     keep_genotypes: bool | None = None
     transform: Any = None
     statistics: Any = None
@@ -169,6 +178,13 @@ class SimulationSettings:
             raise ValueError(f"statistics must be a function ReplicateRecord -> {{name: value}}; got {self.statistics!r}")
         if self.segregating_sites is not None and self.discrete_genome:
             raise ValueError("segregating_sites requires discrete_genome=False (infinite sites); got discrete_genome=True")
+        if self.mutation_model not in MUTATION_MODELS:
+            raise ValueError(f"mutation_model must be one of {sorted(MUTATION_MODELS)}; got {self.mutation_model!r}")
+        if self.mutation_model == "jc69" and not self.discrete_genome:
+            raise ValueError("mutation_model='jc69' (nucleotides) needs discrete_genome=True; got discrete_genome=False")
+        if self.mutation_model != "binary" and self.segregating_sites is not None:
+            raise ValueError("segregating_sites places 0/1 mutations on the genealogy; it cannot be combined with "
+                             f"mutation_model={self.mutation_model!r}")
         if self.contig is not None:
             if not (hasattr(self.contig, "recombination_map") and hasattr(self.contig, "length")):
                 raise ValueError(f"contig must be a popsim.sim.catalogue.Contig; got {self.contig!r}")
@@ -217,6 +233,8 @@ class SimulationSettings:
             "n_loci": int(self.n_loci),
             "segregating_sites": None if self.segregating_sites is None else int(self.segregating_sites),
             "discrete_genome": bool(self.discrete_genome),
+            # recorded only when not the default, so datasets written before the option existed still resume
+            **({} if self.mutation_model == "binary" else {"mutation_model": self.mutation_model}),
             "keep_genotypes": bool(self.keep_genotypes),
             "transform": None if self.transform is None else self.transform.to_dict(),
             "statistics": None if self.statistics is None else function_name(self.statistics),
@@ -400,6 +418,8 @@ def place_segregating_sites(ts: tskit.TreeSequence, n_sites: int, rng: np.random
 def _locus_genotypes(ts: tskit.TreeSequence) -> tuple[np.ndarray, np.ndarray]:
     """Genotype matrix (sites, haplotypes) int8 and positions (bp) of the segregating sites of one locus."""
     genotypes = ts.genotype_matrix().astype(np.int8, copy=False)
+    # Under a nucleotide model a site may hold alleles 2 and 3: every non-ancestral allele counts as derived.
+    np.minimum(genotypes, 1, out=genotypes)
     positions = ts.sites_position  # (ts.tables would copy every table)
     # Keep only sites where both alleles are present among the sampled haplotypes (as real data are filtered).
     segregating = segregating_sites(genotypes)
@@ -430,7 +450,7 @@ def simulate_replicate(task: ReplicateTask, settings: SimulationSettings) -> Rep
             ts = msprime.sim_mutations(
                 ts,
                 rate=settings.mutation_rate,
-                model=msprime.BinaryMutationModel(),
+                model=MUTATION_MODELS[settings.mutation_model](),
                 discrete_genome=settings.discrete_genome,
                 random_seed=int(locus_seeds[locus]),
                 record_provenance=False,

@@ -39,6 +39,8 @@ CASES = [
     (SIMULATE + " --scenarios {tmp}/python.yaml --samples A=2 -o {tmp}/c", "ConstructorError"),
     (SIMULATE + " --scenarios {tmp}/folder.yaml --samples A=2 -o {tmp}/d", "is a directory; expected a .yaml file"),
     (SIMULATE + " -o {tmp}/file.txt", "is an existing file; expected a folder"),
+    (SIMULATE + " --mutation-model jc69 -o {tmp}/i", "mutation_model='jc69' (nucleotides) needs discrete_genome=True"),
+    (SIMULATE + " --mutation-model hky -o {tmp}/j", "invalid choice: 'hky'"),
     (SIMULATE + " -o ''", "-o/--output must be a non-empty directory path"),
     (SIMULATE + " -o {tmp}/file.txt/inside", "is a file, not a folder"),
     (SIMULATE + " --n-snps 1000000000 -o {tmp}/e", "would take 178.8 GiB"),
