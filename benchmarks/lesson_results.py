@@ -2,6 +2,11 @@
 
     python benchmarks/lesson_results.py                 # lesson 14 (the flagship), full mode, seed 2026
     python benchmarks/lesson_results.py 14 --check      # run again and compare with the recorded numbers
+    python benchmarks/lesson_results.py 13 16 --output lessons_output   # reuse the lessons' cached simulations
+
+Lessons 13 and 16 simulate for tens of minutes; ``--output DIR`` runs each lesson in ``DIR/<lesson>`` (the
+lesson's own default folder is ``lessons_output/<lesson>``), so simulations cached there are reused and a
+run interrupted during simulation resumes. Without it each lesson runs in a fresh temporary folder.
 
 Writes ``benchmarks/lesson_results.json``: ``{lesson: {seed, n_per_scenario, n_test, accuracy: {method: value},
 ...}}`` plus the machine and date. ``tests/lessons/test_full_results.py`` (run explicitly with
@@ -25,7 +30,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RECORD = HERE / "lesson_results.json"
 TOLERANCE = 0.04  # absolute accuracy: ± 4 points (600 test replicates: binomial s.e. ≈ 1.5 %, plus rounding)
-LESSONS = {"14": "14_flagship"}
+LESSONS = {"13": "13_mosquito_t1", "14": "14_flagship", "16": "16_learning_curve"}
 
 
 def run(name: str, output: Path) -> dict:
@@ -54,15 +59,19 @@ def differences(recorded: dict, new: dict) -> list[str]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("lessons", nargs="*", default=list(LESSONS), help="lesson numbers (default: 14)")
+    parser.add_argument("lessons", nargs="*", default=["14"], choices=sorted(LESSONS), help="lesson numbers (default: 14)")
+    parser.add_argument("--output", type=Path, help="run lesson NAME in OUTPUT/NAME, reusing its cached simulations")
     parser.add_argument("--check", action="store_true", help="compare with the record instead of writing it")
     args = parser.parse_args(argv)
     record = json.loads(RECORD.read_text()) if RECORD.exists() else {}
     failed = []
     for number in args.lessons:
         name = LESSONS[number]
-        with tempfile.TemporaryDirectory() as folder:
-            result = run(name, Path(folder))
+        if args.output is not None:
+            result = run(name, args.output / name)
+        else:
+            with tempfile.TemporaryDirectory() as folder:
+                result = run(name, Path(folder))
         print(json.dumps(result, indent=1))
         if args.check:
             failed += differences(record[name], result)

@@ -297,21 +297,85 @@ def plot_shared_doubletons(readings, settings):
 
 
 def plot_summary(readings, settings):
-    """``summary.png``: the test accuracy of every classifier on both readings, as bars."""
-    literal, other = readings.values()
-    fig, ax = plt.subplots(figsize=(11, 4.5), layout="constrained")
-    classifiers = [m for m in literal.results if "accuracy" in literal.results[m]]
+    """``summary.png``: the test accuracy of every classifier on every reading, as bars (a method a reading
+    did not run has no bar)."""
+    first = next(iter(readings.values()))
+    fig, ax = plt.subplots(figsize=(11, 4.5 + 0.5 * (len(readings) - 2)), layout="constrained")
+    classifiers = [m for m in first.results if "accuracy" in first.results[m]]
     positions = np.arange(len(classifiers))
-    for shift, r, color in ((-0.2, literal, "C0"), (0.2, other, "C2")):
-        ax.barh(positions + shift, [r.results[m]["accuracy"] for m in classifiers], height=0.4,
-                label=r.title, color=color)
+    height = 0.8 / len(readings)
+    for j, r in enumerate(readings.values()):
+        shift = (j - (len(readings) - 1) / 2) * height
+        values = [r.results[m]["accuracy"] if m in r.results else np.nan for m in classifiers]
+        ax.barh(positions + shift, values, height=height, label=r.title, color=f"C{(0, 2, 1, 4)[j % 4]}")
     ax.axvline(0.5, color="k", ls=":", lw=1, label="chance")
     ax.axvline(0.955, color="C3", ls="--", lw=1, label="published ABC (95.5 %)")
     ax.set(yticks=positions, yticklabels=classifiers, xlim=(0.3, 1.01), xlabel="accuracy (test set; ABC CV as noted)",
-           title="TASKS.md T1: isolation vs IM, every method on both readings")
+           title="TASKS.md T1: isolation vs IM, every method on every reading")
     ax.invert_yaxis()
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     savefig(fig, settings, "summary.png")
+
+
+# --- the course's reference tables ------------------------------------------------------------------
+
+# TASKS.md T1: distributions in the course's committed reference tables (1,000 rows per model)
+COURSE_TABLES = {"Fst isolation min": 1.3e-5, "Fst isolation max": 1.5e-3, "Fst isolation mean": 7.5e-4,
+                 "Fst IM min": -5.1e-4, "Fst IM max": 4.7e-4, "Fst IM mean": 0.0,
+                 "pi mean": 0.0069, "D mean (range)": "-0.1 ... -0.2",
+                 "corr(S_GN, T_split) under IM": 0.28, "corr(S_BF, T_split) under IM": 0.54,
+                 "corr(D_GN, T_split) under IM": -0.30, "corr(D_BF, T_split) under IM": -0.49,
+                 "corr(Fst, T_split) under IM": 0.011}
+
+
+def reference_table_summary(r):
+    """The quantities of :data:`COURSE_TABLES` computed on ``r``'s training simulations."""
+    fst = r.stat("fst_tskit_GN_BF")
+    iso, im = r.y == 0, r.y == 1
+    out = {"Fst isolation min": fst[iso].min(), "Fst isolation max": fst[iso].max(), "Fst isolation mean": fst[iso].mean(),
+           "Fst IM min": fst[im].min(), "Fst IM max": fst[im].max(), "Fst IM mean": fst[im].mean(),
+           "pi mean": np.mean([r.stat("pi_GN"), r.stat("pi_BF")]),
+           "D mean (range)": f"{r.stat('tajimas_d_GN').mean():.2f}, {r.stat('tajimas_d_BF').mean():.2f} (GN, BF)"}
+    for name, label in (("S_GN", "S_GN"), ("S_BF", "S_BF"), ("tajimas_d_GN", "D_GN"), ("tajimas_d_BF", "D_BF"),
+                        ("fst_tskit_GN_BF", "Fst")):
+        out[f"corr({label}, T_split) under IM"] = float(np.corrcoef(r.stat(name)[im], r.t_split[im])[0, 1])
+    return out
+
+
+def course_distributions(readings, settings):
+    """Markdown table: the course's reference-table distributions (TASKS.md) beside each reading's
+    training simulations; also ``course_tables.png`` (Fst per model, and the correlations with T_split)."""
+    ours = {name: reference_table_summary(r) for name, r in readings.items()}
+
+    def cell(value):
+        return value if isinstance(value, str) else f"{value:.2g}" if abs(value) >= 0.01 else f"{value:.2e}"
+
+    lines = ["| quantity | course's tables | " + " | ".join(r.title for r in readings.values()) + " |",
+             "|---|---|" + "---|" * len(readings)]
+    lines += [f"| {q} | {cell(v)} | " + " | ".join(cell(ours[name][q]) for name in readings) + " |"
+              for q, v in COURSE_TABLES.items()]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4), layout="constrained")
+    sources = {"course's tables": COURSE_TABLES, **{r.title: ours[name] for name, r in readings.items()}}
+    for j, (label, values) in enumerate(sources.items()):
+        for k, model in enumerate(("isolation", "IM")):
+            y = 2 * k + j * 0.25
+            axes[0].plot([values[f"Fst {model} min"], values[f"Fst {model} max"]], [y, y], color=f"C{j}", lw=2,
+                         label=label if k == 0 else None)
+            axes[0].plot(values[f"Fst {model} mean"], y, "o", color=f"C{j}")
+    axes[0].set(yticks=[0.25, 2.25], yticklabels=["isolation", "IM"], xlabel="Fst (tskit), range and mean",
+                title="Fst in 1,000 simulations per model")
+    axes[0].legend(fontsize=8)
+    names = [q for q in COURSE_TABLES if q.startswith("corr")]
+    width = 0.8 / len(sources)
+    for j, (label, values) in enumerate(sources.items()):
+        axes[1].bar(np.arange(len(names)) + (j - (len(sources) - 1) / 2) * width, [values[q] for q in names],
+                    width=width, color=f"C{j}", label=label)
+    axes[1].axhline(0, color="k", lw=0.8)
+    axes[1].set_xticks(np.arange(len(names)), [q[5:q.index(",")] for q in names])
+    axes[1].set(ylabel="correlation with T_split (IM simulations)", title="What dates the split under IM")
+    axes[1].legend(fontsize=8)
+    savefig(fig, settings, "course_tables.png")
+    return "\n".join(lines)
 
 
 # --- tables -----------------------------------------------------------------------------------------
@@ -347,12 +411,13 @@ def result_cell(r, method):
 
 
 def comparison_report(readings, published, header, timings):
-    """``results.md``: ``header``, every method of the first reading against ``published`` and both
-    readings, then each reading's own tables and the timings."""
-    literal, other = readings.values()
-    lines = [header, "", f"| method | published | {literal.title} | {other.title} |", "|---|---|---|---|"]
-    lines += [f"| {m} | {published.get(m, '')} | {result_cell(literal, m)} | {result_cell(other, m)} |"
-              for m in literal.results]
+    """``results.md``: ``header``, every method of the first reading against ``published`` and every
+    reading, then each reading's own tables and the timings."""
+    first = next(iter(readings.values()))
+    lines = [header, "", "| method | published | " + " | ".join(r.title for r in readings.values()) + " |",
+             "|---|---|" + "---|" * len(readings)]
+    lines += [f"| {m} | {published.get(m, '')} | " + " | ".join(result_cell(r, m) for r in readings.values()) + " |"
+              for m in first.results]
     lines += ["", "Confusion counts: rows true isolation, IM; columns predicted isolation, IM. "
               "Fst threshold: cut chosen on the training simulations, scored on the test set.", ""]
     for r in readings.values():

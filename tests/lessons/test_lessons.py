@@ -111,6 +111,15 @@ CLAIMS = {
         np.testing.assert_array_less(np.abs(g["out_ref"] - g["out_fast"]).max(), 1e-5)),
     # 11: the exchangeable design is invariant to the order of haplotypes within each population
     "11_cnn_architectures": exchangeable_networks_ignore_the_order_within_populations,
+    # 16: the learning curve's sets: the test and validation sets never overlap the training pool, every set
+    # holds the scenarios in equal numbers, and each training set contains the smaller ones
+    "16_learning_curve": lambda g: (
+        np.testing.assert_equal(np.intersect1d(g["test"], np.concatenate([g["pool"], g["val"]])).size, 0),
+        np.testing.assert_equal(np.intersect1d(g["val"], g["pool"]).size, 0),
+        [np.testing.assert_equal(np.bincount(g["labels"][t], minlength=3), len(t) // 3)
+         for t in [g["test"], g["val"], *g["train_sets"].values()]],
+        [np.testing.assert_array_equal(a, b[:len(a)]) for a, b in zip(list(g["train_sets"].values())[:-1],
+                                                                      list(g["train_sets"].values())[1:])]),
     # 14: ABC and the MLP beat chance (1/3) on the held-out test set (measured 0.722 and 0.611; the CNN is
     # at 0.389 after 3 quick epochs, so quick mode makes no claim about it)
     "14_flagship": lambda g: (np.testing.assert_array_less(0.5, accuracy(g, "abc_pred")),
