@@ -269,7 +269,7 @@ class Model(BaseModel):
     # ---------------------------------------------------------------- passes
     def forward(self, x, training=False):
         """Run the inputs (a list of arrays in ``inputs`` order, or one array) through the graph."""
-        xs = x if isinstance(x, list) else [x]
+        xs = list(x) if isinstance(x, (list, tuple)) else [x]
         values = {layer: layer.forward(a) for layer, a in zip(self.input_layers, xs)}
         for layer in self._ops:           # topological order: every input value exists already
             args = [values[t.layer] for t in layer._inbound]

@@ -1,5 +1,9 @@
 """``Sequential``: a stack of layers trained by mini-batch gradient descent — the Keras workflow.
 
+The training workflow lives in :class:`BaseModel`, shared with the functional ``Model`` of
+:mod:`minidl.functional` (a graph of layers, several inputs); ``Sequential`` only says how a stack runs
+forward and backward.
+
     model = Sequential([Input((8,)), Dense(32, activation="relu"), Dense(3, activation="softmax")], seed=0)
     model.compile(optimizer=Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     history = model.fit(x, y, epochs=20, validation_split=0.2,

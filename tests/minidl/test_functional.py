@@ -198,11 +198,17 @@ def test_a_batch_source_of_multi_input_batches_equals_the_arrays(rng):
             s = slice(5 * i, 5 * i + 5)
             return {"image": x[0][s], "stats": x[1][s]}, y[s]
 
+    class Inputs(Batches):
+        def __getitem__(self, i):
+            return super().__getitem__(i)[:1]   # (x,): x alone, a dict of arrays
+
     a, b = compiled(), compiled()
     a.fit(x, y, batch_size=5, epochs=2, shuffle=False, verbose=0)
     b.fit(Batches(), epochs=2, shuffle=False, verbose=0)
     for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
         np.testing.assert_array_equal(wa, wb)
+    np.testing.assert_array_equal(b.predict(Inputs()), a.predict(x, batch_size=5))
+    assert b.evaluate(Batches()) == pytest.approx(a.evaluate(x, y, batch_size=5), rel=1e-6)
 
 
 def test_save_and_load_round_trip_resumes_training_exactly(rng, tmp_path):

@@ -8,7 +8,10 @@ then random two-branch graphs drawn by hypothesis (vector or sequence inputs, Pe
 branches, every merge layer, a tensor that feeds two layers, optional hidden head).
 
 Tolerances (float32), as ``test_keras_parity_random.py``: loss 1e-4 relative; predictions 1e-4 relative +
-1e-5 absolute; weights ``1e-4 + 1e-3·|w|`` after the steps.
+1e-5 absolute; weights ``1e-4 + 1e-3·|w|`` after the steps, and the predictions of the trained weights to
+the same tolerance. (Adam divides a gradient by its own RMS + ε: a gradient element of ~1e-5, which
+happens, turns its float32 rounding, ~1e-8, into a step that differs by ~1e-5 between the libraries; the
+gradients themselves agree to ~1e-8.)
 """
 
 import os
@@ -70,7 +73,7 @@ def test_two_input_hybrid_equals_keras(keras, rng, optimizer):
         assert mm.train_on_batch(x, y) == pytest.approx(float(km.train_on_batch(x, y)), rel=LOSS_RTOL)
     assert_weights_close(mm, km)
     xd = {"image": x[0], "stats": x[1]}
-    np.testing.assert_allclose(mm.predict(xd), km.predict(xd, verbose=0), rtol=PRED_RTOL, atol=PRED_ATOL)
+    np.testing.assert_allclose(mm.predict(xd), km.predict(xd, verbose=0), rtol=W_RTOL, atol=W_ATOL)
 
 
 # ---------------------------------------------------------------- random graphs
@@ -155,4 +158,4 @@ def test_random_two_branch_graphs_equal_keras(keras, g):
     for _ in range(2):
         assert mm.train_on_batch(x, y) == pytest.approx(float(km.train_on_batch(x, y)), rel=LOSS_RTOL)
     assert_weights_close(mm, km)
-    np.testing.assert_allclose(mm.predict(x), km.predict(x, verbose=0), rtol=PRED_RTOL, atol=PRED_ATOL)
+    np.testing.assert_allclose(mm.predict(x), km.predict(x, verbose=0), rtol=W_RTOL, atol=W_ATOL)
