@@ -124,9 +124,11 @@ def call_symbolic(layer: Layer, x) -> SymbolicTensor:
                              f"{shape_str(shape)} from layer {tensors[0].layer.name!r}")
     if not layer.built:
         layer.build(shape)
-    elif (list(layer.input_shape) if isinstance(layer, Merge) else layer.input_shape) != (
-            [tuple(s) for s in shape] if isinstance(layer, Merge) else tuple(shape)):
-        raise ValueError(f"{what} was built for input shape {layer.input_shape}; got {shape}")
+    else:  # built before (e.g. used on arrays): the shapes must be the ones it was built for
+        built_for = list(layer.input_shape) if isinstance(layer, Merge) else layer.input_shape
+        given = [tuple(s) for s in shape] if isinstance(layer, Merge) else tuple(shape)
+        if built_for != given:
+            raise ValueError(f"{what} was built for input shape {built_for}; got {given}")
     layer._inbound = tensors
     layer._output_tensor = SymbolicTensor(layer, layer.output_shape)
     return layer._output_tensor

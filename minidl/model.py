@@ -249,7 +249,9 @@ class BaseModel:
             steps_per_epoch=None, validation_steps=None, validation_batch_size=None):
         """Train for ``epochs`` passes over the data; returns a :class:`~minidl.callbacks.History`.
 
-        ``x`` is an array (with ``y``, batched by ``batch_size``, default 32) or a batch source — a
+        ``x`` is an array (with ``y``, batched by ``batch_size``, default 32; for a functional ``Model`` with
+        several inputs, a list of arrays in ``inputs`` order or a dict keyed by the ``Input`` names) or a batch
+        source — a
         PyDataset-style object or a generator of ``(x, y[, sample_weight])`` tuples (see :mod:`minidl.data`);
         a source brings its own batches, so ``y``, ``sample_weight`` and ``batch_size`` are not given, and
         it is read ahead by a background thread. ``steps_per_epoch`` limits the batches of an epoch.

@@ -308,6 +308,10 @@ def test_bad_graphs_are_errors():
         Model(b, Dense(1, name="dup")(Dense(2, name="dup")(b)))
     with pytest.raises(ValueError, match="expected input of rank 4"):
         Conv2D(2, 3)(Input((5,)))
+    used = Dense(2)
+    used(np.ones((1, 3)))
+    with pytest.raises(ValueError, match=r"was built for input shape \(3,\); got \(4,\)"):
+        used(Input((4,)))
 
 
 def test_a_single_input_model_takes_an_array_and_checks_layers_directly(rng):
