@@ -19,11 +19,12 @@ from .callbacks import (Callback, CSVLogger, EarlyStopping, History, LearningRat
 from .layers import *  # noqa: F401,F403  (Dense, Conv2D, ... — see minidl/layers/__init__.py)
 from .layers import __all__ as _layer_names
 from .metrics import confusion_matrix
+from .functional import Model
 from .model import Sequential, load_model
 from .optimizers import SGD, Adadelta, Adagrad, Adam, RMSprop
 
 __version__ = "0.1.0"
-__all__ = ["Sequential", "load_model", "SGD", "Adam", "RMSprop", "Adagrad", "Adadelta", "Callback",
+__all__ = ["Sequential", "Model", "load_model", "SGD", "Adam", "RMSprop", "Adagrad", "Adadelta", "Callback",
            "History", "EarlyStopping", "ReduceLROnPlateau", "LearningRateScheduler", "TerminateOnNaN",
            "ModelCheckpoint", "CSVLogger", "data",
            "confusion_matrix", "activations", "callbacks", "config", "gradcheck", "initializers", "layers",

@@ -1,7 +1,7 @@
 """Callbacks: code that runs at fixed points of ``Sequential.fit`` (Keras 3 names and defaults).
 
 ``History`` is always attached and returned by ``fit``; ``history.history["val_loss"]`` is a list with
-one number per epoch. ``EarlyStopping``, ``ReduceLROnPlateau`` and ``ModelCheckpoint`` watch one entry of the
+one number per epoch (``"time"`` and ``"learning_rate"`` too). ``EarlyStopping``, ``ReduceLROnPlateau`` and ``ModelCheckpoint`` watch one entry of the
 epoch logs; ``CSVLogger`` writes every entry to a CSV file, one row per epoch.
 
 Resuming an interrupted training run::
@@ -23,6 +23,7 @@ import collections
 import csv
 import math
 import os
+import time
 import warnings
 
 import numpy as np
@@ -42,15 +43,33 @@ class Callback:
 
 
 class History(Callback):
-    """Records the epoch logs: ``history[key]`` is a list with one value per epoch; ``epoch`` the indices."""
+    """Records the epoch logs: ``history[key]`` is a list with one value per epoch; ``epoch`` the indices.
+
+    Besides the losses and metrics it records, for every epoch,
+
+    - ``history["time"]``: the epoch's wall time in seconds (training, validation and the other callbacks'
+      epoch-end work; ``fit`` runs History after every other callback, as Keras does);
+    - ``history["learning_rate"]``: the learning rate — the value a callback logged for the epoch
+      (``ReduceLROnPlateau`` and ``LearningRateScheduler`` log the rate the epoch used, as in Keras), else the
+      optimizer's ``learning_rate`` at the end of the epoch (with a schedule: the rate of the next step).
+    """
 
     def on_train_begin(self, logs=None):
         self.history: dict[str, list] = {}
         self.epoch: list[int] = []
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
     def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - getattr(self, "_start", time.perf_counter())
         self.epoch.append(epoch)
-        for k, v in (logs or {}).items():
+        logs = dict(logs or {})
+        optimizer = getattr(getattr(self, "model", None), "optimizer", None)
+        if "learning_rate" not in logs and optimizer is not None:
+            logs["learning_rate"] = optimizer.learning_rate
+        logs["time"] = seconds
+        for k, v in logs.items():
             self.history.setdefault(k, []).append(v)
 
 

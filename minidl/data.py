@@ -66,8 +66,21 @@ class PyDataset:
         pass
 
 
+def num_samples(x) -> int:
+    """Samples in ``x``: an array, or a list of arrays (one per input of a multi-input model)."""
+    return len(x[0]) if isinstance(x, (list, tuple)) else len(x)
+
+
+def take(x, index):
+    """Samples ``index`` (a slice or an index array) of an array or of each array of a list."""
+    return [a[index] for a in x] if isinstance(x, (list, tuple)) else x[index]
+
+
 class ArraySource(PyDataset):
     """Arrays as a batch source: batch ``i`` is samples ``order[i·B:(i+1)·B]``.
+
+    ``x`` may be a list of arrays with the same number of samples (a multi-input model); a batch then
+    holds the same samples of each.
 
     With ``shuffle=True`` a new permutation is drawn from ``seed`` (an int or a ``numpy.random.Generator``)
     at the start of every pass. ``fit(x, y, ...)`` uses exactly this, with the model's shuffling generator.
@@ -84,11 +97,11 @@ class ArraySource(PyDataset):
         self.order = None
 
     def __len__(self):
-        return math.ceil(len(self.x) / self.batch_size)
+        return math.ceil(num_samples(self.x) / self.batch_size)
 
     def on_epoch_begin(self):
         if self.shuffle:
-            self.order = self.rng.permutation(len(self.x))
+            self.order = self.rng.permutation(num_samples(self.x))
 
     def skip_epochs(self, n):
         """Draw the permutations of ``n`` epochs without using them (resuming at ``initial_epoch``)."""
@@ -100,7 +113,7 @@ class ArraySource(PyDataset):
             raise IndexError(f"batch {i} out of range for {len(self)} batches")
         part = slice(i * self.batch_size, (i + 1) * self.batch_size)
         idx = part if self.order is None else self.order[part]
-        batch = (self.x[idx],) if self.y is None else (self.x[idx], self.y[idx])
+        batch = (take(self.x, idx),) if self.y is None else (take(self.x, idx), self.y[idx])
         return batch if self.sample_weight is None else (*batch, self.sample_weight[idx])
 
 

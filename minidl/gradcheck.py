@@ -12,7 +12,7 @@ has error O(h²), so in float64 with h ≈ 1e-6 it agrees with a correct analyti
 
 which is scale-free: < 1e-7 means correct for smooth functions; ~1e-5 can happen near kinks (ReLU at 0,
 max pooling ties); > 1e-3 means a bug. Every test in ``tests/minidl`` that says "gradient" uses
-:func:`check_layer` or :func:`check_loss`.
+:func:`check_layer`, :func:`check_model` or :func:`check_loss`.
 
 For a layer we use the scalar ``L = Σ y ⊙ R`` with a fixed random ``R`` (plus the layer's
 regularization penalty), so ``∂L/∂y = R`` exercises every output with a different weight.
@@ -96,3 +96,49 @@ def check_loss(loss, y_true, y_pred, *, h: float = 1e-6) -> float:
     analytic = loss.gradient(y_true, y_pred)
     numeric = numerical_gradient(lambda: loss(y_true, y_pred), y_pred, h)
     return relative_error(analytic, numeric)
+
+
+def check_model(model, x, y=None, *, training: bool = False, h: float = 1e-6, seed: int = 0) -> dict[str, float]:
+    """Relative errors of a whole model's backward pass — ``Sequential`` or functional ``Model``.
+
+    Every layer and the input arrays are cast to float64. Without ``y`` the loss is ``L = Σ output ⊙ R``
+    (fixed random ``R``) plus the penalties; with ``y`` (a compiled model) it is the compiled loss plus the
+    penalties, and the analytic gradient takes the path training takes (fused softmax/sigmoid +
+    cross-entropy). Returns ``{"input": err}`` (one input) or ``{"input:<Input name>": err, ...}`` and
+    ``{"<layer>/<parameter>": err}`` for every trainable parameter. Stochastic layers get the same random
+    draws at every evaluation.
+    """
+    for layer in model.layers:
+        layer.cast(np.float64)
+    checked = model._check_x(x)
+    xs = [np.array(a, dtype=np.float64) for a in (checked if isinstance(checked, list) else [checked])]
+    states = {layer: copy.deepcopy(layer.rng) for layer in model.layers if layer.rng is not None}
+
+    def forward():
+        for layer, state in states.items():
+            layer.rng = copy.deepcopy(state)
+        return model.forward(xs if isinstance(checked, list) else xs[0], training=training)
+
+    out = forward()
+    if y is None:
+        R = np.random.default_rng(seed).standard_normal(out.shape)
+
+        def loss():
+            return float(np.sum(forward() * R)) + model._regularization_loss()
+
+        dxs = model.backward(R)
+    else:
+        def loss():
+            return float(model.loss(y, forward())) + model._regularization_loss()
+
+        _, dy, from_logits = model._loss_and_grad(y, out)
+        dxs = model.backward(dy, from_logits=from_logits)
+    dxs = dxs if isinstance(dxs, list) else [dxs]
+    analytic = {f"{l.name}/{n}": l.grads[n].copy() for l in model.layers for n in l.trainable_names}
+    names = [l.name for l in getattr(model, "input_layers", [])]
+    keys = ["input"] if len(xs) == 1 else [f"input:{n}" for n in names]
+    errors = {k: relative_error(d, numerical_gradient(loss, a, h)) for k, d, a in zip(keys, dxs, xs)}
+    params = {f"{l.name}/{n}": l.params[n] for l in model.layers for n in l.trainable_names}
+    for key, g in analytic.items():
+        errors[key] = relative_error(g, numerical_gradient(loss, params[key], h))
+    return errors

@@ -1,5 +1,9 @@
 """``Sequential``: a stack of layers trained by mini-batch gradient descent — the Keras workflow.
 
+The training workflow lives in :class:`BaseModel`, shared with the functional ``Model`` of
+:mod:`minidl.functional` (a graph of layers, several inputs); ``Sequential`` only says how a stack runs
+forward and backward.
+
     model = Sequential([Input((8,)), Dense(32, activation="relu"), Dense(3, activation="softmax")], seed=0)
     model.compile(optimizer=Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     history = model.fit(x, y, epochs=20, validation_split=0.2,
@@ -46,69 +50,33 @@ from .layers.base import Input, Layer, layer_class
 _SHUFFLE_STREAM = 2**31  # spawn key of the shuffling generator (layers use 0, 1, 2, ...)
 
 
-class Sequential:
-    """A linear stack of layers with Keras's ``compile`` / ``fit`` / ``evaluate`` / ``predict``."""
+class BaseModel:
+    """What every model shares: compile / fit / evaluate / predict / train_on_batch / weights / save.
 
-    def __init__(self, layers=None, name="sequential", seed=None):
+    A subclass says what the network *is*; this class says how it is trained. The subclass provides
+
+    - ``layers`` — every layer, in Keras order (``get_weights()`` concatenates their weights in this order);
+    - ``forward(x, training)`` and ``backward(dy, from_logits, need_input_gradient)``;
+    - ``_output_layer()`` — the layer that produces the output (for the fused softmax/sigmoid path);
+    - ``_check_x(x, name)`` — the model's inputs, checked (one array, or a list for several inputs);
+    - ``_summary_columns()``, ``get_config()`` and ``from_config(cfg)``.
+
+    :class:`Sequential` (a stack) and :class:`minidl.functional.Model` (a graph of layers) are the two.
+    """
+
+    def _init_model(self, name, seed):
         self.name = name
         self.seed = seed
         self._seed_seq = np.random.SeedSequence(seed)
-        self.input_layer: Input | None = None
-        self.layers: list[Layer] = []
         self.optimizer = None
         self.loss = None
         self.metrics: list = []
         self.stop_training = False
         self.compiled = False
-        for layer in layers or []:
-            self.add(layer)
 
-    # ---------------------------------------------------------------- structure
-    def add(self, layer: Layer) -> None:
-        """Append a layer (an ``Input`` may only come first)."""
-        if not isinstance(layer, Layer):
-            raise TypeError(f"Sequential.add expected a minidl layer; got {type(layer).__name__}")
-        if isinstance(layer, Input):
-            if self.input_layer is not None or self.layers:
-                raise ValueError("Input must be the first layer of a Sequential model")
-            self.input_layer = layer
-            return
-        if layer.rng is None:
-            # child stream number = position of the layer: weights do not depend on other layers
-            child = np.random.SeedSequence(self._seed_seq.entropy, spawn_key=(len(self.layers),))
-            layer.rng = np.random.default_rng(child)
-        self.layers.append(layer)
-        if self.input_layer is not None:
-            self._build_from(len(self.layers) - 1)
-
-    def _build_from(self, start):
-        shape = self.input_layer.shape if start == 0 else self.layers[start - 1].output_shape
-        for layer in self.layers[start:]:
-            if not layer.built:
-                layer.build(shape)
-            shape = layer.output_shape
-
-    def build(self, input_shape) -> None:
-        """Build every layer for samples of ``input_shape`` (batch axis excluded)."""
-        if self.input_layer is None:
-            self.input_layer = Input(tuple(input_shape))
-        self._build_from(0)
-
-    @property
-    def built(self) -> bool:
-        return bool(self.layers) and all(layer.built for layer in self.layers)
-
-    @property
-    def input_shape(self):
-        return None if self.input_layer is None else (None, *self.input_layer.shape)
-
-    @property
-    def output_shape(self):
-        return None if not self.built else (None, *self.layers[-1].output_shape)
-
-    @property
-    def dtype(self):
-        return self.layers[0].dtype if self.layers else np.dtype(config.floatx())
+    def _layer_rng(self, index) -> np.random.Generator:
+        """The generator of the ``index``-th layer: child ``index`` of the model's seed sequence."""
+        return np.random.default_rng(np.random.SeedSequence(self._seed_seq.entropy, spawn_key=(index,)))
 
     def get_layer(self, name: str) -> Layer:
         for layer in self.layers:
@@ -136,7 +104,7 @@ class Sequential:
 
     def _fused_activation(self):
         """The last activation if softmax/sigmoid feeds a matching cross-entropy, else None."""
-        act = getattr(self.layers[-1], "activation", None)
+        act = getattr(self._output_layer(), "activation", None)
         if isinstance(self.loss, _losses.CategoricalCrossentropy) and isinstance(act, SoftmaxFunction) and act.axis == -1:
             return act
         if isinstance(self.loss, _losses.BinaryCrossentropy) and isinstance(act, SigmoidFunction):
@@ -145,38 +113,9 @@ class Sequential:
 
     # ---------------------------------------------------------------- passes
     def _as_input(self, x):
+        if isinstance(x, list):  # one array per input of a functional model
+            return [self._as_input(a) for a in x]
         return x if x.dtype == self.dtype else x.astype(self.dtype)
-
-    def forward(self, x, training=False):
-        """Run ``x`` through every layer and return the output."""
-        a = self.input_layer.forward(x) if self.input_layer is not None else x
-        for layer in self.layers:
-            a = layer.forward(a, training=training)
-        return a
-
-    def backward(self, dy, from_logits=False, need_input_gradient=True):
-        """Propagate ``∂L/∂output`` back to ``∂L/∂input``; each layer stores its parameter gradients.
-
-        With ``from_logits=True``, ``dy`` is the gradient with respect to the last layer's
-        pre-activation ``z`` (the fused softmax + cross-entropy path). Training does not need
-        ``∂L/∂input``; with ``need_input_gradient=False`` a first layer that can skip computing it
-        (convolutions: ``compute_input_gradient``) does so, and None is returned.
-        """
-        first = self.layers[0]
-        skip = not need_input_gradient and hasattr(first, "compute_input_gradient")
-        if skip:
-            keep, first.compute_input_gradient = first.compute_input_gradient, False
-        try:
-            layers = self.layers
-            if from_logits:
-                dy = layers[-1].backward_linear(dy)
-                layers = layers[:-1]
-            for layer in reversed(layers):
-                dy = layer.backward(dy)
-        finally:
-            if skip:
-                first.compute_input_gradient = keep
-        return dy
 
     def _regularization_loss(self):
         return sum(layer.regularization_loss() for layer in self.layers)
@@ -228,14 +167,15 @@ class Sequential:
             raise ValueError(f"{names[1]} must hold numbers (class indices 0..C-1, one-hot rows or regression "
                              f"targets); got dtype {y.dtype}. Encode labels first, e.g. "
                              f"classes, {names[1]} = np.unique({names[1]}, return_inverse=True)")
-        if y.ndim == 0 or len(y) != len(x):
+        if y.ndim == 0 or len(y) != _data.num_samples(x):
             raise ValueError(f"{names[0]} and {names[1]} must have the same number of samples; "
-                             f"got {len(x)} and {len(y)}")
+                             f"got {_data.num_samples(x)} and {len(y)}")
         if np.issubdtype(y.dtype, np.floating) and not np.all(np.isfinite(y)):
             raise ValueError(f"{names[1]} contains NaN or infinite values")
         return x, y
 
-    def _check_x(self, x, name="x"):
+    def _check_array(self, x, name, expected):
+        """``x`` as a numeric batch of samples of shape ``expected`` (None: any), with finite values."""
         x = np.asarray(x)
         if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
             raise TypeError(f"{name} must be a numeric array; got dtype {x.dtype}")
@@ -243,8 +183,6 @@ class Sequential:
             raise ValueError(f"{name} must be a batch of samples with shape (N, ...); got shape {x.shape}")
         if len(x) == 0:
             raise ValueError(f"{name} has no samples (shape {x.shape}); expected at least one sample")
-        expected = self.input_layer.shape if self.input_layer is not None else (
-            self.layers[0].input_shape if self.layers and self.layers[0].built else None)
         if expected is not None and tuple(x.shape[1:]) != tuple(expected):
             raise ValueError(f"{name} has sample shape {tuple(x.shape[1:])}; the model expects {tuple(expected)}")
         if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
@@ -278,7 +216,7 @@ class Sequential:
         names = (f"{where}: x", f"{where}: y")
         if need_y:
             x, y = self._check_xy(x, y, names)
-            w = None if w is None else self._check_sample_weight(w, len(x), f"{where}: sample_weight")
+            w = None if w is None else self._check_sample_weight(w, _data.num_samples(x), f"{where}: sample_weight")
         else:
             x = self._check_x(x, names[0])
         return self._as_input(x), y, w
@@ -311,7 +249,9 @@ class Sequential:
             steps_per_epoch=None, validation_steps=None, validation_batch_size=None):
         """Train for ``epochs`` passes over the data; returns a :class:`~minidl.callbacks.History`.
 
-        ``x`` is an array (with ``y``, batched by ``batch_size``, default 32) or a batch source — a
+        ``x`` is an array (with ``y``, batched by ``batch_size``, default 32; for a functional ``Model`` with
+        several inputs, a list of arrays in ``inputs`` order or a dict keyed by the ``Input`` names) or a batch
+        source — a
         PyDataset-style object or a generator of ``(x, y[, sample_weight])`` tuples (see :mod:`minidl.data`);
         a source brings its own batches, so ``y``, ``sample_weight`` and ``batch_size`` are not given, and
         it is read ahead by a background thread. ``steps_per_epoch`` limits the batches of an epoch.
@@ -338,7 +278,7 @@ class Sequential:
         verbose = 1 if verbose == "auto" else int(verbose)
 
         history = _callbacks.History()
-        cbs = [history, *(callbacks or [])]
+        cbs = [*(callbacks or []), history]  # History last (as Keras): it sees what the others log
         for cb in cbs:
             cb.set_model(self)
         terminate_on_nan = any(isinstance(cb, _callbacks.TerminateOnNaN) for cb in cbs)
@@ -362,8 +302,8 @@ class Sequential:
                             break
                         raise ValueError(f"The loss became {loss} at epoch {epoch + 1}, batch {b + 1}: try a lower "
                                          "learning_rate, standardised inputs/targets, or clipnorm")
-                    total += loss * len(xb)
-                    seen += len(xb)
+                    total += loss * _data.num_samples(xb)
+                    seen += _data.num_samples(xb)
                     metric_sums += [float(np.sum(v)) for v in values]
                     logs = {"loss": total / seen}
                     for cb in cbs:
@@ -404,15 +344,17 @@ class Sequential:
         if not 0 <= validation_split < 1:
             raise ValueError(f"validation_split must be in [0, 1); got {validation_split!r}")
         x, y = self._check_xy(x, y)
-        split_at = int(math.floor(len(x) * (1.0 - validation_split)))
-        if split_at == 0 or split_at == len(x):
+        n = _data.num_samples(x)
+        split_at = int(math.floor(n * (1.0 - validation_split)))
+        if split_at == 0 or split_at == n:
             raise ValueError(f"validation_split={validation_split} leaves no training or no validation "
-                             f"samples out of {len(x)}")
+                             f"samples out of {n}")
+        head, tail = slice(None, split_at), slice(split_at, None)
+        x_train, x_val = _data.take(x, head), _data.take(x, tail)
         if sample_weight is not None:
-            sample_weight = self._check_sample_weight(sample_weight, len(x))
-            val = (x[split_at:], y[split_at:], sample_weight[split_at:])
-            return x[:split_at], y[:split_at], sample_weight[:split_at], val
-        return x[:split_at], y[:split_at], None, (x[split_at:], y[split_at:])
+            sample_weight = self._check_sample_weight(sample_weight, n)
+            return x_train, y[head], sample_weight[head], (x_val, y[tail], sample_weight[tail])
+        return x_train, y[head], None, (x_val, y[tail])
 
     def _validation_feed(self, validation_data, batch_size, steps):
         if _data.is_source(validation_data):
@@ -468,8 +410,8 @@ class Sequential:
                 y_pred = self.forward(xb, training=False)
                 value = (self.loss.fused(yb, fused.z, y_pred, wb)[0] if fused is not None
                          else self.loss(yb, y_pred, wb))
-                total += value * len(xb)
-                n += len(xb)
+                total += value * _data.num_samples(xb)
+                n += _data.num_samples(xb)
                 metric_sums += [float(np.sum(m.values(yb, y_pred))) for m in self.metrics]
         if n == 0:
             raise ValueError(f"{feed.name} ({type(feed.source).__name__}) gave no batches to evaluate")
@@ -523,17 +465,20 @@ class Sequential:
         return sum(layer.count_params() for layer in self.layers)
 
     def summary(self, print_fn=print) -> str:
-        """Print (and return) the Keras-style table: Layer (type) / Output Shape / Param #."""
+        """Print (and return) the Keras-style table: Layer (type) / Output Shape / Param # (/ Connected to)."""
         if not self.built:
             raise ValueError("The model is not built yet: start it with Input(shape) or call build()/fit() first")
-        rows = [(f"{layer.name} ({type(layer).__name__})", str((None, *layer.output_shape)),
-                 f"{layer.count_params():,}") for layer in self.layers]
-        w = [max(len(h), *(len(r[i]) for r in rows)) + 2 for i, h in enumerate(("Layer (type)", "Output Shape",
-                                                                                "Param #"))]
-        line = "─" * sum(w)
-        out = [f'Model: "{self.name}"', line,
-               "Layer (type)".ljust(w[0]) + "Output Shape".ljust(w[1]) + "Param #".rjust(w[2]), line]
-        out += [r[0].ljust(w[0]) + r[1].ljust(w[1]) + r[2].rjust(w[2]) for r in rows]
+        headers, rows = self._summary_columns()
+        w = [max(len(h), *(len(r[i]) for r in rows)) + 2 for i, h in enumerate(headers)]
+        gap = ["  " if h == "Param #" and i < len(headers) - 1 else "" for i, h in enumerate(headers)]
+        line = "─" * (sum(w) + sum(map(len, gap)))
+
+        def row(cells):  # the Param # column is right-aligned, the others left-aligned
+            return "".join((c.rjust(k) if h == "Param #" else c.ljust(k)) + g
+                           for c, k, h, g in zip(cells, w, headers, gap))
+
+        out = [f'Model: "{self.name}"', line, row(headers), line]
+        out += [row(r) for r in rows]
         trainable = sum(layer.params[n].size for layer in self.layers for n in layer.trainable_names)
         total = self.count_params()
         out += [line, f" Total params: {total:,}", f" Trainable params: {trainable:,}",
@@ -543,11 +488,6 @@ class Sequential:
         return text
 
     # ---------------------------------------------------------------- save / load
-    def get_config(self) -> dict:
-        return {"name": self.name, "seed": self.seed,
-                "input_shape": None if self.input_layer is None else list(self.input_layer.shape),
-                "layers": [{"class_name": type(l).__name__, "config": l.get_config()} for l in self.layers]}
-
     def save(self, path, metadata: dict | None = None) -> None:
         """Write architecture, compile settings, weights and training state to one ``.npz`` file (atomically).
 
@@ -574,6 +514,7 @@ class Sequential:
                     arrays[f"s{len(slots) - 1:04d}"] = a
             optimizer_state = {"iterations": state["iterations"], "slots": slots}
         meta = {"format": "minidl-model", "version": 2, "model": self.get_config(),
+                "class_name": type(self).__name__,
                 "compile": None if not self.compiled else {
                     "optimizer": self.optimizer.get_config(), "loss": self.loss.get_config(),
                     "metrics": [m.name for m in self.metrics]},
@@ -585,6 +526,113 @@ class Sequential:
             np.savez(f, __meta__=np.array(json.dumps(meta)), **arrays)
         os.replace(tmp, path)
 
+class Sequential(BaseModel):
+    """A linear stack of layers with Keras's ``compile`` / ``fit`` / ``evaluate`` / ``predict``."""
+
+    def __init__(self, layers=None, name="sequential", seed=None):
+        self._init_model(name, seed)
+        self.input_layer: Input | None = None
+        self.layers: list[Layer] = []
+        for layer in layers or []:
+            self.add(layer)
+
+    # ---------------------------------------------------------------- structure
+    def add(self, layer: Layer) -> None:
+        """Append a layer (an ``Input`` may only come first)."""
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add expected a minidl layer; got {type(layer).__name__}")
+        if isinstance(layer, Input):
+            if self.input_layer is not None or self.layers:
+                raise ValueError("Input must be the first layer of a Sequential model")
+            self.input_layer = layer
+            return
+        if layer.rng is None:
+            # child stream number = position of the layer: weights do not depend on other layers
+            layer.rng = self._layer_rng(len(self.layers))
+        self.layers.append(layer)
+        if self.input_layer is not None:
+            self._build_from(len(self.layers) - 1)
+
+    def _build_from(self, start):
+        shape = self.input_layer.shape if start == 0 else self.layers[start - 1].output_shape
+        for layer in self.layers[start:]:
+            if not layer.built:
+                layer.build(shape)
+            shape = layer.output_shape
+
+    def build(self, input_shape) -> None:
+        """Build every layer for samples of ``input_shape`` (batch axis excluded)."""
+        if self.input_layer is None:
+            self.input_layer = Input(tuple(input_shape))
+        self._build_from(0)
+
+    @property
+    def built(self) -> bool:
+        return bool(self.layers) and all(layer.built for layer in self.layers)
+
+    @property
+    def input_shape(self):
+        return None if self.input_layer is None else (None, *self.input_layer.shape)
+
+    @property
+    def output_shape(self):
+        return None if not self.built else (None, *self.layers[-1].output_shape)
+
+    @property
+    def dtype(self):
+        return self.layers[0].dtype if self.layers else np.dtype(config.floatx())
+
+    def _output_layer(self):
+        return self.layers[-1]
+
+    def _check_x(self, x, name="x"):
+        expected = self.input_layer.shape if self.input_layer is not None else (
+            self.layers[0].input_shape if self.layers and self.layers[0].built else None)
+        return self._check_array(x, name, expected)
+
+    # ---------------------------------------------------------------- passes
+    def forward(self, x, training=False):
+        """Run ``x`` through every layer and return the output."""
+        a = self.input_layer.forward(x) if self.input_layer is not None else x
+        for layer in self.layers:
+            a = layer.forward(a, training=training)
+        return a
+
+    def backward(self, dy, from_logits=False, need_input_gradient=True):
+        """Propagate ``∂L/∂output`` back to ``∂L/∂input``; each layer stores its parameter gradients.
+
+        With ``from_logits=True``, ``dy`` is the gradient with respect to the last layer's
+        pre-activation ``z`` (the fused softmax + cross-entropy path). Training does not need
+        ``∂L/∂input``; with ``need_input_gradient=False`` a first layer that can skip computing it
+        (convolutions: ``compute_input_gradient``) does so, and None is returned.
+        """
+        first = self.layers[0]
+        skip = not need_input_gradient and hasattr(first, "compute_input_gradient")
+        if skip:
+            keep, first.compute_input_gradient = first.compute_input_gradient, False
+        try:
+            layers = self.layers
+            if from_logits:
+                dy = layers[-1].backward_linear(dy)
+                layers = layers[:-1]
+            for layer in reversed(layers):
+                dy = layer.backward(dy)
+        finally:
+            if skip:
+                first.compute_input_gradient = keep
+        return dy
+
+    # ---------------------------------------------------------------- summary / config
+    def _summary_columns(self):
+        rows = [(f"{layer.name} ({type(layer).__name__})", str((None, *layer.output_shape)),
+                 f"{layer.count_params():,}") for layer in self.layers]
+        return ("Layer (type)", "Output Shape", "Param #"), rows
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "seed": self.seed,
+                "input_shape": None if self.input_layer is None else list(self.input_layer.shape),
+                "layers": [{"class_name": type(l).__name__, "config": l.get_config()} for l in self.layers]}
+
     @classmethod
     def from_config(cls, cfg: dict) -> "Sequential":
         layers = []
@@ -593,6 +641,7 @@ class Sequential:
         for spec in cfg["layers"]:
             layers.append(layer_class(spec["class_name"]).from_config(spec["config"]))
         return cls(layers, name=cfg.get("name", "sequential"), seed=cfg.get("seed"))
+
 
 
 def _read(path, with_weights=True, with_state=False):
@@ -622,16 +671,26 @@ def _read(path, with_weights=True, with_state=False):
 
 
 def load_metadata(path) -> dict:
-    """The ``metadata`` dict stored by ``Sequential.save(path, metadata=...)`` (without loading weights)."""
+    """The ``metadata`` dict stored by ``model.save(path, metadata=...)`` (without loading weights)."""
     return _read(path, with_weights=False)[0].get("metadata", {})
 
 
-def load_model(path) -> Sequential:
-    """Rebuild a model saved with :meth:`Sequential.save`: weights, compile settings and the training state
-    (optimizer step counter and slots, layers' random generators), so training resumes where it stopped.
-    Files written before the state was saved load with a fresh optimizer."""
+def _model_class(name, path):
+    from .functional import Model  # functional.py builds on this module
+
+    classes = {"Sequential": Sequential, "Model": Model}
+    if name not in classes:
+        raise ValueError(f"{path}: unknown model class {name!r}; expected one of {', '.join(classes)}")
+    return classes[name]
+
+
+def load_model(path) -> BaseModel:
+    """Rebuild a model saved with :meth:`BaseModel.save` (a ``Sequential`` or a functional ``Model``): weights,
+    compile settings and the training state (optimizer step counter and slots, layers' random generators),
+    so training resumes where it stopped. Files written before the state was saved load with a fresh
+    optimizer."""
     meta, weights, slot_arrays = _read(path, with_state=True)
-    model = Sequential.from_config(meta["model"])
+    model = _model_class(meta.get("class_name", "Sequential"), path).from_config(meta["model"])
     if not model.built:
         raise ValueError(f"{path}: the saved model has no input shape, so it cannot be rebuilt")
     try:

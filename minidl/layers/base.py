@@ -126,6 +126,13 @@ class Layer:
         return tuple(input_shape)
 
     def __call__(self, x, training=False):
+        """``layer(array)`` runs :meth:`forward`; ``layer(tensor)`` on an ``Input`` or on the output of
+        another layer's call adds this layer to a graph and returns its symbolic output (the functional
+        API, :mod:`minidl.functional`)."""
+        from ..functional import call_symbolic, is_symbolic
+
+        if is_symbolic(x):
+            return call_symbolic(self, x)
         return self.forward(x, training=training)
 
     # ------------------------------------------------------------------ checks
@@ -248,7 +255,9 @@ class Input(Layer):
     """Declares the shape of one sample (batch axis excluded): ``Input(shape=(50, 400, 1))``.
 
     It does nothing to the data; ``Sequential`` uses it to build every layer up front so that
-    ``summary()`` and ``get_weights()`` work before the first batch.
+    ``summary()`` and ``get_weights()`` work before the first batch. It is also the start of a
+    functional graph: ``Dense(8)(Input((4,), name="stats"))`` (see :mod:`minidl.functional`), where
+    ``name`` is the key of this input's array when ``fit``/``predict`` are given a dict.
     """
 
     def __init__(self, shape, name=None, dtype=None):

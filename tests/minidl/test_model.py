@@ -66,7 +66,7 @@ def test_history_has_keras_keys_and_validation_split_takes_the_last_fraction(rng
     model = mlp()
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     h = model.fit(x, y, epochs=2, validation_split=0.2, verbose=0)
-    assert set(h.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert set(h.history) == {"loss", "accuracy", "val_loss", "val_accuracy", "time", "learning_rate"}
     assert len(h.history["loss"]) == 2 and h.epoch == [0, 1]
     assert h.history["val_loss"][-1] == pytest.approx(model.evaluate(x[80:], y[80:])[0], rel=1e-6)
 

@@ -42,7 +42,8 @@ def build_with_fixed_seed(params):
 
 def comparable(result):
     """Everything about the trials except the wall-clock seconds."""
-    return [({k: v for k, v in t.row().items() if k != "seconds"}, t.history, [w.tobytes() for w in t.weights])
+    return [({k: v for k, v in t.row().items() if k != "seconds"}, {k: v for k, v in t.history.items() if k != "time"},
+             [w.tobytes() for w in t.weights])
             for t in result.trials]
 
 
