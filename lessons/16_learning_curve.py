@@ -37,8 +37,9 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 
-from minidl import (Adam, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, EarlyStopping,
-                    ExchangeablePooling, GlobalAveragePooling2D, Input, Sequential)
+from minidl import (Adam, AveragePooling2D, BatchNormalization, Concatenate, Conv2D, Dense, Dropout, EarlyStopping,
+                    ExchangeablePooling, GlobalAveragePooling2D, Input, Model, Sequential)
+from minidl.data import from_batches
 from minidl.preprocessing import StandardScaler
 from popsim.features.images import GenotypeImage
 from popsim.inference import abc as popsim_abc
@@ -115,6 +116,10 @@ print(f"{len(informative)} statistics in {timings['statistics']:.0f} s")
 #   cannot. The frequency channels are computed from the image itself, batch by batch, in the `scale`
 #   function of the store's batch source; the network stays invariant to the order of haplotypes within
 #   each population (frequencies do not depend on it, and the pooling is a mean).
+# * **Hybrid: image and statistics** — two inputs, one network (minidl's functional API, as in Keras):
+#   the frequency CNN's branch up to its batch-normalised averages, a dense branch on the standardised
+#   statistics, `Concatenate`, then the dense head. It can use what the statistics summarise well and what
+#   the image adds; backpropagation runs through both branches from the one loss.
 
 # %%
 per_population = 2 * 12  # haplotypes per population block (12 diploids each)
@@ -147,6 +152,17 @@ def context_cnn(shape):
                        Dense(32, activation="relu"), Dense(3, activation="softmax")], seed=settings.seed)
 
 
+def hybrid(image_shape, n_stats):
+    image = Input(image_shape, name="image")
+    x = AveragePooling2D(pool_size=(per_population, 1), strides=(per_population, 1))(image)
+    x = Conv2D(64, (1, 1), activation="relu")(Conv2D(64, (2, 1), activation="relu")(x))
+    x = BatchNormalization()(GlobalAveragePooling2D()(x))
+    statistics = Input((n_stats,), name="statistics")
+    s = Dense(64, activation="relu")(statistics)
+    h = Dense(32, activation="relu")(Concatenate()([x, s]))
+    return Model([image, statistics], Dense(3, activation="softmax")(h), seed=settings.seed)
+
+
 def mlp(n_inputs):
     return Sequential([Input((n_inputs,)), Dense(64, activation="relu"), Dense(32, activation="relu"),
                        Dropout(0.1, seed=1), Dense(3, activation="softmax")], seed=settings.seed)
@@ -173,6 +189,27 @@ def train_mlp(train):
     return model.predict(scaler.transform(stats[test])).argmax(axis=1), len(history.history["loss"])
 
 
+def train_hybrid(train):
+    """The two-input network: batches of images streamed from the store, each with its replicates' standardised
+    statistics (``Dataset.batches`` says which replicates a batch holds)."""
+    scaler = StandardScaler().fit(stats[train])
+    scaled = scaler.transform(stats).astype(np.float32)
+    epoch = iter(range(10**9))
+
+    def source(indices, batch_size, shuffle):
+        def one_pass():
+            seed = settings.seed + next(epoch) if shuffle else 0
+            for x, y, rows in dataset.batches(batch_size, indices, shuffle=shuffle, seed=seed):
+                yield [x, scaled[rows]], y
+        return from_batches(one_pass, steps=-(-len(indices) // batch_size))
+
+    model = hybrid(dataset.images(train[:1]).shape[1:], stats.shape[1])
+    model.compile(Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(source(train, 32, True), epochs=EPOCHS, verbose=0, validation_data=source(val, 256, False),
+                        callbacks=[EarlyStopping(monitor="val_loss", patience=8, restore_best_weights=True)])
+    return model.predict(source(test, 256, False)).argmax(axis=1), len(history.history["loss"])
+
+
 def run_abc(train):
     reference = np.concatenate([train, val])
     probs = np.array([popsim_abc.postpr(stats[i], labels[reference], stats[reference], TOLERANCE).probs
@@ -185,6 +222,7 @@ METHODS = {
     "MLP on statistics": train_mlp,
     "CNN, allele frequencies": lambda train: train_cnn(frequency_cnn, train),
     "CNN, haplotypes in context": lambda train: train_cnn(context_cnn, train, scale=with_frequencies),
+    "Hybrid: image and statistics": train_hybrid,
 }
 
 # %% [markdown]
