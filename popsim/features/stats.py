@@ -734,8 +734,8 @@ def degenerate_columns(names, values, missing_fraction=None) -> dict[str, str]:
     v = np.asarray(values, dtype=np.float64).reshape(-1, len(names))
     if v.shape[0] < 2:
         return {}
-    missing_note = ("the data have missing calls" if missing_fraction is None
-                    else f"{100 * missing_fraction:.3g} % of genotypes are missing")
+    missing_note = ("" if missing_fraction is None
+                    else f" and {100 * missing_fraction:.3g} % of genotypes are missing")
     out = {}
     for j, name in enumerate(names):
         col = v[:, j]
@@ -743,20 +743,21 @@ def degenerate_columns(names, values, missing_fraction=None) -> dict[str, str]:
         key = column_key(name)
         complete = key in COMPLETE_SITE_KEYS and (missing_fraction is None or missing_fraction > 0)
         if finite.size == 0:
+            what = f"NaN in all {col.size} rows"
             if complete:
-                out[name] = f"NaN in all {col.size} rows: {key} needs complete sites and {missing_note}, " \
+                out[name] = f"{what}: {key} needs complete sites (no missing call in the set){missing_note}, " \
                             "so none remain"
             else:
-                out[name] = f"NaN in all {col.size} rows: undefined (0/0) in every replicate, e.g. no " \
-                            "segregating site in the set"
+                out[name] = f"{what}: undefined (0/0) in every replicate, e.g. no segregating site in the set"
         elif finite.size == col.size and np.all(finite == finite[0]):
+            what = f"constant {finite[0]:g} in all {col.size} rows"
             if complete:
-                out[name] = f"constant {finite[0]:g} in all {col.size} rows: {key} needs complete sites " \
-                            f"and {missing_note}, so none or few remain"
+                out[name] = f"{what}: {key} needs complete sites (no missing call in the set){missing_note}, " \
+                            "so none or few remain"
             elif key in ("sfs_pop", "sfs_folded_pop", "jsfs", "jsfs_folded", "sfs", "sfs_folded"):
-                out[name] = f"constant {finite[0]:g} in all {col.size} rows: no site falls in this bin"
+                out[name] = f"{what}: no site falls in this bin"
             else:
-                out[name] = f"constant {finite[0]:g} in all {col.size} rows"
+                out[name] = what
     return out
 
 
