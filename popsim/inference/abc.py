@@ -49,7 +49,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -75,6 +75,7 @@ __all__ = [
     "prediction_error",
     "gfit",
     "GfitResult",
+    "ConstantStatisticWarning",
 ]
 
 MAD_CONSTANT = 1.4826  # makes the MAD of normal data estimate its standard deviation (R's default)
@@ -95,23 +96,118 @@ def _check_tol(tol) -> float:
 
 
 def _names(names, count, prefix):
+    """``names`` checked against ``count`` columns, or placeholders ``stat[0], stat[1], ...`` (0-based column
+    indices, so they cannot be read as "S of population 1")."""
     if names is None:
-        return [f"{prefix}{j + 1}" for j in range(count)]
+        return [f"{prefix}[{j}]" for j in range(count)]
     names = [str(n) for n in names]
     if len(names) != count:
-        raise ValueError(f"{prefix}names expected {count} names; got {len(names)}")
+        raise ValueError(f"{prefix}_names expected {count} names (one per column); got {len(names)}")
     return names
 
 
-def _as_table(sumstat, name="sumstat") -> np.ndarray:
-    """Reference table as float64 of shape (simulations, statistics); a StatisticsTable is accepted."""
-    values = getattr(sumstat, "values", sumstat)
+def _is_dataset(x) -> bool:
+    """A ``popsim.sim.dataset.Dataset`` (recognised by its attributes, without importing zarr)."""
+    return all(hasattr(x, a) for a in ("statistic_names", "statistics", "labels", "scenario_names", "params"))
+
+
+def _statistics_of(sumstat, stat_names=None, name="sumstat"):
+    """``(values (n, k) float64, names or None)`` of an array, a StatisticsTable or a Dataset."""
+    if _is_dataset(sumstat):
+        if sumstat.statistics is None or not sumstat.statistic_names:
+            raise ValueError(f"{name} is a dataset without statistics ({str(getattr(sumstat, 'path', ''))!r}); "
+                             "simulate with SimulationSettings(statistics=SummaryStatistics(...)) or pass "
+                             "dataset.statistics_table(...) instead")
+        values, names = sumstat.statistics, list(sumstat.statistic_names)
+    elif hasattr(sumstat, "names") and hasattr(sumstat, "values"):  # StatisticsTable
+        values, names = sumstat.values, list(sumstat.names)
+    else:
+        values, names = sumstat, None
     s = np.asarray(values, dtype=np.float64)
     if s.ndim == 1:
         s = s[:, None]
     if s.ndim != 2 or s.shape[0] == 0:
         raise ValueError(f"{name} expected a matrix (simulations, statistics); got shape {s.shape}")
-    return s
+    if stat_names is not None:
+        names = _names(stat_names, s.shape[1], "stat")
+    return s, names
+
+
+def _as_table(sumstat, name="sumstat") -> np.ndarray:
+    """Reference table as float64 of shape (simulations, statistics); a StatisticsTable or Dataset is accepted."""
+    return _statistics_of(sumstat, None, name)[0]
+
+
+def _index_of(index, sumstat, n):
+    """Model label of each simulation: ``index``, or the scenario names of a Dataset when ``index`` is None."""
+    if index is None:
+        if not _is_dataset(sumstat):
+            raise ValueError("index expected one model label per simulation; got None (only a Dataset as sumstat "
+                             "provides its own labels)")
+        index = np.asarray(sumstat.scenario_names)[np.asarray(sumstat.labels)]
+    index = np.asarray(index)
+    if index.shape != (n,):
+        raise ValueError(f"index expected one model label per simulation ({n}); got shape {index.shape}")
+    return index
+
+
+def _param_of(param, sumstat, param_names):
+    """Parameters (n, p) and their names: an array, or names of a Dataset's parameters (None: all)."""
+    if _is_dataset(sumstat) and (param is None or isinstance(param, str)
+                                 or (isinstance(param, (list, tuple)) and all(isinstance(x, str) for x in param))):
+        available = list(sumstat.parameter_names)
+        wanted = available if param is None else [param] if isinstance(param, str) else list(param)
+        unknown = [w for w in wanted if w not in available]
+        if unknown:
+            raise ValueError(f"param expected parameter names of the dataset {available}; got unknown {unknown}")
+        theta = np.asarray(sumstat.params, dtype=np.float64)[:, [available.index(w) for w in wanted]]
+        return theta, list(param_names) if param_names is not None else wanted
+    if param is None:
+        raise ValueError("param expected the parameters of each simulation; got None (only a Dataset as sumstat "
+                         "provides its own)")
+    theta = np.asarray(param, dtype=np.float64)
+    return (theta[:, None] if theta.ndim == 1 else theta), param_names
+
+
+def _target_of(target, stat_names):
+    """A target as a vector, or a ``{statistic: value}`` mapping (e.g. ``compute_statistics``) put in column order."""
+    if isinstance(target, Mapping):
+        if stat_names is None:
+            raise ValueError("target given as {name: value} needs named statistics (a StatisticsTable, a Dataset "
+                             "or stat_names)")
+        missing = [n for n in stat_names if n not in target]
+        if missing:
+            raise ValueError(f"target expected a value for every statistic; missing {missing}")
+        return np.array([float(target[n]) for n in stat_names])
+    if hasattr(target, "names") and hasattr(target, "values"):  # a one-row StatisticsTable
+        if stat_names is not None and list(target.names) != list(stat_names):
+            raise ValueError(f"target expected the columns {list(stat_names)}; got {list(target.names)}")
+        return np.asarray(target.values, dtype=np.float64).ravel()
+    return target
+
+
+def _constant_columns(s: np.ndarray, good: np.ndarray) -> np.ndarray:
+    """Indices of the columns that take one value over the usable simulations."""
+    return np.flatnonzero(np.ptp(s[good], axis=0) == 0)
+
+
+def _drop_constant(s, t, good, stat_names, drop_constant, where):
+    """Drop constant columns (``drop_constant``): returns ``(s, t, names, dropped)`` and warns once."""
+    dropped = []
+    if drop_constant:
+        constant = _constant_columns(s, good)
+        if constant.size:
+            dropped = [stat_names[j] for j in constant]
+            if constant.size == s.shape[1]:
+                raise ValueError(f"sumstat expected at least one statistic that varies between simulations; all "
+                                 f"{len(dropped)} are constant: {dropped}")
+            keep = np.setdiff1d(np.arange(s.shape[1]), constant)
+            s, stat_names = s[:, keep], [stat_names[j] for j in keep]
+            t = None if t is None else t[keep]
+            warnings.warn(f"{where}: dropped {len(dropped)} constant statistic(s) {dropped} (they take one value "
+                          "in every simulation, so they cannot tell simulations apart)", ConstantStatisticWarning,
+                          stacklevel=3)
+    return s, t, stat_names, dropped
 
 
 def _check_target(target, sumstat: np.ndarray, stat_names) -> np.ndarray:
@@ -121,17 +217,43 @@ def _check_target(target, sumstat: np.ndarray, stat_names) -> np.ndarray:
             f"target expected {sumstat.shape[1]} statistics (one per column of sumstat); got {t.size}")
     bad = np.flatnonzero(~np.isfinite(t))
     if bad.size:
-        which = [stat_names[j] for j in bad] if stat_names else bad.tolist()
+        which = [stat_names[j] for j in bad] if stat_names else [f"stat[{j}]" for j in bad]
         raise ValueError(f"target expected finite statistics; got NaN/inf in {which}")
     return t
 
 
 def _reference_and_target(target, sumstat, tol, stat_names):
     """The checked reference table (n, k), target (k,), tolerance and statistic names shared by abc and postpr."""
-    s = _as_table(sumstat)
-    stat_names = _names(stat_names if stat_names is not None else getattr(sumstat, "names", None),
-                        s.shape[1], "S")
-    return s, _check_target(target, s, stat_names), _check_tol(tol), stat_names
+    s, names = _statistics_of(sumstat, stat_names)
+    stat_names = _names(names, s.shape[1], "stat")
+    return s, _check_target(_target_of(target, stat_names), s, stat_names), _check_tol(tol), stat_names
+
+
+class ConstantStatisticWarning(UserWarning):
+    """Statistics that take one value in every simulation were dropped (``drop_constant=True``)."""
+
+
+class _CrossValidationWarnings:
+    """Collect the warnings of every leave-one-out call and re-emit each distinct one once:
+    ``"<message> (in 37 of 200 cross-validation calls)"`` instead of 37 copies."""
+
+    def __init__(self, where: str):
+        self.where, self.calls, self.seen = where, 0, {}
+
+    def call(self, function, *args, **kwargs):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = function(*args, **kwargs)
+        self.calls += 1
+        for w in caught:
+            key = (w.category, str(w.message))
+            self.seen[key] = self.seen.get(key, 0) + 1
+        return result
+
+    def emit(self):
+        for (category, message), count in self.seen.items():
+            warnings.warn(f"{self.where}: {message} (in {count} of {self.calls} cross-validation calls)", category,
+                          stacklevel=3)
 
 
 def _good_rows(sumstat: np.ndarray, nan_policy: str) -> np.ndarray:
