@@ -221,11 +221,8 @@ class GenotypeImage:
         row_populations = populations
         # 3. Missing data, as in real sequencing.
         if self.missing_rate > 0:
-            if seed is None:
-                raise ValueError("GenotypeImage with missing_rate > 0 needs a seed; got seed=None")
-            rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
             rows = rows.copy()
-            rows[rng.random(rows.shape) < self.missing_rate] = -1
+            rows[self.missing_calls(n_haplotypes, kept, n_sites, seed, all_sites=False)[:, kept]] = -1
         # 4. Unphased: one row per individual, derived-allele count; missing if either copy is missing.
         if self.unphased:
             first, second = rows[0::2], rows[1::2]
@@ -250,6 +247,53 @@ class GenotypeImage:
                 # and linkage that a bare genotype matrix loses.
                 distance[1 : len(kept)] = np.log1p(np.diff(positions[kept]))
         return image, distance
+
+    def missing_calls(self, n_haplotypes: int, kept: np.ndarray, n_sites: int,
+                      seed: int | np.random.Generator | None, all_sites: bool = True) -> np.ndarray:
+        """Boolean mask ``(haplotypes, sites)`` of the calls step 3 sets missing (all False at rate 0).
+
+        The image's SNPs ``kept`` are drawn first, ``rng.random((haplotypes, len(kept))) < missing_rate``
+        — exactly the image's mask —, then (``all_sites``) the other sites in site order from the same
+        generator, so statistics of every site can see the same missing data as the image.
+        """
+        mask = np.zeros((n_haplotypes, n_sites), dtype=bool)
+        if self.missing_rate == 0:
+            return mask
+        if seed is None:
+            raise ValueError("GenotypeImage with missing_rate > 0 needs a seed; got seed=None")
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        mask[:, kept] = rng.random((n_haplotypes, len(kept))) < self.missing_rate
+        if all_sites:
+            rest = np.setdiff1d(np.arange(n_sites), kept)
+            mask[:, rest] = rng.random((n_haplotypes, rest.size)) < self.missing_rate
+        return mask
+
+    def observed_genotypes(self, genotypes, positions, sequence_length=None, seed=None, centre=None,
+                           sites: str = "all") -> np.ndarray:
+        """The genotypes as the image sees them, in tskit's layout ``(sites, haplotypes)`` int8 (−1 missing).
+
+        ``sites="all"``: every site, with the missing calls of :meth:`missing_calls` (the image's SNPs carry
+        exactly the image's mask); ``"image"``: only the image's SNPs (step 1). Unphased images lose an
+        individual's genotype when either copy is missing, so both of its haplotypes are missing here.
+        Same arguments as :meth:`encode`; the same ``seed`` gives the same mask.
+        """
+        genotypes = np.asarray(genotypes)
+        positions = np.asarray(positions, dtype=np.float64)
+        if genotypes.ndim != 2 or positions.shape != (genotypes.shape[0],):
+            raise ValueError(f"genotypes (sites, haplotypes) and positions (sites,) expected; got shapes "
+                             f"{genotypes.shape} and {positions.shape}")
+        if sites not in ("all", "image"):
+            raise ValueError(f"sites expected 'all' or 'image'; got {sites!r}")
+        n_sites, n_haplotypes = genotypes.shape
+        if self.unphased and n_haplotypes % 2:
+            raise ValueError(f"unphased images need 2 haplotypes per individual; got {n_haplotypes} haplotypes")
+        kept = select_snps(positions, int(self.n_snps), self.snp_selection, sequence_length, centre)
+        mask = self.missing_calls(n_haplotypes, kept, n_sites, seed, all_sites=(sites == "all")).T
+        if self.unphased:
+            either = mask[:, 0::2] | mask[:, 1::2]
+            mask = np.repeat(either, 2, axis=1)
+        observed = np.where(mask, -1, genotypes).astype(np.int8)
+        return observed if sites == "all" else observed[kept]
 
     def _encode_values(self, rows: np.ndarray) -> np.ndarray:
         """(rows, snps) int8 with -1 missing -> encoded int8."""

@@ -37,6 +37,22 @@ What R's ``abc`` does, and this module reproduces
    compared with its null distribution obtained with simulations as pseudo-observed data; p-value is the
    share of null values ≥ the observed one.
 
+Inputs
+------
+``sumstat`` is a matrix ``(simulations, statistics)``, a :class:`popsim.features.stats.StatisticsTable` or a
+:class:`popsim.sim.dataset.Dataset` simulated with statistics; a dataset also gives ``index`` (its scenario
+names, pass ``index=None``) and ``param`` (parameter names, e.g. ``abc(target, "T_split", dataset, 0.05)``).
+A ``target`` may be a ``{name: value}`` mapping. Statistic names travel into results (``stat_names``),
+errors and summaries; unnamed columns are ``stat[0], stat[1], …`` (column indices, never ``S1``).
+``drop_constant=True`` leaves out statistics that take one value in every simulation (their names in
+``result.dropped``, one ``ConstantStatisticWarning``). In ``cv4postpr``/``cv4abc`` a warning raised by many
+leave-one-out calls is emitted once, ending "(in 37 of 200 cross-validation calls)".
+
+ABC on network outputs (Perez et al. 2022, Mol Ecol Resour): a trained network's outputs on the simulations
+— class probabilities or logits for model choice, parameter estimates for inference — are statistics like
+any other: ``postpr(net(x_obs), labels, net(x_ref), tol)``. :func:`popsim.inference.network_outputs.network_statistics`
+names the columns (``p_isolation``, ``T_split_hat``) and drops the redundant last probability.
+
 Known departures from R, on purpose: inputs with NaN statistics raise an error unless
 ``nan_policy="omit"`` (R silently drops them); R's ``mnlogistic`` passes its kernel weights to ``multinom``
 under a misspelt argument name (``weigths``), so R fits it *unweighted* — we use the Epanechnikov weights
@@ -49,7 +65,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -75,6 +91,7 @@ __all__ = [
     "prediction_error",
     "gfit",
     "GfitResult",
+    "ConstantStatisticWarning",
 ]
 
 MAD_CONSTANT = 1.4826  # makes the MAD of normal data estimate its standard deviation (R's default)
@@ -95,23 +112,118 @@ def _check_tol(tol) -> float:
 
 
 def _names(names, count, prefix):
+    """``names`` checked against ``count`` columns, or placeholders ``stat[0], stat[1], ...`` (0-based column
+    indices, so they cannot be read as "S of population 1")."""
     if names is None:
-        return [f"{prefix}{j + 1}" for j in range(count)]
+        return [f"{prefix}[{j}]" for j in range(count)]
     names = [str(n) for n in names]
     if len(names) != count:
-        raise ValueError(f"{prefix}names expected {count} names; got {len(names)}")
+        raise ValueError(f"{prefix}_names expected {count} names (one per column); got {len(names)}")
     return names
 
 
-def _as_table(sumstat, name="sumstat") -> np.ndarray:
-    """Reference table as float64 of shape (simulations, statistics); a StatisticsTable is accepted."""
-    values = getattr(sumstat, "values", sumstat)
+def _is_dataset(x) -> bool:
+    """A ``popsim.sim.dataset.Dataset`` (recognised by its attributes, without importing zarr)."""
+    return all(hasattr(x, a) for a in ("statistic_names", "statistics", "labels", "scenario_names", "params"))
+
+
+def _statistics_of(sumstat, stat_names=None, name="sumstat"):
+    """``(values (n, k) float64, names or None)`` of an array, a StatisticsTable or a Dataset."""
+    if _is_dataset(sumstat):
+        if sumstat.statistics is None or not sumstat.statistic_names:
+            raise ValueError(f"{name} is a dataset without statistics ({str(getattr(sumstat, 'path', ''))!r}); "
+                             "simulate with SimulationSettings(statistics=SummaryStatistics(...)) or pass "
+                             "dataset.statistics_table(...) instead")
+        values, names = sumstat.statistics, list(sumstat.statistic_names)
+    elif hasattr(sumstat, "names") and hasattr(sumstat, "values"):  # StatisticsTable
+        values, names = sumstat.values, list(sumstat.names)
+    else:
+        values, names = sumstat, None
     s = np.asarray(values, dtype=np.float64)
     if s.ndim == 1:
         s = s[:, None]
     if s.ndim != 2 or s.shape[0] == 0:
         raise ValueError(f"{name} expected a matrix (simulations, statistics); got shape {s.shape}")
-    return s
+    if stat_names is not None:
+        names = _names(stat_names, s.shape[1], "stat")
+    return s, names
+
+
+def _as_table(sumstat, name="sumstat") -> np.ndarray:
+    """Reference table as float64 of shape (simulations, statistics); a StatisticsTable or Dataset is accepted."""
+    return _statistics_of(sumstat, None, name)[0]
+
+
+def _index_of(index, sumstat, n):
+    """Model label of each simulation: ``index``, or the scenario names of a Dataset when ``index`` is None."""
+    if index is None:
+        if not _is_dataset(sumstat):
+            raise ValueError("index expected one model label per simulation; got None (only a Dataset as sumstat "
+                             "provides its own labels)")
+        index = np.asarray(sumstat.scenario_names)[np.asarray(sumstat.labels)]
+    index = np.asarray(index)
+    if index.shape != (n,):
+        raise ValueError(f"index expected one model label per simulation ({n}); got shape {index.shape}")
+    return index
+
+
+def _param_of(param, sumstat, param_names):
+    """Parameters (n, p) and their names: an array, or names of a Dataset's parameters (None: all)."""
+    if _is_dataset(sumstat) and (param is None or isinstance(param, str)
+                                 or (isinstance(param, (list, tuple)) and all(isinstance(x, str) for x in param))):
+        available = list(sumstat.parameter_names)
+        wanted = available if param is None else [param] if isinstance(param, str) else list(param)
+        unknown = [w for w in wanted if w not in available]
+        if unknown:
+            raise ValueError(f"param expected parameter names of the dataset {available}; got unknown {unknown}")
+        theta = np.asarray(sumstat.params, dtype=np.float64)[:, [available.index(w) for w in wanted]]
+        return theta, list(param_names) if param_names is not None else wanted
+    if param is None:
+        raise ValueError("param expected the parameters of each simulation; got None (only a Dataset as sumstat "
+                         "provides its own)")
+    theta = np.asarray(param, dtype=np.float64)
+    return (theta[:, None] if theta.ndim == 1 else theta), param_names
+
+
+def _target_of(target, stat_names):
+    """A target as a vector, or a ``{statistic: value}`` mapping (e.g. ``compute_statistics``) put in column order."""
+    if isinstance(target, Mapping):
+        if stat_names is None:
+            raise ValueError("target given as {name: value} needs named statistics (a StatisticsTable, a Dataset "
+                             "or stat_names)")
+        missing = [n for n in stat_names if n not in target]
+        if missing:
+            raise ValueError(f"target expected a value for every statistic; missing {missing}")
+        return np.array([float(target[n]) for n in stat_names])
+    if hasattr(target, "names") and hasattr(target, "values"):  # a one-row StatisticsTable
+        if stat_names is not None and list(target.names) != list(stat_names):
+            raise ValueError(f"target expected the columns {list(stat_names)}; got {list(target.names)}")
+        return np.asarray(target.values, dtype=np.float64).ravel()
+    return target
+
+
+def _constant_columns(s: np.ndarray, good: np.ndarray) -> np.ndarray:
+    """Indices of the columns that take one value over the usable simulations."""
+    return np.flatnonzero(np.ptp(s[good], axis=0) == 0)
+
+
+def _drop_constant(s, t, good, stat_names, drop_constant, where):
+    """Drop constant columns (``drop_constant``): returns ``(s, t, names, dropped)`` and warns once."""
+    dropped = []
+    if drop_constant:
+        constant = _constant_columns(s, good)
+        if constant.size:
+            dropped = [stat_names[j] for j in constant]
+            if constant.size == s.shape[1]:
+                raise ValueError(f"sumstat expected at least one statistic that varies between simulations; all "
+                                 f"{len(dropped)} are constant: {dropped}")
+            keep = np.setdiff1d(np.arange(s.shape[1]), constant)
+            s, stat_names = s[:, keep], [stat_names[j] for j in keep]
+            t = None if t is None else t[keep]
+            warnings.warn(f"{where}: dropped {len(dropped)} constant statistic(s) {dropped} (they take one value "
+                          "in every simulation, so they cannot tell simulations apart)", ConstantStatisticWarning,
+                          stacklevel=3)
+    return s, t, stat_names, dropped
 
 
 def _check_target(target, sumstat: np.ndarray, stat_names) -> np.ndarray:
@@ -121,17 +233,43 @@ def _check_target(target, sumstat: np.ndarray, stat_names) -> np.ndarray:
             f"target expected {sumstat.shape[1]} statistics (one per column of sumstat); got {t.size}")
     bad = np.flatnonzero(~np.isfinite(t))
     if bad.size:
-        which = [stat_names[j] for j in bad] if stat_names else bad.tolist()
+        which = [stat_names[j] for j in bad] if stat_names else [f"stat[{j}]" for j in bad]
         raise ValueError(f"target expected finite statistics; got NaN/inf in {which}")
     return t
 
 
 def _reference_and_target(target, sumstat, tol, stat_names):
     """The checked reference table (n, k), target (k,), tolerance and statistic names shared by abc and postpr."""
-    s = _as_table(sumstat)
-    stat_names = _names(stat_names if stat_names is not None else getattr(sumstat, "names", None),
-                        s.shape[1], "S")
-    return s, _check_target(target, s, stat_names), _check_tol(tol), stat_names
+    s, names = _statistics_of(sumstat, stat_names)
+    stat_names = _names(names, s.shape[1], "stat")
+    return s, _check_target(_target_of(target, stat_names), s, stat_names), _check_tol(tol), stat_names
+
+
+class ConstantStatisticWarning(UserWarning):
+    """Statistics that take one value in every simulation were dropped (``drop_constant=True``)."""
+
+
+class _CrossValidationWarnings:
+    """Collect the warnings of every leave-one-out call and re-emit each distinct one once:
+    ``"<message> (in 37 of 200 cross-validation calls)"`` instead of 37 copies."""
+
+    def __init__(self, where: str):
+        self.where, self.calls, self.seen = where, 0, {}
+
+    def call(self, function, *args, **kwargs):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = function(*args, **kwargs)
+        self.calls += 1
+        for w in caught:
+            key = (w.category, str(w.message))
+            self.seen[key] = self.seen.get(key, 0) + 1
+        return result
+
+    def emit(self):
+        for (category, message), count in self.seen.items():
+            warnings.warn(f"{self.where}: {message} (in {count} of {self.calls} cross-validation calls)", category,
+                          stacklevel=3)
 
 
 def _good_rows(sumstat: np.ndarray, nan_policy: str) -> np.ndarray:
@@ -351,6 +489,7 @@ class ABCResult:
     threshold: float
     tol: float
     transf: list = field(default_factory=list)
+    dropped: list = field(default_factory=list)
 
     @property
     def values(self) -> np.ndarray:
@@ -393,31 +532,35 @@ class ABCResult:
 
 
 def abc(target, param, sumstat, tol, method="rejection", hcorr=True, transf="none", logit_bounds=None,
-        param_names=None, stat_names=None, nan_policy="raise") -> ABCResult:
+        param_names=None, stat_names=None, nan_policy="raise", drop_constant=False) -> ABCResult:
     """Parameter inference by ABC (R: ``abc(target, param, sumstat, tol, method)``).
 
     Parameters
     ----------
-    target : array_like, shape (k,) — observed statistics, in the same order as the columns of sumstat
-    param : array_like, shape (n,) or (n, p) — parameters of the n simulations (prior draws)
-    sumstat : array_like or StatisticsTable, shape (n, k) — statistics of the n simulations
+    target : array_like, shape (k,) — observed statistics, in the same order as the columns of sumstat;
+        or ``{name: value}`` (e.g. from ``compute_statistics``) when the statistics are named
+    param : array_like, shape (n,) or (n, p) — parameters of the n simulations (prior draws); with a Dataset
+        as sumstat, a parameter name, a list of names or None (all its parameters)
+    sumstat : array_like (n, k), StatisticsTable or ``popsim.sim.dataset.Dataset`` — statistics of the n
+        simulations (a table's or dataset's names become ``stat_names``)
     tol : float in (0, 1] — fraction of simulations kept, ``ceil(n·tol)``
     method : "rejection" or "loclinear"
     hcorr : bool — heteroscedastic correction of the local-linear adjustment (R's default True)
     transf : "none" | "log" | "logit", or one per parameter — applied before the regression (loclinear only)
     logit_bounds : (lower, upper) or shape (p, 2) — bounds of logit-transformed parameters
     nan_policy : "raise" (default) or "omit" (R's behaviour: rows with NaN are never accepted)
+    drop_constant : bool — leave out statistics that take one value over the usable simulations (one
+        ``ConstantStatisticWarning``; their names in ``result.dropped``)
 
     Returns
     -------
     ABCResult
     """
     s, t, tol, stat_names = _reference_and_target(target, sumstat, tol, stat_names)
-    theta = np.asarray(param, dtype=np.float64)
-    theta = theta[:, None] if theta.ndim == 1 else theta
+    theta, param_names = _param_of(param, sumstat, param_names)
     if theta.ndim != 2 or theta.shape[0] != s.shape[0]:
         raise ValueError(f"param expected one row per simulation ({s.shape[0]}); got shape {theta.shape}")
-    param_names = _names(param_names, theta.shape[1], "P")
+    param_names = _names(param_names, theta.shape[1], "param")
     if method not in ("rejection", "loclinear"):
         raise ValueError(f"method expected 'rejection' or 'loclinear'; got {method!r}")
     good = _good_rows(s, nan_policy)
@@ -426,13 +569,19 @@ def abc(target, param, sumstat, tol, method="rejection", hcorr=True, transf="non
     if not finite_theta.all():
         bad = np.flatnonzero(~finite_theta)
         if nan_policy == "raise":
+            hint = ""
+            if _is_dataset(sumstat):
+                lacking = sorted({str(sumstat.scenario_names[k]) for k in np.asarray(sumstat.labels)[bad]})
+                hint = f" (scenarios {lacking} lack {param_names}; infer parameters within one scenario)"
             raise ValueError(f"param expected finite values; got NaN/inf in {bad.size} simulation(s) (first row "
-                             f"{bad[0]}) — drop them or pass nan_policy='omit' as R's abc does")
+                             f"{bad[0]}){hint} — drop them or pass nan_policy='omit' as R's abc does")
         good = good & finite_theta
         if not good.any():
             raise ValueError("param expected at least one simulation with finite parameters and statistics; got none")
+    s, t, stat_names, dropped = _drop_constant(s, t, good, stat_names, drop_constant, "abc")
     if np.all(np.ptp(s[good], axis=0) == 0):
-        raise ValueError("sumstat expected at least one statistic that varies between simulations; all are constant")
+        raise ValueError(f"sumstat expected at least one statistic that varies between simulations; all are "
+                         f"constant: {stat_names}")
     if method == "rejection":
         transf = ["none"] * theta.shape[1]  # R applies no transformation to a rejection posterior
     transf, bounds = _check_transf(transf, logit_bounds, theta.shape[1])
@@ -443,7 +592,7 @@ def abc(target, param, sumstat, tol, method="rejection", hcorr=True, transf="non
     unadj = theta[accepted]
     if method == "rejection":
         return ABCResult("rejection", param_names, stat_names, unadj, None, np.ones(accepted.size),
-                         dist, accepted, ds, tol, transf)
+                         dist, accepted, ds, tol, transf, dropped)
 
     # Step 5: local-linear regression adjustment on the transformed parameters.
     if accepted.size < s.shape[1] + 2:
@@ -468,7 +617,7 @@ def abc(target, param, sumstat, tol, method="rejection", hcorr=True, transf="non
         sd_sims = np.sqrt(np.exp(design @ coef2))
         resid = sd_target * resid / sd_sims
     adj = _back_transform(pred + resid, transf, bounds)
-    return ABCResult("loclinear", param_names, stat_names, unadj, adj, w, dist, accepted, ds, tol, transf)
+    return ABCResult("loclinear", param_names, stat_names, unadj, adj, w, dist, accepted, ds, tol, transf, dropped)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -565,6 +714,7 @@ class PostprResult:
     accepted : ndarray of int — rows kept; ``accepted_models`` their labels
     weights : ndarray — Epanechnikov weights of the accepted rows
     dist, threshold, tol : as in ABCResult
+    stat_names : list — the statistics used; dropped : list — constant statistics left out (drop_constant)
     """
 
     models: list
@@ -577,6 +727,8 @@ class PostprResult:
     dist: np.ndarray
     threshold: float
     tol: float
+    stat_names: list = field(default_factory=list)
+    dropped: list = field(default_factory=list)
 
     @property
     def probs(self) -> np.ndarray:
@@ -596,37 +748,42 @@ class PostprResult:
 
 
 def postpr(target, index, sumstat, tol, method="rejection", corr=True, weighted=True, stat_names=None,
-           nan_policy="raise", ridge=1e-6) -> PostprResult:
+           nan_policy="raise", ridge=1e-6, drop_constant=False) -> PostprResult:
     """Posterior model probabilities (R: ``postpr(target, index, sumstat, tol, method)``).
 
     Parameters
     ----------
-    target : array_like, shape (k,)
-    index : array_like, shape (n,) — model label of each simulation (at least two models)
-    sumstat : array_like, shape (n, k)
+    target : array_like, shape (k,), or ``{name: value}`` when the statistics are named
+    index : array_like, shape (n,) — model label of each simulation (at least two models); None with a
+        Dataset as sumstat (its scenario names)
+    sumstat : array_like (n, k), StatisticsTable or ``popsim.sim.dataset.Dataset`` — statistics, or any
+        other per-simulation summary such as a network's outputs (:mod:`popsim.inference.network_outputs`)
     tol : float in (0, 1]
     method : "rejection" (share of accepted simulations per model) or "mnlogistic" (weighted multinomial
         logistic regression of the model on the accepted, MAD-scaled statistics, evaluated at the target)
     corr : bool — correct for unequal numbers of simulations per model: ``p_m ∝ p_m / n_m``
     weighted : bool — use the Epanechnikov weights in mnlogistic (R's code effectively does not; see module doc)
+    stat_names : names of the columns (default: a table's or dataset's names, else ``stat[0], stat[1], …``)
+    drop_constant : bool — leave out statistics that take one value over the usable simulations (one
+        ``ConstantStatisticWarning``, names in ``result.dropped``); False raises a ValueError naming them
 
     Returns
     -------
     PostprResult
     """
     s, t, tol, stat_names = _reference_and_target(target, sumstat, tol, stat_names)
-    index = np.asarray(index)
-    if index.shape != (s.shape[0],):
-        raise ValueError(f"index expected one model label per simulation ({s.shape[0]}); got shape {index.shape}")
+    index = _index_of(index, sumstat, s.shape[0])
     models, codes = np.unique(index, return_inverse=True)
     if models.size < 2:
         raise ValueError(f"index expected at least two different models; got {models.tolist()}")
     if method not in ("rejection", "mnlogistic"):
         raise ValueError(f"method expected 'rejection' or 'mnlogistic'; got {method!r}")
     good = _good_rows(s, nan_policy)
-    constant = [stat_names[j] for j in np.flatnonzero(np.ptp(s[good], axis=0) == 0)]
+    s, t, stat_names, dropped = _drop_constant(s, t, good, stat_names, drop_constant, "postpr")
+    constant = [stat_names[j] for j in _constant_columns(s, good)]
     if constant:
-        raise ValueError(f"sumstat expected statistics that vary between simulations; {constant} are constant")
+        raise ValueError(f"sumstat expected statistics that vary between simulations; {constant} are constant "
+                         "(pass drop_constant=True to leave them out)")
 
     dist, scaled, t_scaled = distances(t, s, good)
     accepted, ds = accept(dist, tol)
@@ -651,7 +808,8 @@ def postpr(target, index, sumstat, tol, method="rejection", corr=True, weighted=
             # Same correction as R: proportional to pred · n · tol / n_m.
             ratio = pred * s.shape[0] * tol / n_per_model if corr else pred
             p_mn = ratio / ratio.sum()
-    return PostprResult(models.tolist(), method, p_rej, p_mn, accepted, index[accepted], weights, dist, ds, tol)
+    return PostprResult(models.tolist(), method, p_rej, p_mn, accepted, index[accepted], weights, dist, ds, tol,
+                        stat_names, dropped)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -670,6 +828,7 @@ class CVPostprResult:
     cv_rows : ndarray of int — rows of the reference table used as pseudo-observed data
     confusion : ndarray, shape (models, models) — rows: true model, columns: estimated model
     method, tol, seed
+    stat_names : list — the statistics used; dropped : list — constant statistics left out (drop_constant)
     """
 
     models: list
@@ -681,6 +840,8 @@ class CVPostprResult:
     method: str
     tol: float
     seed: object = None
+    stat_names: list = field(default_factory=list)
+    dropped: list = field(default_factory=list)
 
     @property
     def accuracy(self) -> float:
@@ -691,20 +852,38 @@ class CVPostprResult:
         """Mean posterior probability of each model (columns) given the true model (rows)."""
         return np.array([self.probs[self.true == m].mean(axis=0) for m in self.models])
 
+    def summary(self) -> str:
+        """Confusion matrix (rows true, columns estimated), accuracy, and the statistics used and dropped."""
+        width = max(len(str(m)) for m in self.models) + 2
+        lines = [f"cv4postpr: {self.method}, tol {self.tol:g}, {len(self.true)} pseudo-observed data sets, "
+                 f"accuracy {100 * self.accuracy:.1f} %",
+                 " " * width + "".join(f"{str(m):>{width}}" for m in self.models)]
+        lines += [f"{str(m):<{width}}" + "".join(f"{c:>{width}d}" for c in row)
+                  for m, row in zip(self.models, self.confusion)]
+        lines.append(f"statistics ({len(self.stat_names)}): {', '.join(self.stat_names)}")
+        if self.dropped:
+            lines.append(f"dropped as constant ({len(self.dropped)}): {', '.join(self.dropped)}")
+        return "\n".join(lines)
+
 
 def cv4postpr(index, sumstat, nval, tol, method="rejection", seed=None, corr=True, weighted=True,
-              nan_policy="raise") -> CVPostprResult:
+              nan_policy="raise", stat_names=None, drop_constant=False) -> CVPostprResult:
     """Confusion matrix of model choice by leave-one-out cross-validation (R: ``cv4postpr``).
 
     For each model, ``nval`` of its simulations are drawn (without replacement, ``numpy`` Generator seeded
     by ``seed``); each in turn is the observed data and :func:`postpr` runs on all *other* simulations
     (MAD recomputed without it). The estimate is the most probable model.
+
+    ``index`` may be None with a Dataset as ``sumstat`` (its scenario names); ``stat_names`` name the columns
+    (default: a table's or dataset's names). ``drop_constant`` leaves out the statistics constant over the
+    whole table (reported once) and, in each call, those constant once the pseudo-observed set is left out.
+    A warning raised by many of the leave-one-out calls is emitted once, with the number of calls.
     """
-    s = _as_table(sumstat)
-    index = np.asarray(index)
-    if index.shape != (s.shape[0],):
-        raise ValueError(f"index expected one model label per simulation ({s.shape[0]}); got shape {index.shape}")
+    s, names = _statistics_of(sumstat, stat_names)
+    stat_names = _names(names, s.shape[1], "stat")
+    index = _index_of(index, sumstat, s.shape[0])
     good = _good_rows(s, nan_policy)
+    s, _, stat_names, dropped = _drop_constant(s, None, good, stat_names, drop_constant, "cv4postpr")
     models = np.unique(index)
     nval = int(nval)
     rng = np.random.default_rng(seed)
@@ -717,13 +896,15 @@ def cv4postpr(index, sumstat, nval, tol, method="rejection", seed=None, corr=Tru
     rows = np.concatenate(rows)
     probs = np.empty((rows.size, models.size))
     keep = np.ones(s.shape[0], dtype=bool)
+    calls = _CrossValidationWarnings("cv4postpr")
     for r, row in enumerate(rows):
         keep[row] = False  # leave the pseudo-observed data set out of the reference table
-        res = postpr(s[row], index[keep], s[keep], tol, method=method, corr=corr, weighted=weighted,
-                     nan_policy=nan_policy)
+        res = calls.call(postpr, s[row], index[keep], s[keep], tol, method=method, corr=corr, weighted=weighted,
+                         nan_policy=nan_policy, stat_names=stat_names, drop_constant=drop_constant)
         keep[row] = True
         # A model absent from the reduced table cannot happen (nval ≤ count), but align by label anyway.
         probs[r] = [res.probs[res.models.index(m)] if m in res.models else 0.0 for m in models.tolist()]
+    calls.emit()
     # Leaving one simulation out changes its model's count by one, so with ``corr`` that model's probability
     # differs from a genuine tie only by rounding; np.argmax would then resolve every tie against the true
     # model (0 % accuracy at tol = 1). Treat near-equal probabilities as ties and break them at random.
@@ -732,7 +913,8 @@ def cv4postpr(index, sumstat, nval, tol, method="rejection", seed=None, corr=Tru
     estimated = models[[rng.choice(np.flatnonzero(t)) for t in tied]]
     true = index[rows]
     return CVPostprResult(models.tolist(), true, estimated, probs, rows,
-                          confusion_matrix(true, estimated, labels=models.tolist()), method, float(tol), seed)
+                          confusion_matrix(true, estimated, labels=models.tolist()), method, float(tol), seed,
+                          stat_names, dropped)
 
 
 def prediction_error(estimate, true, ddof: int = 1) -> np.ndarray:
@@ -773,6 +955,7 @@ class CVABCResult:
     cv_rows : ndarray of int
     prediction_error : ndarray, shape (params,) — see :func:`prediction_error`
     method, tol, statistic, seed
+    stat_names : list — the statistics used; dropped : list — constant statistics left out (drop_constant)
     """
 
     param_names: list
@@ -784,23 +967,41 @@ class CVABCResult:
     tol: float
     statistic: str
     seed: object = None
+    stat_names: list = field(default_factory=list)
+    dropped: list = field(default_factory=list)
+
+    def summary(self) -> str:
+        """Prediction error per parameter, and the statistics used and dropped."""
+        lines = [f"cv4abc: {self.method}, tol {self.tol:g}, {len(self.true)} pseudo-observed data sets, "
+                 f"posterior {self.statistic} as estimate"]
+        lines += [f"prediction error {name}: {err:.4f}" for name, err in zip(self.param_names, self.prediction_error)]
+        lines.append(f"statistics ({len(self.stat_names)}): {', '.join(self.stat_names)}")
+        if self.dropped:
+            lines.append(f"dropped as constant ({len(self.dropped)}): {', '.join(self.dropped)}")
+        return "\n".join(lines)
 
 
 def cv4abc(param, sumstat, nval, tol, method="rejection", statistic="median", seed=None, hcorr=True,
-           transf="none", logit_bounds=None, param_names=None, nan_policy="raise") -> CVABCResult:
+           transf="none", logit_bounds=None, param_names=None, nan_policy="raise", stat_names=None,
+           drop_constant=False) -> CVABCResult:
     """Prediction error of ABC parameter estimates by leave-one-out cross-validation (R: ``cv4abc``).
 
     ``nval`` simulations are drawn without replacement from the whole table; each in turn is the observed
     data, :func:`abc` runs on the others, and its posterior ``statistic`` ("median", R's default, or
-    "mean"; weighted for loclinear) is the estimate.
+    "mean"; weighted for loclinear) is the estimate. Rows with a NaN parameter are never drawn as
+    pseudo-observed data (their truth is unknown).
+
+    ``param`` may name parameters of a Dataset given as ``sumstat`` (as in :func:`abc`); ``stat_names``,
+    ``drop_constant`` and the once-per-run warnings are as in :func:`cv4postpr`.
     """
-    s = _as_table(sumstat)
-    theta = np.asarray(param, dtype=np.float64)
-    theta = theta[:, None] if theta.ndim == 1 else theta
+    s, names = _statistics_of(sumstat, stat_names)
+    stat_names = _names(names, s.shape[1], "stat")
+    theta, param_names = _param_of(param, sumstat, param_names)
     if theta.shape[0] != s.shape[0]:
         raise ValueError(f"param expected one row per simulation ({s.shape[0]}); got shape {theta.shape}")
     good = _good_rows(s, nan_policy)
-    candidates = np.flatnonzero(good)
+    s, _, stat_names, dropped = _drop_constant(s, None, good, stat_names, drop_constant, "cv4abc")
+    candidates = np.flatnonzero(good & np.all(np.isfinite(theta), axis=1))
     nval = int(nval)
     if nval < 2 or nval > candidates.size:
         raise ValueError(f"nval expected 2..{candidates.size}; got {nval}")
@@ -808,15 +1009,18 @@ def cv4abc(param, sumstat, nval, tol, method="rejection", statistic="median", se
     rows = rng.choice(candidates, size=nval, replace=False)
     est = np.empty((nval, theta.shape[1]))
     keep = np.ones(s.shape[0], dtype=bool)
+    calls = _CrossValidationWarnings("cv4abc")
     for r, row in enumerate(rows):
         keep[row] = False
-        res = abc(s[row], theta[keep], s[keep], tol, method=method, hcorr=hcorr, transf=transf,
-                  logit_bounds=logit_bounds, nan_policy=nan_policy)
+        res = calls.call(abc, s[row], theta[keep], s[keep], tol, method=method, hcorr=hcorr, transf=transf,
+                         logit_bounds=logit_bounds, nan_policy=nan_policy, stat_names=stat_names,
+                         drop_constant=drop_constant)
         keep[row] = True
         est[r] = res.estimate(statistic)
+    calls.emit()
     true = theta[rows]
-    return CVABCResult(_names(param_names, theta.shape[1], "P"), true, est, rows,
-                       prediction_error(est, true), method, float(tol), statistic, seed)
+    return CVABCResult(_names(param_names, theta.shape[1], "param"), true, est, rows,
+                       prediction_error(est, true), method, float(tol), statistic, seed, stat_names, dropped)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -256,19 +256,55 @@ class SummaryStatistics:
 
     The replicate's loci are taken together (sites concatenated). ``per_bp=True`` divides the
     length-dependent statistics by the total length ``sequence_length × n_loci`` (bp); False gives totals
-    per replicate.
+    per replicate. ``sfs_bins``, ``sfs_scale``: binning and scale of the spectra (``sfs_pop``, ``jsfs`` ...).
+
+    ``data`` says which genotypes the statistics see:
+
+    * ``"clean"`` (default): the simulated genotypes, no missing call;
+    * ``"masked"``: every site, with the missing calls of the settings' image ``transform``
+      (``GenotypeImage(missing_rate=...)``), drawn from the same seed: the image's SNPs carry exactly the
+      image's mask, the other sites the same missing-data process (``GenotypeImage.observed_genotypes``);
+    * ``"image"``: only the image's SNPs, with its mask — exactly the data the network sees.
+
+    Statistics of complete sites (θ_H, haplotype statistics, spectra) then lose most sites;
+    ``Simulation.statistics()`` warns once about columns left constant or NaN.
 
     >>> simulate(["mosquito_isolation", "mosquito_im"], 10, seed=1, settings=SimulationSettings(statistics=SummaryStatistics("t1")))
     """
 
     preset: str = "default"
     per_bp: bool = True
+    data: str = "clean"
+    sfs_bins: Any = None
+    sfs_scale: str = "proportion"
+
+    def __post_init__(self):
+        if self.data not in ("clean", "masked", "image"):
+            raise ValueError(f"SummaryStatistics data expected 'clean', 'masked' or 'image'; got {self.data!r}")
+
+    def __repr__(self) -> str:
+        # Recorded in dataset metadata and fingerprints: options at their defaults are left out, so datasets
+        # written before they existed keep their fingerprint (and resume).
+        extra = "".join(f", {name}={getattr(self, name)!r}" for name, default in
+                        (("data", "clean"), ("sfs_bins", None), ("sfs_scale", "proportion"))
+                        if getattr(self, name) != default)
+        return f"SummaryStatistics(preset={self.preset!r}, per_bp={self.per_bp!r}{extra})"
 
     def __call__(self, record: "ReplicateRecord") -> dict:
         from popsim.features.stats import compute_statistics
 
+        genotypes = record.genotypes
+        if self.data != "clean":
+            if record.transform is None:
+                raise ValueError(f"SummaryStatistics(data={self.data!r}) needs the image transform of the "
+                                 "simulation (SimulationSettings(transform=GenotypeImage(...))); the replicate has none")
+            # The transform saw the loci laid end to end: locus i occupies [i·L, (i+1)·L) bp.
+            genome_positions = record.positions + record.locus * float(record.sequence_length)
+            genotypes = record.transform.observed_genotypes(
+                genotypes, genome_positions, sequence_length=record.sequence_length * record.n_loci,
+                seed=int(record.seeds[3]), centre=record.centre, sites="all" if self.data == "masked" else "image")
         length = record.sequence_length * record.n_loci if self.per_bp else None
-        return compute_statistics(record.genotypes, length, record.populations, self.preset)
+        return compute_statistics(genotypes, length, record.populations, self.preset, self.sfs_bins, self.sfs_scale)
 
 
 def import_function(name: str):
@@ -309,6 +345,8 @@ class ReplicateRecord:
     populations: list
     sequence_length: float
     n_loci: int
+    transform: Any = None
+    centre: float | None = None
 
 
 @dataclass
@@ -464,7 +502,7 @@ def simulate_replicate(task: ReplicateTask, settings: SimulationSettings) -> Rep
     sites_per_locus = np.asarray(sites_per_locus, dtype=np.int32)
     locus = np.repeat(np.arange(settings.n_loci, dtype=np.int32), sites_per_locus)
 
-    image = snp_distance = None
+    image = snp_distance = centre = None
     if settings.transform is not None:
         # Loci are laid end to end for the image: locus i occupies [i·L, (i+1)·L) bp.
         genome_positions = positions + locus * float(settings.sequence_length)
@@ -492,6 +530,8 @@ def simulate_replicate(task: ReplicateTask, settings: SimulationSettings) -> Rep
             populations=list(task.populations),
             sequence_length=float(settings.sequence_length),
             n_loci=int(settings.n_loci),
+            transform=settings.transform,
+            centre=centre,
         )
         statistics = {str(k): float(v) for k, v in settings.statistics(record).items()}
     keep = settings.keep_genotypes
@@ -835,10 +875,21 @@ class Simulation:
     parameter_names: list = field(default_factory=list)
 
     def statistics(self) -> tuple[list[str], np.ndarray]:
-        """``(names, values)``: the statistics of every replicate, values (n, n_statistics) float64."""
+        """``(names, values)``: the statistics of every replicate, values (n, n_statistics) float64.
+
+        Warns once (``DegenerateStatisticWarning``) about columns constant or NaN in every replicate, with
+        the reason (e.g. θ_H needs complete sites and the transform's missing data leave none)."""
+        from popsim.features.stats import warn_degenerate
+
         if self.settings.statistics is None:
             raise ValueError("statistics() needs SimulationSettings(statistics=function); statistics was None")
-        return statistics_table(self.replicates)
+        names, values = statistics_table(self.replicates)
+        data = getattr(self.settings.statistics, "data", None)
+        transform = self.settings.transform
+        # Simulated genotypes have no missing call; masked ones the transform's rate (None: unknown hook).
+        missing = {"clean": 0.0}.get(data, None if transform is None or data is None else transform.missing_rate)
+        warn_degenerate(names, values, missing, what="simulation statistics")
+        return names, values
 
     def images(self) -> np.ndarray:
         """Stacked float32 images ``(n, rows, n_snps, channels)`` (requires a transform)."""
