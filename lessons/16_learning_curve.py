@@ -88,22 +88,30 @@ print(f"{len(dataset)} replicates in {dataset.path} ({timings['simulation']:.0f}
 
 # %% [markdown]
 # ## 2 · Summary statistics, streamed chunk by chunk
-# The flagship's statistics (tskit definitions, per bp), computed from the stored raw genotypes one chunk
-# at a time and cached next to the dataset. Constant columns are dropped, judged on the largest training
-# set only.
+# Two sets, computed from the stored raw genotypes one chunk at a time and cached next to the dataset:
+# the flagship's 18 classic statistics (tskit definitions, per bp), and the same **plus the site-frequency
+# spectra** (preset `"default_sfs"`): each population's SFS and the joint SFS of A and B, binned (1, 2,
+# 3–5, 6–10, … derived copies) and as proportions of the segregating sites — the summaries a network
+# on allele frequencies can learn for itself, handed to ABC and the MLP ready-made. Constant columns are
+# dropped, judged on the training pool only.
 
 # %%
 start = time.perf_counter()
-table = dataset.statistics_table("default", cache=dataset_dir / "statistics.npz")
-informative = [n for n in table.names if np.ptp(table[n][pool]) > 0]
-stats = table.select(informative).values
+stat_sets = {}
+for label, preset in (("classic", "default"), ("with SFS", "default_sfs")):
+    table = dataset.statistics_table(preset, cache=dataset_dir / f"statistics_{preset}.npz")
+    informative = [n for n in table.names if np.ptp(table[n][pool]) > 0]
+    stat_sets[label] = table.select(informative).values
+    print(f"{label}: {len(informative)} informative statistics")
 timings["statistics"] = time.perf_counter() - start
-print(f"{len(informative)} statistics in {timings['statistics']:.0f} s")
+print(f"statistics in {timings['statistics']:.0f} s")
 
 # %% [markdown]
 # ## 3 · The methods
-# * **ABC** rejection (tol 0.05) with the training set (+ validation, as in the flagship) as reference table.
-# * **MLP on statistics**, the flagship's: 64-32 ReLU, dropout 0.1, standardised with the training scaler.
+# * **ABC** rejection (tol 0.05) with the training set (+ validation, as in the flagship) as reference
+#   table, on the classic statistics and on the set with the SFS.
+# * **MLP on statistics**, the flagship's: 64-32 ReLU, dropout 0.1, standardised with the training scaler;
+#   on both sets.
 # * **CNN, allele frequencies** — the flagship's CNN: average each population's haplotypes first
 #   (`AveragePooling2D((24, 1))`), then 1×1 convolutions on the two frequencies at each SNP and an average
 #   over SNPs. It sees a learned joint site-frequency spectrum — and nothing of the haplotypes.
@@ -118,7 +126,7 @@ print(f"{len(informative)} statistics in {timings['statistics']:.0f} s")
 #   each population (frequencies do not depend on it, and the pooling is a mean).
 # * **Hybrid: image and statistics** — two inputs, one network (minidl's functional API, as in Keras):
 #   the frequency CNN's branch up to its batch-normalised averages, a dense branch on the standardised
-#   statistics, `Concatenate`, then the dense head. It can use what the statistics summarise well and what
+#   statistics (the set with the SFS), `Concatenate`, then the dense head. It can use what the statistics summarise well and what
 #   the image adds; backpropagation runs through both branches from the one loss.
 
 # %%
@@ -179,7 +187,7 @@ def train_cnn(build, train, scale=None):
     return probs.argmax(axis=1), len(history.history["loss"])
 
 
-def train_mlp(train):
+def train_mlp(train, stats):
     scaler = StandardScaler().fit(stats[train])
     model = mlp(stats.shape[1])
     model.compile(Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -189,7 +197,7 @@ def train_mlp(train):
     return model.predict(scaler.transform(stats[test])).argmax(axis=1), len(history.history["loss"])
 
 
-def train_hybrid(train):
+def train_hybrid(train, stats):
     """The two-input network: batches of images streamed from the store, each with its replicates' standardised
     statistics (``Dataset.batches`` says which replicates a batch holds)."""
     scaler = StandardScaler().fit(stats[train])
@@ -210,7 +218,7 @@ def train_hybrid(train):
     return model.predict(source(test, 256, False)).argmax(axis=1), len(history.history["loss"])
 
 
-def run_abc(train):
+def run_abc(train, stats):
     reference = np.concatenate([train, val])
     probs = np.array([popsim_abc.postpr(stats[i], labels[reference], stats[reference], TOLERANCE).probs
                       for i in test])
@@ -218,24 +226,27 @@ def run_abc(train):
 
 
 METHODS = {
-    "ABC (rejection, tol 0.05)": run_abc,
-    "MLP on statistics": train_mlp,
+    "ABC (rejection, tol 0.05)": lambda train: run_abc(train, stat_sets["classic"]),
+    "ABC, statistics + SFS": lambda train: run_abc(train, stat_sets["with SFS"]),
+    "MLP on statistics": lambda train: train_mlp(train, stat_sets["classic"]),
+    "MLP on statistics + SFS": lambda train: train_mlp(train, stat_sets["with SFS"]),
     "CNN, allele frequencies": lambda train: train_cnn(frequency_cnn, train),
+    "Hybrid: image and statistics": lambda train: train_hybrid(train, stat_sets["with SFS"]),
     "CNN, haplotypes in context": lambda train: train_cnn(context_cnn, train, scale=with_frequencies),
-    "Hybrid: image and statistics": train_hybrid,
 }
 
 # %% [markdown]
 # ## 4 · Train every method at every size
-# Each (method, size) is trained from scratch with the same seed and scored once on the same test set.
+# Each (method, size) is trained from scratch with the same seed and scored once on the same test set,
+# method by method with the cheapest first.
 # Results are saved after each one in `curve.json`, and a rerun skips what is there (delete the file to
 # redo them): an interrupted full run loses at most one training.
 
 # %%
 curve_path = settings.output / f"curve_{N_PER_SCENARIO}_seed{settings.seed}.json"
 curve = json.loads(curve_path.read_text()) if curve_path.exists() and not QUICK else {}
-for k, train in train_sets.items():
-    for method, run in METHODS.items():
+for method, run in METHODS.items():      # method by method (cheapest first), each at every size
+    for k, train in train_sets.items():
         key = f"{method} @ {k}"
         if key not in curve:
             start = time.perf_counter()
