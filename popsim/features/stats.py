@@ -705,6 +705,9 @@ def column_key(name: str) -> str | None:
     ``"sfs_folded_GN_3-5"`` → ``"sfs_folded_pop"``, ``"jsfs_GN_BF_1_0"`` → ``"jsfs"``), or None."""
     if name in STATISTICS["all"]:
         return name
+    for key in ("sfs_folded", "sfs"):  # the whole sample's spectrum: sfs_0 .. sfs_n, digits only
+        if name.startswith(key + "_") and name[len(key) + 1:].isdigit():
+            return key
     prefixes = [(k, k + "_") for k in STATISTICS["all"] + STATISTICS["pair"]]
     prefixes += [(k, k[: -len("pop")]) for k in STATISTICS["pop"]]
     matches = [(len(prefix), k) for k, prefix in prefixes if name.startswith(prefix)]
