@@ -174,3 +174,11 @@ def test_spectrum_columns_can_be_selected_back_from_a_statistics_file(tree_seque
     data = {"names": np.array(table.names), "values": table.values, "populations": np.array(["GN", "BF"])}
     picked = select_columns(data, ["sfs_pop", "jsfs"])["names"].tolist()
     assert picked == [n for n in table.names if n.startswith(("sfs_GN_", "sfs_BF_", "jsfs_GN_BF_"))]
+
+
+def test_complete_site_columns_mostly_zero_with_missing_data_are_reported_too():
+    names = ["theta_h", "pi"]
+    values = np.column_stack([[0, 0, 0, 0.3], [1.0, 2.0, 0.0, 0.0]])
+    found = S.degenerate_columns(names, values, missing_fraction=0.15)
+    assert list(found) == ["theta_h"] and found["theta_h"].startswith("0 in 3 of 4 rows: theta_h needs complete")
+    assert S.degenerate_columns(names, values, missing_fraction=0.0) == {}   # clean data: sparse, not broken
