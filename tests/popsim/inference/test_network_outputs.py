@@ -30,7 +30,7 @@ def test_probabilities_become_named_columns_without_the_redundant_last_one():
     _, logits = simulated_network(10)
     table = network_statistics(softmax(logits), "probabilities", MODELS)
     assert table.names == ["p_isolation", "p_migration"]
-    assert table.values.shape == (30, 2) and table.meta["kind"] == "probabilities"
+    assert table.values.shape == (30, 2) and table.kind == "probabilities"
     full = network_statistics(softmax(logits), "probabilities", MODELS, drop_redundant=False)
     assert full.names == ["p_isolation", "p_migration", "p_secondary_contact"]
     assert np.allclose(full.values.sum(axis=1), 1.0)
