@@ -80,14 +80,14 @@ def select_columns(data: dict, statistics) -> dict:
     """Keep the columns of a statistics file that the preset or keys ``statistics`` produce, in that order."""
     from itertools import combinations
 
-    from popsim.features.stats import STATISTICS, _expand
+    from popsim.features.stats import STATISTICS, _expand, column_key
 
     names = data["names"].tolist()
     pops = data["populations"].tolist() if "populations" in data else []
     wanted = []
     for key in _expand(statistics):
-        if key in ("sfs", "sfs_folded"):
-            cols = [n for n in names if n.startswith(key + "_") and n[len(key) + 1:].isdigit()]
+        if key in ("sfs", "sfs_folded", "sfs_pop", "sfs_folded_pop", "jsfs", "jsfs_folded"):
+            cols = [n for n in names if column_key(n) == key]  # spectra: as many columns as bins
         elif key in STATISTICS["pop"]:
             cols = [f"{key[:-4]}_{p}" for p in pops]
         elif key in STATISTICS["pair"]:

@@ -246,6 +246,6 @@ def binned_joint_sfs(xi: np.ndarray, bins=None, folded: bool = False, scale: str
     admissible &= (a1[:, None] >= 0) & (a2[None, :] >= 0)
     cell = np.where(admissible, a1[:, None] * len(lab2) + a2[None, :], -1)
     used = np.unique(cell[cell >= 0])
-    counts = np.array([xi[cell == c].sum() for c in used], dtype=np.float64)
+    counts = np.bincount(cell[cell >= 0], weights=xi[cell >= 0])[used]
     labels = [f"{lab1[c // len(lab2)]}_{lab2[c % len(lab2)]}" for c in used]
     return _scaled(counts, scale, sequence_length), labels

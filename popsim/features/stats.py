@@ -705,13 +705,16 @@ def column_key(name: str) -> str | None:
     ``"sfs_folded_GN_3-5"`` → ``"sfs_folded_pop"``, ``"jsfs_GN_BF_1_0"`` → ``"jsfs"``), or None."""
     if name in STATISTICS["all"]:
         return name
+    for key in ("sfs_folded", "sfs"):  # the whole sample's spectrum: sfs_0 .. sfs_n, digits only
+        if name.startswith(key + "_") and name[len(key) + 1:].isdigit():
+            return key
     prefixes = [(k, k + "_") for k in STATISTICS["all"] + STATISTICS["pair"]]
     prefixes += [(k, k[: -len("pop")]) for k in STATISTICS["pop"]]
     matches = [(len(prefix), k) for k, prefix in prefixes if name.startswith(prefix)]
     return max(matches)[1] if matches else None
 
 
-def degenerate_columns(names, values, missing_fraction=None) -> dict[str, str]:
+def degenerate_columns(names, values, missing_fraction=None, mostly: float = 0.5) -> dict[str, str]:
     """Columns that are NaN in every row or take one value in every row, each with the likely reason.
 
     Such a column carries no information: ABC scales it by a MAD of 0 and a network's scaler divides by a
@@ -720,11 +723,18 @@ def degenerate_columns(names, values, missing_fraction=None) -> dict[str, str]:
     15 % missing genotypes and 20 haplotypes only 0.85²⁰ ≈ 4 % of sites are complete —, ratios that are
     0/0 in every replicate, spectrum bins no site falls in.
 
+    With missing data (``missing_fraction > 0``), a complete-site statistic is also reported when one value
+    (0, or NaN) fills at least ``mostly`` of its rows: θ_H is then 0 wherever no complete site is left, and
+    the few rows with one carry noise, not signal — identically constant only with many sites per replicate
+    too few to leave one complete site.
+
     Parameters
     ----------
     names : sequence of str, length k
     values : array_like, shape (rows, k)
-    missing_fraction : float, optional — share of missing genotypes in the data, for the message.
+    missing_fraction : float, optional — share of missing genotypes in the data, for the message
+        (None: unknown, treated as "maybe").
+    mostly : float — share of rows above which a complete-site column with missing data is reported.
 
     Returns
     -------
@@ -758,18 +768,28 @@ def degenerate_columns(names, values, missing_fraction=None) -> dict[str, str]:
                 out[name] = f"{what}: no site falls in this bin"
             else:
                 out[name] = what
+        elif complete and missing_fraction is not None:
+            # Mostly one value: the share of rows equal to the commonest value, NaN counted as a value.
+            n_nan = col.size - finite.size
+            values_seen, counts = np.unique(finite, return_counts=True)
+            top = max(n_nan, counts.max() if counts.size else 0)
+            if top >= mostly * col.size:
+                value = "NaN" if top == n_nan else f"{values_seen[np.argmax(counts)]:g}"
+                out[name] = f"{value} in {top} of {col.size} rows: {key} needs complete sites (no missing call " \
+                            f"in the set){missing_note}, so few remain"
     return out
 
 
-def warn_degenerate(names, values, missing_fraction=None, what="statistics table") -> dict[str, str]:
+def warn_degenerate(names, values, missing_fraction=None, what="statistics table", mostly: float = 0.5) -> dict[str, str]:
     """One :class:`DegenerateStatisticWarning` listing every degenerate column of a table and its reason.
 
     Returns the ``{column: reason}`` of :func:`degenerate_columns` (empty: no warning).
     """
-    found = degenerate_columns(names, values, missing_fraction)
+    found = degenerate_columns(names, values, missing_fraction, mostly)
     if found:
         detail = "; ".join(f"{name}: {reason}" for name, reason in found.items())
-        warnings.warn(f"{what}: {len(found)} of {len(names)} statistic columns carry no information — "
+        warnings.warn(f"{what}: {len(found)} of {len(names)} statistic columns are constant or NaN in every row "
+                      "(no information), or with missing data mostly so — "
                       f"{detail}", DegenerateStatisticWarning, stacklevel=3)
     return found
 

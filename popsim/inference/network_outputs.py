@@ -29,20 +29,35 @@ Columns
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
-from popsim.features.stats import StatisticsTable
-
-__all__ = ["NETWORK_OUTPUT_KINDS", "network_statistics"]
+__all__ = ["NETWORK_OUTPUT_KINDS", "NetworkStatistics", "network_statistics"]
 
 NETWORK_OUTPUT_KINDS = ("probabilities", "logits", "estimates")
 
 
+@dataclass(frozen=True)
+class NetworkStatistics:
+    """Named network outputs, accepted by ``postpr``/``abc``/``cv4postpr``/``cv4abc`` wherever a
+    ``StatisticsTable`` is (they read ``names`` and ``values``; ``inference`` does not import ``features``).
+
+    names : list of str, length k; values : ndarray, shape (n, k), float64; kind : what the outputs are.
+    """
+
+    names: list
+    values: np.ndarray
+    kind: str
+
+    def __len__(self) -> int:
+        return self.values.shape[0]
+
+
 def network_statistics(outputs, kind: str = "probabilities", names: Sequence | None = None,
-                       drop_redundant: bool = True, atol: float = 1e-3) -> StatisticsTable:
-    """Network outputs ``(simulations, outputs)`` as a named :class:`StatisticsTable` for ABC.
+                       drop_redundant: bool = True, atol: float = 1e-3) -> NetworkStatistics:
+    """Network outputs ``(simulations, outputs)`` as named statistics for ABC.
 
     Parameters
     ----------
@@ -55,7 +70,7 @@ def network_statistics(outputs, kind: str = "probabilities", names: Sequence | N
 
     Returns
     -------
-    StatisticsTable, values (n, k) or (n, k − 1); ``meta = {"source": "network outputs", "kind": kind}``
+    NetworkStatistics — ``names``, ``values`` (n, k) or (n, k − 1), ``kind``
     """
     if kind not in NETWORK_OUTPUT_KINDS:
         raise ValueError(f"kind expected one of {NETWORK_OUTPUT_KINDS}; got {kind!r}")
@@ -92,4 +107,4 @@ def network_statistics(outputs, kind: str = "probabilities", names: Sequence | N
         columns = [f"{n}_hat" for n in names]
     if kind != "estimates" and drop_redundant:
         x, columns = x[:, :-1], columns[:-1]
-    return StatisticsTable(columns, x, {"source": "network outputs", "kind": kind})
+    return NetworkStatistics(columns, x, kind)

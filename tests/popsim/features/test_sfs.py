@@ -132,6 +132,8 @@ def test_column_key_names_the_statistic_of_a_column():
     assert S.column_key("jsfs_folded_GN_BF_0_1") == "jsfs_folded"
     assert S.column_key("theta_h") == "theta_h"
     assert S.column_key("tajimas_d_BF") == "tajimas_d_pop"
+    assert S.column_key("sfs_3") == "sfs" and S.column_key("sfs_folded_0") == "sfs_folded"
+    assert S.column_key("sfs_GN_3") == "sfs_pop"
     assert S.column_key("nonsense") is None
 
 
@@ -162,3 +164,21 @@ def test_no_warning_when_every_column_varies(tree_sequences):
         warnings.simplefilter("error", S.DegenerateStatisticWarning)
         table = S.statistics_table(reps, 20_000, pops, "t1")
     assert table.meta["degenerate"] == {}
+
+
+def test_spectrum_columns_can_be_selected_back_from_a_statistics_file(tree_sequences):
+    from popsim.cli.analysis import select_columns
+
+    g, pops, _, _ = _sets(tree_sequences[0])
+    table = S.statistics_table([g, g], 20_000, pops, "default_sfs", warn=False)
+    data = {"names": np.array(table.names), "values": table.values, "populations": np.array(["GN", "BF"])}
+    picked = select_columns(data, ["sfs_pop", "jsfs"])["names"].tolist()
+    assert picked == [n for n in table.names if n.startswith(("sfs_GN_", "sfs_BF_", "jsfs_GN_BF_"))]
+
+
+def test_complete_site_columns_mostly_zero_with_missing_data_are_reported_too():
+    names = ["theta_h", "pi"]
+    values = np.column_stack([[0, 0, 0, 0.3], [1.0, 2.0, 0.0, 0.0]])
+    found = S.degenerate_columns(names, values, missing_fraction=0.15)
+    assert list(found) == ["theta_h"] and found["theta_h"].startswith("0 in 3 of 4 rows: theta_h needs complete")
+    assert S.degenerate_columns(names, values, missing_fraction=0.0) == {}   # clean data: sparse, not broken
