@@ -64,6 +64,92 @@ def generate(folder: Path, records: int, diploids: int) -> dict:
     return paths
 
 
+def generate_synthetic(folder: Path, records: int, diploids: int, chromosomes: int = 2, seed: int = 1) -> dict:
+    """A fast synthetic writer for files too large to simulate in minutes (>= 1 M records x 1,000 diploids).
+
+    Per site an allele frequency drawn from the neutral spectrum (P(k) ∝ 1/k, k = 1..2n−1 derived copies), the
+    haplotypes drawn independently (no LD: the readers do not care), phased ``GT`` only, on ``chromosomes``
+    chromosomes of ``records / chromosomes`` sites each, one SNP every 100 bp on average. Written block by block
+    (bounded memory) as bgzip VCF + .tbi (pysam), BCF + .csi (pysam copies the records) and VCF Zarr (zarr v3,
+    the layout of :func:`popsim.realdata.vcfzarr.write_vcf_zarr`, 10,000 variants per chunk).
+    """
+    import pysam
+    import zarr
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {"vcf.gz": folder / "genome.vcf.gz", "bcf": folder / "genome.bcf", "zarr": folder / "genome.vcz",
+             "pops": folder / "pops.tsv"}
+    if all(p.exists() for p in paths.values()):
+        return paths
+    rng = np.random.default_rng(seed)
+    n_hap = 2 * diploids
+    per_chrom = records // chromosomes
+    names = [f"chr{k + 1}" for k in range(chromosomes)]
+    length = per_chrom * 100 + 1000
+    spectrum = 1.0 / np.arange(1, n_hap)
+    spectrum /= spectrum.sum()
+    samples = [f"ind{i}" for i in range(diploids)]
+    header = ("##fileformat=VCFv4.2\n##FILTER=<ID=PASS,Description=\"All filters passed\">\n"
+              + "".join(f"##contig=<ID={c},length={length}>\n" for c in names)
+              + "##FORMAT=<ID=GT,Number=1,Type=String,Description=\"Genotype\">\n"
+              + "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", *samples]) + "\n")
+    chunk = 10_000
+    total = per_chrom * chromosomes
+    root = zarr.open_group(str(paths["zarr"]), mode="w", zarr_format=3)
+
+    def array(key, shape, dtype, chunks, dims):
+        out = root.create_array(key, shape=shape, dtype=dtype, chunks=chunks)
+        out.attrs["_ARRAY_DIMENSIONS"] = dims
+        return out
+
+    z_gt = array("call_genotype", (total, diploids, 2), np.int8, (chunk, diploids, 2), ["variants", "samples", "ploidy"])
+    z_phased = array("call_genotype_phased", (total, diploids), bool, (chunk, diploids), ["variants", "samples"])
+    z_pos = array("variant_position", (total,), np.int32, (chunk,), ["variants"])
+    z_contig = array("variant_contig", (total,), np.int16, (chunk,), ["variants"])
+    z_allele = array("variant_allele", (total, 2), np.dtypes.StringDType(), (chunk, 2), ["variants", "alleles"])
+    for key, data, dims in [("sample_id", np.array(samples), ["samples"]), ("contig_id", np.array(names), ["contigs"]),
+                            ("contig_length", np.full(chromosomes, length, dtype=np.int64), ["contigs"]),
+                            ("filter_id", np.array(["PASS"]), ["filters"])]:
+        data = data.astype(np.dtypes.StringDType()) if data.dtype.kind == "U" else data
+        array(key, data.shape, data.dtype, data.shape, dims)[...] = data
+    z_filter = array("variant_filter", (total, 1), bool, (chunk, 1), ["variants", "filters"])
+    root.attrs.update({"vcf_zarr_version": "0.5", "source": "benchmarks/bench_vcf.py generate_synthetic"})
+    row = 0
+    with pysam.BGZFile(str(paths["vcf.gz"]), "wb") as out:
+        out.write(header.encode())
+        for c, name in enumerate(names):
+            positions = np.sort(rng.choice(np.arange(1, length + 1), size=per_chrom, replace=False))
+            for a in range(0, per_chrom, chunk):
+                pos = positions[a:a + chunk]
+                m = len(pos)
+                freq = (rng.choice(n_hap - 1, size=m, p=spectrum) + 1) / n_hap
+                hap = (rng.random((m, n_hap), dtype=np.float32) < freq[:, None].astype(np.float32)).astype(np.int8)
+                cells = np.empty((m, diploids, 4), dtype=np.uint8)
+                cells[:, :, 0] = hap[:, 0::2] + ord("0")
+                cells[:, :, 1] = ord("|")
+                cells[:, :, 2] = hap[:, 1::2] + ord("0")
+                cells[:, :, 3] = ord("\t")
+                cells[:, -1, 3] = ord("\n")
+                body = cells.reshape(m, -1)
+                out.write(b"".join(f"{name}\t{p}\t.\tA\tG\t.\tPASS\t.\tGT\t".encode() + body[j].tobytes()
+                                   for j, p in enumerate(pos)))
+                z_gt[row:row + m] = hap.reshape(m, diploids, 2)
+                z_phased[row:row + m] = True
+                z_pos[row:row + m] = pos
+                z_contig[row:row + m] = c
+                z_allele[row:row + m] = np.array([["A", "G"]] * m).astype(np.dtypes.StringDType())
+                z_filter[row:row + m] = True
+                row += m
+    pysam.tabix_index(str(paths["vcf.gz"]), preset="vcf", force=True)
+    with pysam.VariantFile(str(paths["vcf.gz"])) as src, \
+            pysam.VariantFile(str(paths["bcf"]), "wb", header=src.header) as dst:
+        for record in src:
+            dst.write(record)
+    pysam.tabix_index(str(paths["bcf"]), preset="bcf", csi=True, force=True)
+    paths["pops"].write_text("".join(f"{s}\tpop\n" for s in samples))
+    return paths
+
+
 def best_of(fn, repeat: int) -> tuple[float, object]:
     times, out = [], None
     for _ in range(repeat):

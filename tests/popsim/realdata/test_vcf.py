@@ -291,7 +291,7 @@ def test_non_snp_records_are_skipped_and_counted(tmp_path):
     g = read_vcf(_small(tmp_path, body), POPS3)
     np.testing.assert_array_equal(g.positions, [1, 10])
     assert g.skipped == {"multiallelic": 1, "symbolic": 2, "indel": 2, "no_alt": 1, "non_acgt": 1,
-                         "filtered": 0, "no_ancestral": 0, "monomorphic": 1, "telomere": 0}
+                         "filtered": 0, "no_ancestral": 0, "monomorphic": 1, "telomere": 0, "masked": 0}
     assert g.n_records == 10
     kept = read_vcf(_small(tmp_path, body), POPS3, drop_monomorphic=False, pass_only=True)
     np.testing.assert_array_equal(kept.positions, [1, 9])
