@@ -126,6 +126,9 @@ class HtslibReader(_Reader):
             self.where[lineno] = where
         return self.error(lineno, message)
 
+    def n_pending(self) -> int:
+        return len(self.pending_arrays)
+
     def flush_arrays(self) -> None:
         pending, self.pending_arrays = self.pending_arrays, []
         if pending:
@@ -242,15 +245,22 @@ class HtslibReader(_Reader):
             if array.shape[1] != width or len(self.pending_arrays) >= _BATCH:
                 self.flush_arrays()
                 width = array.shape[1]
-                if self.piece_full():
-                    yield (chrom, chrom, r_start, r_end, max_pos, chromosomes_seen, False)
             self.where[number] = f"{chrom}:{pos}"
+            if kept[0][0]:  # a split record: allele indices must name its ALTs
+                top = array[self.sub_sel, :-1].max(axis=1)
+                if top.max() > len(alt):
+                    i = int(np.argmax(top > len(alt)))
+                    raise self.fail(number, f"sample {self.samples[i]!r} has allele index {int(top[i])}, but the "
+                                            f"record has {len(alt)} ALT alleles")
             for j, flip in kept:
                 if j:  # one ALT of a split record: the last column is the phase flag, kept
                     self.pending_arrays.append((number, pos, flip, np.concatenate(
                         [split_calls(array[:, :-1], j), array[:, -1:].astype(np.int8)], axis=1)))
                 else:
                     self.pending_arrays.append((number, pos, flip, array))
+            if self.piece_full():
+                self.flush_arrays()
+                yield (chrom, chrom, r_start, r_end, max_pos, chromosomes_seen, False)
         self.flush_arrays()
         vcf.close()
         yield (chrom, chrom_wanted, r_start, r_end, max_pos, chromosomes_seen, True)

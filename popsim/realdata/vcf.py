@@ -854,7 +854,11 @@ class _Reader:
 
     def piece_full(self) -> bool:
         """Streaming: enough kept sites to hand over a piece."""
-        return self.piece_sites is not None and self.n_kept >= self.piece_sites
+        return self.piece_sites is not None and self.n_kept + self.n_pending() >= self.piece_sites
+
+    def n_pending(self) -> int:
+        """Records queued for the batched parser, not yet kept."""
+        return len(self.pending)
 
     # -- main loop -----------------------------------------------------------------------------------
     def read(self, populations):
