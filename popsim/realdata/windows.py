@@ -689,7 +689,8 @@ def predict_genome(bundle, path, populations=None, regions=None, *, window_bp=No
 
 def predict_vcf_file(model, vcf, populations, *, region=None, regions=None, window_bp=None, window_snps=None,
                      step=None, min_snps=None, subsample=False, seed=0, ref_is_ancestral=False, ancestral_allele=None,
-                     pass_only=False, calibrated=True, output=None, quiet=False, backend="auto"):
+                     pass_only=False, calibrated=True, output=None, quiet=False, backend="auto", mask=None,
+                     min_accessible=0.5, multiallelic="skip"):
     """What ``popsim predict`` does: read the bundle and the VCF, predict every window, write the files.
 
     ``model``: bundle path or a ``ModelBundle``; ``vcf``: VCF/BCF path or VCF Zarr store; ``populations``:
@@ -697,7 +698,8 @@ def predict_vcf_file(model, vcf, populations, *, region=None, regions=None, wind
     (list, comma-separated string or BED file); neither: every chromosome of the file, walked by
     :func:`predict_genome` (bounded memory with an index or VCF Zarr). ``output``: folder for windows.csv
     (one row per window, with its chromosome), summary.csv (per chromosome and genome-wide) and predictions.png
-    (None: write nothing). Other arguments as :func:`predict_vcf` and :func:`popsim.realdata.vcf.read_vcf`.
+    (None: write nothing). ``mask``: BED path or AccessibilityMask (see :func:`predict_vcf`). Other arguments as
+    :func:`predict_vcf` and :func:`popsim.realdata.vcf.read_vcf`.
     Returns the :class:`WindowPredictions`; prints the summary unless ``quiet``.
     """
     bundle = model if isinstance(model, ModelBundle) else ModelBundle.load(model)
@@ -710,7 +712,8 @@ def predict_vcf_file(model, vcf, populations, *, region=None, regions=None, wind
                                      window_bp=window_bp, n_snps_windows=window_snps, step=step, min_snps=min_snps,
                                      subsample=subsample, seed=seed, ref_is_ancestral=ref_is_ancestral,
                                      calibrated=calibrated, pass_only=pass_only, ancestral_allele=ancestral_allele,
-                                     backend=backend)
+                                     backend=backend, mask=mask, min_accessible=min_accessible,
+                                     multiallelic=multiallelic)
     if not quiet:
         print(predictions.summary_text())
         if len(set(predictions.window_chromosomes().tolist())) > 1:
