@@ -32,9 +32,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from popsim.cli.common import HelpFormatter, check_output_folder, fraction, positive_int
+import argparse
+
+from popsim.cli.common import HelpFormatter, check_output_folder, positive_int
 
 __all__ = ["add_parser", "run_predict"]
+
+
+def accessible_fraction(text: str) -> float:
+    """argparse ``type=`` of ``--min-accessible``: a fraction of a window's bp in (0, 1] (NaN refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 1:  # also false for NaN
+        raise argparse.ArgumentTypeError(f"expected a fraction of the window's bp in (0, 1]; got {text!r}")
+    return value
 
 
 def run_predict(args) -> int:
@@ -103,7 +116,7 @@ def add_parser(subparsers):
                         "merged); sites outside are dropped, windows (fixed in bp) are given to the network in "
                         "accessible coordinates (distance channel and per-bp statistics use accessible bp); its "
                         "contigs must be contigs of the VCF")
-    parser.add_argument("--min-accessible", type=fraction, default=0.5, metavar="F",
+    parser.add_argument("--min-accessible", type=accessible_fraction, default=0.5, metavar="F",
                         help="with --mask: warn about windows whose accessible fraction is below F")
     windows = parser.add_mutually_exclusive_group()
     windows.add_argument("--window-bp", type=positive_int, metavar="N",
