@@ -135,7 +135,9 @@ class HtslibReader(_Reader):
             numbers = np.array([p[0] for p in pending])
             positions = np.array([p[1] for p in pending], dtype=np.int64)
             flips = np.array([p[2] for p in pending], dtype=bool)
-            arrays = np.stack([p[3] for p in pending])[:, self.sub_sel]   # (m, n_sel, P + 1)
+            arrays = np.stack([p[3] for p in pending])                    # (m, n_sel, P + 1)
+            if not self.in_order:
+                arrays = arrays[:, self.sub_sel]
             self.add_calls(positions, arrays[:, :, :-1], arrays[:, :, -1] == 1, flips, numbers)
             self.where = {}
 
@@ -151,6 +153,7 @@ class HtslibReader(_Reader):
             self.parse_meta(line.encode())
         order = np.sort(self.sel)
         self.sub_sel = np.searchsorted(order, self.sel)
+        self.in_order = bool(np.all(self.sub_sel[1:] > self.sub_sel[:-1]))  # population order = file order
         if len(order) < self.n_samples:  # htslib then decodes only the selected samples
             vcf.set_samples([vcf.samples[j] for j in order])
         chrom_wanted = self.region[0] if self.region else None

@@ -809,16 +809,21 @@ class _Reader:
         m, n_sel, k = gt.shape
         if m == 0:
             return
-        big = gt > 1
-        if big.any():
-            j, i, _ = np.argwhere(big)[0]
+        if gt.max() > 1:  # (whole-array max/min: much faster than elementwise tests and any())
+            j, i, _ = np.argwhere(gt > 1)[0]
             raise self.fail(int(labels[j]), f"sample {self.samples[i]!r} has allele index {int(gt[j, i].max())}, "
                                             "but the record has a single ALT allele")
-        if (gt < -2).any():
+        if gt.min() < -2:
             j, i, _ = np.argwhere(gt < -2)[0]
             raise self.fail(int(labels[j]), f"sample {self.samples[i]!r} has a malformed GT")
-        ploidy = k - np.count_nonzero(gt == _PAD, axis=2)                 # (m, n_sel)
-        alleles = gt.astype(np.int8)
+        alleles = gt.astype(np.int8, copy=gt.dtype != np.int8)
+        # per-slot loops over the (short) ploidy axis: reductions over a last axis of length 2 are slow
+        ploidy = np.full(alleles.shape[:2], k, dtype=np.int8)              # (m, n_sel)
+        top = alleles[:, :, 0].copy()
+        for slot in range(k):
+            ploidy -= alleles[:, :, slot] == _PAD
+            if slot:
+                np.maximum(top, alleles[:, :, slot], out=top)
         bare = (ploidy == 1) & (alleles[:, :, 0] == -1)
         if bare.any():  # '.': missing for every allele of the individual, whatever its ploidy
             ploidy[bare] = 0
@@ -834,7 +839,7 @@ class _Reader:
                 for j in range(m):
                     self.check_ploidy(ploidy[j], int(labels[j]))
         if k > 1:
-            unphased = np.any((ploidy > 1) & ~np.asarray(phased, dtype=bool) & (alleles.max(axis=2) >= 0), axis=1)
+            unphased = np.any((ploidy > 1) & ~np.asarray(phased, dtype=bool) & (top >= 0), axis=1)
             if unphased.any():
                 self.note_unphased(int(labels[int(np.argmax(unphased))]))
         self.add_block(alleles, np.asarray(positions, dtype=np.int64), np.asarray(flip, dtype=bool))

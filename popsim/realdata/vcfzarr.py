@@ -187,13 +187,17 @@ class ZarrReader(_Reader):
             if not len(rows):
                 continue
             gt = gt_array[a0:b0] if all_samples else gt_array.oindex[a0:b0, sel_sorted]
-            gt = np.asarray(gt)[rows][:, sub_sel]
+            every = len(rows) == b0 - a0  # every variant of the chunk kept (rows are then 0..m-1, in order)
+            in_order = bool(np.all(sub_sel[1:] > sub_sel[:-1]))
+            gt = np.asarray(gt) if every else np.asarray(gt)[rows]
+            gt = gt if in_order else gt[:, sub_sel]
             split = alt_of_row > 0
             if split.any():
                 gt[split] = split_calls(gt[split], alt_of_row[split][:, None, None])
             if phased_array is not None:
                 ph = phased_array[a0:b0] if all_samples else phased_array.oindex[a0:b0, sel_sorted]
-                ph = np.asarray(ph)[rows][:, sub_sel]
+                ph = np.asarray(ph) if every else np.asarray(ph)[rows]
+                ph = ph if in_order else ph[:, sub_sel]
             else:
                 ph = np.zeros(gt.shape[:2], dtype=bool)
             numbers = rows + a0 + 1
