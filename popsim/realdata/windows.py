@@ -23,6 +23,7 @@ Tests: ``tests/popsim/realdata/test_bundle.py`` and ``tests/popsim/realdata/test
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -499,6 +500,21 @@ def parse_regions(regions) -> list:
     return [parse_region(r) for r in regions]
 
 
+_COUNTED = re.compile(r"^(\d+) of (\d+) (windows .*)$", re.DOTALL)
+
+
+def _merge_note(notes: dict, message: str) -> None:
+    """Keep one note of each kind (its text without digits) over the chunks of a genome; notes that count
+    windows ("k of n windows ...") add their counts up."""
+    key = "".join(ch for ch in message if not ch.isdigit())
+    m = _COUNTED.match(message)
+    if m is None:
+        notes.setdefault(key, (message, None))
+        return
+    template, counts = notes.get(key, ("{} of {} " + m.group(3).replace("{", "{{").replace("}", "}}"), (0, 0)))
+    notes[key] = (template, (counts[0] + int(m.group(1)), counts[1] + int(m.group(2))))
+
+
 def _concat(a: VcfGenotypes | None, b: VcfGenotypes) -> VcfGenotypes:
     """Sites of ``b`` after those of ``a`` (same chromosome and start), as one ``VcfGenotypes``."""
     if a is None:
@@ -648,8 +664,7 @@ def predict_genome(bundle, path, populations=None, regions=None, *, window_bp=No
         if result is None:
             continue
         for message in result.warnings:
-            key = "".join(ch for ch in message if not ch.isdigit())
-            notes.setdefault(key, message)
+            _merge_note(notes, message)
         parts.append(result)
     if not parts:
         raise MismatchError(f"{path}: no window could be predicted in "
@@ -660,7 +675,8 @@ def predict_genome(bundle, path, populations=None, regions=None, *, window_bp=No
     names = np.concatenate([np.array([p.chromosome] * len(p), dtype=object) for p in parts])
     chromosome_names = list(dict.fromkeys(names.tolist()))
     skipped = sum(p.skipped_windows for p in parts)
-    merged = [m for m in notes.values() if "windows skipped" not in m and "accessible sequence" not in m]
+    merged = [m.format(*counts) if counts else m for m, counts in notes.values()]
+    merged = [m for m in merged if "windows skipped" not in m and "accessible sequence" not in m]
     if skipped:
         merged.insert(0, f"{skipped} of {len(values) + skipped} windows skipped (too few segregating SNPs)")
     accessible = None
