@@ -973,7 +973,8 @@ class _Reader:
                r_start, r_end, max_pos, chromosomes_seen, True)
 
     def assemble(self) -> tuple:
-        """Concatenate the kept blocks into the (sites, haplotypes) matrix and the positions."""
+        """Concatenate the kept blocks into the (sites, haplotypes) matrix and the positions (the blocks are
+        handed over: ``self.blocks`` is empty afterwards)."""
         ploidy = self.ploidy.copy()
         if np.any(ploidy == 0):  # individuals with only missing calls: give them the most common ploidy
             known = ploidy[ploidy > 0]
@@ -983,7 +984,9 @@ class _Reader:
         n_sites = sum(len(p) for p in self.block_positions)
         full = np.full((n_sites, len(self.sel), p_max), -1, dtype=np.int8)
         row = 0
-        for block in self.blocks:
+        blocks, self.blocks = self.blocks, []
+        for i in range(len(blocks)):  # each block freed once copied: memory peaks at the matrix + one block
+            block, blocks[i] = blocks[i], None
             full[row:row + len(block), :, :block.shape[2]] = block
             row += len(block)
         positions = np.concatenate(self.block_positions)
