@@ -135,7 +135,9 @@ class HtslibReader(_Reader):
             numbers = np.array([p[0] for p in pending])
             positions = np.array([p[1] for p in pending], dtype=np.int64)
             flips = np.array([p[2] for p in pending], dtype=bool)
-            arrays = np.stack([p[3] for p in pending])                    # (m, n_sel, P + 1)
+            arrays = np.empty((len(pending), *pending[0][3].shape), dtype=np.int8)  # (m, n, P + 1)
+            for j, p in enumerate(pending):  # int32 from cyvcf2 -> int8 while copying (4x less to move)
+                arrays[j] = p[3]
             if not self.in_order:
                 arrays = arrays[:, self.sub_sel]
             self.add_calls(positions, arrays[:, :, :-1], arrays[:, :, -1] == 1, flips, numbers)

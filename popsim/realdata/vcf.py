@@ -5,8 +5,10 @@ Three backends return the same :class:`VcfGenotypes` (``backend`` says which ran
 gzip/bgzip-compressed VCF 4.x read line by line with Python's ``gzip`` module, no dependency, no index used;
 ``"htslib"`` — :mod:`popsim.realdata.htslib` (cyvcf2, ``pip install 'popsim[vcf]'``): also BCF, and region
 reads through a ``.tbi``/``.csi`` index; ``"zarr"`` — :mod:`popsim.realdata.vcfzarr`, VCF Zarr stores
-(bio2zarr/sgkit). :func:`iter_chromosomes` reads a multi-chromosome file in one pass. Samples are assigned to populations by a two-column file (sample,
-population). The result is a :class:`VcfGenotypes` whose layout mirrors tskit so that the same image
+(bio2zarr/sgkit). ``"auto"`` reads whole text files by hand (faster than htslib there) and BCF and regions
+with htslib. :func:`iter_chromosomes` reads a multi-chromosome file in one pass, :func:`iter_pieces` in
+bounded memory (pieces of a few thousand sites). Samples are assigned to populations by a two-column file
+(sample, population). The result is a :class:`VcfGenotypes` whose layout mirrors tskit so that the same image
 transform serves simulated and real data:
 
 =============================  ==========================  ====================================================
@@ -60,7 +62,10 @@ each other. Also accepted are REF ``0`` / ALT ``1``, the allele labels tskit wri
 ``pass_only=True``), ``no_ancestral`` (no usable ancestral allele, only with ``ancestral_allele=``) and
 ``monomorphic`` (no variation among the selected samples' non-missing alleles, only with
 ``drop_monomorphic=True``, the default, matching simulations that drop non-segregating sites) and
-``telomere`` (POS 0, which VCF reserves for telomeres: not a site of the sequence).
+``telomere`` (POS 0, which VCF reserves for telomeres: not a site of the sequence); ``masked`` counts sites
+outside an accessibility mask (:mod:`popsim.realdata.mask`, applied after reading). With
+``multiallelic="split"`` a multiallelic record becomes one biallelic record per ALT (``bcftools norm -m-``:
+carriers of that ALT = 1, REF and the other ALTs = 0; :func:`split_calls`), each judged as above.
 
 Alleles: 0 = REF and 1 = ALT. In simulations (and VCFs tskit writes) REF is the ancestral allele; in real
 data it is the reference genome's allele. ``ancestral_allele="AA"`` polarises with the INFO ancestral allele
@@ -84,7 +89,9 @@ alleles by a lookup table; anything else (bare ``.``, mixed ploidy, malformed ca
 parser that also writes the error messages. Other FORMAT fields (``GT:AD:DP...``) are stripped first with
 one regex pass per line. Measured on 57,000 sites × 280 haplotypes (140 diploids, a tskit-written VCF,
 2-core AMD EPYC): about 70,000 sites per CPU-second for plain text, 60,000 for gzip, 19,000 with an extra
-``DP`` field per call. Memory: the kept genotypes as int8 (about sites × haplotypes bytes, twice briefly).
+``DP`` field per call; 36,000 for bgzip with 1,000 diploids (``benchmarks/RESULTS.md``, 1 M records).
+Memory: the kept genotypes as int8 (about sites × haplotypes bytes, plus one block while they are
+assembled); :func:`iter_pieces` holds only a piece.
 """
 
 from __future__ import annotations
@@ -111,6 +118,7 @@ __all__ = [
     "iter_chromosomes",
     "iter_pieces",
     "parse_region",
+    "split_calls",
     "read_populations",
     "read_vcf",
     "vcf_contigs",

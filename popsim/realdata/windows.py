@@ -16,6 +16,10 @@ simulated locus) a :class:`~popsim.realdata.bundle.BundleWarning` is issued and 
 * :func:`predict_vcf` — bundle + ``VcfGenotypes`` → :class:`WindowPredictions` (per-window values and
   their summary: mean, spread across windows, bootstrap interval of the mean, votes);
 * :func:`plot_predictions` — the figure (values along the chromosome; histogram and KDE over windows);
+* :func:`predict_genome` — every chromosome (or region) of a file as a stream: pieces of the file
+  (:func:`popsim.realdata.vcf.iter_pieces`) cut into chunks of windows (:func:`window_chunks`), bp or SNP
+  windows alike, so memory is a chunk of windows whatever the genome; with an accessibility mask
+  (:mod:`popsim.realdata.mask`) windows are seen in accessible coordinates;
 * :func:`predict_vcf_file` — files in, files out (bundle path, VCF path, population file → CSVs and PNG).
 
 Tests: ``tests/popsim/realdata/test_bundle.py`` and ``tests/popsim/realdata/test_predict.py``.
@@ -34,8 +38,8 @@ from popsim.features.stats import compute_statistics
 from popsim.realdata.bundle import BundleWarning, MismatchError, ModelBundle
 from popsim.realdata.vcf import VcfGenotypes, read_vcf
 
-__all__ = ["predict_vcf", "predict_genome", "parse_regions", "WindowPredictions", "plot_predictions",
-           "predict_vcf_file"]
+__all__ = ["predict_vcf", "predict_genome", "parse_regions", "window_chunks", "WindowPredictions",
+           "plot_predictions", "predict_vcf_file"]
 
 
 @dataclass

@@ -231,3 +231,14 @@ def test_split_multiallelic_and_streamed_pieces_read_like_the_hand_parser(files,
             np.testing.assert_array_equal(np.concatenate([p.calls for p in parts]), whole.calls)
             np.testing.assert_array_equal(np.concatenate([p.absolute_positions for p in parts]),
                                           whole.absolute_positions)
+
+
+def test_auto_reads_whole_text_files_by_hand_and_bcf_and_regions_with_htslib(files):
+    """backend='auto': the hand parser for a full read of text (faster: benchmarks/RESULTS.md), htslib for BCF and
+    for regions (index jumps); the result says which ran, and both give the same genotypes."""
+    by_hand = list(iter_chromosomes(files["tbi"], files["pops"]))
+    assert [g.backend for g in by_hand] == ["python", "python"]
+    assert [g.backend for g in iter_chromosomes(files["bcf"], files["pops"])] == ["htslib", "htslib"]
+    assert read_vcf(files["tbi"], files["pops"], "chr2").backend == "htslib"
+    for g, other in zip(by_hand, iter_chromosomes(files["tbi"], files["pops"], backend="htslib")):
+        assert_same_genotypes(g, other, ignore=SAME)
