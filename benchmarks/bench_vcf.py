@@ -178,11 +178,26 @@ def main(argv=None) -> int:
     parser.add_argument("--chromosomes", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=3, help="repeats of the (short) region reads; best kept")
     parser.add_argument("--folder", type=Path, default=Path("/tmp/bench_vcf_1m"))
+    parser.add_argument("--parts", default="reads,regions,predict", help="which measurements (comma-separated)")
     args = parser.parse_args(argv)
+    parts = set(args.parts.split(","))
     t0 = time.perf_counter()
     paths = generate_synthetic(args.folder, args.records, args.diploids, args.chromosomes)
     print(f"files ready in {time.perf_counter() - t0:.1f} s: {', '.join(str(p) for p in paths.values())}")
     bundle = bundle_for(args.folder)
+    if "reads" in parts:
+        full_reads(paths, args, bundle)
+    if "regions" in parts:
+        rows, region = region_timings(paths, args.repeat, "chr1")
+        print(f"\nregion read {region} (best of {args.repeat}; hand parser once):")
+        for r in rows:
+            print(f"{r['reader']:28} {r['file']:14} {r['region_s']:9.3f} s {r['sites'] or '':>7}")
+    if "predict" in parts:
+        predictions(paths, args, bundle)
+    return 0
+
+
+def full_reads(paths: dict, args, bundle) -> None:
     per_chrom = args.records // args.chromosomes
     print(f"\nfull read of chr1 ({per_chrom:,} records x {args.diploids} diploids), one child process each:")
     print(f"{'reader':24} {'file':14} {'ran':7} {'wall (s)':>9} {'CPU (s)':>8} {'peak RSS (MB)':>14} {'sites':>9}")
@@ -194,10 +209,9 @@ def main(argv=None) -> int:
             continue
         print(f"{name:24} {Path(paths[kind]).name:14} {r['ran']:7} {r['seconds']:9.1f} {r['cpu_seconds']:8.1f} "
               f"{r['peak_rss_mb']:14.0f} {r['sites']:9,}")
-    rows, region = region_timings(paths, args.repeat, "chr1")
-    print(f"\nregion read {region} (best of {args.repeat}; hand parser once):")
-    for r in rows:
-        print(f"{r['reader']:28} {r['file']:14} {r['region_s']:9.3f} s {r['sites'] or '':>7}")
+
+
+def predictions(paths: dict, args, bundle) -> None:
     print(f"\npredict_genome over the whole file ({args.records:,} records, {args.chromosomes} chromosomes), "
           "subsampled to the bundle's 8 diploids, one child process each:")
     print(f"{'backend asked':14} {'file':14} {'ran':7} {'wall (s)':>9} {'CPU (s)':>8} {'RSS after imports':>18} "
@@ -209,7 +223,6 @@ def main(argv=None) -> int:
             continue
         print(f"{backend:14} {Path(paths[kind]).name:14} {r['ran']:7} {r['seconds']:9.1f} {r['cpu_seconds']:8.1f} "
               f"{r['rss_after_imports_mb']:18.0f} {r['peak_rss_mb']:14.0f} {r['windows']:8}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -51,6 +51,7 @@ def test_predict_has_complete_help(popsim_main, capsys):
     assert "usage: popsim predict" in out
     for option in ("MODEL", "VCF", "--pops", "--region", "--window-bp", "--window-snps", "--step", "--min-snps",
                    "--ref-is-ancestral", "--ancestral-allele", "--subsample", "--seed", "--uncalibrated", "-o",
+                   "--mask", "--min-accessible", "--multiallelic", "--backend", "--regions",
                    "bootstrap", "windows.csv", "summary.csv", "predictions.png", "examples:"):
         assert option in out, option
 
