@@ -8,7 +8,8 @@ Generates (never committed; reused when present) a genome-like file with :func:`
 writer, since simulating and writing 1 M sites x 2,000 haplotypes with msprime/tskit takes far longer than
 reading them: bgzip VCF + .tbi, BCF + .csi and VCF Zarr with the same records. Every full read and every
 prediction runs in its own child process (``_bench_vcf_child.py``) that reports its wall time, CPU time and
-peak RSS (``resource.getrusage``: the child's own maximum). The region read (1 % of chr1 at 90 % of its
+peak RSS (``resource.getrusage``: the child's own maximum, imports included) and, sampled every 20 ms by a
+thread (psutil), its RSS at the start of the work and the largest RSS during it. The region read (1 % of chr1 at 90 % of its
 length, the worst place for a reader that scans from the top) runs in this process, best of ``--repeat``.
 ``predict_genome`` uses the small untrained bundle of the realdata tests (8 diploids, 20 kb windows,
 individuals subsampled from the 1,000): the network does not matter for memory — the reading and windowing do.
@@ -200,7 +201,8 @@ def main(argv=None) -> int:
 def full_reads(paths: dict, args, bundle) -> None:
     per_chrom = args.records // args.chromosomes
     print(f"\nfull read of chr1 ({per_chrom:,} records x {args.diploids} diploids), one child process each:")
-    print(f"{'reader':24} {'file':14} {'ran':7} {'wall (s)':>9} {'CPU (s)':>8} {'peak RSS (MB)':>14} {'sites':>9}")
+    print(f"{'reader':24} {'file':14} {'ran':7} {'wall (s)':>9} {'CPU (s)':>8} {'peak RSS (MB)':>14} "
+          f"{'RSS at start -> max during (MB)':>32} {'sites':>9}")
     for name, kind, backend in [("hand parser", "vcf.gz", "python"), ("htslib + .tbi", "vcf.gz", "htslib"),
                                 ("htslib + .csi (BCF)", "bcf", "htslib"), ("VCF Zarr", "zarr", "zarr")]:
         r = child("read", paths[kind], paths["pops"], backend, "chr1", bundle)
@@ -208,21 +210,23 @@ def full_reads(paths: dict, args, bundle) -> None:
             print(f"{name:24} error: {r['error']}")
             continue
         print(f"{name:24} {Path(paths[kind]).name:14} {r['ran']:7} {r['seconds']:9.1f} {r['cpu_seconds']:8.1f} "
-              f"{r['peak_rss_mb']:14.0f} {r['sites']:9,}")
+              f"{r['peak_rss_mb']:14.0f} {r['rss_at_start_mb']:18.0f} -> {r['max_sampled_rss_mb']:9.0f} "
+              f"{r['sites']:9,}")
 
 
 def predictions(paths: dict, args, bundle) -> None:
     print(f"\npredict_genome over the whole file ({args.records:,} records, {args.chromosomes} chromosomes), "
           "subsampled to the bundle's 8 diploids, one child process each:")
-    print(f"{'backend asked':14} {'file':14} {'ran':7} {'wall (s)':>9} {'CPU (s)':>8} {'RSS after imports':>18} "
-          f"{'peak RSS (MB)':>14} {'windows':>8}")
+    print(f"{'backend asked':14} {'file':14} {'ran':7} {'wall (s)':>9} {'CPU (s)':>8} {'peak RSS (MB)':>14} "
+          f"{'RSS at start -> max during (MB)':>32} {'windows':>8}")
     for kind, backend in [("vcf.gz", "auto"), ("vcf.gz", "htslib"), ("bcf", "auto"), ("zarr", "auto")]:
         r = child("predict", paths[kind], paths["pops"], backend, "", bundle)
         if "error" in r:
             print(f"{backend:14} {Path(paths[kind]).name:14} error: {r['error']}")
             continue
         print(f"{backend:14} {Path(paths[kind]).name:14} {r['ran']:7} {r['seconds']:9.1f} {r['cpu_seconds']:8.1f} "
-              f"{r['rss_after_imports_mb']:18.0f} {r['peak_rss_mb']:14.0f} {r['windows']:8}")
+              f"{r['peak_rss_mb']:14.0f} {r['rss_at_start_mb']:18.0f} -> {r['max_sampled_rss_mb']:9.0f} "
+              f"{r['windows']:8}")
 
 
 if __name__ == "__main__":

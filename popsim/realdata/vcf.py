@@ -90,8 +90,8 @@ parser that also writes the error messages. Other FORMAT fields (``GT:AD:DP...``
 one regex pass per line. Measured on 57,000 sites × 280 haplotypes (140 diploids, a tskit-written VCF,
 2-core AMD EPYC): about 70,000 sites per CPU-second for plain text, 60,000 for gzip, 19,000 with an extra
 ``DP`` field per call; 36,000 for bgzip with 1,000 diploids (``benchmarks/RESULTS.md``, 1 M records).
-Memory: the kept genotypes as int8 (about sites × haplotypes bytes, plus one block while they are
-assembled); :func:`iter_pieces` holds only a piece.
+Memory: the kept genotypes as int8 (about sites × haplotypes bytes, twice while they are assembled: 2 GB for
+500,000 sites × 2,000 haplotypes); :func:`iter_pieces` holds only a piece.
 """
 
 from __future__ import annotations
@@ -981,8 +981,7 @@ class _Reader:
                r_start, r_end, max_pos, chromosomes_seen, True)
 
     def assemble(self) -> tuple:
-        """Concatenate the kept blocks into the (sites, haplotypes) matrix and the positions (the blocks are
-        handed over: ``self.blocks`` is empty afterwards)."""
+        """Concatenate the kept blocks into the (sites, haplotypes) matrix and the positions."""
         ploidy = self.ploidy.copy()
         if np.any(ploidy == 0):  # individuals with only missing calls: give them the most common ploidy
             known = ploidy[ploidy > 0]
@@ -992,9 +991,7 @@ class _Reader:
         n_sites = sum(len(p) for p in self.block_positions)
         full = np.full((n_sites, len(self.sel), p_max), -1, dtype=np.int8)
         row = 0
-        blocks, self.blocks = self.blocks, []
-        for i in range(len(blocks)):  # each block freed once copied: memory peaks at the matrix + one block
-            block, blocks[i] = blocks[i], None
+        for block in self.blocks:
             full[row:row + len(block), :, :block.shape[2]] = block
             row += len(block)
         positions = np.concatenate(self.block_positions)
