@@ -824,7 +824,7 @@ class _Reader:
         if gt.min() < -2:
             j, i, _ = np.argwhere(gt < -2)[0]
             raise self.fail(int(labels[j]), f"sample {self.samples[i]!r} has a malformed GT")
-        alleles = gt.astype(np.int8, copy=gt.dtype != np.int8)
+        alleles = np.ascontiguousarray(gt, dtype=np.int8)  # a copy only if needed: a kept view would hold its base
         # per-slot loops over the (short) ploidy axis: reductions over a last axis of length 2 are slow
         ploidy = np.full(alleles.shape[:2], k, dtype=np.int8)              # (m, n_sel)
         top = alleles[:, :, 0].copy()
