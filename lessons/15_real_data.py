@@ -250,7 +250,8 @@ except MismatchError as error:
 # - **Several chromosomes, bgzipped and indexed** (`.vcf.gz` + `.tbi`, or BCF + `.csi`). `popsim predict`
 #   walks every chromosome in one pass as a **stream** — the file is read a few thousand sites at a time and
 #   cut into chunks of windows, so memory is a few windows whatever the genome's size
-#   (`benchmarks/RESULTS.md`: 1 M records × 1,000 diploids in about 130 MB) — and `--region`/`--regions`
+#   (`benchmarks/RESULTS.md`: a prediction over 1 M records × 1,000 diploids peaked at 240 MB, where holding
+#   one 500,000-site chromosome takes 2 GB) — and `--region`/`--regions`
 #   jump to a region through the index (htslib backend, cyvcf2).
 # - **Unphased genotypes** (`0/1`): haplotypes are not known, so the network must be trained on what the data
 #   show — one row per individual with 0/1/2 derived alleles (`GenotypeImage(unphased=True)`).
