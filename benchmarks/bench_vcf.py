@@ -13,7 +13,7 @@ thread (psutil), its RSS at the start of the work and the largest RSS during it.
 length, the worst place for a reader that scans from the top) runs in this process, best of ``--repeat``.
 ``predict_genome`` uses the small untrained bundle of the realdata tests (8 diploids, 20 kb windows,
 individuals subsampled from the 1,000): the network does not matter for memory — the reading and windowing do.
-About 7 min of CPU for the defaults on a 2-core EPYC (generation 2.5 min of it).
+About 5.5 min of CPU for the defaults on a 2-core EPYC (generation 2.4 min of it; later runs reuse the files).
 """
 
 from __future__ import annotations
