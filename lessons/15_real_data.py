@@ -53,7 +53,8 @@ N_PER_SCENARIO = 100 if QUICK else 1000
 EPOCHS = 15 if QUICK else 40
 N_WINDOWS = 10 if QUICK else 30
 # One 50 kb locus per replicate; rates per bp per generation (msprime units).
-SIMULATION = SimulationSettings(sequence_length=50_000, mutation_rate=5e-8, recombination_rate=1e-8, n_loci=1)
+SIMULATION = SimulationSettings(sequence_length=50_000, mutation_rate=5e-8, recombination_rate=1e-8, n_loci=1,
+                                keep_genotypes=True)  # raw genotypes kept for section 8 (masked training images)
 print(f"mode: {'quick' if QUICK else 'full'}; {N_PER_SCENARIO} simulations per scenario, {EPOCHS} epochs")
 
 # %% [markdown]
@@ -199,7 +200,7 @@ print(f"\nThe mystery chromosome was simulated under {secret!r} with "
 # frequencies: one scenario gives many kinds of images, which is why we simulate so many.
 
 # %%
-from popsim.realdata.vcf import read_vcf  # noqa: E402  (kept next to its only use)
+from popsim.realdata.vcf import read_vcf  # noqa: E402
 
 data = read_vcf(vcf_path, pops_path)
 window = data.windows(int(bundle.window_bp))[0]
@@ -243,6 +244,140 @@ except MismatchError as error:
     print(f"MismatchError: {error}")
 
 # %% [markdown]
+# ## 8 · Real data as a sequencing centre delivers them
+# A real call set differs from the mystery VCF in four ways, and each has its answer in `popsim`:
+#
+# - **Several chromosomes, bgzipped and indexed** (`.vcf.gz` + `.tbi`, or BCF + `.csi`). `popsim predict`
+#   walks every chromosome in one pass as a **stream** — the file is read a few thousand sites at a time and
+#   cut into chunks of windows, so memory is a few windows whatever the genome's size
+#   (`benchmarks/RESULTS.md`: a prediction over 1 M records × 1,000 diploids peaked at 240 MB, where holding
+#   one 500,000-site chromosome takes 2 GB) — and `--region`/`--regions`
+#   jump to a region through the index (htslib backend, cyvcf2).
+# - **Unphased genotypes** (`0/1`): haplotypes are not known, so the network must be trained on what the data
+#   show — one row per individual with 0/1/2 derived alleles (`GenotypeImage(unphased=True)`).
+# - **Missing calls** (`./.`): encoded 0, as in the training images if we inject missing data there too
+#   (`missing_rate`).
+# - **An accessibility mask**: the BED of callable bases (repeats and low-mappability regions are out). A site
+#   outside it is absent because it could not be called, not because nobody carries a mutation there, so the
+#   mask is applied to **both sides**: data windows stay fixed in bp but are given to the network in
+#   *accessible coordinates* (positions count accessible bp, the window's length is its accessible length:
+#   the distance channel and per-bp statistics see only callable sequence), and every training replicate gets
+#   the mask of a random 50 kb window of the same genome (`AccessibilityMask.sample_windows` +
+#   `mask_replicate`), so the network learns with the same gaps it will meet.
+#
+# The "sequencing centre" file: the mystery scenario again, on two chromosomes, unphased, `GT:DP`, 2 % missing
+# calls, bgzipped + tabix-indexed and also as BCF, with a mask removing about 20 % of each chromosome in
+# 1–6 kb gaps.
+
+# %%
+import pysam  # noqa: E402  (bgzip + tabix, as htslib's command-line tools do; pip install 'popsim[vcf]')
+
+from popsim.realdata.mask import AccessibilityMask, mask_replicate  # noqa: E402
+
+LOCUS = int(SIMULATION.sequence_length)
+genome = {"chr1": 6 if QUICK else 16, "chr2": 4 if QUICK else 12}  # 50 kb windows per chromosome
+rng = np.random.default_rng(settings.seed + 8)
+individuals = [f"ind{i:02d}" for i in range(10)]
+header = ["##fileformat=VCFv4.2", '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+          '##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Read depth">',
+          *(f"##contig=<ID={c},length={n * LOCUS}>" for c, n in genome.items()),
+          "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", *individuals])]
+records, bed_lines = [], []
+for k, (chrom, n_windows) in enumerate(genome.items()):
+    ts = msprime.sim_ancestry(secret_scenario.samples, demography=secret_scenario.demography(secret_params),
+                              sequence_length=n_windows * LOCUS, recombination_rate=SIMULATION.recombination_rate,
+                              random_seed=settings.seed + 20 + k)
+    ts = msprime.sim_mutations(ts, rate=SIMULATION.mutation_rate, model=msprime.BinaryMutationModel(),
+                               discrete_genome=True, random_seed=settings.seed + 30 + k)
+    for variant in ts.variants():
+        if variant.site.position == 0:
+            continue
+        calls = [("./.:0" if rng.random() < 0.02 else f"{a}/{b}:{rng.integers(8, 40)}")
+                 for a, b in variant.genotypes.reshape(-1, 2)]
+        records.append("\t".join([chrom, str(int(variant.site.position)), ".", "A", "T", "50", "PASS", ".", "GT:DP",
+                                   *calls]))
+    start = 0  # callable intervals between gaps of 1-6 kb, about 20 % of the sequence
+    while start < n_windows * LOCUS:
+        callable_bp = int(rng.integers(4_000, 24_000))
+        bed_lines.append(f"{chrom}\t{start}\t{min(start + callable_bp, n_windows * LOCUS)}")
+        start += callable_bp + int(rng.integers(1_000, 6_000))
+plain_path = settings.output / "centre_calls.vcf"
+plain_path.write_text("\n".join(header + records) + "\n")
+centre_path = settings.output / "centre_calls.vcf.gz"
+pysam.tabix_compress(str(plain_path), str(centre_path), force=True)
+pysam.tabix_index(str(centre_path), preset="vcf", force=True)  # writes centre_calls.vcf.gz.tbi
+bcf_path = settings.output / "centre_calls.bcf"
+with pysam.VariantFile(str(centre_path)) as src, pysam.VariantFile(str(bcf_path), "wb", header=src.header) as dst:
+    for record in src:
+        dst.write(record)
+pysam.tabix_index(str(bcf_path), preset="bcf", csi=True, force=True)
+centre_pops = settings.output / "centre_pops.tsv"
+centre_pops.write_text("".join(f"{name}\tpop\n" for name in individuals))
+bed_path = settings.output / "callable.bed"
+bed_path.write_text("\n".join(bed_lines) + "\n")
+mask = AccessibilityMask.from_bed(bed_path)
+print(f"{centre_path.name}: {len(records)} records on {len(genome)} chromosomes; {mask.summary()}")
+region = read_vcf(bcf_path, centre_pops, f"chr2:{LOCUS + 1}-{2 * LOCUS}")  # jumps there through the .csi index
+print(region.summary())
+
+# %% [markdown]
+# Training images made the way the data will be seen: the raw genotypes the dataset kept (`keep_genotypes`),
+# each replicate masked with the mask of a random 50 kb window of this genome, then unphased (individual rows)
+# with 2 % missing calls injected. Same network, same calibration recipe.
+
+# %%
+masked_transform = GenotypeImage(n_snps=64, snp_selection="even", encoding="01", distance_channel=True,
+                                 unphased=True, missing_rate=0.02)
+window_masks = mask.sample_windows(LOCUS, len(dataset), seed=settings.seed)
+masked_images, accessible_bp, masked_sites = [], [], []
+for record, intervals in zip(dataset.iter_replicates(), window_masks):
+    genotypes, positions, length = mask_replicate(record.genotypes, record.positions, record.sequence_length,
+                                                  intervals)
+    masked_images.append(masked_transform(genotypes, positions, record.populations, sequence_length=length,
+                                          seed=settings.seed + record.index))
+    accessible_bp.append(length)
+    masked_sites.append(len(genotypes))
+masked_images = np.stack(masked_images).astype(np.float32)
+labels = dataset.labels
+print(f"masked, unphased training images {masked_images.shape[1:]}; accessible bp per replicate "
+      f"{np.min(accessible_bp):,}–{np.max(accessible_bp):,} of {LOCUS:,}")
+masked_model = Sequential([Input(masked_images.shape[1:]), ExchangeablePooling("mean"),
+                           Conv1D(16, 1, activation="relu"), Conv1D(16, 3, activation="relu"), GlobalAveragePooling1D(),
+                           Dense(16, activation="relu"), Dense(len(scenarios), activation="softmax")],
+                          seed=settings.seed)
+masked_model.compile(Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
+masked_model.fit(masked_images[train], labels[train], epochs=EPOCHS, batch_size=32,
+                 validation_data=(masked_images[validation], labels[validation]), verbose=0)
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    masked_calibration = TemperatureScaling(input="probs").fit(masked_model.predict(masked_images[validation]),
+                                                                labels[validation])
+masked_accuracy = float(np.mean(masked_model.predict(masked_images[test]).argmax(1) == labels[test]))
+# the images were made with masked_transform from masked genotypes: say so (transform, SNPs per replicate)
+masked_bundle = ModelBundle.from_dataset(masked_model, dataset, "classification", calibration=masked_calibration,
+                                         transform=masked_transform, training_sites=np.array(masked_sites))
+print(f"masked unphased network: test accuracy {masked_accuracy:.3f} (phased, unmasked network: {test_accuracy:.3f})")
+
+# %% [markdown]
+# Predicted genome-wide — the same as
+# `popsim predict masked_bundle.npz centre_calls.vcf.gz --pops centre_pops.tsv --mask callable.bed
+# --ref-is-ancestral -o predict_genome`. `windows.csv` gets one row per window with its chromosome and its
+# accessible fraction; `summary_by_chromosome.csv` the summary per chromosome and for the genome; the figure
+# lays the chromosomes end to end.
+
+# %%
+masked_bundle_path = masked_bundle.save(settings.output / "masked_bundle.npz")
+print(f"$ popsim predict {masked_bundle_path} {centre_path} --pops {centre_pops} --mask {bed_path} "
+      f"--ref-is-ancestral -o {settings.output / 'predict_genome'}")
+genome_predictions = predict_vcf_file(masked_bundle_path, centre_path, centre_pops, mask=bed_path,
+                                      ref_is_ancestral=True, output=settings.output / "predict_genome")
+fig = plot_predictions(genome_predictions, title=f"Two chromosomes, unphased, masked: {genome_predictions.verdict()}"
+                                                  f" (truth: {secret})")
+savefig(fig, settings, "genome_windows.png")
+print(f"accessible fraction of the windows: {genome_predictions.accessible.min():.2f}–"
+      f"{genome_predictions.accessible.max():.2f}")
+
+# %% [markdown]
 # ## Try this
 # - Make the mystery a `bottleneck` with `N_bottleneck` = 20: how many windows are zero-padded, and
 #   does the bundle warn about it?
@@ -252,6 +387,9 @@ except MismatchError as error:
 #   model would accept it? (Hint: `GenotypeImage(unphased=True)`.)
 # - Fit the temperature on the *training* set instead of the validation set. What happens to T and to the
 #   test ECE?
+# - Predict the centre file without `mask=`: the gaps now look like stretches without diversity. How do the
+#   SNP counts per window and the probabilities move? And with the unmasked, phased bundle (what does it say?)
+# - Add multiallelic records to the centre file (`ALT` = `T,G`) and compare `--multiallelic skip` and `split`.
 # - Replace the CNN by a dense network on summary statistics (`ModelBundle.from_dataset(...,
 #   statistics=["S", "pi", "tajimas_d"], input_scaler=...)`, dataset simulated with `keep_genotypes=True`)
 #   and compare the verdicts.

@@ -2,6 +2,7 @@
 
     popsim predict MODEL.npz DATA.{vcf[.gz],bcf,vcz} --pops POPS.tsv [--region chr:a-b | --regions R1,R2|BED]
                    [--window-bp N | --window-snps N] [--ref-is-ancestral | --ancestral-allele AA]
+                   [--mask ACCESSIBLE.bed [--min-accessible F]] [--multiallelic skip|split]
                    [--subsample --seed S] [-o OUTDIR]
 
 ``MODEL.npz`` is a bundle written by ``popsim.realdata.bundle.ModelBundle.save`` (network + image transform or
@@ -18,7 +19,11 @@ percentile bootstrap interval of the mean, windows resampled with replacement) a
 Mismatches between the data and what the network was trained on (populations, individuals per population,
 ploidy, phasing, allele polarisation, too few SNPs) stop with one error naming them all; differences that leave
 the prediction defined (zero-padded windows, missing calls, SNP counts outside the simulated range) are printed
-as warnings. The work is :func:`popsim.realdata.windows.predict_vcf_file`, which lessons call from Python.
+as warnings. The file is read as a stream, a few windows at a time, whatever its size and whether or not it is
+indexed. With ``--mask`` (a BED of callable sites) sites outside are dropped and each window is given to the
+network in accessible coordinates (see ``popsim.realdata.mask``); windows.csv then has an
+``accessible_fraction`` column. The work is :func:`popsim.realdata.windows.predict_vcf_file`, which lessons
+call from Python.
 
 This module exposes ``add_parser(subparsers)`` for ``popsim.cli.main`` (listed in ``SUBCOMMAND_MODULES``).
 """
@@ -27,9 +32,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import argparse
+
 from popsim.cli.common import HelpFormatter, check_output_folder, positive_int
 
 __all__ = ["add_parser", "run_predict"]
+
+
+def accessible_fraction(text: str) -> float:
+    """argparse ``type=`` of ``--min-accessible``: a fraction of a window's bp in (0, 1] (NaN refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 1:  # also false for NaN
+        raise argparse.ArgumentTypeError(f"expected a fraction of the window's bp in (0, 1]; got {text!r}")
+    return value
 
 
 def run_predict(args) -> int:
@@ -38,7 +56,8 @@ def run_predict(args) -> int:
 
     output = check_output_folder(args.output or f"{Path(args.vcf).name.split('.')[0]}_predict", "-o/--output")
     predict_vcf_file(args.model, args.vcf, args.pops, region=args.region, regions=args.regions,
-                     backend=args.backend, window_bp=args.window_bp,
+                     backend=args.backend, window_bp=args.window_bp, mask=args.mask,
+                     min_accessible=args.min_accessible, multiallelic=args.multiallelic,
                      window_snps=args.window_snps, step=args.step, min_snps=args.min_snps,
                      subsample=args.subsample, seed=args.seed, ref_is_ancestral=args.ref_is_ancestral,
                      ancestral_allele=args.ancestral_allele, pass_only=args.pass_only,
@@ -62,7 +81,8 @@ def add_parser(subparsers):
         "allele polarisation, too few SNPs) are errors; nothing is silently subsampled or reordered.",
         epilog="examples:\n"
         "  popsim predict bundle.npz mystery.vcf.gz --pops pops.tsv --ref-is-ancestral -o mystery_predict\n"
-        "  popsim predict bundle.npz genome.bcf --pops pops.tsv --regions accessible.bed -o genome_predict\n"
+        "  popsim predict bundle.npz genome.bcf --pops pops.tsv --regions chr1,chr2 -o genome_predict\n"
+        "  popsim predict bundle.npz calls.vcf.gz --pops pops.tsv --mask strict_mask.bed --multiallelic split\n"
         "  popsim predict bundle.npz chr2.vcf.gz --pops pops.tsv --region chr2:1-5000000 \\\n"
         "      --ancestral-allele AA --subsample --seed 1 --window-snps 512\n"
         "exit status: 0 on success, 2 on a usage error or a data/model mismatch (one line on stderr)",
@@ -84,7 +104,20 @@ def add_parser(subparsers):
                        "half-open); windows.csv has one table for all, summary_by_chromosome.csv one summary each")
     parser.add_argument("--backend", choices=["auto", "htslib", "python", "zarr"], default="auto",
                         help="reader: htslib (cyvcf2: BCF, index jumps), python (the hand parser, no dependency), "
-                        "zarr (VCF Zarr); auto picks htslib when cyvcf2 is installed")
+                        "zarr (VCF Zarr); auto reads a VCF Zarr store as such, BCF and --region(s) with htslib when "
+                        "cyvcf2 is installed, and whole text files with the hand parser (faster); the summary says "
+                        "which ran")
+    parser.add_argument("--multiallelic", choices=["skip", "split"], default="skip",
+                        help="records with several ALT alleles: skip them (counted), or split them into one "
+                        "biallelic record per ALT as bcftools norm -m- (carriers of that ALT = 1, REF and the other "
+                        "ALTs = 0)")
+    parser.add_argument("--mask", metavar="BED",
+                        help="accessibility mask: BED of callable sites (0-based, half-open; any order, overlaps "
+                        "merged); sites outside are dropped, windows (fixed in bp) are given to the network in "
+                        "accessible coordinates (distance channel and per-bp statistics use accessible bp); its "
+                        "contigs must be contigs of the VCF")
+    parser.add_argument("--min-accessible", type=accessible_fraction, default=0.5, metavar="F",
+                        help="with --mask: warn about windows whose accessible fraction is below F")
     windows = parser.add_mutually_exclusive_group()
     windows.add_argument("--window-bp", type=positive_int, metavar="N",
                          help="windows of N bp (default: the simulated region length stored in the bundle)")

@@ -189,17 +189,20 @@ class ModelBundle:
     @classmethod
     def from_dataset(cls, model, dataset, kind: str = "classification", *, class_names=None,
                      target_names=None, target_scaler=None, calibration=None, statistics=None,
-                     input_scaler=None, per_bp: bool = True, extra=None) -> "ModelBundle":
+                     input_scaler=None, per_bp: bool = True, extra=None, transform=None,
+                     training_sites=None) -> "ModelBundle":
         """Bundle ``model`` with what ``dataset`` (a ``popsim.sim.dataset.Dataset``) records about its inputs.
 
-        Image input (default): the dataset's ``GenotypeImage`` transform. Statistics input: pass
+        Image input (default): the dataset's ``GenotypeImage`` transform, or ``transform`` when the training
+        images were made otherwise from the dataset's raw genotypes (e.g. unphased, or masked with
+        :func:`popsim.realdata.mask.mask_replicate`; then pass the SNPs per training replicate as
+        ``training_sites`` too, else the dataset's are recorded). Statistics input: pass
         ``statistics`` (keys or preset, as for ``popsim.features.stats``) and the ``input_scaler`` fitted on the
         training statistics. Classification: ``class_names`` default to the dataset's scenario names.
         Regression: ``target_names`` (parameter names) and the fitted ``target_scaler``.
         """
         settings = dataset.settings
-        transform = None
-        if statistics is None:
+        if statistics is None and transform is None:
             if dataset.transform is None:
                 raise ValueError(f"dataset {str(dataset.path)!r} stores no images; for a statistics model pass "
                                  "statistics=[...] and input_scaler=...")
@@ -222,7 +225,8 @@ class ModelBundle:
                    target_scaler=target_scaler, calibration=calibration,
                    sequence_length=settings["sequence_length"], n_loci=settings["n_loci"],
                    scenarios=meta.get("scenarios"), simulation={k: v for k, v in settings.items() if k != "transform"},
-                   training_sites=dataset.sites_per_locus.sum(axis=1) if len(dataset) else None,
+                   training_sites=(training_sites if training_sites is not None else
+                                   dataset.sites_per_locus.sum(axis=1) if len(dataset) else None),
                    versions=versions, extra=extra)
 
     # -- description ---------------------------------------------------------------------------------

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from popsim.realdata.vcf import _AFTER, _BATCH, _BEFORE, _SNP_PAIRS, VcfFormatError, VcfWarning, _classify, _Reader
+from popsim.realdata.vcf import (_AFTER, _BATCH, _BEFORE, _SNP_PAIRS, VcfFormatError, VcfWarning, _Reader,
+                                 split_calls)
 
 __all__ = ["HtslibReader", "find_index", "htslib_contigs"]
 
@@ -110,8 +111,9 @@ class HtslibReader(_Reader):
         where = self.where.get(lineno, "")
         return VcfFormatError(f"{self.path}, record {lineno}{f' ({where})' if where else ''}: {message}")
 
-    def __init__(self, path, region, drop_monomorphic, pass_only, require_phased, ancestral_allele=None):
-        super().__init__(path, region, drop_monomorphic, pass_only, require_phased, ancestral_allele)
+    def __init__(self, path, region, drop_monomorphic, pass_only, require_phased, ancestral_allele=None,
+                 multiallelic="skip"):
+        super().__init__(path, region, drop_monomorphic, pass_only, require_phased, ancestral_allele, multiallelic)
         self.ancestral_key = ancestral_allele
         self.where: dict = {}          # record number -> "chrom:pos" for the records not yet flushed
         self.pending_arrays: list = []
@@ -124,13 +126,20 @@ class HtslibReader(_Reader):
             self.where[lineno] = where
         return self.error(lineno, message)
 
+    def n_pending(self) -> int:
+        return len(self.pending_arrays)
+
     def flush_arrays(self) -> None:
         pending, self.pending_arrays = self.pending_arrays, []
         if pending:
             numbers = np.array([p[0] for p in pending])
             positions = np.array([p[1] for p in pending], dtype=np.int64)
             flips = np.array([p[2] for p in pending], dtype=bool)
-            arrays = np.stack([p[3] for p in pending])[:, self.sub_sel]   # (m, n_sel, P + 1)
+            arrays = np.empty((len(pending), *pending[0][3].shape), dtype=np.int8)  # (m, n, P + 1)
+            for j, p in enumerate(pending):  # int32 from cyvcf2 -> int8 while copying (4x less to move)
+                arrays[j] = p[3]
+            if not self.in_order:
+                arrays = arrays[:, self.sub_sel]
             self.add_calls(positions, arrays[:, :, :-1], arrays[:, :, -1] == 1, flips, numbers)
             self.where = {}
 
@@ -146,6 +155,7 @@ class HtslibReader(_Reader):
             self.parse_meta(line.encode())
         order = np.sort(self.sel)
         self.sub_sel = np.searchsorted(order, self.sel)
+        self.in_order = bool(np.all(self.sub_sel[1:] > self.sub_sel[:-1]))  # population order = file order
         if len(order) < self.n_samples:  # htslib then decodes only the selected samples
             vcf.set_samples([vcf.samples[j] for j in order])
         chrom_wanted = self.region[0] if self.region else None
@@ -193,7 +203,7 @@ class HtslibReader(_Reader):
                     chrom_wanted = this_chrom
                 elif multi and chrom is not None and not self.region:
                     self.flush_arrays()
-                    yield (chrom, chrom, r_start, r_end, max_pos, chromosomes_seen)
+                    yield (chrom, chrom, r_start, r_end, max_pos, chromosomes_seen, True)
                     self.reset_chromosome()
                     chrom_wanted, chrom, max_pos = this_chrom, None, 0
             if this_chrom != chrom_wanted:
@@ -216,24 +226,22 @@ class HtslibReader(_Reader):
             if place == _AFTER:
                 break
             ref, alt = v.REF, v.ALT
-            if len(alt) == 1 and (ref, alt[0]) in _SNP_PAIRS_STR:
-                reason = None
-            else:
-                reason = _classify(ref.encode(), ",".join(alt).encode() or b".")
-            if reason is None and pass_only and v.FILTER is not None:
-                reason = "filtered"
-            if reason is not None:
-                self.skipped[reason] += 1
-                continue
-            flip = False
+            ancestral = None
             if ancestral_key is not None:
                 value = v.INFO.get(ancestral_key)
-                ancestral = value[:1].upper() if isinstance(value, str) else ""
-                if ancestral != ref.upper():
-                    if ancestral != alt[0].upper() or not ancestral:
-                        self.skipped["no_ancestral"] += 1
-                        continue
-                    flip = True
+                ancestral = value.encode() if isinstance(value, str) else b""
+            if len(alt) == 1 and (ref, alt[0]) in _SNP_PAIRS_STR and not pass_only and ancestral is None:
+                kept = [(0, False)]  # the common case; 0: the record's own alleles
+            elif len(alt) > 1 and self.split:
+                kept = self.split_alts(ref.encode(), [a.encode() for a in alt], v.FILTER is None, ancestral)
+            else:
+                reason, flip = self.judge(ref.encode(), ",".join(alt).encode() or b".", v.FILTER is None, ancestral)
+                if reason is not None:
+                    self.skipped[reason] += 1
+                    continue
+                kept = [(0, flip)]
+            if not kept:
+                continue
             try:
                 array = v.genotype.array()
             except Exception:  # cyvcf2: "couldn't get genotypes for variant"
@@ -243,7 +251,21 @@ class HtslibReader(_Reader):
                 self.flush_arrays()
                 width = array.shape[1]
             self.where[number] = f"{chrom}:{pos}"
-            self.pending_arrays.append((number, pos, flip, array))
+            if kept[0][0]:  # a split record: allele indices must name its ALTs
+                top = array[self.sub_sel, :-1].max(axis=1)
+                if top.max() > len(alt):
+                    i = int(np.argmax(top > len(alt)))
+                    raise self.fail(number, f"sample {self.samples[i]!r} has allele index {int(top[i])}, but the "
+                                            f"record has {len(alt)} ALT alleles")
+            for j, flip in kept:
+                if j:  # one ALT of a split record: the last column is the phase flag, kept
+                    self.pending_arrays.append((number, pos, flip, np.concatenate(
+                        [split_calls(array[:, :-1], j), array[:, -1:].astype(np.int8)], axis=1)))
+                else:
+                    self.pending_arrays.append((number, pos, flip, array))
+            if self.piece_full():
+                self.flush_arrays()
+                yield (chrom, chrom, r_start, r_end, max_pos, chromosomes_seen, False)
         self.flush_arrays()
         vcf.close()
-        yield (chrom, chrom_wanted, r_start, r_end, max_pos, chromosomes_seen)
+        yield (chrom, chrom_wanted, r_start, r_end, max_pos, chromosomes_seen, True)

@@ -5,8 +5,10 @@ Three backends return the same :class:`VcfGenotypes` (``backend`` says which ran
 gzip/bgzip-compressed VCF 4.x read line by line with Python's ``gzip`` module, no dependency, no index used;
 ``"htslib"`` — :mod:`popsim.realdata.htslib` (cyvcf2, ``pip install 'popsim[vcf]'``): also BCF, and region
 reads through a ``.tbi``/``.csi`` index; ``"zarr"`` — :mod:`popsim.realdata.vcfzarr`, VCF Zarr stores
-(bio2zarr/sgkit). :func:`iter_chromosomes` reads a multi-chromosome file in one pass. Samples are assigned to populations by a two-column file (sample,
-population). The result is a :class:`VcfGenotypes` whose layout mirrors tskit so that the same image
+(bio2zarr/sgkit). ``"auto"`` reads whole text files by hand (faster than htslib there) and BCF and regions
+with htslib. :func:`iter_chromosomes` reads a multi-chromosome file in one pass, :func:`iter_pieces` in
+bounded memory (pieces of a few thousand sites). Samples are assigned to populations by a two-column file
+(sample, population). The result is a :class:`VcfGenotypes` whose layout mirrors tskit so that the same image
 transform serves simulated and real data:
 
 =============================  ==========================  ====================================================
@@ -60,7 +62,10 @@ each other. Also accepted are REF ``0`` / ALT ``1``, the allele labels tskit wri
 ``pass_only=True``), ``no_ancestral`` (no usable ancestral allele, only with ``ancestral_allele=``) and
 ``monomorphic`` (no variation among the selected samples' non-missing alleles, only with
 ``drop_monomorphic=True``, the default, matching simulations that drop non-segregating sites) and
-``telomere`` (POS 0, which VCF reserves for telomeres: not a site of the sequence).
+``telomere`` (POS 0, which VCF reserves for telomeres: not a site of the sequence); ``masked`` counts sites
+outside an accessibility mask (:mod:`popsim.realdata.mask`, applied after reading). With
+``multiallelic="split"`` a multiallelic record becomes one biallelic record per ALT (``bcftools norm -m-``:
+carriers of that ALT = 1, REF and the other ALTs = 0; :func:`split_calls`), each judged as above.
 
 Alleles: 0 = REF and 1 = ALT. In simulations (and VCFs tskit writes) REF is the ancestral allele; in real
 data it is the reference genome's allele. ``ancestral_allele="AA"`` polarises with the INFO ancestral allele
@@ -84,7 +89,9 @@ alleles by a lookup table; anything else (bare ``.``, mixed ploidy, malformed ca
 parser that also writes the error messages. Other FORMAT fields (``GT:AD:DP...``) are stripped first with
 one regex pass per line. Measured on 57,000 sites × 280 haplotypes (140 diploids, a tskit-written VCF,
 2-core AMD EPYC): about 70,000 sites per CPU-second for plain text, 60,000 for gzip, 19,000 with an extra
-``DP`` field per call. Memory: the kept genotypes as int8 (about sites × haplotypes bytes, twice briefly).
+``DP`` field per call; 36,000 for bgzip with 1,000 diploids (``benchmarks/RESULTS.md``, 1 M records).
+Memory: the kept genotypes as int8 (about sites × haplotypes bytes, twice while they are assembled: 2 GB for
+500,000 sites × 2,000 haplotypes); :func:`iter_pieces` holds only a piece.
 """
 
 from __future__ import annotations
@@ -103,21 +110,25 @@ from popsim.features.genotypes import segregating_sites
 
 __all__ = [
     "BACKENDS",
+    "MULTIALLELIC",
     "SKIP_REASONS",
     "VcfFormatError",
     "VcfGenotypes",
     "VcfWarning",
     "iter_chromosomes",
+    "iter_pieces",
     "parse_region",
+    "split_calls",
     "read_populations",
     "read_vcf",
     "vcf_contigs",
 ]
 
 BACKENDS = ("auto", "htslib", "python", "zarr")
+MULTIALLELIC = ("skip", "split")
 
 SKIP_REASONS = ("multiallelic", "symbolic", "indel", "no_alt", "non_acgt", "filtered", "no_ancestral",
-                "monomorphic", "telomere")
+                "monomorphic", "telomere", "masked")
 
 _FIXED_COLUMNS = ("#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO")
 _BASES = frozenset({b"A", b"C", b"G", b"T", b"a", b"c", b"g", b"t"})
@@ -171,6 +182,7 @@ class VcfGenotypes:
     ignored_samples: tuple = ()
     source: str = ""
     backend: str = "python"
+    n_split: int = 0
 
     # -- shapes and labels ---------------------------------------------------------------------------
     @property
@@ -341,7 +353,9 @@ class VcfGenotypes:
         return (f"{self.source or 'VCF'} {self.chromosome}:{self.start}-{self.end}: {self.num_sites} biallelic "
                 f"SNPs of {self.n_records} records; {self.num_individuals} individuals ({pops}), "
                 f"{self.num_haplotypes} haplotypes, {'phased' if self.phased else 'UNPHASED'}; "
-                f"skipped: {skipped}; {self.n_ignored_samples} VCF samples not in the population file ignored; "
+                f"skipped: {skipped}; "
+                + (f"{self.n_split} multiallelic records split; " if self.n_split else "")
+                + f"{self.n_ignored_samples} VCF samples not in the population file ignored; "
                 f"read by the {self.backend} backend")
 
     def __repr__(self) -> str:
@@ -454,6 +468,21 @@ def _open(path: Path):
     return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
 
 
+def split_calls(calls: np.ndarray, j: int) -> np.ndarray:
+    """The biallelic record of ALT allele ``j`` split from a multiallelic one (as ``bcftools norm -m-``):
+    carriers of allele ``j`` get 1, REF **and every other ALT** get 0; missing (-1) and padding beyond a call's
+    ploidy (-2) are kept. ``calls``: allele indices (any shape, integer). E.g. REF A, ALT C,G: ``1|2`` becomes
+    ``1|0`` in the A→C record and ``0|1`` in the A→G record."""
+    calls = np.asarray(calls)
+    return np.where(calls >= 0, calls == j, calls).astype(np.int8)
+
+
+def _multiallelic_mode(value) -> str:
+    if value not in MULTIALLELIC:
+        raise ValueError(f"multiallelic must be one of {', '.join(MULTIALLELIC)}; got {value!r}")
+    return value
+
+
 def _classify(ref: bytes, alt: bytes) -> str | None:
     """Skip reason for a record's REF/ALT, or None for a biallelic SNP."""
     if alt == b"." or not alt:
@@ -484,8 +513,13 @@ class _Reader:
     backend_name = "python"
 
     def __init__(self, path: Path, region, drop_monomorphic: bool, pass_only: bool, require_phased: bool,
-                 ancestral_allele: str | None = None):
+                 ancestral_allele: str | None = None, multiallelic: str = "skip"):
         self.path = path
+        self.split = _multiallelic_mode(multiallelic) == "split"
+        self.n_split = 0
+        self.piece_sites = None  # streaming (iter_pieces): hand over the kept sites once this many accumulate
+        self.n_kept = 0
+        self.fmt_cache: tuple = (None, 0, 1)
         self.ancestral_re = (None if ancestral_allele is None else
                              re.compile(rb"(?:^|;)" + re.escape(ancestral_allele.encode()) + rb"=([^;]*)"))
         self.region = parse_region(region)
@@ -616,11 +650,12 @@ class _Reader:
                 self.note_unphased(lineno)
             self.add_block(alleles[None], np.array([pos], dtype=np.int64), np.array([flip]))
 
-    def slow_calls(self, gts: list, lineno: int):
+    def slow_calls(self, gts: list, lineno: int, n_alleles: int = 2):
         """Parse any GT (bare '.', mixed ploidy, partial missing) of the selected samples; raise if malformed.
 
         Returns alleles (n_sel, k) int8 (-1 missing, ``_PAD`` beyond an individual's ploidy), the number of
-        alleles per individual (0 for a bare '.') and whether every non-missing call is phased.
+        alleles per individual (0 for a bare '.') and whether every non-missing call is phased. Allele
+        indices up to ``n_alleles − 1`` are accepted (a multiallelic record being split).
         """
         rows, phased = [], True
         for i, col in enumerate(self.sel):
@@ -636,9 +671,12 @@ class _Reader:
                     row.append(int(a))
                 elif a == b".":
                     row.append(-1)
+                elif a.isdigit() and int(a) < n_alleles:
+                    row.append(int(a))
                 elif a.isdigit():
+                    alts = "a single ALT allele" if n_alleles == 2 else f"{n_alleles - 1} ALT alleles"
                     raise self.error(lineno, f"sample {self.samples[i]!r} has GT {gts[col].decode()!r} with "
-                                             f"allele index {int(a)}, but the record has a single ALT allele")
+                                             f"allele index {int(a)}, but the record has {alts}")
                 else:
                     raise self.error(lineno, f"sample {self.samples[i]!r} has malformed GT "
                                              f"{gts[col].decode('utf-8', 'replace')!r} (expected e.g. 0|1, "
@@ -656,6 +694,67 @@ class _Reader:
                 out[i, :len(r)] = r
                 ploidy[i] = len(r)
         return out, ploidy, phased
+
+    # -- multiallelic records split into biallelic ones ----------------------------------------------
+    def judge(self, ref: bytes, alt: bytes, filter_ok: bool, ancestral: bytes | None) -> tuple:
+        """``(skip reason or None, flip)`` of one biallelic (REF, ALT) pair — a record, or one ALT of a split
+        multiallelic record: SNP class, then FILTER (``pass_only``), then the ancestral allele (``flip``: the
+        ALT is ancestral, so 0 and 1 swap). ``ancestral``: the INFO value (None when not polarising)."""
+        reason = None if (ref, alt) in _SNP_PAIRS else _classify(ref, alt)
+        if reason is None and self.pass_only and not filter_ok:
+            reason = "filtered"
+        flip = False
+        if reason is None and ancestral is not None:
+            ancestral = ancestral[:1].upper()
+            if ancestral != ref.upper():
+                if ancestral != alt.upper() or not ancestral:
+                    reason = "no_ancestral"
+                else:
+                    flip = True
+        return reason, flip
+
+    def split_alts(self, ref: bytes, alts: list, filter_ok: bool, ancestral: bytes | None) -> list:
+        """The split of a multiallelic record: ``[(allele index j, flip)]`` of its ALTs that are kept as
+        biallelic records; every other ALT is counted under its skip reason (and the record in ``n_split``)."""
+        self.n_split += 1
+        kept = []
+        for j, alt in enumerate(alts, 1):
+            reason, flip = self.judge(ref, alt, filter_ok, ancestral)
+            if reason is None:
+                kept.append((j, flip))
+            else:
+                self.skipped[reason] += 1
+        return kept
+
+    def split_text(self, fields: list, lineno: int, pos: int, ancestral: bytes | None) -> None:
+        """Hand parser: a multiallelic record as one biallelic record per kept ALT (:func:`split_calls`)."""
+        kept = self.split_alts(fields[3], fields[4].split(b","), fields[6] in (b"PASS", b"."), ancestral)
+        if not kept:
+            return
+        self.flush()  # keep the file order
+        gt = self.gt_column(fields, lineno)
+        calls, ploidy, phased = self.slow_calls(gt.split(b"\t"), lineno, n_alleles=fields[4].count(b",") + 2)
+        self.check_ploidy(ploidy, lineno)
+        if not phased:
+            self.note_unphased(lineno)
+        for j, flip in kept:
+            self.add_block(split_calls(calls, j)[None], np.array([pos], dtype=np.int64), np.array([flip]))
+
+    def gt_column(self, fields: list, lineno: int) -> bytes:
+        """The GT values of a text record's sample columns, tab-separated (other FORMAT fields stripped)."""
+        fmt = fields[8]
+        if fmt != self.fmt_cache[0]:
+            keys = fmt.split(b":")
+            if b"GT" not in keys:
+                raise self.fail(lineno, f"FORMAT {fmt.decode('utf-8', 'replace')!r} has no GT field")
+            self.fmt_cache = (fmt, keys.index(b"GT"), len(keys))
+        gt = fields[9]
+        if self.fmt_cache[2] > 1:  # strip the other FORMAT fields: keep GT only
+            if self.fmt_cache[1] == 0:  # GT first, as the spec requires: one regex pass in C
+                gt = _AFTER_GT.sub(b"", gt)
+            else:
+                gt = b"\t".join([_take_field(f, self.fmt_cache[1]) for f in gt.split(b"\t")])
+        return gt
 
     # -- bookkeeping ---------------------------------------------------------------------------------
     def check_ploidy(self, ploidy: np.ndarray, lineno: int) -> None:
@@ -704,6 +803,7 @@ class _Reader:
         if len(positions):
             self.blocks.append(alleles)
             self.block_positions.append(positions)
+            self.n_kept += len(positions)
 
     def add_calls(self, positions: np.ndarray, gt: np.ndarray, phased: np.ndarray, flip: np.ndarray,
                   labels) -> None:
@@ -717,16 +817,21 @@ class _Reader:
         m, n_sel, k = gt.shape
         if m == 0:
             return
-        big = gt > 1
-        if big.any():
-            j, i, _ = np.argwhere(big)[0]
+        if gt.max() > 1:  # (whole-array max/min: much faster than elementwise tests and any())
+            j, i, _ = np.argwhere(gt > 1)[0]
             raise self.fail(int(labels[j]), f"sample {self.samples[i]!r} has allele index {int(gt[j, i].max())}, "
                                             "but the record has a single ALT allele")
-        if (gt < -2).any():
+        if gt.min() < -2:
             j, i, _ = np.argwhere(gt < -2)[0]
             raise self.fail(int(labels[j]), f"sample {self.samples[i]!r} has a malformed GT")
-        ploidy = k - np.count_nonzero(gt == _PAD, axis=2)                 # (m, n_sel)
-        alleles = gt.astype(np.int8)
+        alleles = np.ascontiguousarray(gt, dtype=np.int8)  # a copy only if needed: a kept view would hold its base
+        # per-slot loops over the (short) ploidy axis: reductions over a last axis of length 2 are slow
+        ploidy = np.full(alleles.shape[:2], k, dtype=np.int8)              # (m, n_sel)
+        top = alleles[:, :, 0].copy()
+        for slot in range(k):
+            ploidy -= alleles[:, :, slot] == _PAD
+            if slot:
+                np.maximum(top, alleles[:, :, slot], out=top)
         bare = (ploidy == 1) & (alleles[:, :, 0] == -1)
         if bare.any():  # '.': missing for every allele of the individual, whatever its ploidy
             ploidy[bare] = 0
@@ -742,30 +847,43 @@ class _Reader:
                 for j in range(m):
                     self.check_ploidy(ploidy[j], int(labels[j]))
         if k > 1:
-            unphased = np.any((ploidy > 1) & ~np.asarray(phased, dtype=bool) & (alleles.max(axis=2) >= 0), axis=1)
+            unphased = np.any((ploidy > 1) & ~np.asarray(phased, dtype=bool) & (top >= 0), axis=1)
             if unphased.any():
                 self.note_unphased(int(labels[int(np.argmax(unphased))]))
         self.add_block(alleles, np.asarray(positions, dtype=np.int64), np.asarray(flip, dtype=bool))
 
     def reset_chromosome(self) -> None:
         """Forget what was kept (blocks, counts, ploidies) before reading the next chromosome."""
-        self.skipped = dict.fromkeys(SKIP_REASONS, 0)
-        self.blocks, self.block_positions = [], []
-        self.n_records = 0
+        self.take_piece()
         self.unphased_line = None
         self.ploidy = np.zeros(len(self.sel), dtype=np.int64)
         self.uniform_ploidy = 0
+
+    def take_piece(self) -> None:
+        """Forget the kept blocks and the counts, after they were handed over (a piece or a chromosome)."""
+        self.skipped = dict.fromkeys(SKIP_REASONS, 0)
+        self.blocks, self.block_positions = [], []
+        self.n_records = self.n_kept = self.n_split = 0
+
+    def piece_full(self) -> bool:
+        """Streaming: enough kept sites to hand over a piece."""
+        return self.piece_sites is not None and self.n_kept + self.n_pending() >= self.piece_sites
+
+    def n_pending(self) -> int:
+        """Records queued for the batched parser, not yet kept."""
+        return len(self.pending)
 
     # -- main loop -----------------------------------------------------------------------------------
     def read(self, populations):
         """One chromosome (the region's, or the file's only one): ``(chrom, chrom_wanted, r_start, r_end,
         last POS seen, chromosomes seen)``."""
-        return next(self.scan(populations, multi=False))
+        return next(self.scan(populations, multi=False))[:6]
 
     def scan(self, populations, multi: bool = True):
         """Generator over the chromosomes of the file, one pass; with ``multi=False`` a second chromosome
-        without a region is an error. Yields the tuple of :meth:`read` after each chromosome; the caller
-        takes the kept blocks (:meth:`assemble`) before asking for the next one."""
+        without a region is an error. Yields the tuple of :meth:`read` and ``final`` after each chromosome
+        (``final=True``) and, when streaming (``piece_sites``), after each piece of one (``final=False``); the
+        caller takes the kept blocks (:meth:`assemble`, :meth:`take_piece`) before asking for more."""
         header_seen = False
         chrom_wanted = self.region[0].encode() if self.region else None
         r_start = self.region[1] if self.region else 1
@@ -775,7 +893,6 @@ class _Reader:
         last_pos = -1
         max_pos = 0           # last POS seen on the chromosome read (default end without ##contig)
         chromosomes_seen: list[str] = []
-        fmt_cache: tuple = (None, 0, 1)
         with _open(self.path) as fh:
             for lineno, raw in enumerate(fh, 1):
                 line = raw.rstrip(b"\r\n")
@@ -810,9 +927,9 @@ class _Reader:
                         chrom_wanted = this_chrom
                 if this_chrom != chrom_wanted and multi and chrom is not None and not self.region:
                     self.flush()
-                    yield (chrom.decode(), chrom.decode(), r_start, r_end, max_pos, chromosomes_seen)
+                    yield (chrom.decode(), chrom.decode(), r_start, r_end, max_pos, chromosomes_seen, True)
                     self.reset_chromosome()
-                    chrom_wanted, chrom, max_pos, fmt_cache = this_chrom, None, 0, (None, 0, 1)
+                    chrom_wanted, chrom, max_pos = this_chrom, None, 0
                 if this_chrom != chrom_wanted:
                     if chrom is not None:
                         if self.region:
@@ -839,41 +956,29 @@ class _Reader:
                 if place == _AFTER:
                     break
 
-                ref_alt = (fields[3], fields[4])
-                reason = None if ref_alt in _SNP_PAIRS else _classify(*ref_alt)
-                if reason is None and self.pass_only and fields[6] not in (b"PASS", b"."):
-                    reason = "filtered"
+                ancestral = None
+                if self.ancestral_re is not None:
+                    m = self.ancestral_re.search(fields[7])
+                    ancestral = m.group(1) if m else b""
+                if (fields[3], fields[4]) in _SNP_PAIRS and not self.pass_only and ancestral is None:
+                    reason, flip = None, False  # the common case, without a method call
+                else:
+                    if self.split and b"," in fields[4]:
+                        self.split_text(fields, lineno, pos, ancestral)
+                        continue
+                    reason, flip = self.judge(fields[3], fields[4], fields[6] in (b"PASS", b"."), ancestral)
                 if reason is not None:
                     self.skipped[reason] += 1
                     continue
-                flip = False
-                if self.ancestral_re is not None:
-                    m = self.ancestral_re.search(fields[7])
-                    ancestral = m.group(1)[:1].upper() if m else b""
-                    if ancestral != fields[3].upper():
-                        if ancestral != fields[4].upper() or not ancestral:
-                            self.skipped["no_ancestral"] += 1
-                            continue
-                        flip = True
-
-                fmt = fields[8]
-                if fmt != fmt_cache[0]:
-                    keys = fmt.split(b":")
-                    if b"GT" not in keys:
-                        raise self.fail(lineno, f"FORMAT {fmt.decode('utf-8', 'replace')!r} has no GT field")
-                    fmt_cache = (fmt, keys.index(b"GT"), len(keys))
-                gt = fields[9]
-                if fmt_cache[2] > 1:  # strip the other FORMAT fields: keep GT only
-                    if fmt_cache[1] == 0:  # GT first, as the spec requires: one regex pass in C
-                        gt = _AFTER_GT.sub(b"", gt)
-                    else:
-                        gt = b"\t".join([_take_field(f, fmt_cache[1]) for f in gt.split(b"\t")])
-                self.queue(gt, lineno, pos, flip)
+                self.queue(self.gt_column(fields, lineno), lineno, pos, flip)
+                if self.piece_full():
+                    self.flush()
+                    yield (chrom.decode(), chrom.decode(), r_start, r_end, max_pos, chromosomes_seen, False)
         self.flush()
         if not header_seen:
             raise VcfFormatError(f"{self.path}: no '#CHROM ...' header line found (is this a VCF file?)")
         yield (None if chrom is None else chrom.decode(), None if chrom_wanted is None else chrom_wanted.decode(),
-               r_start, r_end, max_pos, chromosomes_seen)
+               r_start, r_end, max_pos, chromosomes_seen, True)
 
     def assemble(self) -> tuple:
         """Concatenate the kept blocks into the (sites, haplotypes) matrix and the positions."""
@@ -905,7 +1010,7 @@ def _take_field(sample_field: bytes, index: int) -> bytes:
 
 def read_vcf(path, populations=None, region=None, *, drop_monomorphic: bool = True, pass_only: bool = False,
              require_phased: bool = False, ancestral_allele: str | None = None,
-             backend: str = "auto") -> VcfGenotypes:
+             backend: str = "auto", multiallelic: str = "skip") -> VcfGenotypes:
     """Read biallelic SNP genotypes of one chromosome (or region) from a VCF, BCF or VCF Zarr store.
 
     Parameters
@@ -938,9 +1043,18 @@ def read_vcf(path, populations=None, region=None, *, drop_monomorphic: bool = Tr
     backend:
         ``"python"`` — the hand-written parser (no dependency; plain/gzip VCF; never uses an index);
         ``"htslib"`` — cyvcf2 (``pip install popsim[vcf]``): VCF, bgzip VCF, BCF, ``.tbi``/``.csi`` region
-        jumps; ``"auto"`` (default) — a VCF Zarr store is read as such, otherwise htslib when cyvcf2 is
-        importable, else the hand parser (a BCF then is an error saying what to install). Both text backends
-        return identical results (tested); ``backend`` of the result says which one ran.
+        jumps; ``"auto"`` (default) — a VCF Zarr store is read as such; a BCF file, and a region of a text
+        file, with htslib when cyvcf2 is importable; a **full read of a text file with the hand parser**,
+        which is faster there (``benchmarks/RESULTS.md``: 1 M records × 1,000 diploids). Without cyvcf2 the
+        hand parser reads all text (a BCF then is an error saying what to install). The backends return
+        identical results (tested); ``backend`` of the result says which one ran.
+    multiallelic:
+        ``"skip"`` (default) — records with several ALT alleles are skipped (counted as ``multiallelic``);
+        ``"split"`` — each becomes one biallelic record per ALT allele, in ALT order, at the same POS, as
+        ``bcftools norm -m-`` does: carriers of that ALT are 1, REF and the other ALTs 0 (:func:`split_calls`).
+        Each split record is then judged like any record (an indel or ``*`` ALT is skipped under its reason,
+        FILTER and the ancestral allele apply, monomorphic ones are dropped); ``n_split`` counts the records
+        split. Same in every backend (tested).
 
     Returns a :class:`VcfGenotypes` (layout in the module docstring). ``start``/``end`` are the region's,
     defaulting to 1 and to the ``##contig`` length (else the last POS seen on the chromosome); positions
@@ -951,7 +1065,8 @@ def read_vcf(path, populations=None, region=None, *, drop_monomorphic: bool = Tr
     samples absent from the VCF or when no usable site remains (the message gives the skip counts).
     """
     path = Path(path)
-    reader = _make_reader(path, region, drop_monomorphic, pass_only, require_phased, ancestral_allele, backend)
+    reader = _make_reader(path, region, drop_monomorphic, pass_only, require_phased, ancestral_allele, backend,
+                          multiallelic)
     try:
         found = reader.read(populations)
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
@@ -960,17 +1075,75 @@ def read_vcf(path, populations=None, region=None, *, drop_monomorphic: bool = Tr
 
 
 def iter_chromosomes(path, populations=None, *, drop_monomorphic: bool = True, pass_only: bool = False,
-                     require_phased: bool = False, ancestral_allele: str | None = None, backend: str = "auto"):
+                     require_phased: bool = False, ancestral_allele: str | None = None, backend: str = "auto",
+                     multiallelic: str = "skip"):
     """Every chromosome of a multi-chromosome file, in file order, in **one pass**: yields one
     :class:`VcfGenotypes` per chromosome (the same as ``read_vcf(path, populations, region=CHROM)``), holding
     only that chromosome in memory. Chromosomes without a usable SNP are skipped. Arguments as :func:`read_vcf`.
     """
     path = Path(path)
-    reader = _make_reader(path, None, drop_monomorphic, pass_only, require_phased, ancestral_allele, backend)
+    reader = _make_reader(path, None, drop_monomorphic, pass_only, require_phased, ancestral_allele, backend,
+                          multiallelic)
     try:
         for found in reader.scan(populations):
             if found[0] is not None and reader.blocks:
-                yield _result(reader, found, ancestral_allele)
+                yield _result(reader, found[:6], ancestral_allele)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise VcfFormatError(f"{path}: corrupt or truncated gzip file ({exc})") from exc
+
+
+@dataclass
+class VcfPiece:
+    """One piece of a streamed read (:func:`iter_pieces`): the sites kept since the previous piece of the same
+    chromosome (``genotypes``, None if none), and the counts of the records behind them. ``final``: the last
+    piece of its chromosome (or region); then ``end`` is the chromosome's (or region's) end, as
+    :func:`read_vcf` gives it, else the last position read so far."""
+
+    chromosome: str
+    start: int
+    end: int
+    final: bool
+    genotypes: VcfGenotypes | None
+    skipped: dict
+    n_records: int
+    n_split: int
+
+
+def iter_pieces(path, populations=None, region=None, *, piece_sites: int = 4096, drop_monomorphic: bool = True,
+                pass_only: bool = False, require_phased: bool = False, ancestral_allele: str | None = None,
+                backend: str = "auto", multiallelic: str = "skip"):
+    """A read in bounded memory: yields :class:`VcfPiece` objects of about ``piece_sites`` kept sites each, in
+    file order, over every chromosome in one pass (``region=None``) or over one region (through the index with
+    htslib). All pieces of a chromosome share its ``start``, so their ``positions`` add up: concatenated, they
+    are exactly ``read_vcf`` of that chromosome (tested). Arguments as :func:`read_vcf`; a piece's
+    ``phased`` is False from the first unphased call of its chromosome on. What :func:`popsim.realdata.windows.predict_genome` walks.
+    """
+    path = Path(path)
+    piece_sites = _positive_int(piece_sites, "piece_sites")
+    reader = _make_reader(path, region, drop_monomorphic, pass_only, require_phased, ancestral_allele, backend,
+                          multiallelic)
+    reader.piece_sites = piece_sites
+    try:
+        for found in reader.scan(populations, multi=region is None):
+            chrom, chrom_wanted, r_start, r_end, last_seen, seen, final = found
+            if chrom is None:
+                if region is not None:  # the region's chromosome has no record: read_vcf's error
+                    _result(reader, found[:6], ancestral_allele)
+                continue
+            genotypes = None
+            if reader.blocks:
+                genotypes = _result(reader, found[:6], ancestral_allele)
+            if final:
+                end = r_end if r_end is not None else (reader.contig_lengths.get(chrom) or last_seen)
+                end = max(end, r_start, genotypes.end if genotypes is not None else 0)
+            else:
+                end = genotypes.end if genotypes is not None else r_start
+            piece = VcfPiece(chrom, int(r_start), int(end), final, genotypes, dict(reader.skipped), reader.n_records,
+                             reader.n_split)
+            reader.take_piece()
+            if genotypes is not None:
+                genotypes.end = int(end) if final else int(genotypes.absolute_positions[-1])
+            yield piece
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise VcfFormatError(f"{path}: corrupt or truncated gzip file ({exc})") from exc
 
@@ -983,7 +1156,7 @@ def vcf_contigs(path, backend: str = "auto") -> dict:
     if kind == "zarr":
         from popsim.realdata.vcfzarr import zarr_contigs
         return zarr_contigs(path)
-    if _choose_backend(path, kind, backend) == "htslib":
+    if _choose_backend(path, kind, backend, region="header") == "htslib":  # as a region: the index lists contigs
         from popsim.realdata.htslib import htslib_contigs
         return htslib_contigs(path)
     contigs = {}
@@ -1030,7 +1203,9 @@ def htslib_available() -> bool:
     return True
 
 
-def _choose_backend(path: Path, kind: str, backend: str) -> str:
+def _choose_backend(path: Path, kind: str, backend: str, region=None) -> str:
+    """The backend that runs: ``backend``, or for ``"auto"`` the zarr reader for a store, the hand parser for
+    a full read of a text file (faster), htslib for BCF and regions (index jumps) when cyvcf2 is importable."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
     if kind == "zarr":
@@ -1040,7 +1215,7 @@ def _choose_backend(path: Path, kind: str, backend: str) -> str:
     if backend == "zarr":
         raise ValueError(f"{path} is not a VCF Zarr store (a directory with zarr.json); use backend='auto'")
     if backend == "auto":
-        backend = "htslib" if htslib_available() else "python"
+        backend = "htslib" if htslib_available() and (kind == "bcf" or region is not None) else "python"
     if backend == "htslib" and not htslib_available():
         raise ValueError(f"{path}: backend='htslib' needs cyvcf2, which is not installed "
                          "(pip install 'popsim[vcf]' or pip install cyvcf2)")
@@ -1050,16 +1225,18 @@ def _choose_backend(path: Path, kind: str, backend: str) -> str:
     return backend
 
 
-def _make_reader(path, region, drop_monomorphic, pass_only, require_phased, ancestral_allele, backend):
+def _make_reader(path, region, drop_monomorphic, pass_only, require_phased, ancestral_allele, backend,
+                 multiallelic="skip"):
+    _multiallelic_mode(multiallelic)
     kind = _input_kind(path)
-    chosen = _choose_backend(path, kind, backend)
+    chosen = _choose_backend(path, kind, backend, region)
     if chosen == "zarr":
         from popsim.realdata.vcfzarr import ZarrReader as cls
     elif chosen == "htslib":
         from popsim.realdata.htslib import HtslibReader as cls
     else:
         cls = _Reader
-    return cls(path, region, drop_monomorphic, pass_only, require_phased, ancestral_allele)
+    return cls(path, region, drop_monomorphic, pass_only, require_phased, ancestral_allele, multiallelic)
 
 
 def _result(reader, found, ancestral_allele) -> VcfGenotypes:
@@ -1093,4 +1270,5 @@ def _result(reader, found, ancestral_allele) -> VcfGenotypes:
         ignored_samples=reader.ignored_samples,
         source=str(path),
         backend=reader.backend_name,
+        n_split=reader.n_split,
     )

@@ -24,11 +24,22 @@ from pathlib import Path
 
 import numpy as np
 
-from popsim.realdata.vcf import _SNP_PAIRS, VcfFormatError, _classify, _Reader
+from popsim.realdata.vcf import VcfFormatError, _Reader, split_calls
 
 __all__ = ["ZarrReader", "write_vcf_zarr", "zarr_contigs"]
 
-_SNP_PAIRS_STR = frozenset((r.decode(), a.decode()) for r, a in _SNP_PAIRS)
+_BASES = np.array(list("ACGTacgt"))
+
+
+def _simple_snps(alleles: np.ndarray) -> np.ndarray:
+    """(variants,) bool: REF and the only ALT one base A/C/G/T each (any case), different — or tskit's 0/1
+    labels; ``alleles``: (variants, width) str, REF first, ``""`` padding."""
+    ref, alt = alleles[:, 0], alleles[:, 1] if alleles.shape[1] > 1 else np.full(len(alleles), "")
+    simple = np.isin(ref, _BASES) & np.isin(alt, _BASES) & (np.char.upper(ref) != np.char.upper(alt))
+    simple |= (ref == "0") & (alt == "1")
+    if alleles.shape[1] > 2:
+        simple &= np.all(alleles[:, 2:] == "", axis=1)
+    return simple
 _REQUIRED = ("call_genotype", "variant_position", "variant_allele", "variant_contig", "contig_id", "sample_id")
 
 
@@ -90,7 +101,7 @@ class ZarrReader(_Reader):
                                              f"{contig_names[runs[0][0]]!r}; read one chromosome at a time with "
                                              "region='CHROM' (or iter_chromosomes)")
         if not runs:
-            yield (None, self.region[0] if self.region else None, r_start, r_end, 0, chromosomes_seen)
+            yield (None, self.region[0] if self.region else None, r_start, r_end, 0, chromosomes_seen, True)
             return
         for k, (contig, lo, hi) in enumerate(runs):
             if k:
@@ -105,11 +116,18 @@ class ZarrReader(_Reader):
             self.skipped["telomere"] += int(np.count_nonzero(positions == 0))
             first = int(np.searchsorted(positions, max(r_start, 1)))
             last = int(np.searchsorted(positions, r_end, side="right")) if r_end is not None else len(positions)
-            self.read_range(group, lo + first, lo + last, positions[first:last])
-            yield (chrom, chrom, r_start, r_end, int(positions[-1]) if len(positions) else 0, chromosomes_seen)
+            last_pos = int(positions[-1]) if len(positions) else 0
+            for _ in self.read_range(group, lo + first, lo + last, positions[first:last]):
+                yield (chrom, chrom, r_start, r_end, last_pos, chromosomes_seen, False)
+            yield (chrom, chrom, r_start, r_end, last_pos, chromosomes_seen, True)
 
-    def read_range(self, group, lo: int, hi: int, positions: np.ndarray) -> None:
-        """Variants ``[lo, hi)`` of the store (positions given), a chunk of variants at a time."""
+    def read_range(self, group, lo: int, hi: int, positions: np.ndarray):
+        """Variants ``[lo, hi)`` of the store (positions given), a chunk of variants at a time; a generator that
+        yields (nothing) whenever a streamed read has a piece to hand over (:meth:`piece_full`).
+
+        REF/ALT are classified per chunk with NumPy (single-base REF and ALT, no third allele, distinct
+        bases); only the other records (and every record with ``pass_only``/``ancestral_allele``/split) go
+        through the per-record rules shared with the text parser (:meth:`judge`, :meth:`split_alts`)."""
         self.n_records += hi - lo
         gt_array = group["call_genotype"]
         step = max(int(gt_array.chunks[0]), 1)
@@ -130,47 +148,66 @@ class ZarrReader(_Reader):
             a0, b0 = max(a, lo), min(a + step, hi)
             if a0 >= b0:
                 continue
-            alleles = group["variant_allele"][a0:b0]
-            keep = np.ones(b0 - a0, dtype=bool)
-            flip = np.zeros(b0 - a0, dtype=bool)
+            alleles = np.asarray(group["variant_allele"][a0:b0]).astype(object).astype(str)  # StringDType: via object
+            simple = _simple_snps(alleles)
+            if self.ancestral_re is not None or filters is not None:
+                simple[:] = False
             aa = None
             if self.ancestral_re is not None:
                 aa = ancestral[a0:b0] if ancestral is not None else np.full(b0 - a0, "")
             fl = filters[a0:b0] if filters is not None else None
-            for j in range(b0 - a0):
+            rows, alt_of_row, flips = [], [], []
+            for j in np.flatnonzero(~simple):
                 row = alleles[j]
-                ref = str(row[0])
-                alts = [str(x) for x in row[1:] if str(x) != ""]
-                if len(alts) == 1 and (ref, alts[0]) in _SNP_PAIRS_STR:
-                    reason = None
+                ref = row[0].encode()
+                alts = [x.encode() for x in row[1:] if x != ""]
+                filter_ok = fl is None or not bool(np.any(fl[j] & not_pass))
+                anc = None if aa is None else str(aa[j]).encode()
+                if len(alts) > 1 and self.split:
+                    kept = self.split_alts(ref, alts, filter_ok, anc)
                 else:
-                    reason = _classify(ref.encode(), ",".join(alts).encode() or b".")
-                if reason is None and fl is not None and bool(np.any(fl[j] & not_pass)):
-                    reason = "filtered"
-                if reason is None and aa is not None:
-                    anc = str(aa[j])[:1].upper()
-                    if anc != ref.upper():
-                        if anc != alts[0].upper() or not anc:
-                            reason = "no_ancestral"
-                        else:
-                            flip[j] = True
-                if reason is not None:
-                    self.skipped[reason] += 1
-                    keep[j] = False
-            if not keep.any():
+                    reason, flip = self.judge(ref, b",".join(alts) or b".", filter_ok, anc)
+                    if reason is not None:
+                        self.skipped[reason] += 1
+                    kept = [] if reason is not None else [(0, flip)]
+                for alt_index, flip in kept:
+                    rows.append(j)
+                    alt_of_row.append(alt_index)
+                    flips.append(flip)
+            if rows:  # merge the simple rows (alt 0, no flip) with the judged ones, in record order
+                rows = np.r_[np.flatnonzero(simple), rows]
+                alt_of_row = np.r_[np.zeros(int(simple.sum()), dtype=np.int64), alt_of_row]
+                flips = np.r_[np.zeros(int(simple.sum()), dtype=bool), flips]
+                order = np.argsort(rows, kind="stable")
+                rows, alt_of_row, flips = rows[order], alt_of_row[order], flips[order]
+            else:
+                rows = np.flatnonzero(simple)
+                alt_of_row = np.zeros(len(rows), dtype=np.int64)
+                flips = np.zeros(len(rows), dtype=bool)
+            if not len(rows):
                 continue
             gt = gt_array[a0:b0] if all_samples else gt_array.oindex[a0:b0, sel_sorted]
-            gt = np.asarray(gt)[keep][:, sub_sel]
+            every = len(rows) == b0 - a0  # every variant of the chunk kept (rows are then 0..m-1, in order)
+            in_order = bool(np.all(sub_sel[1:] > sub_sel[:-1]))
+            gt = np.asarray(gt) if every else np.asarray(gt)[rows]
+            gt = gt if in_order else gt[:, sub_sel]
+            split = alt_of_row > 0
+            if split.any():
+                gt[split] = split_calls(gt[split], alt_of_row[split][:, None, None])
             if phased_array is not None:
                 ph = phased_array[a0:b0] if all_samples else phased_array.oindex[a0:b0, sel_sorted]
-                ph = np.asarray(ph)[keep][:, sub_sel]
+                ph = np.asarray(ph) if every else np.asarray(ph)[rows]
+                ph = ph if in_order else ph[:, sub_sel]
             else:
                 ph = np.zeros(gt.shape[:2], dtype=bool)
-            numbers = np.flatnonzero(keep) + a0 + 1
-            self.add_calls(positions[a0 - lo:b0 - lo][keep], gt, ph, flip[keep], numbers)
+            numbers = rows + a0 + 1
+            self.add_calls(positions[a0 - lo:b0 - lo][rows], gt, ph, flips, numbers)
+            if self.piece_full():
+                yield
 
-    def __init__(self, path, region, drop_monomorphic, pass_only, require_phased, ancestral_allele=None):
-        super().__init__(path, region, drop_monomorphic, pass_only, require_phased, ancestral_allele)
+    def __init__(self, path, region, drop_monomorphic, pass_only, require_phased, ancestral_allele=None,
+                 multiallelic="skip"):
+        super().__init__(path, region, drop_monomorphic, pass_only, require_phased, ancestral_allele, multiallelic)
         self.ancestral_key = ancestral_allele
 
 

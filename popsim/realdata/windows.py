@@ -16,6 +16,10 @@ simulated locus) a :class:`~popsim.realdata.bundle.BundleWarning` is issued and 
 * :func:`predict_vcf` — bundle + ``VcfGenotypes`` → :class:`WindowPredictions` (per-window values and
   their summary: mean, spread across windows, bootstrap interval of the mean, votes);
 * :func:`plot_predictions` — the figure (values along the chromosome; histogram and KDE over windows);
+* :func:`predict_genome` — every chromosome (or region) of a file as a stream: pieces of the file
+  (:func:`popsim.realdata.vcf.iter_pieces`) cut into chunks of windows (:func:`window_chunks`), bp or SNP
+  windows alike, so memory is a chunk of windows whatever the genome; with an accessibility mask
+  (:mod:`popsim.realdata.mask`) windows are seen in accessible coordinates;
 * :func:`predict_vcf_file` — files in, files out (bundle path, VCF path, population file → CSVs and PNG).
 
 Tests: ``tests/popsim/realdata/test_bundle.py`` and ``tests/popsim/realdata/test_predict.py``.
@@ -23,6 +27,7 @@ Tests: ``tests/popsim/realdata/test_bundle.py`` and ``tests/popsim/realdata/test
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,8 +38,8 @@ from popsim.features.stats import compute_statistics
 from popsim.realdata.bundle import BundleWarning, MismatchError, ModelBundle
 from popsim.realdata.vcf import VcfGenotypes, read_vcf
 
-__all__ = ["predict_vcf", "predict_genome", "parse_regions", "WindowPredictions", "plot_predictions",
-           "predict_vcf_file"]
+__all__ = ["predict_vcf", "predict_genome", "parse_regions", "window_chunks", "WindowPredictions",
+           "plot_predictions", "predict_vcf_file"]
 
 
 @dataclass
@@ -67,6 +72,7 @@ class WindowPredictions:
     data_summary: str = ""
     model_summary: str = ""
     chromosomes: np.ndarray | None = None  # (windows,) chromosome of each window (genome-wide predictions)
+    accessible: np.ndarray | None = None   # (windows,) accessible fraction of each window (with a mask)
 
     def window_chromosomes(self) -> np.ndarray:
         """(windows,) chromosome name of each window."""
@@ -82,7 +88,8 @@ class WindowPredictions:
             keep = names == name
             out[name] = replace(self, values=self.values[keep], chromosome=name, starts=self.starts[keep],
                                 ends=self.ends[keep], n_snps=self.n_snps[keep], padded=self.padded[keep],
-                                chromosomes=None)
+                                chromosomes=None,
+                                accessible=None if self.accessible is None else self.accessible[keep])
         return out
 
     def chromosome_summary_rows(self, seed: int = 0) -> list[dict]:
@@ -171,10 +178,12 @@ class WindowPredictions:
         return "\n".join(line for line in lines if line)
 
     def to_csv(self, path) -> Path:
-        """Per-window table: chromosome, start, end, n_snps, padded, one column per output (and the argmax)."""
+        """Per-window table: chromosome, start, end, n_snps, padded, (with a mask) accessible_fraction, one
+        column per output (and the argmax)."""
         path = Path(path)
         columns = [f"p_{n}" for n in self.names] if self.kind == "classification" else list(self.names)
-        header = ["window", "chromosome", "start", "end", "n_snps", "padded", *columns]
+        masked = ["accessible_fraction"] if self.accessible is not None else []
+        header = ["window", "chromosome", "start", "end", "n_snps", "padded", *masked, *columns]
         if self.kind == "classification":
             header.append("most_probable")
         with open(path, "w", encoding="utf-8") as fh:
@@ -183,6 +192,7 @@ class WindowPredictions:
             for i in range(len(self)):
                 cells = [str(i), str(names[i]), str(int(self.starts[i])), str(int(self.ends[i])),
                          str(int(self.n_snps[i])), str(bool(self.padded[i])),
+                         *([f"{self.accessible[i]:.4f}"] if masked else []),
                          *(f"{v:.6g}" for v in self.values[i])]
                 if self.kind == "classification":
                     cells.append(self.names[int(np.argmax(self.values[i]))])
@@ -203,6 +213,15 @@ class WindowPredictions:
         return path
 
 
+def _as_mask(mask):
+    """None, an AccessibilityMask, or a BED path read as one."""
+    from popsim.realdata.mask import AccessibilityMask
+
+    if mask is None or isinstance(mask, AccessibilityMask):
+        return mask
+    return AccessibilityMask.from_bed(mask)
+
+
 def _fmt(value: float) -> str:
     return f"{value:.3f}" if 1e-3 <= abs(value) < 1e4 or value == 0 else f"{value:.3g}"
 
@@ -213,7 +232,8 @@ def _fmt(value: float) -> str:
 def predict_vcf(bundle, vcf, populations=None, region=None, *, window_bp: float | None = None,
                 n_snps_windows: int | None = None, step: int | None = None, min_snps: int | None = None,
                 subsample: bool = False, seed: int = 0, ref_is_ancestral: bool = False,
-                calibrated: bool = True, keep_partial: bool = False, empty_ok: bool = False) -> WindowPredictions:
+                calibrated: bool = True, keep_partial: bool = False, empty_ok: bool = False, mask=None,
+                min_accessible: float = 0.5) -> WindowPredictions:
     """Predict every window of a VCF with ``bundle`` (a :class:`~popsim.realdata.bundle.ModelBundle`) and its
     stored transform; return :class:`WindowPredictions`.
 
@@ -232,11 +252,22 @@ def predict_vcf(bundle, vcf, populations=None, region=None, *, window_bp: float 
     keep_partial : also predict the last, shorter window.
     empty_ok : return None instead of raising when no window can be predicted (too few sites or SNPs), as
         :func:`predict_genome` does for one chunk of a chromosome.
+    mask : an accessibility mask (:class:`popsim.realdata.mask.AccessibilityMask` or a BED path): sites
+        outside are dropped (``skipped["masked"]``); windows stay fixed in bp, and each is given to the
+        network in accessible coordinates — positions count accessible bp from the window start, and the
+        window's length (image centre, distance channel, per-bp statistics) is its accessible length (see
+        :mod:`popsim.realdata.mask`). ``accessible`` of the result holds each window's accessible fraction.
+    min_accessible : with a mask, a warning names the windows whose accessible fraction is below this.
     """
     if not isinstance(vcf, VcfGenotypes):
         vcf = read_vcf(vcf, populations, region)
     if window_bp is not None and n_snps_windows is not None:
         raise ValueError("give window_bp or n_snps_windows, not both")
+    if not 0 <= min_accessible <= 1:
+        raise ValueError(f"min_accessible must be a fraction in [0, 1]; got {min_accessible!r}")
+    mask = _as_mask(mask)
+    if mask is not None:
+        vcf = mask.apply(vcf)
     notes = bundle.check_vcf(vcf, subsample=subsample, ref_is_ancestral=ref_is_ancestral)
     if subsample and any(n > bundle.sample_sizes[p] for p, n in vcf.population_sizes.items() if n > 0):
         vcf = vcf.subsample(bundle.sample_sizes, seed)
@@ -301,6 +332,19 @@ def predict_vcf(bundle, vcf, populations=None, region=None, *, window_bp: float 
                      + ("no segregating SNP" if min_snps == 1 else f"fewer than {min_snps} SNPs"))
     windows = [w for w, ok in zip(windows, usable) if ok]
     counts = counts[usable]
+    # What the network is given per window: (calls, positions, length) — in accessible coordinates with a mask.
+    accessible = None
+    if mask is None:
+        inputs = [(w.calls, w.positions, w.sequence_length) for w in windows]
+    else:
+        lengths = np.array([mask.accessible_length(vcf.chromosome, w.start, w.end) for w in windows])
+        accessible = lengths / np.array([w.sequence_length for w in windows], dtype=np.float64)
+        inputs = [(w.calls, mask.coordinates(vcf.chromosome, w.absolute_positions, w.start), int(n))
+                  for w, n in zip(windows, lengths)]
+        low = int(np.count_nonzero(accessible < min_accessible))
+        if low:
+            notes.append(f"{low} of {len(windows)} windows have less than {100 * min_accessible:.0f} % accessible "
+                         f"sequence (lowest {100 * accessible.min():.0f} %): their images see few bp of sequence")
     if sites and n_snps_windows is None and window_bp == bundle.window_bp:
         outside = int(np.count_nonzero((counts < sites["min"]) | (counts > sites["max"])))
         if outside:
@@ -315,8 +359,8 @@ def predict_vcf(bundle, vcf, populations=None, region=None, *, window_bp: float 
         # Missing-data injection (missing_rate) imitates real data in simulations; real data bring
         # their own missing calls, so it is switched off here. Everything else is the stored transform.
         transform = replace(bundle.transform, missing_rate=0.0)
-        images = np.stack([transform(w.calls, w.positions, labels, sequence_length=w.sequence_length)
-                           for w in windows])
+        images = np.stack([transform(calls, positions, labels, sequence_length=length)
+                           for calls, positions, length in inputs])
         values = bundle.predict_images(images, calibrated=calibrated)
         if padded.any():
             share = ""
@@ -328,8 +372,8 @@ def predict_vcf(bundle, vcf, populations=None, region=None, *, window_bp: float 
         padded = np.zeros(len(windows), dtype=bool)
         labels = np.array(vcf.population_names, dtype=object)[vcf.populations].astype(str)
         rows = []
-        for w in windows:
-            d = compute_statistics(w.calls, w.sequence_length if bundle.per_bp else None, labels, bundle.statistics)
+        for calls, _, length in inputs:
+            d = compute_statistics(calls, length if bundle.per_bp else None, labels, bundle.statistics)
             if list(d) != bundle.statistic_names:
                 raise MismatchError(f"the VCF gives statistics {list(d)}; the model was trained on "
                                     f"{bundle.statistic_names}")
@@ -343,7 +387,7 @@ def predict_vcf(bundle, vcf, populations=None, region=None, *, window_bp: float 
         kind=bundle.kind, names=list(bundle.names), values=np.asarray(values, dtype=np.float64),
         chromosome=str(vcf.chromosome), starts=np.array([w.start for w in windows]),
         ends=np.array([w.end for w in windows]), n_snps=counts, padded=padded, window=window_text,
-        calibrated=uses_calibration, skipped_windows=skipped, warnings=notes,
+        calibrated=uses_calibration, skipped_windows=skipped, warnings=notes, accessible=accessible,
         data_summary=(f"data: {vcf.source or 'VCF'} {vcf.chromosome}:{vcf.start}-{vcf.end}, {vcf.num_sites} "
                       f"segregating SNPs, {vcf.num_individuals} individuals "
                       f"({', '.join(f'{p}:{n}' for p, n in vcf.population_sizes.items())}), "
@@ -443,26 +487,16 @@ def plot_predictions(predictions, path=None, title: str | None = None):
 def parse_regions(regions) -> list:
     """Several regions: a list of region strings/tuples, a comma-separated string
     (``"chr1,chr2:1-5000000"``; a comma between digits is a thousands separator) or the path of a BED file
-    (0-based half-open ``chrom start end`` per line, ``#``/``track``/``browser`` lines ignored), each turned
-    into ``(chromosome, start, end)`` 1-based inclusive by :func:`popsim.realdata.vcf.parse_region`."""
+    (0-based half-open ``chrom start end`` per line, ``#``/``track``/``browser`` lines ignored; read by
+    :func:`popsim.realdata.mask.read_bed`), each turned into ``(chromosome, start, end)`` 1-based inclusive
+    by :func:`popsim.realdata.vcf.parse_region`."""
+    from popsim.realdata.mask import read_bed
     from popsim.realdata.vcf import parse_region
 
     if regions is None:
         return None
     if isinstance(regions, (str, Path)) and Path(regions).is_file():
-        path = Path(regions)
-        out = []
-        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            words = line.split()
-            if not words or words[0].startswith("#") or words[0] in ("track", "browser"):
-                continue
-            if len(words) < 3 or not words[1].isdigit() or not words[2].isdigit() or int(words[2]) <= int(words[1]):
-                raise ValueError(f"{path}, line {lineno}: expected a BED line 'chrom start end' (0-based, "
-                                 f"half-open, start < end); got {line[:80]!r}")
-            out.append((words[0], int(words[1]) + 1, int(words[2])))
-        if not out:
-            raise ValueError(f"{path}: no regions in the BED file")
-        return out
+        return [(chrom, start + 1, end) for chrom, start, end in read_bed(regions)]
     if isinstance(regions, str):
         import re
 
@@ -470,127 +504,213 @@ def parse_regions(regions) -> list:
     return [parse_region(r) for r in regions]
 
 
-def _chunks(chrom, start, end, window_bp, step, per_chunk):
-    """Spans of ``per_chunk`` consecutive windows (length ``window_bp`` every ``step``) of [start, end]."""
-    first = start
-    while first <= end:
-        last = min(first + (per_chunk - 1) * step + window_bp - 1, end)
-        yield (chrom, first, last, last == end)
-        first += per_chunk * step
+_COUNTED = re.compile(r"^(\d+) of (\d+) (windows .*)$", re.DOTALL)
+
+
+def _merge_note(notes: dict, message: str) -> None:
+    """Keep one note of each kind (its text without digits) over the chunks of a genome; notes that count
+    windows ("k of n windows ...") add their counts up."""
+    key = "".join(ch for ch in message if not ch.isdigit())
+    m = _COUNTED.match(message)
+    if m is None:
+        notes.setdefault(key, (message, None))
+        return
+    template, counts = notes.get(key, ("{} of {} " + m.group(3).replace("{", "{{").replace("}", "}}"), (0, 0)))
+    notes[key] = (template, (counts[0] + int(m.group(1)), counts[1] + int(m.group(2))))
+
+
+def _concat(a: VcfGenotypes | None, b: VcfGenotypes) -> VcfGenotypes:
+    """Sites of ``b`` after those of ``a`` (same chromosome and start), as one ``VcfGenotypes``."""
+    if a is None:
+        return b
+    return replace(a, calls=np.concatenate([a.calls, b.calls]), positions=np.concatenate([a.positions, b.positions]),
+                   end=max(a.end, b.end), phased=a.phased and b.phased)
+
+
+def _rows(g: VcfGenotypes, lo: int, hi: int | None = None) -> VcfGenotypes:
+    return replace(g, calls=g.calls[lo:hi], positions=g.positions[lo:hi])
+
+
+def window_chunks(pieces, *, window_bp=None, step=None, n_snps=None, per_chunk: int = 64, keep_partial=False,
+                  prepare=None):
+    """Cut a stream of :class:`~popsim.realdata.vcf.VcfPiece` (one chromosome after another) into chunks of at
+    most ``per_chunk`` consecutive windows; yields ``(VcfGenotypes, keep_partial)`` such that
+    :func:`predict_vcf` on each chunk predicts exactly the windows it would predict on the whole chromosome —
+    windows of ``window_bp`` bp every ``step`` bp from the chromosome's (region's) start, or of ``n_snps``
+    sites every ``step`` sites — while holding only the sites of one chunk plus one piece.
+
+    A window in bp is complete once a site beyond its end was read (or the chromosome ended); a window of
+    ``n_snps`` once that many sites follow its first one. ``prepare`` (VcfGenotypes -> VcfGenotypes) is applied
+    to every piece first: SNP windows count the sites it keeps (the segregating ones, after subsampling).
+    """
+    if (window_bp is None) == (n_snps is None):
+        raise ValueError("give window_bp or n_snps")
+    size = int(window_bp if n_snps is None else n_snps)
+    step = int(step or size)
+    buffer, chrom, k = None, None, 0
+    for piece in pieces:
+        if piece.chromosome != chrom:
+            buffer, chrom, k = None, piece.chromosome, 0
+        if piece.genotypes is not None:
+            g = prepare(piece.genotypes) if prepare is not None else piece.genotypes
+            buffer = _concat(buffer, g)
+        if buffer is None:
+            continue
+        if n_snps is None:  # windows in bp: the k-th starts at start + k * step
+            absolute = buffer.absolute_positions
+            start, end = piece.start, piece.end
+            # complete windows end by `limit`: the chromosome's end, or before the last site read so far
+            limit = end if piece.final else (int(absolute[-1]) - 1 if len(absolute) else start - 1)
+            while True:
+                full = max(0, (limit - size + 1 - start) // step + 1 - k)
+                w_start = start + k * step
+                if full:
+                    m, partial = min(per_chunk, full), False
+                elif piece.final and keep_partial and w_start <= end:  # the shorter windows at the end, at once
+                    m, partial = (end - w_start) // step + 1, True
+                else:
+                    break
+                c_end = min(start + (k + m - 1) * step + size - 1, end)
+                lo, hi = np.searchsorted(absolute, [w_start, c_end + 1])
+                yield buffer._window(slice(lo, hi), w_start, c_end), partial
+                k += m
+                cut = int(np.searchsorted(absolute, start + k * step))
+                buffer, absolute = _rows(buffer, cut), absolute[cut:]
+        else:  # windows of n_snps sites: the k-th (of this buffer) starts at row k * step
+            n = buffer.num_sites
+            full = 0 if n < size else (n - size) // step + 1
+            while full:
+                m = min(per_chunk, full)
+                rows = (m - 1) * step + size
+                absolute = buffer.absolute_positions
+                yield buffer._window(slice(0, rows), int(absolute[0]), int(absolute[rows - 1])), False
+                buffer = _rows(buffer, m * step)
+                full -= m
+            if piece.final and keep_partial and buffer.num_sites:
+                absolute = buffer.absolute_positions
+                yield buffer._window(slice(0, None), int(absolute[0]), int(absolute[-1])), True
+        if piece.final:
+            buffer = None
 
 
 def predict_genome(bundle, path, populations=None, regions=None, *, window_bp=None, n_snps_windows=None,
                    step=None, min_snps=None, subsample=False, seed=0, ref_is_ancestral=False, calibrated=True,
-                   keep_partial=False, pass_only=False, ancestral_allele=None, backend="auto",
-                   chunk_windows: int = 64) -> WindowPredictions:
+                   keep_partial=False, pass_only=False, ancestral_allele=None, backend="auto", multiallelic="skip",
+                   mask=None, min_accessible: float = 0.5, chunk_windows: int = 64,
+                   piece_sites: int = 4096) -> WindowPredictions:
     """:func:`predict_vcf` over several chromosomes or regions of one file (VCF, BCF or VCF Zarr), in bounded
     memory, as one :class:`WindowPredictions` whose ``chromosomes`` gives each window's chromosome.
 
-    ``regions``: None (every chromosome of the file) or anything :func:`parse_regions` takes. How the file is
-    walked, and so what is held in memory:
+    ``regions``: None (every chromosome of the file, in one pass) or anything :func:`parse_regions` takes
+    (each read through the index with htslib; without an index by a scan, with a warning). The file is read
+    as a stream (:func:`popsim.realdata.vcf.iter_pieces`, ``piece_sites`` sites a piece) and cut into chunks of
+    ``chunk_windows`` windows (:func:`window_chunks`) — in bp or of ``n_snps_windows`` SNPs alike — so memory
+    is a chunk of windows plus a piece, whatever the chromosome's length or the backend. Windows and
+    predictions are exactly those of :func:`predict_vcf` on each whole chromosome (tested).
 
-    * **indexed** (htslib backend with a ``.tbi``/``.csi`` next to the file, or a VCF Zarr store) and windows
-      in bp: each region is read ``chunk_windows`` windows at a time (a region read per chunk, through the
-      index) — memory is a few windows, whatever the chromosome's length. Windows are exactly those of
-      :func:`predict_vcf` on the whole region (each chunk starts on a window start).
-    * otherwise (no index, or ``n_snps_windows``): a region at a time, and without regions every chromosome
-      in one pass (:func:`popsim.realdata.vcf.iter_chromosomes`) — memory is one chromosome (or region).
-
-    Model/data mismatches raise as in :func:`predict_vcf` (on the first chunk); chunks without a usable window
-    count as skipped windows. Notes (warnings) of the chunks are merged, each kind once.
+    ``mask``: an accessibility mask (BED path or :class:`~popsim.realdata.mask.AccessibilityMask`), checked
+    against the file's contigs; see :func:`predict_vcf`. ``multiallelic``: ``"skip"`` or ``"split"`` (see
+    :func:`popsim.realdata.vcf.read_vcf`). Model/data mismatches raise as in :func:`predict_vcf` (on the first
+    chunk); chunks without a usable window count as skipped windows; notes of the chunks are merged, each
+    kind once.
     """
     from popsim.realdata import vcf as vcf_module
-    from popsim.realdata.htslib import find_index
 
     path = Path(path)
-    read_options = dict(pass_only=pass_only, ancestral_allele=ancestral_allele, backend=backend)
-    kind = vcf_module._input_kind(path)
-    chosen = vcf_module._choose_backend(path, kind, backend)
-    indexed = chosen == "zarr" or (chosen == "htslib" and find_index(path) is not None)
+    read_options = dict(pass_only=pass_only, ancestral_allele=ancestral_allele, backend=backend,
+                        multiallelic=multiallelic, piece_sites=piece_sites)
     regions = parse_regions(regions)
-    contigs = vcf_module.vcf_contigs(path, backend=backend) if (indexed or regions) else {}
+    mask = _as_mask(mask)
+    if mask is not None:
+        mask.check_contigs(vcf_module.vcf_contigs(path, backend=backend), str(path))
+    if not 0 <= min_accessible <= 1:
+        raise ValueError(f"min_accessible must be a fraction in [0, 1]; got {min_accessible!r}")
     if window_bp is None and n_snps_windows is None:
+        if bundle.window_bp is None:
+            raise ValueError("the bundle does not record the simulated locus length; give window_bp")
         window_bp = bundle.window_bp
     predict_options = dict(window_bp=window_bp, n_snps_windows=n_snps_windows, step=step, min_snps=min_snps,
-                           subsample=subsample, seed=seed, ref_is_ancestral=ref_is_ancestral, calibrated=calibrated)
+                           subsample=subsample, seed=seed, ref_is_ancestral=ref_is_ancestral, calibrated=calibrated,
+                           mask=mask, min_accessible=min_accessible)
+    read = {"sites": 0, "records": 0, "split": 0, "masked": 0, "backend": None, "first": None}
 
-    def genotype_sources():
-        """(label, VcfGenotypes or None, keep_partial, windows expected if empty) in genome order."""
-        if regions is None and not indexed:
-            for g in vcf_module.iter_chromosomes(path, populations, **read_options):
-                yield g, keep_partial
-            return
-        todo = regions if regions is not None else [(c, 1, n) for c, n in contigs.items()]
-        for chrom, start, end in todo:
-            if end is None:
-                end = contigs.get(chrom)
-            if indexed and n_snps_windows is None and end is not None and window_bp is not None:
-                w, st = int(round(window_bp)), int(step or round(window_bp))
-                for c, a, b, last in _chunks(chrom, start, end, w, st, max(1, chunk_windows)):
-                    yield _read_or_none(path, populations, (c, a, b), read_options), keep_partial and last
-            else:
-                yield _read_or_none(path, populations, (chrom, start, end), read_options), keep_partial
+    def pieces():
+        for region in (regions if regions is not None else [None]):
+            for piece in vcf_module.iter_pieces(path, populations, region, **read_options):
+                read["records"] += piece.n_records
+                read["split"] += piece.n_split
+                if piece.genotypes is not None:
+                    read["sites"] += piece.genotypes.num_sites
+                    read["backend"] = piece.genotypes.backend
+                    read["first"] = read["first"] or piece.genotypes
+                yield piece
 
-    parts, notes, first, data = [], {}, None, []
-    for g, partial in genotype_sources():
-        if g is None:
-            continue
+    def prepare(g):
+        if mask is not None:
+            before = g.num_sites
+            g = mask.apply(g)
+            read["masked"] += before - g.num_sites
+        if n_snps_windows is None:
+            return g  # predict_vcf subsamples and drops non-segregating sites per chunk
+        bundle.check_vcf(g, subsample=subsample, ref_is_ancestral=ref_is_ancestral)  # mismatches: at once
+        if subsample and any(n > bundle.sample_sizes[p] for p, n in g.population_sizes.items() if n > 0):
+            g = g.subsample(bundle.sample_sizes, seed)
+        return g.segregating()
+
+    parts, notes = [], {}
+    chunks = window_chunks(pieces(), window_bp=None if n_snps_windows is not None else int(round(window_bp)),
+                           step=step, n_snps=n_snps_windows, per_chunk=max(1, chunk_windows),
+                           keep_partial=keep_partial, prepare=prepare)
+    for g, partial in chunks:
         with warnings.catch_warnings():  # each window's notes are kept in result.warnings and merged below
             warnings.simplefilter("ignore", BundleWarning)
             result = predict_vcf(bundle, g, keep_partial=partial, empty_ok=True, **predict_options)
         if result is None:
             continue
         for message in result.warnings:
-            key = "".join(ch for ch in message if not ch.isdigit())
-            notes.setdefault(key, message)
-        first = first or result
+            _merge_note(notes, message)
         parts.append(result)
-        data.append(g)
     if not parts:
         raise MismatchError(f"{path}: no window could be predicted in "
                             f"{'the regions given' if regions else 'any chromosome'} (too few SNPs or no "
                             "usable sites); see the data with popsim.realdata.vcf.read_vcf")
+    first = parts[0]
     values = np.concatenate([p.values for p in parts])
     names = np.concatenate([np.array([p.chromosome] * len(p), dtype=object) for p in parts])
     chromosome_names = list(dict.fromkeys(names.tolist()))
     skipped = sum(p.skipped_windows for p in parts)
-    merged = [m for m in notes.values() if "windows skipped" not in m]
+    merged = [m.format(*counts) if counts else m for m, counts in notes.values()]
+    merged = [m for m in merged if "windows skipped" not in m and "accessible sequence" not in m]
     if skipped:
         merged.insert(0, f"{skipped} of {len(values) + skipped} windows skipped (too few segregating SNPs)")
-    if not indexed and regions is None:
-        merged.append(f"{path.name}: no index (.tbi/.csi) used: read a chromosome at a time (memory grows with "
-                      "the chromosome); index it (tabix -p vcf) or convert it to VCF Zarr for bounded memory")
-    sizes = data[0].population_sizes
-    n_sites = sum(g.num_sites for g in data)
+    accessible = None
+    if mask is not None:
+        accessible = np.concatenate([p.accessible for p in parts])
+        low = int(np.count_nonzero(accessible < min_accessible))
+        if low:
+            merged.append(f"{low} of {len(values)} windows have less than {100 * min_accessible:.0f} % accessible "
+                          f"sequence (lowest {100 * accessible.min():.0f} %): their images see few bp of sequence")
+    data = read["first"]
+    sizes = data.population_sizes
     return replace(
         first, values=values, chromosome=",".join(chromosome_names), chromosomes=names,
         starts=np.concatenate([p.starts for p in parts]), ends=np.concatenate([p.ends for p in parts]),
         n_snps=np.concatenate([p.n_snps for p in parts]), padded=np.concatenate([p.padded for p in parts]),
-        skipped_windows=skipped, warnings=merged,
+        skipped_windows=skipped, warnings=merged, accessible=accessible,
         data_summary=(f"data: {path} {len(chromosome_names)} chromosome(s) ({', '.join(chromosome_names[:6])}"
-                      f"{' ...' if len(chromosome_names) > 6 else ''}), {n_sites} SNPs read, "
-                      f"{data[0].num_individuals} individuals ({', '.join(f'{p}:{n}' for p, n in sizes.items())}), "
-                      f"{'phased' if all(g.phased for g in data) else 'unphased'}; {data[0].backend} backend, "
-                      + ("read through the index a chunk of windows at a time" if indexed and n_snps_windows is None
-                         else "read a region/chromosome at a time")))
-
-
-def _read_or_none(path, populations, region, read_options):
-    """read_vcf of one region/chunk, or None when it has no usable SNP (other errors propagate)."""
-    from popsim.realdata.vcf import read_vcf
-
-    try:
-        return read_vcf(path, populations, region, **read_options)
-    except ValueError as exc:
-        text = str(exc)
-        if "no usable biallelic SNPs" in text or "no records on" in text:
-            return None
-        raise
+                      f"{' ...' if len(chromosome_names) > 6 else ''}), {read['sites']} SNPs of {read['records']} "
+                      f"records read"
+                      + (f" ({read['split']} multiallelic records split)" if read["split"] else "")
+                      + (f", {read['masked']} outside the mask dropped ({mask.summary()})" if mask is not None else "")
+                      + f"; {data.num_individuals} individuals ({', '.join(f'{p}:{n}' for p, n in sizes.items())}), "
+                      f"{'phased' if data.phased else 'unphased'}; {read['backend']} backend, streamed "
+                      f"{piece_sites} sites at a time, {chunk_windows} windows per chunk"))
 
 
 def predict_vcf_file(model, vcf, populations, *, region=None, regions=None, window_bp=None, window_snps=None,
                      step=None, min_snps=None, subsample=False, seed=0, ref_is_ancestral=False, ancestral_allele=None,
-                     pass_only=False, calibrated=True, output=None, quiet=False, backend="auto"):
+                     pass_only=False, calibrated=True, output=None, quiet=False, backend="auto", mask=None,
+                     min_accessible=0.5, multiallelic="skip"):
     """What ``popsim predict`` does: read the bundle and the VCF, predict every window, write the files.
 
     ``model``: bundle path or a ``ModelBundle``; ``vcf``: VCF/BCF path or VCF Zarr store; ``populations``:
@@ -598,7 +718,8 @@ def predict_vcf_file(model, vcf, populations, *, region=None, regions=None, wind
     (list, comma-separated string or BED file); neither: every chromosome of the file, walked by
     :func:`predict_genome` (bounded memory with an index or VCF Zarr). ``output``: folder for windows.csv
     (one row per window, with its chromosome), summary.csv (per chromosome and genome-wide) and predictions.png
-    (None: write nothing). Other arguments as :func:`predict_vcf` and :func:`popsim.realdata.vcf.read_vcf`.
+    (None: write nothing). ``mask``: BED path or AccessibilityMask (see :func:`predict_vcf`). Other arguments as
+    :func:`predict_vcf` and :func:`popsim.realdata.vcf.read_vcf`.
     Returns the :class:`WindowPredictions`; prints the summary unless ``quiet``.
     """
     bundle = model if isinstance(model, ModelBundle) else ModelBundle.load(model)
@@ -611,7 +732,8 @@ def predict_vcf_file(model, vcf, populations, *, region=None, regions=None, wind
                                      window_bp=window_bp, n_snps_windows=window_snps, step=step, min_snps=min_snps,
                                      subsample=subsample, seed=seed, ref_is_ancestral=ref_is_ancestral,
                                      calibrated=calibrated, pass_only=pass_only, ancestral_allele=ancestral_allele,
-                                     backend=backend)
+                                     backend=backend, mask=mask, min_accessible=min_accessible,
+                                     multiallelic=multiallelic)
     if not quiet:
         print(predictions.summary_text())
         if len(set(predictions.window_chromosomes().tolist())) > 1:

@@ -202,3 +202,43 @@ def test_gzip_that_is_not_bgzip_reads_with_both_backends(files, tmp_path):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", VcfWarning)
             assert_same_genotypes(reference, read_vcf(path, files["pops"], "chr1", backend=backend), ignore=SAME)
+
+
+@pytest.mark.parametrize("kind", ["tbi", "bcf"])
+def test_split_multiallelic_and_streamed_pieces_read_like_the_hand_parser(files, kind):
+    """multiallelic='split' gives the same records from every container; the pieces of a streamed read
+    (iter_pieces) put together are the whole read, whatever the backend."""
+    from popsim.realdata.vcf import iter_pieces
+
+    options = dict(pass_only=True, ancestral_allele="AA", multiallelic="split")
+    for region in ["chr1", "chr2:5000-"]:
+        reference = read_vcf(files["plain"], files["pops"], region, backend="python", **options)
+        got = read_vcf(files[kind], files["pops"], region, **options)
+        assert_same_genotypes(reference, got, ignore=SAME)
+        assert got.skipped["multiallelic"] == 0
+        assert got.n_split > 0 or region != "chr1"
+    for path, backend in [(files["plain"], "python"), (files[kind], "htslib")]:
+        pieces = list(iter_pieces(path, files["pops"], piece_sites=7, backend=backend, **options))
+        for chrom in ("chr1", "chr2"):
+            mine = [p for p in pieces if p.chromosome == chrom]
+            whole = read_vcf(files["plain"], files["pops"], chrom, backend="python", **options)
+            assert len(mine) > 3 and [p.final for p in mine] == [False] * (len(mine) - 1) + [True]
+            assert mine[-1].end == whole.end and sum(p.n_split for p in mine) == whole.n_split
+            assert sum(p.n_records for p in mine) == whole.n_records
+            for reason, count in whole.skipped.items():
+                assert sum(p.skipped[reason] for p in mine) == count, reason
+            parts = [p.genotypes for p in mine if p.genotypes is not None]
+            np.testing.assert_array_equal(np.concatenate([p.calls for p in parts]), whole.calls)
+            np.testing.assert_array_equal(np.concatenate([p.absolute_positions for p in parts]),
+                                          whole.absolute_positions)
+
+
+def test_auto_reads_whole_text_files_by_hand_and_bcf_and_regions_with_htslib(files):
+    """backend='auto': the hand parser for a full read of text (faster: benchmarks/RESULTS.md), htslib for BCF and
+    for regions (index jumps); the result says which ran, and both give the same genotypes."""
+    by_hand = list(iter_chromosomes(files["tbi"], files["pops"]))
+    assert [g.backend for g in by_hand] == ["python", "python"]
+    assert [g.backend for g in iter_chromosomes(files["bcf"], files["pops"])] == ["htslib", "htslib"]
+    assert read_vcf(files["tbi"], files["pops"], "chr2").backend == "htslib"
+    for g, other in zip(by_hand, iter_chromosomes(files["tbi"], files["pops"], backend="htslib")):
+        assert_same_genotypes(g, other, ignore=SAME)

@@ -6,6 +6,7 @@ bundle and mystery VCFs come from ``tests/popsim/realdata/test_bundle.py``.
 """
 
 import argparse
+import warnings
 
 import matplotlib.image as mpimg
 import numpy as np
@@ -50,6 +51,7 @@ def test_predict_has_complete_help(popsim_main, capsys):
     assert "usage: popsim predict" in out
     for option in ("MODEL", "VCF", "--pops", "--region", "--window-bp", "--window-snps", "--step", "--min-snps",
                    "--ref-is-ancestral", "--ancestral-allele", "--subsample", "--seed", "--uncalibrated", "-o",
+                   "--mask", "--min-accessible", "--multiallelic", "--backend", "--regions",
                    "bootstrap", "windows.csv", "summary.csv", "predictions.png", "examples:"):
         assert option in out, option
 
@@ -92,13 +94,17 @@ def test_region_and_snp_windows_options(popsim_main, tmp_path, capsys):
     (["--window-bp", "1000", "--window-snps", "64"], "argument --window-snps: not allowed with argument --window-bp"),
     (["--window-bp", "0"], "argument --window-bp: expected a positive integer; got 0"),
     (["--seed", "x"], "argument --seed: invalid int value: 'x'"),
+    (["--window-snps", "0"], "argument --window-snps: expected a positive integer; got 0"),
+    (["--window-snps", "-3"], "argument --window-snps: expected a positive integer; got -3"),
+    (["--multiallelic", "keep"], "argument --multiallelic: invalid choice: 'keep' (choose from "),
+    (["--min-accessible", "2"], "argument --min-accessible: expected a fraction of the window's bp in (0, 1]; got '2'"),
 ])
 def test_bad_arguments_exit_2_with_one_error_line(popsim_main, capsys, arguments, message):
     with pytest.raises(SystemExit) as exit_:
         popsim_main(["predict", "m.npz", "d.vcf", "--pops", "p.tsv", *arguments])
     assert exit_.value.code == 2
     errors = _error_lines(capsys.readouterr().err)
-    assert errors == [f"popsim predict: error: {message}"]
+    assert len(errors) == 1 and errors[0].startswith(f"popsim predict: error: {message}"), errors
 
 
 def test_mismatch_and_missing_files_exit_2_with_one_line(popsim_main, tmp_path, capsys):
@@ -202,15 +208,40 @@ def test_genome_wide_prediction_is_the_same_whatever_the_container_and_chunking(
     expected = [predict_vcf(bundle, read_vcf(genome["plain"], genome["pops"], c, backend="python"),
                             ref_is_ancestral=True) for c in ("chr1", "chr2")]
     values = np.concatenate([p.values for p in expected])
-    for kind, backend, chunk in [("plain", "python", 64), ("plain", "htslib", 64), ("tbi", "auto", 2),
-                                 ("bcf", "auto", 4), ("zarr", "auto", 1)]:
+    for kind, backend, chunk, piece in [("plain", "python", 64, 4096), ("plain", "htslib", 64, 50),
+                                        ("tbi", "auto", 2, 7), ("bcf", "auto", 4, 4096), ("zarr", "auto", 1, 30)]:
         got = predict_genome(bundle, genome[kind], genome["pops"], ref_is_ancestral=True, backend=backend,
-                             chunk_windows=chunk)
+                             chunk_windows=chunk, piece_sites=piece)
         assert got.window_chromosomes().tolist() == ["chr1"] * 6 + ["chr2"] * 4, kind
         np.testing.assert_array_equal(got.starts, np.r_[expected[0].starts, expected[1].starts])
         np.testing.assert_allclose(got.values, values, rtol=1e-6, atol=1e-7, err_msg=f"{kind} {backend}")
-        if kind == "plain":
-            assert any("no index" in w for w in got.warnings)
+        ran = {"plain": "python", "tbi": "python", "bcf": "htslib", "zarr": "zarr"}[kind]  # auto: full text reads by hand
+        assert f"{backend if backend != 'auto' else ran} backend, streamed" in got.data_summary
+
+
+@pytest.mark.parametrize("options", [dict(n_snps_windows=40), dict(n_snps_windows=40, step=15, keep_partial=True),
+                                     dict(window_bp=15_000, step=6_000), dict(window_bp=15_000, step=6_000,
+                                                                              keep_partial=True)])
+def test_streamed_windows_in_snps_and_bp_are_those_of_the_whole_chromosome(genome, options):
+    """Windows of N SNPs and overlapping bp windows, cut from a stream of small pieces in chunks of a few
+    windows (bounded memory), are exactly the windows of predict_vcf on each whole chromosome."""
+    from popsim.realdata.bundle import BundleWarning, ModelBundle
+    from popsim.realdata.vcf import read_vcf
+    from popsim.realdata.windows import predict_genome, predict_vcf
+
+    _, bundle_path = trained()
+    bundle = ModelBundle.load(bundle_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BundleWarning)  # e.g. windows differ from the simulated region
+        expected = [predict_vcf(bundle, read_vcf(genome["plain"], genome["pops"], c, backend="python"),
+                                ref_is_ancestral=True, **options) for c in ("chr1", "chr2")]
+    for chunk, piece in [(1, 9), (3, 64)]:
+        got = predict_genome(bundle, genome["tbi"], genome["pops"], ref_is_ancestral=True, chunk_windows=chunk,
+                             piece_sites=piece, **options)
+        np.testing.assert_array_equal(got.starts, np.r_[expected[0].starts, expected[1].starts])
+        np.testing.assert_array_equal(got.ends, np.r_[expected[0].ends, expected[1].ends])
+        np.testing.assert_array_equal(got.n_snps, np.r_[expected[0].n_snps, expected[1].n_snps])
+        np.testing.assert_allclose(got.values, np.r_[expected[0].values, expected[1].values], rtol=1e-6, atol=1e-7)
 
 
 def test_predict_regions_and_bed_write_one_table_and_per_chromosome_summaries(popsim_main, genome, tmp_path, capsys):
@@ -253,3 +284,48 @@ def test_bad_genome_inputs_exit_2_with_one_line_naming_the_file(popsim_main, gen
                         "-o", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
     assert "genome.bcf is a BCF file: reading BCF needs the htslib backend" in err and "\n" not in err
+
+
+def test_mask_on_the_command_line_drops_sites_and_records_the_accessible_fraction(popsim_main, genome, tmp_path,
+                                                                                   capsys):
+    """--mask: a mask covering everything changes nothing; a gap drops its sites, shortens the windows'
+    accessible length (recorded in windows.csv) and warns below --min-accessible; --multiallelic split runs."""
+    _, bundle_path = trained()
+    base = ["predict", str(bundle_path), str(genome["tbi"]), "--pops", str(genome["pops"]), "--ref-is-ancestral"]
+    assert popsim_main([*base, "-o", str(tmp_path / "plain")]) == 0
+    full = tmp_path / "full.bed"
+    full.write_text("chr2\t0\t80000\nchr1\t0\t120000\n")
+    gap = tmp_path / "gap.bed"  # chr1 bases 25,001-31,000 not callable: 60 % of window 2 (20,001-40,000) left...
+    gap.write_text("chr1\t0\t25000\nchr1\t31000\t120000\nchr2\t0\t80000\n")
+    assert popsim_main([*base, "--mask", str(full), "-o", str(tmp_path / "full")]) == 0
+    assert popsim_main([*base, "--mask", str(gap), "--min-accessible", "0.9", "--multiallelic", "split",
+                        "-o", str(tmp_path / "gap")]) == 0
+    printed = capsys.readouterr().out
+    assert "1 of 10 windows have less than 90 % accessible sequence (lowest 70 %)" in printed
+    assert "outside the mask dropped" in printed
+    plain, masked, gapped = [(tmp_path / d / "windows.csv").read_text().splitlines() for d in ("plain", "full", "gap")]
+    assert masked[0] == "window,chromosome,start,end,n_snps,padded,accessible_fraction,p_constant,p_bottleneck," \
+                        "most_probable"
+    drop = lambda row: row.split(",")[:6] + row.split(",")[7:]  # noqa: E731  (without the fraction column)
+    assert [drop(r) for r in masked[1:]] == [r.split(",") for r in plain[1:]]
+    fractions = [float(r.split(",")[6]) for r in gapped[1:]]
+    assert fractions == [1.0, 0.7] + [1.0] * 8
+    n_plain, n_gap = int(plain[2].split(",")[4]), int(gapped[2].split(",")[4])
+    assert n_gap < n_plain and [r.split(",")[4] for r in gapped[3:]] == [r.split(",")[4] for r in plain[3:]]
+
+
+def test_bad_mask_inputs_exit_2_with_one_line_naming_the_file(popsim_main, genome, tmp_path, capsys):
+    _, bundle_path = trained()
+    bad = tmp_path / "bad.bed"
+    bad.write_text("chr1\t100\n")
+    other = tmp_path / "other.bed"
+    other.write_text("chr1\t0\t100\nchr9\t0\t100\n")
+    cases = [(bad, "bad.bed, line 1: expected a BED line 'chrom start end' (0-based, half-open, 0 <= start < end)"),
+             (other, "other.bed: contig 'chr9' of the mask is not a contig of"),
+             (tmp_path, "is a directory; expected a text file with lines 'chrom start end'"),
+             (tmp_path / "none.bed", "none.bed' does not exist")]
+    for mask, message in cases:
+        assert popsim_main(["predict", str(bundle_path), str(genome["tbi"]), "--pops", str(genome["pops"]),
+                            "--ref-is-ancestral", "--mask", str(mask), "-o", str(tmp_path / "o")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("popsim: error: ") and message in err and "\n" not in err, err

@@ -291,7 +291,7 @@ def test_non_snp_records_are_skipped_and_counted(tmp_path):
     g = read_vcf(_small(tmp_path, body), POPS3)
     np.testing.assert_array_equal(g.positions, [1, 10])
     assert g.skipped == {"multiallelic": 1, "symbolic": 2, "indel": 2, "no_alt": 1, "non_acgt": 1,
-                         "filtered": 0, "no_ancestral": 0, "monomorphic": 1, "telomere": 0}
+                         "filtered": 0, "no_ancestral": 0, "monomorphic": 1, "telomere": 0, "masked": 0}
     assert g.n_records == 10
     kept = read_vcf(_small(tmp_path, body), POPS3, drop_monomorphic=False, pass_only=True)
     np.testing.assert_array_equal(kept.positions, [1, 9])
@@ -506,3 +506,41 @@ def test_directories_given_as_vcf_or_population_file_are_named(tmp_path):
         read_vcf(tmp_path)
     with pytest.raises(ValueError, match="population file .* is a directory"):
         read_populations(tmp_path)
+
+
+# --------------------------------------------------------------------------------- multiallelic split
+
+
+def test_multiallelic_records_split_into_one_biallelic_record_per_alt_as_bcftools_norm(tmp_path):
+    header = ('##fileformat=VCFv4.2\n##INFO=<ID=AA,Number=1,Type=String,Description="Ancestral">\n'
+              "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\ts1\ts2\ts3\n")
+    body = ("1\t2\t.\tA\tC,G\t.\tPASS\tAA=A\tGT\t1|2\t0|0\t2|.\n"      # two SNP ALTs: two records at POS 2
+            "1\t3\t.\tA\tC,AT,*\t.\tPASS\tAA=C\tGT\t1|2\t0|3\t1|1\n"   # C kept (AA=C: polarised), AT indel, * symbolic
+            "1\t4\t.\tG\tT\t.\tPASS\tAA=G\tGT\t0|1\t0|0\t1|1\n"        # biallelic, unchanged
+            "1\t5\t.\tC\tA,T\t.\tq10\tAA=C\tGT\t0|1\t2|0\t1|1\n")      # filtered (with pass_only)
+    path = _small(tmp_path, body, header=header)
+    skipped = read_vcf(path, POPS3)
+    assert skipped.skipped["multiallelic"] == 3 and skipped.n_split == 0
+    np.testing.assert_array_equal(skipped.positions, [4])
+    g = read_vcf(path, POPS3, multiallelic="split")
+    np.testing.assert_array_equal(g.positions, [2, 2, 3, 4, 5, 5])
+    np.testing.assert_array_equal(g.calls, [[1, 0, 0, 0, 0, -1],    # A>C: carriers of C are 1, G and REF 0
+                                            [0, 1, 0, 0, 1, -1],    # A>G
+                                            [1, 0, 0, 0, 1, 1],     # A>C
+                                            [0, 1, 0, 0, 1, 1],
+                                            [0, 1, 0, 0, 1, 1],     # C>A
+                                            [0, 0, 1, 0, 0, 0]])    # C>T
+    assert g.n_split == 3 and g.skipped["multiallelic"] == 0
+    assert g.skipped["indel"] == 1 and g.skipped["symbolic"] == 1 and g.n_records == 4
+    assert "3 multiallelic records split" in g.summary()
+    polar = read_vcf(path, POPS3, multiallelic="split", ancestral_allele="AA", pass_only=True)
+    np.testing.assert_array_equal(polar.positions, [2, 2, 3, 4])
+    np.testing.assert_array_equal(polar.calls[2], [0, 1, 1, 1, 0, 0])  # AA=C: C is 0, the others 1
+    assert polar.skipped["filtered"] == 2
+    with pytest.raises(ValueError, match="multiallelic must be one of skip, split; got 'keep'"):
+        vcf_module.read_vcf(path, POPS3, multiallelic="keep")
+    bad = _small(tmp_path, "1\t2\t.\tA\tC,G\t.\tPASS\t.\tGT\t1|3\t0|0\t0|0\n", name="bad.vcf")
+    with pytest.raises(VcfFormatError, match=r"allele index 3, but the record has 2 ALT alleles"):
+        vcf_module.read_vcf(bad, POPS3, multiallelic="split", backend="python")
+    with pytest.raises(VcfFormatError, match=r"allele index 3"):
+        vcf_module.read_vcf(bad, POPS3, multiallelic="split", backend="htslib")

@@ -101,3 +101,8 @@ def test_bio2zarr_vcf2zarr_store_reads_like_the_text(tmp_path):
         got = read_vcf(tmp_path / "calls.vcz", pops, region, **options)
         assert_same_genotypes(reference, got, ignore=SAME)
         assert got.skipped["multiallelic"] + got.skipped["filtered"] > 0 and not got.phased
+        options["multiallelic"] = "split"
+        reference = read_vcf(plain, pops, region, backend="python", **options)
+        got = read_vcf(tmp_path / "calls.vcz", pops, region, **options)
+        assert_same_genotypes(reference, got, ignore=SAME)
+        assert got.n_split > 0 or region != "chr1"
