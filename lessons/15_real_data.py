@@ -270,7 +270,12 @@ except MismatchError as error:
 # 1–6 kb gaps.
 
 # %%
-import pysam  # noqa: E402  (bgzip + tabix, as htslib's command-line tools do; pip install 'popsim[vcf]')
+try:  # bgzip + tabix (as htslib's command-line tools do) and BCF: pysam; indexed reads: cyvcf2
+    import cyvcf2  # noqa: E402,F401
+    import pysam  # noqa: E402
+except ImportError as error:
+    raise SystemExit(f"Section 8 of lesson 15 needs htslib's Python bindings ({error.name} is missing): "
+                     "pip install -e '.[vcf]' (sections 1-7 above ran without them)") from None
 
 from popsim.realdata.mask import AccessibilityMask, mask_replicate  # noqa: E402
 
