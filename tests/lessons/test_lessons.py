@@ -10,6 +10,8 @@ import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
+from minidl.calibration import negative_log_likelihood
+
 from lessons.__main__ import FLAGSHIP_CANDIDATES, lessons, main, title
 
 LESSONS = lessons()
@@ -111,6 +113,17 @@ CLAIMS = {
         np.testing.assert_array_less(np.abs(g["out_ref"] - g["out_fast"]).max(), 1e-5)),
     # 11: the exchangeable design is invariant to the order of haplotypes within each population
     "11_cnn_architectures": exchangeable_networks_ignore_the_order_within_populations,
+    # 15: temperature scaling changes confidence, never the predicted class, and does not raise the validation
+    # NLL it minimises; the region read jumps through the BCF's index to chr2 only, inside the region asked
+    # (absolute positions LOCUS+1..2·LOCUS, 1-based); the streamed genome prediction covers every window
+    "15_real_data": lambda g: (
+        np.testing.assert_array_equal(g["p_test"].argmax(1), g["q_test"].argmax(1)),
+        np.testing.assert_array_less(
+            negative_log_likelihood(g["calibration"].transform(g["p_val"]), g["y_val"]),
+            negative_log_likelihood(g["p_val"], g["y_val"]) + 1e-9),
+        np.testing.assert_equal((g["region"].chromosome, g["region"].num_sites > 0), ("chr2", True)),
+        np.testing.assert_array_less(g["LOCUS"], g["region"].absolute_positions),
+        np.testing.assert_array_less(g["region"].absolute_positions, 2 * g["LOCUS"] + 1)),
     # 16: the learning curve's sets: the test and validation sets never overlap the training pool, every set
     # holds the scenarios in equal numbers, and each training set contains the smaller ones
     "16_learning_curve": lambda g: (
