@@ -1,6 +1,7 @@
-"""Fast convolution: direct numba loops for small receptive fields, Winograd minimal filtering for
-stride-1 kernels one pixel high and 2 or 3 wide (:mod:`.winograd_numba`), otherwise numba-parallel
-im2col / col2im around a BLAS matrix product.
+"""Fast convolution: direct numba loops for small receptive fields; for a batch of two samples or more,
+cache-blocked im2col + BLAS, one sample per thread (:mod:`.conv_blocked`: the usual path of a training
+or inference batch); for a single sample, Winograd minimal filtering for stride-1 kernels one pixel high
+and 2 or 3 wide (:mod:`.winograd_numba`), otherwise numba-parallel im2col / col2im around a BLAS product.
 
 Part of the fast kernel family (:mod:`minidl.kernels.fast` exports its public functions): same
 functions, arguments and results as :mod:`minidl.kernels.reference` (proved in
@@ -38,7 +39,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from . import winograd_numba
+from . import conv_blocked, winograd_numba
 from .blas import reduction_dot
 from .contract import is_linear, is_plain_relu
 from .geometry import as_image, output_hw
@@ -226,6 +227,15 @@ _DIRECT_BLOCKS = 16
 WINOGRAD = True
 
 
+#: use the cache-blocked im2col + BLAS of :mod:`.conv_blocked` (one sample per task, buffers in cache)
+#: for the im2col convolutions of a batch with a sample per thread
+BLOCKED = True
+
+
+def _blocked(N):
+    return BLOCKED and conv_blocked.applicable(N)
+
+
 def _pointwise(kh, kw, strides, pads):
     """A 1×1 convolution with stride 1 and no padding: already a matrix product (any number of channels)."""
     return kh == 1 and kw == 1 and tuple(strides) == (1, 1) and not any(pads)
@@ -259,6 +269,8 @@ def conv2d_forward(x, w, b, strides, pads, relu=False):
     if K <= DIRECT_MAX_K and not _pointwise(kh, kw, strides, pads):
         _direct_forward(x, w, bias, strides[0], strides[1], pads[0], pads[2], relu, y)
         return y
+    if not _pointwise(kh, kw, strides, pads) and _blocked(N):
+        return conv_blocked.conv_forward(x, w, b, strides, pads, Ho, Wo, relu)
     if _winograd(K, w.shape, strides, Wo):
         return winograd_numba.conv_forward(x, w, b, pads, Wo, relu)
     W2 = w.reshape(K, F)
@@ -305,6 +317,8 @@ def conv2d_backward(x, dy, w, strides, pads, need_dx=True):
         if need_dx:
             _direct_dx(dy, w, strides[0], strides[1], pads[0], pads[2], dx)
         return part.sum(axis=0), dx
+    if not _pointwise(kh, kw, strides, pads) and _blocked(N):
+        return conv_blocked.conv_backward(x, dy, w, strides, pads, need_dx)
     if _winograd(K, w.shape, strides, Wo):
         return winograd_numba.conv_backward(x, dy, w, pads, need_dx)
     if _pointwise(kh, kw, strides, pads):

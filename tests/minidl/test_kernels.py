@@ -16,7 +16,9 @@ from hypothesis import strategies as st
 
 from minidl import activations
 from minidl.config import use_kernels
-from minidl.kernels import active, contract, conv_numba, family, padding_amounts, same_padding, winograd_numba
+from minidl import threads
+from minidl.kernels import (active, contract, conv_blocked, conv_numba, family, padding_amounts, same_padding,
+                            winograd_numba)
 
 REF, FAST = family("reference"), family("fast")
 TOL = {np.float32: dict(rtol=2e-4, atol=2e-5), np.float64: dict(rtol=1e-10, atol=1e-11)}
@@ -58,15 +60,21 @@ def winograd_geometries(draw):
 
 @contextlib.contextmanager
 def _conv_path(path):
-    """Force the fast family's direct-loop path, its im2col + BLAS path or (where it applies) Winograd."""
-    old = conv_numba.DIRECT_MAX_K, conv_numba.WINOGRAD, winograd_numba.MIN_TILES
+    """Force the fast family's direct-loop path, its im2col + BLAS path, its cache-blocked im2col (where the
+    batch has two samples or more; one output row per block, so that blocks meet on every image) or
+    (where it applies) Winograd."""
+    old = (conv_numba.DIRECT_MAX_K, conv_numba.WINOGRAD, conv_numba.BLOCKED, winograd_numba.MIN_TILES,
+           conv_blocked.BLOCK_ROWS)
     conv_numba.DIRECT_MAX_K = 10**9 if path == "direct" else 0
     conv_numba.WINOGRAD = path == "winograd"
+    conv_numba.BLOCKED = path == "blocked"
     winograd_numba.MIN_TILES = 0   # also partial tiles on tiny outputs: the edge cases
+    conv_blocked.BLOCK_ROWS = 1
     try:
         yield
     finally:
-        conv_numba.DIRECT_MAX_K, conv_numba.WINOGRAD, winograd_numba.MIN_TILES = old
+        (conv_numba.DIRECT_MAX_K, conv_numba.WINOGRAD, conv_numba.BLOCKED, winograd_numba.MIN_TILES,
+         conv_blocked.BLOCK_ROWS) = old
 
 
 def _check_fast_conv_paths(g, relu, paths):
@@ -92,7 +100,16 @@ def _check_fast_conv_paths(g, relu, paths):
 @SETTINGS
 @given(geometries(), st.booleans())
 def test_fast_conv2d_forward_and_backward_equal_reference_on_every_path(g, relu):
-    _check_fast_conv_paths(g, relu, ("direct", "im2col", "winograd"))
+    _check_fast_conv_paths(g, relu, ("direct", "im2col", "blocked", "winograd"))
+
+
+@SETTINGS
+@given(geometries(), st.booleans(), st.integers(2, 4), st.sampled_from([1, 2]))
+def test_cache_blocked_conv_equals_reference_on_one_and_two_threads(g, relu, N, n_threads):
+    g["N"] = N   # a task per sample: at least two
+    assert conv_blocked.applicable(N)
+    with threads.limit_threads(n_threads):
+        _check_fast_conv_paths(g, relu, ("blocked",))
 
 
 @SETTINGS
