@@ -32,6 +32,7 @@ import threading
 import numpy as np
 from numba import njit
 
+from . import workspace
 from .blas import run_tasks
 
 #: output positions per block (rows of the private ``cols``): long enough for a good BLAS product, short
@@ -123,7 +124,7 @@ def conv_forward(x, w, b, strides, pads, Ho, Wo, relu):
     K = kh * kw * C
     W2 = w.reshape(K, F)
     bias = np.zeros(F, dtype=x.dtype) if b is None else np.ascontiguousarray(b, dtype=x.dtype)
-    y = np.empty((N, Ho, Wo, F), dtype=x.dtype)
+    y = workspace.empty((N, Ho, Wo, F), x.dtype)
     blocks = _row_blocks(Ho, Wo)
     geometry = (kh, kw, strides[0], strides[1], pads[0], pads[2], Wo)
 
@@ -147,7 +148,7 @@ def conv_backward(x, dy, w, strides, pads, need_dx):
     Ho, Wo = dy.shape[1], dy.shape[2]
     K = kh * kw * C
     W2t = w.reshape(K, F).T
-    dx = np.zeros(x.shape, dtype=x.dtype) if need_dx else None
+    dx = workspace.empty(x.shape, x.dtype) if need_dx else None
     blocks = _row_blocks(Ho, Wo)
     geometry = (kh, kw, strides[0], strides[1], pads[0], pads[2], Wo)
     partials = {}   # thread id → that thread's partial dW₂ (K, F)
@@ -157,6 +158,8 @@ def conv_backward(x, dy, w, strides, pads, need_dx):
         if acc is None:
             acc = partials[threading.get_ident()] = np.zeros((K, F), dtype=x.dtype)
         part = _SCRATCH.get("part", K * F, x.dtype).reshape(K, F)
+        if need_dx:
+            dx[n] = 0.0   # this sample's windows scatter-add onto it below
         for i0, i1 in blocks:
             rows = (i1 - i0) * Wo
             cols = _SCRATCH.get("cols", rows * K, x.dtype).reshape(rows, K)

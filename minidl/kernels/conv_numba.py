@@ -39,7 +39,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from . import conv_blocked, winograd_numba
+from . import conv_blocked, winograd_numba, workspace
 from .blas import reduction_dot
 from .contract import is_linear, is_plain_relu
 from .geometry import as_image, output_hw
@@ -265,7 +265,7 @@ def conv2d_forward(x, w, b, strides, pads, relu=False):
     F = w.shape[3]
     K = kh * kw * C
     bias = np.zeros(F, dtype=x.dtype) if b is None else np.ascontiguousarray(b, dtype=x.dtype)
-    y = np.empty((N, Ho, Wo, F), dtype=x.dtype)
+    y = workspace.empty((N, Ho, Wo, F), x.dtype)
     if K <= DIRECT_MAX_K and not _pointwise(kh, kw, strides, pads):
         _direct_forward(x, w, bias, strides[0], strides[1], pads[0], pads[2], relu, y)
         return y
@@ -282,7 +282,7 @@ def conv2d_forward(x, w, b, strides, pads, relu=False):
             _bias_act(y2, bias, relu)
         return y
     chunk = _chunk(N, P * K * x.itemsize)
-    cols = np.empty((chunk * P, K), dtype=x.dtype)
+    cols = workspace.empty((chunk * P, K), x.dtype)
     for n0 in range(0, N, chunk):
         nb = min(chunk, N - n0)
         c = cols[:nb * P]
@@ -309,18 +309,20 @@ def conv2d_backward(x, dy, w, strides, pads, need_dx=True):
     P = Ho * Wo
     W2 = w.reshape(K, F)
     dy2 = dy.reshape(N * P, F)
-    dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
     if K <= DIRECT_MAX_K and not _pointwise(kh, kw, strides, pads):
         T = min(_DIRECT_BLOCKS, N * Ho)
         part = np.empty((T, kh, kw, C, F), dtype=x.dtype)
         _direct_dw(x, dy, strides[0], strides[1], pads[0], pads[2], T, part)
+        dx = None
         if need_dx:
+            dx = workspace.empty(x.shape, x.dtype)
             _direct_dx(dy, w, strides[0], strides[1], pads[0], pads[2], dx)
         return part.sum(axis=0), dx
     if not _pointwise(kh, kw, strides, pads) and _blocked(N):
         return conv_blocked.conv_backward(x, dy, w, strides, pads, need_dx)
     if _winograd(K, w.shape, strides, Wo):
         return winograd_numba.conv_backward(x, dy, w, pads, need_dx)
+    dx = workspace.empty(x.shape, x.dtype) if need_dx else None
     if _pointwise(kh, kw, strides, pads):
         x2 = x.reshape(N * H * W, C)
         dW2 = reduction_dot(x2, dy2)
@@ -328,8 +330,8 @@ def conv2d_backward(x, dy, w, strides, pads, need_dx=True):
             np.dot(dy2, W2.T, out=dx.reshape(N * H * W, C))
         return dW2.reshape(w.shape), dx
     chunk = _chunk(N, P * K * x.itemsize)
-    cols = np.empty((chunk * P, K), dtype=x.dtype)
-    dcols = np.empty((chunk * P, K), dtype=x.dtype) if need_dx else None
+    cols = workspace.empty((chunk * P, K), x.dtype)
+    dcols = workspace.empty((chunk * P, K), x.dtype) if need_dx else None
     dW2 = np.zeros((K, F), dtype=x.dtype)
     part = np.empty((K, F), dtype=x.dtype)
     for n0 in range(0, N, chunk):
@@ -412,7 +414,7 @@ def _bias_act_inplace(y, b, relu):
 def relu_backward(dy, y):
     """``dz = dy·[y > 0]`` in one parallel pass."""
     dy = np.ascontiguousarray(dy, dtype=y.dtype)
-    dz = np.empty_like(dy)
+    dz = workspace.empty(dy.shape, dy.dtype)
     _relu_backward(dy.reshape(-1, dy.shape[-1]), np.ascontiguousarray(y).reshape(-1, y.shape[-1]),
                    dz.reshape(-1, dz.shape[-1]))
     return dz

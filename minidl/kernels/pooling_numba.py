@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from . import workspace
 from .geometry import output_hw
 
 
@@ -90,8 +91,8 @@ def max_pool2d_forward(x, pool, strides, pads):
     """Same as :func:`minidl.kernels.reference.max_pool2d_forward`: ``(y, arg)``."""
     x = np.ascontiguousarray(x)
     Ho, Wo = output_hw(x.shape, pool, strides, pads)
-    y = np.empty((x.shape[0], Ho, Wo, x.shape[3]), dtype=x.dtype)
-    arg = np.empty(y.shape, dtype=np.int32)
+    y = workspace.empty((x.shape[0], Ho, Wo, x.shape[3]), x.dtype)
+    arg = workspace.empty(y.shape, np.int32)
     _pool_forward(x, pool[0], pool[1], strides[0], strides[1], pads[0], pads[2], True, y, arg)
     return y, arg
 
@@ -99,7 +100,7 @@ def max_pool2d_forward(x, pool, strides, pads):
 def max_pool2d_backward(dy, arg, x_shape, pool, strides, pads):
     """Same as the reference: the error of each window goes to its winner."""
     dy = np.ascontiguousarray(dy)
-    dx = np.empty(x_shape, dtype=dy.dtype)
+    dx = workspace.empty(x_shape, dy.dtype)
     _pool_backward(dy, np.ascontiguousarray(arg), pool[0], pool[1], strides[0], strides[1], pads[0], pads[2],
                    True, dx)
     return dx
@@ -109,7 +110,7 @@ def avg_pool2d_forward(x, pool, strides, pads):
     """Same as the reference: the mean of the real cells of each window."""
     x = np.ascontiguousarray(x)
     Ho, Wo = output_hw(x.shape, pool, strides, pads)
-    y = np.empty((x.shape[0], Ho, Wo, x.shape[3]), dtype=x.dtype)
+    y = workspace.empty((x.shape[0], Ho, Wo, x.shape[3]), x.dtype)
     _pool_forward(x, pool[0], pool[1], strides[0], strides[1], pads[0], pads[2], False, y, _NO_ARG)
     return y
 
@@ -117,6 +118,6 @@ def avg_pool2d_forward(x, pool, strides, pads):
 def avg_pool2d_backward(dy, x_shape, pool, strides, pads):
     """Same as the reference: each real cell receives ``dy / count``."""
     dy = np.ascontiguousarray(dy)
-    dx = np.empty(x_shape, dtype=dy.dtype)
+    dx = workspace.empty(x_shape, dy.dtype)
     _pool_backward(dy, _NO_ARG, pool[0], pool[1], strides[0], strides[1], pads[0], pads[2], False, dx)
     return dx
