@@ -3,7 +3,8 @@
 
 Checklist: ``parallel=True, cache=True``; forward ``prange`` over output rows ``(n, i)`` and backward
 ``prange`` over images ``n`` (overlapping windows scatter into the same image only, so one thread per
-image never races); innermost loop over channels (unit stride); no allocation inside ``prange``.
+image never races) — or, for max pooling whose windows tile the image (the usual stride = pool size),
+over input rows in gather form (each cell written once); innermost loop over channels (unit stride); no allocation inside ``prange``.
 """
 
 from __future__ import annotations
@@ -38,11 +39,12 @@ def _pool_forward(x, ph, pw, sh, sw, top, left, is_max, y, arg):
                 for p in range(p0, p1):
                     for q in range(q0, q1):
                         idx = (p - i * sh + top) * pw + (q - j * sw + left)
-                        for k in range(C):
+                        for k in range(C):   # selects, not branches: vectorised over channels
                             v = x[n, p, q, k]
-                            if v > y[n, i, j, k]:  # strict: the first maximum wins, as TensorFlow
-                                y[n, i, j, k] = v
-                                arg[n, i, j, k] = idx
+                            best = y[n, i, j, k]
+                            take = v > best   # strict: the first maximum wins, as TensorFlow
+                            y[n, i, j, k] = v if take else best
+                            arg[n, i, j, k] = idx if take else arg[n, i, j, k]
             else:
                 for k in range(C):
                     y[n, i, j, k] = 0.0
@@ -84,6 +86,29 @@ def _pool_backward(dy, arg, ph, pw, sh, sw, top, left, is_max, dx):
                                 dx[n, p, q, k] += dy[n, i, j, k] * inv
 
 
+@njit(parallel=True, cache=True)
+def _max_pool_backward_tiled(dy, arg, ph, pw, top, left, dx):
+    """Max pooling whose windows tile the image (stride = pool size), in gather form: every cell of ``dx``
+    is written once, ``dy`` of its window if it was the winner, else 0 (cells outside every window: 0).
+    Parallel over input rows ``(n, p)``; no zeroing pass, no scatter."""
+    N, H, W, C = dx.shape
+    Ho, Wo = dy.shape[1], dy.shape[2]
+    for r in prange(N * H):
+        n = r // H
+        p = r - n * H
+        i = (p + top) // ph
+        a = p + top - i * ph
+        for q in range(W):
+            j = (q + left) // pw
+            if i < Ho and j < Wo:
+                idx = a * pw + (q + left - j * pw)
+                for k in range(C):
+                    dx[n, p, q, k] = dy[n, i, j, k] if arg[n, i, j, k] == idx else 0.0
+            else:
+                for k in range(C):
+                    dx[n, p, q, k] = 0.0
+
+
 _NO_ARG = np.zeros((1, 1, 1, 1), dtype=np.int32)
 
 
@@ -101,6 +126,9 @@ def max_pool2d_backward(dy, arg, x_shape, pool, strides, pads):
     """Same as the reference: the error of each window goes to its winner."""
     dy = np.ascontiguousarray(dy)
     dx = workspace.empty(x_shape, dy.dtype)
+    if tuple(strides) == tuple(pool):
+        _max_pool_backward_tiled(dy, np.ascontiguousarray(arg), pool[0], pool[1], pads[0], pads[2], dx)
+        return dx
     _pool_backward(dy, np.ascontiguousarray(arg), pool[0], pool[1], strides[0], strides[1], pads[0], pads[2],
                    True, dx)
     return dx

@@ -171,6 +171,24 @@ def test_fast_pooling_forward_and_backward_equal_reference(g):
 
 
 @SETTINGS
+@given(geometries(), st.booleans())
+def test_fast_max_pooling_with_tiling_windows_equals_reference_also_with_ties(g, ties):
+    """Stride = pool size (the gather-form backward); on 0/1 data most windows have tied maxima."""
+    rng, x, _, _ = _data(g)
+    if ties:
+        x = (x > 0).astype(g["dtype"])
+    padding = "same" if any(g["pads"]) else "valid"
+    args = (g["k"], g["k"], padding_amounts((g["H"], g["W"]), g["k"], g["k"], padding))
+    y_ref, arg_ref = REF.max_pool2d_forward(x, *args)
+    y_fast, arg_fast = FAST.max_pool2d_forward(x, *args)
+    np.testing.assert_array_equal(y_fast, y_ref)
+    np.testing.assert_array_equal(arg_fast, arg_ref)
+    dy = rng.standard_normal(y_ref.shape).astype(g["dtype"])
+    np.testing.assert_array_equal(FAST.max_pool2d_backward(dy, arg_fast, x.shape, *args),
+                                  REF.max_pool2d_backward(dy, arg_ref, x.shape, *args))
+
+
+@SETTINGS
 @given(st.integers(1, 200), st.integers(1, 6), st.sampled_from([np.float32, np.float64]), st.integers(0, 2**16))
 def test_fast_batchnorm_passes_equal_reference(M, C, dtype, seed):
     rng = np.random.default_rng(seed)
