@@ -37,6 +37,7 @@ import numpy as np
 from . import callbacks as _callbacks
 from . import config
 from . import data as _data
+from . import kernels as _kernels
 from . import losses as _losses
 from . import metrics as _metrics
 from . import optimizers as _optimizers
@@ -247,7 +248,7 @@ class Sequential:
             self.layers[0].input_shape if self.layers and self.layers[0].built else None)
         if expected is not None and tuple(x.shape[1:]) != tuple(expected):
             raise ValueError(f"{name} has sample shape {tuple(x.shape[1:])}; the model expects {tuple(expected)}")
-        if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
+        if np.issubdtype(x.dtype, np.floating) and not _kernels.active().all_finite(x):
             raise ValueError(f"{name} contains NaN or infinite values")
         return x
 

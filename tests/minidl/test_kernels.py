@@ -250,6 +250,19 @@ def test_conv_bias_activation_and_its_backward_equal_the_three_plain_steps_in_bo
         np.testing.assert_allclose(dz, expected_dz, rtol=1e-10, atol=1e-12, err_msg=K.__name__)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, np.int32])
+@pytest.mark.parametrize("size", [10, 1 << 17])
+def test_all_finite_equals_reference_for_nan_inf_anywhere(dtype, size):
+    x = np.ones(size, dtype=dtype)
+    assert FAST.all_finite(x) and REF.all_finite(x)
+    if np.issubdtype(dtype, np.floating):
+        for bad in (np.nan, np.inf, -np.inf):
+            for where in (0, size // 2, size - 1):
+                y = x.copy()
+                y[where] = bad
+                assert not FAST.all_finite(y.reshape(2, -1)) and not REF.all_finite(y)
+
+
 @pytest.mark.parametrize("rows", [3, 1000])
 def test_dense_products_equal_plain_matrix_products_in_both_families(rows):
     rng = np.random.default_rng(rows)
