@@ -22,7 +22,8 @@ Tasks (samples) are taken from one queue by ``numba.get_num_threads()`` Python t
 turn), each calling a
 single-threaded BLAS (:func:`minidl.kernels.blas.run_tasks`); the numba loops here release the GIL
 (``nogil=True``) and are serial: the parallelism is over samples. A thread owns whole samples, so the
-scatter-add onto ``dx`` (overlapping windows) never races; partial ``dW`` are summed at the end.
+scatter-add onto ``dx`` (overlapping windows) never races; each sample's partial ``dW`` is kept and they
+are summed in sample order at the end, so the result does not depend on which thread took which sample.
 """
 
 from __future__ import annotations
@@ -151,12 +152,12 @@ def conv_backward(x, dy, w, strides, pads, need_dx):
     dx = workspace.empty(x.shape, x.dtype) if need_dx else None
     blocks = _row_blocks(Ho, Wo)
     geometry = (kh, kw, strides[0], strides[1], pads[0], pads[2], Wo)
-    partials = {}   # thread id → that thread's partial dW₂ (K, F)
+    # one partial dW₂ per sample, summed in sample order at the end: the same bits whichever thread took
+    # which sample (a training run is reproducible for a given thread count)
+    partials = np.zeros((N, K, F), dtype=x.dtype)
 
     def sample(n):
-        acc = partials.get(threading.get_ident())
-        if acc is None:
-            acc = partials[threading.get_ident()] = np.zeros((K, F), dtype=x.dtype)
+        acc = partials[n]
         part = _SCRATCH.get("part", K * F, x.dtype).reshape(K, F)
         if need_dx:
             dx[n] = 0.0   # this sample's windows scatter-add onto it below
@@ -173,5 +174,7 @@ def conv_backward(x, dy, w, strides, pads, need_dx):
                 _col2im_block_add(dcols, n, i0, i1, *geometry, dx)
 
     run_tasks([lambda n=n: sample(n) for n in range(N)])
-    dW = np.sum(list(partials.values()), axis=0) if len(partials) > 1 else next(iter(partials.values()))
+    dW = partials[0].copy()
+    for n in range(1, N):   # in sample order
+        dW += partials[n]
     return dW.reshape(w.shape), dx
