@@ -13,7 +13,10 @@ data, same batch size, 2 threads each (numba + OpenBLAS for minidl, TF intra-op 
 timed runs (the order of the libraries rotated each repeat) of three things: ``fit`` (one epoch over
 ``n_train`` samples, no shuffle), a ``train_on_batch`` loop over the same batches, and ``predict``. PyTorch
 has one training path, its usual ``zero_grad / forward / backward / step`` loop, timed for both training
-rows. The median of the repeats is reported, with each peer's time over minidl's (> 1: minidl faster). Also: the FLOP rate of minidl's conv layers
+rows. The median of the repeats is reported, with each peer's time over minidl's (> 1: minidl faster).
+Caveat: on an oversubscribed machine PyTorch's 2 intra-op threads slow down sharply once numba's OpenMP
+pool lives in the same process (benchmarks/RESULTS.md, issue 18 section); check its rows against a
+``--only R2`` run on a quiet machine. Also: the FLOP rate of minidl's conv layers
 (forward + backward, R0/R1 shapes) against a float32 sgemm timed in the same run, and cold / warm
 start-up time of a minidl training process (empty vs filled numba cache).
 
