@@ -14,9 +14,8 @@ timed runs (the order of the libraries rotated each repeat) of three things: ``f
 ``n_train`` samples, no shuffle), a ``train_on_batch`` loop over the same batches, and ``predict``. PyTorch
 has one training path, its usual ``zero_grad / forward / backward / step`` loop, timed for both training
 rows. The median of the repeats is reported, with each peer's time over minidl's (> 1: minidl faster).
-Caveat: on an oversubscribed machine PyTorch's 2 intra-op threads slow down sharply once numba's OpenMP
-pool lives in the same process (benchmarks/RESULTS.md, issue 18 section); check its rows against a
-``--only R2`` run on a quiet machine. Also: the FLOP rate of minidl's conv layers
+``OMP_WAIT_POLICY=PASSIVE`` is set (unless given): with spinning OpenMP threads, PyTorch's two intra-op
+threads collapsed next to numba's pool on a busy machine (benchmarks/RESULTS.md, issue 18 section). Also: the FLOP rate of minidl's conv layers
 (forward + backward, R0/R1 shapes) against a float32 sgemm timed in the same run, and cold / warm
 start-up time of a minidl training process (empty vs filled numba cache).
 
@@ -39,6 +38,10 @@ import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# OpenMP threads that wait by sleeping, not spinning: numba's (OpenMP layer) and PyTorch's pools share this
+# process, and on a busy 2-core machine spinning idle threads of one starve the other (measured: PyTorch R2
+# fit at 147 samples/s with spinning, 14,400 with passive waiting). Set for every library alike.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402
 
