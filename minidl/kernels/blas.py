@@ -127,16 +127,17 @@ def parallel_dots(products, n_threads: int | None = None):
 
 def run_tasks(tasks, n_threads: int | None = None):
     """Run the callables ``tasks`` (each doing its own BLAS calls and GIL-free numba loops) on ``n_threads``
-    Python threads taking them from one queue, with a single-threaded BLAS (restored after); one after
-    another, with the BLAS's own threads, when there is one thread or no OpenBLAS thread control."""
+    Python threads taking them from one queue, always with a single-threaded BLAS (restored after) — also
+    for a single task, so that each task's products are the same calls, hence the same bits, however many
+    tasks there are. One after another when there is one thread or no OpenBLAS thread control."""
     import numba
     tasks = list(tasks)
     n = min(n_threads or numba.get_num_threads(), len(tasks))
-    if n < 2 or not _openblas_setters():
+    if not _openblas_setters():
         for task in tasks:
             task()
         return
-    _run_with_single_threaded_blas(tasks, n)
+    _run_with_single_threaded_blas(tasks, max(n, 1))
 
 
 #: rows per BLAS call in :func:`reduction_dot`

@@ -1,7 +1,7 @@
 """Cache-blocked im2col + BLAS: a convolution whose buffers stay in each core's cache.
 
-Part of the fast kernel family (:mod:`.conv_numba` sends a convolution here when the batch has at least
-one sample per thread); same results as :func:`minidl.kernels.reference.conv2d_forward` and its
+Part of the fast kernel family (:mod:`.conv_numba` sends every forward pass here, and the backward pass
+of a batch of two samples or more); same results as :func:`minidl.kernels.reference.conv2d_forward` and its
 gradients (``tests/minidl/test_kernels.py``). Read :mod:`.conv_numba` first for im2col itself.
 
 Why blocks
@@ -94,10 +94,12 @@ def _bias_act_block(y2, b, relu):
             y2[r, f] = v
 
 
-def applicable(N: int) -> bool:
-    """True for a batch of at least two samples (the unit of work here; one sample is left to the
-    numba-parallel im2col of :mod:`.conv_numba`, which splits its rows over the threads)."""
-    return N >= 2
+def applicable(N: int, backward: bool = False) -> bool:
+    """True where this module computes a convolution: any forward pass (a single sample's blocks are
+    spread over the threads instead, so that a sample's output has the same bits alone and in a batch),
+    and the backward pass of a batch of at least two samples (one sample's is left to the numba-parallel
+    im2col of :mod:`.conv_numba`, which splits its rows over the threads)."""
+    return N >= 2 or not backward
 
 
 def _row_blocks(Ho, Wo):
@@ -129,16 +131,22 @@ def conv_forward(x, w, b, strides, pads, Ho, Wo, relu):
     blocks = _row_blocks(Ho, Wo)
     geometry = (kh, kw, strides[0], strides[1], pads[0], pads[2], Wo)
 
+    def block(n, i0, i1):
+        rows = (i1 - i0) * Wo
+        cols = _SCRATCH.get("cols", rows * K, x.dtype).reshape(rows, K)
+        _im2col_block(x, n, i0, i1, *geometry, cols)
+        out = y[n, i0:i1].reshape(rows, F)
+        np.dot(cols, W2, out=out)
+        _bias_act_block(out, bias, relu)
+
     def sample(n):
         for i0, i1 in blocks:
-            rows = (i1 - i0) * Wo
-            cols = _SCRATCH.get("cols", rows * K, x.dtype).reshape(rows, K)
-            _im2col_block(x, n, i0, i1, *geometry, cols)
-            out = y[n, i0:i1].reshape(rows, F)
-            np.dot(cols, W2, out=out)
-            _bias_act_block(out, bias, relu)
+            block(n, i0, i1)
 
-    run_tasks([lambda n=n: sample(n) for n in range(N)])
+    if N == 1:   # the blocks of the one sample are the tasks: the same products, so the same bits as in a batch
+        run_tasks([lambda i0=i0, i1=i1: block(0, i0, i1) for i0, i1 in blocks])
+    else:
+        run_tasks([lambda n=n: sample(n) for n in range(N)])
     return y
 
 

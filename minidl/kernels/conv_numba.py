@@ -1,6 +1,6 @@
-"""Fast convolution: direct numba loops for small receptive fields; for a batch of two samples or more,
-cache-blocked im2col + BLAS, one sample per thread (:mod:`.conv_blocked`: the usual path of a training
-or inference batch); for a single sample, Winograd minimal filtering for stride-1 kernels one pixel high
+"""Fast convolution: direct numba loops for small receptive fields; otherwise cache-blocked im2col + BLAS
+(:mod:`.conv_blocked`) for every forward pass and for the backward pass of a batch of two samples or more
+(one sample per thread); for a single sample's backward pass, Winograd minimal filtering for stride-1 kernels one pixel high
 and 2 or 3 wide (:mod:`.winograd_numba`), otherwise numba-parallel im2col / col2im around a BLAS product.
 
 Part of the fast kernel family (:mod:`minidl.kernels.fast` exports its public functions): same
@@ -216,9 +216,10 @@ def _direct_dx(dy, w, sh, sw, top, left, dx):
                         dx[n, p, q, k] += acc
 
 
-#: receptive fields ``kh·kw·C`` up to this size use the direct loops in the backward pass and in the forward
-#: pass of a single sample (measured in bench_kernels.py: im2col rows that short make poor BLAS products;
-#: the forward of a batch goes to :mod:`.conv_blocked` all the same); larger ones use im2col + BLAS
+#: receptive fields ``kh·kw·C`` up to this size use the direct loops (measured in bench_kernels.py: im2col
+#: rows that short make poor BLAS products; for R0's first layer the blocked path's forward measured 1.3x
+#: faster, its backward 1.6x slower — the direct loops are kept for both, whose results do not depend on the
+#: batch at all); larger ones use im2col + BLAS
 DIRECT_MAX_K = 16
 _DIRECT_BLOCKS = 16
 
@@ -233,8 +234,8 @@ WINOGRAD = True
 BLOCKED = True
 
 
-def _blocked(N):
-    return BLOCKED and conv_blocked.applicable(N)
+def _blocked(N, backward=False):
+    return BLOCKED and conv_blocked.applicable(N, backward)
 
 
 def _pointwise(kh, kw, strides, pads):
@@ -266,16 +267,15 @@ def conv2d_forward(x, w, b, strides, pads, relu=False):
     F = w.shape[3]
     K = kh * kw * C
     bias = np.zeros(F, dtype=x.dtype) if b is None else np.ascontiguousarray(b, dtype=x.dtype)
-    if not _pointwise(kh, kw, strides, pads) and _blocked(N):
-        # also for tiny receptive fields: the blocks keep the (large) output in cache until biased and
-        # rectified — measured 1.3x faster than the direct loops on R0's first layer (64x50x400x1, 3x3x32)
-        return conv_blocked.conv_forward(x, w, b, strides, pads, Ho, Wo, relu)
-    y = workspace.empty((N, Ho, Wo, F), x.dtype)
     if K <= DIRECT_MAX_K and not _pointwise(kh, kw, strides, pads):
+        y = workspace.empty((N, Ho, Wo, F), x.dtype)
         _direct_forward(x, w, bias, strides[0], strides[1], pads[0], pads[2], relu, y)
         return y
+    if not _pointwise(kh, kw, strides, pads) and _blocked(N):
+        return conv_blocked.conv_forward(x, w, b, strides, pads, Ho, Wo, relu)
     if _winograd(K, w.shape, strides, Wo):
         return winograd_numba.conv_forward(x, w, b, pads, Wo, relu)
+    y = workspace.empty((N, Ho, Wo, F), x.dtype)
     W2 = w.reshape(K, F)
     y2 = y.reshape(N * Ho * Wo, F)
     P = Ho * Wo
@@ -321,7 +321,7 @@ def conv2d_backward(x, dy, w, strides, pads, need_dx=True):
             dx = workspace.empty(x.shape, x.dtype)
             _direct_dx(dy, w, strides[0], strides[1], pads[0], pads[2], dx)
         return part.sum(axis=0), dx
-    if not _pointwise(kh, kw, strides, pads) and _blocked(N):
+    if not _pointwise(kh, kw, strides, pads) and _blocked(N, backward=True):
         return conv_blocked.conv_backward(x, dy, w, strides, pads, need_dx)
     if _winograd(K, w.shape, strides, Wo):
         return winograd_numba.conv_backward(x, dy, w, pads, need_dx)

@@ -107,7 +107,7 @@ def test_fast_conv2d_forward_and_backward_equal_reference_on_every_path(g, relu)
 @given(geometries(), st.booleans(), st.integers(2, 4), st.sampled_from([1, 2]))
 def test_cache_blocked_conv_equals_reference_on_one_and_two_threads(g, relu, N, n_threads):
     g["N"] = N   # a task per sample: at least two
-    assert conv_blocked.applicable(N)
+    assert conv_blocked.applicable(N, backward=True)
     with threads.limit_threads(n_threads):
         _check_fast_conv_paths(g, relu, ("blocked",))
 
@@ -140,6 +140,22 @@ def test_cook_toom_with_points_0_1_gives_the_textbook_f22():
     BT, G, AT = winograd_numba.cook_toom(2, 2, (0, 1))
     assert BT == [[1, -1, 0], [0, 1, 0], [0, -1, 1]] and G == [[1, 0], [1, 1], [0, 1]]
     assert AT == [[1, 1, 0], [0, 1, 1]]
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_a_sample_gets_the_same_output_bits_alone_and_in_a_batch(n_threads):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, 30, 40, 6)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 6, 8)).astype(np.float32)
+    old = conv_blocked.BLOCK_ROWS
+    conv_blocked.BLOCK_ROWS = 80   # two output rows per block: several blocks per sample
+    try:
+        with threads.limit_threads(n_threads):
+            batch = FAST.conv2d_forward(x, w, None, (1, 1), (1, 1, 1, 1), relu=True)
+            alone = [FAST.conv2d_forward(x[n:n + 1], w, None, (1, 1), (1, 1, 1, 1), relu=True) for n in range(5)]
+    finally:
+        conv_blocked.BLOCK_ROWS = old
+    np.testing.assert_array_equal(np.concatenate(alone), batch)
 
 
 def test_winograd_path_is_taken_by_conv1d_shaped_kernels_only():
