@@ -1,4 +1,5 @@
-"""minidl vs Keras 3 (TensorFlow CPU) on the three reference workloads of issue 3, in one process.
+"""minidl vs Keras 3 (TensorFlow CPU) and PyTorch (CPU) on the three reference workloads of issue 3, in one
+process.
 
 R0  genotype image (50, 400, 1) binary: Conv2D(32,3,relu) → BN → MaxPool 2 → Conv2D(64,3,relu) → BN →
     MaxPool 2 → Flatten → Dense(64,relu) → Dropout(0.5) → Dense(3,softmax); Adam; batch 64.
@@ -6,15 +7,21 @@ R1  (1000 SNPs, 270 haplotypes as channels) ±1: Conv1D(64,2,relu) → AvgPool1D
     AvgPool1D 2 → BN → Flatten → Dense(32,relu) → Dropout(0.5) → Dense(3,softmax); Adam; batch 128.
 R2  MLP 8 → 128 → 32 → 16 → 8 → 2 on summary statistics; Adam; batch 32 (overhead-bound).
 
-Method: same architecture, same initial weights (copied minidl → Keras), same data, same batch size,
-2 threads each (numba + OpenBLAS for minidl, TF intra-op for Keras), warm-up first (JIT / graph tracing),
-then ``--repeats`` alternating timed runs of ``fit`` (one epoch over ``n_train`` samples, no shuffle) and
-``predict``; the median of the repeats is reported. Also: the FLOP rate of minidl's conv layers
+Method: same architecture, same initial weights (copied minidl → Keras; PyTorch keeps its own), same
+data, same batch size, 2 threads each (numba + OpenBLAS for minidl, TF intra-op for Keras,
+``torch.set_num_threads`` for PyTorch), warm-up first (JIT / graph tracing), then ``--repeats`` alternating
+timed runs (the order of the libraries rotated each repeat) of three things: ``fit`` (one epoch over
+``n_train`` samples, no shuffle), a ``train_on_batch`` loop over the same batches, and ``predict``. PyTorch
+has one training path, its usual ``zero_grad / forward / backward / step`` loop, timed for both training
+rows. The median of the repeats is reported, with each peer's time over minidl's (> 1: minidl faster).
+``OMP_WAIT_POLICY=PASSIVE`` is set (unless given): with spinning OpenMP threads, PyTorch's two intra-op
+threads collapsed next to numba's pool on a busy machine (benchmarks/RESULTS.md, issue 18 section). Also: the FLOP rate of minidl's conv layers
 (forward + backward, R0/R1 shapes) against a float32 sgemm timed in the same run, and cold / warm
 start-up time of a minidl training process (empty vs filled numba cache).
 
     python benchmarks/bench_keras.py                  # everything, ~10 min on 2 cores
     python benchmarks/bench_keras.py --only R0 --repeats 3
+    python benchmarks/bench_keras.py --only R0 R1 --profile --no-startup   # + minidl's time per layer
 """
 
 from __future__ import annotations
@@ -31,6 +38,10 @@ import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# OpenMP threads that wait by sleeping, not spinning: numba's (OpenMP layer) and PyTorch's pools share this
+# process, and on a busy 2-core machine spinning idle threads of one starve the other (measured: PyTorch R2
+# fit at 147 samples/s with spinning, 14,400 with passive waiting). Set for every library alike.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402
 
@@ -142,7 +153,56 @@ def startup(name, cache_dir):
             "jit_s": first - second}
 
 
-def bench_workload(name, repeats, minidl, keras, jit_compile):
+def torch_architecture(name, nn):
+    """The same networks in PyTorch (channels-first; the softmax is folded into the loss for training and
+    applied for inference, as minidl's fused softmax + cross-entropy does)."""
+    if name == "R0":
+        return nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.BatchNorm2d(32, eps=1e-3, momentum=0.01),
+                             nn.MaxPool2d(2), nn.Conv2d(32, 64, 3), nn.ReLU(),
+                             nn.BatchNorm2d(64, eps=1e-3, momentum=0.01), nn.MaxPool2d(2), nn.Flatten(),
+                             nn.Linear(64 * 11 * 98, 64), nn.ReLU(), nn.Dropout(0.5), nn.Linear(64, 3))
+    if name == "R1":
+        return nn.Sequential(nn.Conv1d(270, 64, 2), nn.ReLU(), nn.AvgPool1d(2),
+                             nn.BatchNorm1d(64, eps=1e-3, momentum=0.01), nn.Conv1d(64, 64, 2), nn.ReLU(),
+                             nn.AvgPool1d(2), nn.BatchNorm1d(64, eps=1e-3, momentum=0.01), nn.Flatten(),
+                             nn.Linear(64 * 249, 32), nn.ReLU(), nn.Dropout(0.5), nn.Linear(32, 3))
+    return nn.Sequential(nn.Linear(8, 128), nn.ReLU(), nn.Linear(128, 32), nn.ReLU(), nn.Linear(32, 16), nn.ReLU(),
+                         nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 2))
+
+
+def _batches(n, batch):
+    return [(i, min(i + batch, n)) for i in range(0, n, batch)]
+
+
+def torch_functions(name, torch, xt, yt, xp, batch):
+    """``fit`` (one epoch of the usual zero_grad / forward / loss / backward / step loop: PyTorch has no other
+    training path, so it serves both training rows) and ``predict`` (eval mode, ``inference_mode``) for
+    the PyTorch model of workload ``name``."""
+    model = torch_architecture(name, torch.nn)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    to_torch = (lambda a: torch.from_numpy(np.ascontiguousarray(np.moveaxis(a, -1, 1)))) if name != "R2" else torch.from_numpy
+    tx, ty, tp = to_torch(xt), torch.from_numpy(yt.astype(np.int64)), to_torch(xp)
+
+    def fit():
+        model.train()
+        for i, j in _batches(len(tx), batch):
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(tx[i:j]), ty[i:j])
+            loss.backward()
+            opt.step()
+
+    def predict():
+        model.eval()
+        with torch.inference_mode():
+            return np.concatenate([torch.softmax(model(tp[i:j]), 1).numpy() for i, j in _batches(len(tp), batch)])
+    return fit, predict
+
+
+MODES = ("fit", "tob", "infer")   # fit: one epoch of fit(); tob: a train_on_batch loop over the same batches
+
+
+def bench_workload(name, repeats, minidl, keras, torch, jit_compile):
     shape, batch, n_train, n_pred = WORKLOADS[name]
     rng = np.random.default_rng(0)
     x, y = data(name, max(n_train, n_pred), rng)
@@ -154,30 +214,79 @@ def bench_workload(name, repeats, minidl, keras, jit_compile):
     km.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", jit_compile=jit_compile)
     if FIRST_LAYER_NO_DX:   # Keras never computes ∂L/∂input; tell minidl's first conv the same
         mm.layers[0].compute_input_gradient = False
-    fit_m = lambda: mm.fit(xt, yt, batch_size=batch, epochs=1, shuffle=False, verbose=0)  # noqa: E731
-    fit_k = lambda: km.fit(xt, yt, batch_size=batch, epochs=1, shuffle=False, verbose=0)  # noqa: E731
-    pred_m = lambda: mm.predict(xp, batch_size=batch)  # noqa: E731
-    pred_k = lambda: km.predict(xp, batch_size=batch, verbose=0)  # noqa: E731
-    # warm-up: numba JIT / TF tracing and XLA compilation, caches, thread pools
-    for f in (fit_m, fit_k, pred_m, pred_k):
-        f()
-    t = {"train_m": [], "train_k": [], "pred_m": [], "pred_k": []}
-    for r in range(repeats):   # alternate so that machine noise hits both alike
-        order = [("train_m", fit_m), ("train_k", fit_k)] if r % 2 == 0 else [("train_k", fit_k), ("train_m", fit_m)]
-        for key, f in order:
-            t[key].append(timed(f))
-        order = [("pred_m", pred_m), ("pred_k", pred_k)] if r % 2 == 0 else [("pred_k", pred_k), ("pred_m", pred_m)]
-        for key, f in order:
-            t[key].append(timed(f))
-    med = {k: statistics.median(v) for k, v in t.items()}
-    return {
-        "workload": name, "batch": batch, "keras_jit_compile": str(jit_compile),
-        "train_minidl": n_train / med["train_m"], "train_keras": n_train / med["train_k"],
-        "train_ratio": med["train_k"] / med["train_m"],
-        "infer_minidl": n_pred / med["pred_m"], "infer_keras": n_pred / med["pred_k"],
-        "infer_ratio": med["pred_k"] / med["pred_m"],
-        "raw_seconds": t,
+    batches = _batches(n_train, batch)
+    fns = {
+        ("minidl", "fit"): lambda: mm.fit(xt, yt, batch_size=batch, epochs=1, shuffle=False, verbose=0),
+        ("keras", "fit"): lambda: km.fit(xt, yt, batch_size=batch, epochs=1, shuffle=False, verbose=0),
+        ("minidl", "tob"): lambda: [mm.train_on_batch(xt[i:j], yt[i:j]) for i, j in batches],
+        ("keras", "tob"): lambda: [km.train_on_batch(xt[i:j], yt[i:j]) for i, j in batches],
+        ("minidl", "infer"): lambda: mm.predict(xp, batch_size=batch),
+        ("keras", "infer"): lambda: km.predict(xp, batch_size=batch, verbose=0),
     }
+    if torch is not None:
+        t_fit, t_pred = torch_functions(name, torch, xt, yt, xp, batch)
+        fns["torch", "fit"] = fns["torch", "tob"] = t_fit
+        fns["torch", "infer"] = t_pred
+    libs = sorted({lib for lib, _ in fns}, key=["minidl", "keras", "torch"].index)
+    for f in fns.values():   # warm-up: numba JIT / TF tracing and XLA compilation, caches, thread pools
+        f()
+    t = {f"{lib}/{mode}": [] for lib, mode in fns}
+    for r in range(repeats):   # alternate (and rotate the order) so that machine noise hits all alike
+        for mode in MODES:
+            order = libs[r % len(libs):] + libs[:r % len(libs)]
+            for lib in order:
+                t[f"{lib}/{mode}"].append(timed(fns[lib, mode]))
+    med = {k: statistics.median(v) for k, v in t.items()}
+    out = {"workload": name, "batch": batch, "keras_jit_compile": str(jit_compile), "raw_seconds": t}
+    for mode in MODES:
+        n = n_pred if mode == "infer" else n_train
+        for lib in libs:
+            out[f"{mode}_{lib}"] = n / med[f"{lib}/{mode}"]
+            if lib != "minidl":
+                out[f"{mode}_ratio_{lib}"] = med[f"{lib}/{mode}"] / med[f"minidl/{mode}"]
+    # kept under the names of the earlier runs (RESULTS.md)
+    out.update(train_minidl=out["fit_minidl"], train_keras=out["fit_keras"], train_ratio=out["fit_ratio_keras"],
+               infer_minidl=out["infer_minidl"], infer_keras=out["infer_keras"], infer_ratio=out["infer_ratio_keras"])
+    return out
+
+
+def layer_profile(minidl, name, repeats):
+    """Milliseconds per layer of one ``train_on_batch`` step (forward, backward) and of one inference
+    forward, on one batch of workload ``name``: where the time goes. Medians of ``repeats``."""
+    shape, batch, *_ = WORKLOADS[name]
+    m = minidl.Sequential(architecture(name, minidl, minidl), seed=0)
+    m.compile(minidl.Adam(1e-3), "sparse_categorical_crossentropy")
+    if FIRST_LAYER_NO_DX:
+        m.layers[0].compute_input_gradient = False
+    x, y = data(name, batch, np.random.default_rng(0))
+    m.train_on_batch(x, y)
+    rows = {layer.name: {"fwd": [], "bwd": [], "infer": []} for layer in m.layers}
+    for _ in range(repeats):
+        a = x
+        for layer in m.layers:
+            t = time.perf_counter()
+            a = layer.forward(a, training=True)
+            rows[layer.name]["fwd"].append(time.perf_counter() - t)
+        _, d, from_logits = m._loss_and_grad(y, a)
+        for i, layer in reversed(list(enumerate(m.layers))):
+            t = time.perf_counter()
+            d = layer.backward_linear(d) if (from_logits and i == len(m.layers) - 1) else layer.backward(d)
+            rows[layer.name]["bwd"].append(time.perf_counter() - t)
+        a = x
+        for layer in m.layers:
+            t = time.perf_counter()
+            a = layer.forward(a, training=False)
+            rows[layer.name]["infer"].append(time.perf_counter() - t)
+    return [(lname, {k: 1e3 * statistics.median(v) for k, v in r.items()}) for lname, r in rows.items()]
+
+
+def _print_workload(name, jit, r):
+    labels = {"fit": "fit (1 epoch)", "tob": "train_on_batch loop", "infer": "inference"}
+    print(f"{name} (keras jit_compile={jit}), samples/s:", flush=True)
+    for mode in MODES:
+        peers = "; ".join(f"{lib} {r[f'{mode}_{lib}']:.0f} (×{r[f'{mode}_ratio_{lib}']:.2f})"
+                          for lib in ("keras", "torch") if f"{mode}_{lib}" in r)
+        print(f"  {labels[mode]:20s} minidl {r[f'{mode}_minidl']:.0f}; {peers}", flush=True)
 
 
 def main(argv=None):
@@ -189,6 +298,8 @@ def main(argv=None):
     ap.add_argument("--scale", type=float, default=1.0,
                     help="multiply the number of timed samples (use < 1 on a busy machine)")
     ap.add_argument("--no-startup", action="store_true", help="skip the cold/warm start-up measurement")
+    ap.add_argument("--no-torch", action="store_true", help="leave PyTorch out (the second peer)")
+    ap.add_argument("--profile", action="store_true", help="also print minidl's per-layer time of R0/R1")
     ap.add_argument("--json", help="also write the results to this file")
     args = ap.parse_args(argv)
     for k, (shape, batch, n_train, n_pred) in WORKLOADS.items():
@@ -201,26 +312,37 @@ def main(argv=None):
     tf.config.threading.set_intra_op_parallelism_threads(THREADS)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     import keras
+    torch = None
+    if not args.no_torch:
+        # PyTorch's default wheel brings triton (its GPU kernel compiler); loaded next to TensorFlow in one
+        # process it crashes (both carry LLVM). The CPU runs here never need it: make ``import triton`` fail.
+        sys.modules.setdefault("triton", None)
+        import torch
+        torch.set_num_threads(THREADS)
 
     info = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": _cpu(), "python": platform.python_version(),
             "numpy": np.__version__, "numba": __import__("numba").__version__, "tensorflow": tf.__version__,
-            "keras": keras.__version__, "threads": threads.thread_info(), "blas": _blas()}
+            "keras": keras.__version__,
+            "torch": torch.__version__ if torch is not None else None, "threads": threads.thread_info(), "blas": _blas()}
     print(json.dumps(info, indent=1))
     results = {"info": info, "workloads": [], "sgemm_gflops": [], "conv_gflops": {}, "startup": {}}
     jits = {"auto": ["auto"], "false": [False], "both": ["auto", False]}[args.keras_jit]
     for name in args.only:
         for jit in jits:
             results["sgemm_gflops"].append(sgemm_gflops())
-            r = bench_workload(name, args.repeats, minidl, keras, jit)
+            r = bench_workload(name, args.repeats, minidl, keras, torch, jit)
             results["workloads"].append(r)
-            print(f"{name} (keras jit_compile={jit}): train {r['train_minidl']:.1f} vs {r['train_keras']:.1f} samples/s "
-                  f"(×{r['train_ratio']:.2f}); inference {r['infer_minidl']:.0f} vs {r['infer_keras']:.0f} "
-                  f"(×{r['infer_ratio']:.2f})", flush=True)
+            _print_workload(name, jit, r)
         if name in ("R0", "R1"):
             results["sgemm_gflops"].append(sgemm_gflops())
             results["conv_gflops"][name] = conv_gflops(minidl, name, WORKLOADS[name][1], args.repeats)
             for lname, shape, g in results["conv_gflops"][name]:
                 print(f"  {name} {lname} on {shape}: {g:.1f} GFLOP/s (fwd+bwd)", flush=True)
+        if args.profile and name in ("R0", "R1"):
+            results.setdefault("profile", {})[name] = prof = layer_profile(minidl, name, args.repeats)
+            print(f"  {name} per layer, ms per batch (train fwd / bwd; inference fwd):", flush=True)
+            for lname, ms in prof:
+                print(f"    {lname:24s} {ms['fwd']:7.1f} {ms['bwd']:7.1f} {ms['infer']:7.1f}", flush=True)
     print(f"sgemm float32 1024³: {', '.join(f'{g:.0f}' for g in results['sgemm_gflops'])} GFLOP/s", flush=True)
     if not args.no_startup:
         for name in ("R0", "R1"):

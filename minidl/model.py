@@ -41,6 +41,7 @@ import numpy as np
 from . import callbacks as _callbacks
 from . import config
 from . import data as _data
+from . import kernels as _kernels
 from . import losses as _losses
 from . import metrics as _metrics
 from . import optimizers as _optimizers
@@ -185,7 +186,7 @@ class BaseModel:
             raise ValueError(f"{name} has no samples (shape {x.shape}); expected at least one sample")
         if expected is not None and tuple(x.shape[1:]) != tuple(expected):
             raise ValueError(f"{name} has sample shape {tuple(x.shape[1:])}; the model expects {tuple(expected)}")
-        if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
+        if np.issubdtype(x.dtype, np.floating) and not _kernels.active().all_finite(x):
             raise ValueError(f"{name} contains NaN or infinite values")
         return x
 

@@ -15,12 +15,14 @@ Multi-threaded OpenBLAS synchronises its threads once per block of a product's i
 machine each synchronisation may wait a scheduler time slice for a descheduled partner (measured: 1.7 s
 instead of 22 ms for benchmark R0's Dense layer, ``(64 × 68,992)·(68,992 × 64)``, with 2 threads under
 load). And products with a small output but a very long inner dimension — weight gradients, a sum over
-every position — run 2.5× slower than other products of the same size even on one thread. Three helpers:
+every position — run 2.5× slower than other products of the same size even on one thread. Four helpers:
 
 * ``parallel_dots(products)``: independent products side by side (e.g. the ``α`` products of a Winograd
   convolution), one single-threaded BLAS call per Python thread at a time — threads meet only at the end;
 * ``reduction_dot(a, b)``: a weight gradient ``aᵀ·b`` summed over short row blocks, each thread summing
   its own range of rows (the fast family's ``weight_gradient``);
+* ``run_tasks(tasks)``: independent tasks (e.g. one sample each of a cache-blocked convolution,
+  :mod:`.conv_blocked`) on the same threads, each with a single-threaded BLAS;
 * ``matmul(a, b)``: ``a @ b``, through ``reduction_dot`` when the inner dimension is long and several
   threads are configured (the fast family's ``matmul``, used by the Dense layer).
 """
@@ -121,6 +123,21 @@ def parallel_dots(products, n_threads: int | None = None):
             np.dot(a, b, out=out)
         return
     _run_with_single_threaded_blas([functools.partial(np.dot, a, b, out=out) for a, b, out in products], n)
+
+
+def run_tasks(tasks, n_threads: int | None = None):
+    """Run the callables ``tasks`` (each doing its own BLAS calls and GIL-free numba loops) on ``n_threads``
+    Python threads taking them from one queue, always with a single-threaded BLAS (restored after) — also
+    for a single task, so that each task's products are the same calls, hence the same bits, however many
+    tasks there are. One after another when there is one thread or no OpenBLAS thread control."""
+    import numba
+    tasks = list(tasks)
+    n = min(n_threads or numba.get_num_threads(), len(tasks))
+    if not _openblas_setters():
+        for task in tasks:
+            task()
+        return
+    _run_with_single_threaded_blas(tasks, max(n, 1))
 
 
 #: rows per BLAS call in :func:`reduction_dot`

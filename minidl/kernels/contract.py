@@ -36,6 +36,10 @@ from ..activations import ActivationFunction, LinearFunction, ReLUFunction
 class KernelFamily(Protocol):
     """What :func:`minidl.kernels.active` returns: a module with these functions."""
 
+    # ------------------------------------------------------------------------------------ input check
+    def all_finite(self, x: np.ndarray) -> bool:
+        """True if no element of ``x`` (any shape, a float array) is NaN or ±∞: the check of a model's input."""
+
     # ------------------------------------------------------------------------------------ dense
     def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """``a @ b``: a ``(…, K)``, b ``(K, M)`` → ``(…, M)`` — a Dense layer's ``x·W``."""

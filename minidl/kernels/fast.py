@@ -4,6 +4,7 @@ Same functions, signatures and results as :mod:`minidl.kernels.reference` (read 
 mathematics; ``tests/minidl/test_kernels.py`` proves they agree). This module only gathers the public
 functions of the modules that implement them:
 
+* :mod:`.checks` — the input check (in cache-sized pieces, no big temporary array);
 * :mod:`.blas` — the Dense layer's products, kept fast on several threads of a busy machine;
 * :mod:`.conv_numba` — convolutions: direct numba loops for small receptive fields, im2col + BLAS for
   the others, and :mod:`.winograd_numba` (Winograd F(4, r)) for stride-1 kernels one pixel high;
@@ -15,9 +16,19 @@ Importing this module loads numba (and compiles, or loads from numba's cache, ea
 
 from __future__ import annotations
 
+import os
+
+# numba's OpenMP threads wait for the next parallel loop by sleeping, not by spinning (unless the user chose
+# otherwise): between two numba loops the BLAS and the task threads of :mod:`.conv_blocked` need the same two
+# cores, and spinning idle threads took them — measured on a busy 2-core machine, separate processes
+# alternated: an R1 train_on_batch step 0.44–0.53 s with passive waiting against 0.65–0.87 s without.
+# Read by the OpenMP runtime when numba loads it, at the first parallel kernel (after this import).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 # the public functions of this family, gathered from the modules that implement them (see __all__ below)
 from . import reference
 from .blas import matmul, reduction_dot  # noqa: F401
+from .checks import all_finite  # noqa: F401
 from .conv_numba import (activation_backward, bias_act_forward, conv2d_backward,  # noqa: F401
                          conv2d_backward_input, conv2d_backward_weights, conv2d_forward, conv_bias_activation,
                          relu_backward)

@@ -20,6 +20,8 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from . import workspace
+
 _BLOCKS = 16
 
 #: arrays with fewer elements than this use one numba thread
@@ -95,7 +97,7 @@ def batchnorm_apply(x2, scale, shift):
     """``y = x·scale + shift`` per channel."""
     x2 = np.ascontiguousarray(x2)
     dt = x2.dtype
-    y2 = np.empty_like(x2)
+    y2 = workspace.empty(x2.shape, x2.dtype)
     zero = np.zeros(x2.shape[1], dtype=dt)
     with _threads_for(x2.size):
         _affine(x2, x2, np.asarray(scale, dtype=dt), zero, zero, np.asarray(shift, dtype=dt), y2)
@@ -121,7 +123,7 @@ def batchnorm_backward_input(dy2, x2, mean, inv_std, scale, sum_dy, sum_dy_xhat)
     dt = x2.dtype
     scale = np.asarray(scale, np.float64)
     a, c = np.asarray(sum_dy) / M, np.asarray(sum_dy_xhat) / M
-    dx2 = np.empty_like(x2)
+    dx2 = workspace.empty(x2.shape, x2.dtype)
     with _threads_for(x2.size):
         _affine(dy2, x2, scale.astype(dt), np.asarray(mean, dt), (-scale * c * inv_std).astype(dt),
                 (-scale * a).astype(dt), dx2)

@@ -3,7 +3,8 @@
 
 Checklist: ``parallel=True, cache=True``; forward ``prange`` over output rows ``(n, i)`` and backward
 ``prange`` over images ``n`` (overlapping windows scatter into the same image only, so one thread per
-image never races); innermost loop over channels (unit stride); no allocation inside ``prange``.
+image never races) — or, for max pooling whose windows tile the image (the usual stride = pool size),
+over input rows in gather form (each cell written once); innermost loop over channels (unit stride); no allocation inside ``prange``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from . import workspace
 from .geometry import output_hw
 
 
@@ -37,11 +39,12 @@ def _pool_forward(x, ph, pw, sh, sw, top, left, is_max, y, arg):
                 for p in range(p0, p1):
                     for q in range(q0, q1):
                         idx = (p - i * sh + top) * pw + (q - j * sw + left)
-                        for k in range(C):
+                        for k in range(C):   # selects, not branches: vectorised over channels
                             v = x[n, p, q, k]
-                            if v > y[n, i, j, k]:  # strict: the first maximum wins, as TensorFlow
-                                y[n, i, j, k] = v
-                                arg[n, i, j, k] = idx
+                            best = y[n, i, j, k]
+                            take = v > best   # strict: the first maximum wins, as TensorFlow
+                            y[n, i, j, k] = v if take else best
+                            arg[n, i, j, k] = idx if take else arg[n, i, j, k]
             else:
                 for k in range(C):
                     y[n, i, j, k] = 0.0
@@ -83,6 +86,29 @@ def _pool_backward(dy, arg, ph, pw, sh, sw, top, left, is_max, dx):
                                 dx[n, p, q, k] += dy[n, i, j, k] * inv
 
 
+@njit(parallel=True, cache=True)
+def _max_pool_backward_tiled(dy, arg, ph, pw, top, left, dx):
+    """Max pooling whose windows tile the image (stride = pool size), in gather form: every cell of ``dx``
+    is written once, ``dy`` of its window if it was the winner, else 0 (cells outside every window: 0).
+    Parallel over input rows ``(n, p)``; no zeroing pass, no scatter."""
+    N, H, W, C = dx.shape
+    Ho, Wo = dy.shape[1], dy.shape[2]
+    for r in prange(N * H):
+        n = r // H
+        p = r - n * H
+        i = (p + top) // ph
+        a = p + top - i * ph
+        for q in range(W):
+            j = (q + left) // pw
+            if i < Ho and j < Wo:
+                idx = a * pw + (q + left - j * pw)
+                for k in range(C):
+                    dx[n, p, q, k] = dy[n, i, j, k] if arg[n, i, j, k] == idx else 0.0
+            else:
+                for k in range(C):
+                    dx[n, p, q, k] = 0.0
+
+
 _NO_ARG = np.zeros((1, 1, 1, 1), dtype=np.int32)
 
 
@@ -90,8 +116,8 @@ def max_pool2d_forward(x, pool, strides, pads):
     """Same as :func:`minidl.kernels.reference.max_pool2d_forward`: ``(y, arg)``."""
     x = np.ascontiguousarray(x)
     Ho, Wo = output_hw(x.shape, pool, strides, pads)
-    y = np.empty((x.shape[0], Ho, Wo, x.shape[3]), dtype=x.dtype)
-    arg = np.empty(y.shape, dtype=np.int32)
+    y = workspace.empty((x.shape[0], Ho, Wo, x.shape[3]), x.dtype)
+    arg = workspace.empty(y.shape, np.int32)
     _pool_forward(x, pool[0], pool[1], strides[0], strides[1], pads[0], pads[2], True, y, arg)
     return y, arg
 
@@ -99,7 +125,10 @@ def max_pool2d_forward(x, pool, strides, pads):
 def max_pool2d_backward(dy, arg, x_shape, pool, strides, pads):
     """Same as the reference: the error of each window goes to its winner."""
     dy = np.ascontiguousarray(dy)
-    dx = np.empty(x_shape, dtype=dy.dtype)
+    dx = workspace.empty(x_shape, dy.dtype)
+    if tuple(strides) == tuple(pool):
+        _max_pool_backward_tiled(dy, np.ascontiguousarray(arg), pool[0], pool[1], pads[0], pads[2], dx)
+        return dx
     _pool_backward(dy, np.ascontiguousarray(arg), pool[0], pool[1], strides[0], strides[1], pads[0], pads[2],
                    True, dx)
     return dx
@@ -109,7 +138,7 @@ def avg_pool2d_forward(x, pool, strides, pads):
     """Same as the reference: the mean of the real cells of each window."""
     x = np.ascontiguousarray(x)
     Ho, Wo = output_hw(x.shape, pool, strides, pads)
-    y = np.empty((x.shape[0], Ho, Wo, x.shape[3]), dtype=x.dtype)
+    y = workspace.empty((x.shape[0], Ho, Wo, x.shape[3]), x.dtype)
     _pool_forward(x, pool[0], pool[1], strides[0], strides[1], pads[0], pads[2], False, y, _NO_ARG)
     return y
 
@@ -117,6 +146,6 @@ def avg_pool2d_forward(x, pool, strides, pads):
 def avg_pool2d_backward(dy, x_shape, pool, strides, pads):
     """Same as the reference: each real cell receives ``dy / count``."""
     dy = np.ascontiguousarray(dy)
-    dx = np.empty(x_shape, dtype=dy.dtype)
+    dx = workspace.empty(x_shape, dy.dtype)
     _pool_backward(dy, _NO_ARG, pool[0], pool[1], strides[0], strides[1], pads[0], pads[2], False, dx)
     return dx

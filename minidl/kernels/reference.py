@@ -56,6 +56,11 @@ def weight_gradient(a, b):
     return a.T @ b
 
 
+def all_finite(x):
+    """True if no element of ``x`` is NaN or ±∞ — the models' input check."""
+    return bool(np.all(np.isfinite(x)))
+
+
 # ---------------------------------------------------------------------------------------- convolution
 
 
@@ -289,7 +294,7 @@ def batchnorm_backward_input(dy2, x2, mean, inv_std, scale, sum_dy, sum_dy_xhat)
     return (scale * (dy2 - sum_dy / M - xhat * (sum_dy_xhat / M))).astype(dy2.dtype, copy=False)
 
 
-__all__ = ["matmul", "weight_gradient",
+__all__ = ["all_finite", "matmul", "weight_gradient",
            "conv_bias_activation", "activation_backward",
            "conv2d_forward", "conv2d_backward", "conv2d_backward_weights", "conv2d_backward_input",
            "bias_act_forward", "relu_backward",

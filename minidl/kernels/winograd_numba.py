@@ -61,6 +61,7 @@ from fractions import Fraction
 import numpy as np
 from numba import get_num_threads, njit, prange
 
+from . import workspace
 from .blas import parallel_dots, reduction_dot
 
 #: kernel width r → (outputs per tile m, interpolation points). F(m, r) needs α = m + r − 1 products per
@@ -271,7 +272,7 @@ class _Plan:
             yield r0, nr, nr * self.T
 
     def buffer(self, channels, dtype):
-        return np.empty((self.alpha, self.chunk * self.T, channels), dtype=dtype)
+        return workspace.empty((self.alpha, self.chunk * self.T, channels), dtype)
 
 
 def _plan(x_shape, w, Wo, dtype) -> _Plan:
@@ -289,7 +290,7 @@ def conv_forward(x, w, b, pads, Wo, relu):
     N, H, W, C = x.shape
     F = w.shape[3]
     plan = _plan(x.shape, w, Wo, x.dtype)
-    y = np.empty((N, H, Wo, F), dtype=x.dtype)
+    y = workspace.empty((N, H, Wo, F), x.dtype)
     bias = np.zeros(F, dtype=x.dtype) if b is None else np.ascontiguousarray(b, dtype=x.dtype)
     V, M = plan.buffer(C, x.dtype), plan.buffer(F, x.dtype)
     for r0, nr, tiles in plan.chunks():
@@ -313,7 +314,7 @@ def conv_backward(x, dy, w, pads, need_dx, x_shape=None):
     dM = plan.buffer(F, dtype)
     V = plan.buffer(C, dtype) if x is not None else None
     dV = plan.buffer(C, dtype) if need_dx else None
-    dx = np.empty(x_shape, dtype=dtype) if need_dx else None
+    dx = workspace.empty(x_shape, dtype) if need_dx else None
     dU = np.zeros((plan.alpha, C, F), dtype=dtype)
     for r0, nr, tiles in plan.chunks():
         _output_transform_backward(_rows(dy), r0, nr, plan.AT, plan.T, dM)

@@ -16,7 +16,9 @@ from hypothesis import strategies as st
 
 from minidl import activations
 from minidl.config import use_kernels
-from minidl.kernels import active, contract, conv_numba, family, padding_amounts, same_padding, winograd_numba
+from minidl import threads
+from minidl.kernels import (active, contract, conv_blocked, conv_numba, family, padding_amounts, same_padding,
+                            winograd_numba)
 
 REF, FAST = family("reference"), family("fast")
 TOL = {np.float32: dict(rtol=2e-4, atol=2e-5), np.float64: dict(rtol=1e-10, atol=1e-11)}
@@ -58,15 +60,21 @@ def winograd_geometries(draw):
 
 @contextlib.contextmanager
 def _conv_path(path):
-    """Force the fast family's direct-loop path, its im2col + BLAS path or (where it applies) Winograd."""
-    old = conv_numba.DIRECT_MAX_K, conv_numba.WINOGRAD, winograd_numba.MIN_TILES
+    """Force the fast family's direct-loop path, its im2col + BLAS path, its cache-blocked im2col (where the
+    batch has two samples or more; one output row per block, so that blocks meet on every image) or
+    (where it applies) Winograd."""
+    old = (conv_numba.DIRECT_MAX_K, conv_numba.WINOGRAD, conv_numba.BLOCKED, winograd_numba.MIN_TILES,
+           conv_blocked.BLOCK_ROWS)
     conv_numba.DIRECT_MAX_K = 10**9 if path == "direct" else 0
     conv_numba.WINOGRAD = path == "winograd"
+    conv_numba.BLOCKED = path == "blocked"
     winograd_numba.MIN_TILES = 0   # also partial tiles on tiny outputs: the edge cases
+    conv_blocked.BLOCK_ROWS = 1
     try:
         yield
     finally:
-        conv_numba.DIRECT_MAX_K, conv_numba.WINOGRAD, winograd_numba.MIN_TILES = old
+        (conv_numba.DIRECT_MAX_K, conv_numba.WINOGRAD, conv_numba.BLOCKED, winograd_numba.MIN_TILES,
+         conv_blocked.BLOCK_ROWS) = old
 
 
 def _check_fast_conv_paths(g, relu, paths):
@@ -92,7 +100,16 @@ def _check_fast_conv_paths(g, relu, paths):
 @SETTINGS
 @given(geometries(), st.booleans())
 def test_fast_conv2d_forward_and_backward_equal_reference_on_every_path(g, relu):
-    _check_fast_conv_paths(g, relu, ("direct", "im2col", "winograd"))
+    _check_fast_conv_paths(g, relu, ("direct", "im2col", "blocked", "winograd"))
+
+
+@SETTINGS
+@given(geometries(), st.booleans(), st.integers(2, 4), st.sampled_from([1, 2]))
+def test_cache_blocked_conv_equals_reference_on_one_and_two_threads(g, relu, N, n_threads):
+    g["N"] = N   # a task per sample: at least two
+    assert conv_blocked.applicable(N, backward=True)
+    with threads.limit_threads(n_threads):
+        _check_fast_conv_paths(g, relu, ("blocked",))
 
 
 @SETTINGS
@@ -125,6 +142,22 @@ def test_cook_toom_with_points_0_1_gives_the_textbook_f22():
     assert AT == [[1, 1, 0], [0, 1, 1]]
 
 
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_a_sample_gets_the_same_output_bits_alone_and_in_a_batch(n_threads):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, 30, 40, 6)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 6, 8)).astype(np.float32)
+    old = conv_blocked.BLOCK_ROWS
+    conv_blocked.BLOCK_ROWS = 80   # two output rows per block: several blocks per sample
+    try:
+        with threads.limit_threads(n_threads):
+            batch = FAST.conv2d_forward(x, w, None, (1, 1), (1, 1, 1, 1), relu=True)
+            alone = [FAST.conv2d_forward(x[n:n + 1], w, None, (1, 1), (1, 1, 1, 1), relu=True) for n in range(5)]
+    finally:
+        conv_blocked.BLOCK_ROWS = old
+    np.testing.assert_array_equal(np.concatenate(alone), batch)
+
+
 def test_winograd_path_is_taken_by_conv1d_shaped_kernels_only():
     assert winograd_numba.applicable((1, 2, 64, 64), (1, 1))
     assert winograd_numba.applicable((1, 3, 8, 4), (1, 1))
@@ -135,22 +168,40 @@ def test_winograd_path_is_taken_by_conv1d_shaped_kernels_only():
     assert winograd_numba.applicable((1, 2, 64, 64), (1, 1), output_width=999)
 
 
+def _check_max_pooling(rng, x, args, tol):
+    """Fast max pooling equals the reference: values and winners exactly, dx within ``tol``; returns the dy."""
+    y_ref, arg_ref = REF.max_pool2d_forward(x, *args)
+    y_fast, arg_fast = FAST.max_pool2d_forward(x, *args)
+    np.testing.assert_array_equal(y_fast, y_ref)
+    np.testing.assert_array_equal(arg_fast, arg_ref)
+    dy = rng.standard_normal(y_ref.shape).astype(x.dtype)
+    np.testing.assert_allclose(FAST.max_pool2d_backward(dy, arg_fast, x.shape, *args),
+                               REF.max_pool2d_backward(dy, arg_ref, x.shape, *args), **tol)
+    return dy
+
+
 @SETTINGS
 @given(geometries())
 def test_fast_pooling_forward_and_backward_equal_reference(g):
     rng, x, _, _ = _data(g)
     tol = TOL[g["dtype"]]
     args = (g["k"], g["strides"], g["pads"])
-    y_ref, arg_ref = REF.max_pool2d_forward(x, *args)
-    y_fast, arg_fast = FAST.max_pool2d_forward(x, *args)
-    np.testing.assert_array_equal(y_fast, y_ref)
-    np.testing.assert_array_equal(arg_fast, arg_ref)
-    dy = rng.standard_normal(y_ref.shape).astype(g["dtype"])
-    np.testing.assert_allclose(FAST.max_pool2d_backward(dy, arg_fast, x.shape, *args),
-                               REF.max_pool2d_backward(dy, arg_ref, x.shape, *args), **tol)
+    dy = _check_max_pooling(rng, x, args, tol)
     np.testing.assert_allclose(FAST.avg_pool2d_forward(x, *args), REF.avg_pool2d_forward(x, *args), **tol)
     np.testing.assert_allclose(FAST.avg_pool2d_backward(dy, x.shape, *args),
                                REF.avg_pool2d_backward(dy, x.shape, *args), **tol)
+
+
+@SETTINGS
+@given(geometries(), st.booleans())
+def test_fast_max_pooling_with_tiling_windows_equals_reference_also_with_ties(g, ties):
+    """Stride = pool size (the gather-form backward); on 0/1 data most windows have tied maxima."""
+    rng, x, _, _ = _data(g)
+    if ties:
+        x = (x > 0).astype(g["dtype"])
+    padding = "same" if any(g["pads"]) else "valid"
+    args = (g["k"], g["k"], padding_amounts((g["H"], g["W"]), g["k"], g["k"], padding))
+    _check_max_pooling(rng, x, args, dict(rtol=0, atol=0))   # each dx cell is one dy value: exact
 
 
 @SETTINGS
@@ -213,6 +264,19 @@ def test_conv_bias_activation_and_its_backward_equal_the_three_plain_steps_in_bo
         if contract.is_plain_relu(g):   # [y > 0]: 0 where y is exactly 0 (nowhere here)
             expected_dz = np.where(y > 0, dy, 0)
         np.testing.assert_allclose(dz, expected_dz, rtol=1e-10, atol=1e-12, err_msg=K.__name__)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, np.int32])
+@pytest.mark.parametrize("size", [10, 1 << 17])
+def test_all_finite_equals_reference_for_nan_inf_anywhere(dtype, size):
+    x = np.ones(size, dtype=dtype)
+    assert FAST.all_finite(x) and REF.all_finite(x)
+    if np.issubdtype(dtype, np.floating):
+        for bad in (np.nan, np.inf, -np.inf):
+            for where in (0, size // 2, size - 1):
+                y = x.copy()
+                y[where] = bad
+                assert not FAST.all_finite(y.reshape(2, -1)) and not REF.all_finite(y)
 
 
 @pytest.mark.parametrize("rows", [3, 1000])

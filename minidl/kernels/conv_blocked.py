@@ -1,0 +1,188 @@
+"""Cache-blocked im2col + BLAS: a convolution whose buffers stay in each core's cache.
+
+Part of the fast kernel family (:mod:`.conv_numba` sends every forward pass here, and the backward pass
+of a batch of two samples or more); same results as :func:`minidl.kernels.reference.conv2d_forward` and its
+gradients (``tests/minidl/test_kernels.py``). Read :mod:`.conv_numba` first for im2col itself.
+
+Why blocks
+----------
+Plain im2col writes every receptive field of a batch chunk into one big matrix ``cols`` (tens of MB),
+then a BLAS product reads it back: for benchmark R0's second convolution, a 3×3 kernel on 32 channels,
+``cols`` is 9× the input — about 330 MB per batch written and read again, twice more for the input
+gradient's ``dcols``, and a col2im pass over it. On two cores that memory traffic, not the arithmetic,
+sets the time. Here each task is **one sample** and its output rows are cut in **blocks** of about
+``BLOCK_ROWS`` output positions:
+
+* forward, per block: im2col of the block into a small private ``cols`` (≈ 0.5 MB: it stays in L2),
+  ``y_block = cols · W₂`` (BLAS), bias and ReLU on ``y_block`` while it is in cache;
+* backward, per block: im2col again, ``dW₂ += colsᵀ · dy_block`` into the task thread's own
+  accumulator, then ``dcols = dy_block · W₂ᵀ`` and its scatter-add onto ``dx`` of that sample.
+
+Tasks (samples) are taken from one queue by ``numba.get_num_threads()`` Python threads (one thread: in
+turn), each calling a
+single-threaded BLAS (:func:`minidl.kernels.blas.run_tasks`); the numba loops here release the GIL
+(``nogil=True``) and are serial: the parallelism is over samples. A thread owns whole samples, so the
+scatter-add onto ``dx`` (overlapping windows) never races; each sample's partial ``dW`` is kept and they
+are summed in sample order at the end, so the result does not depend on which thread took which sample.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+from numba import njit
+
+from . import workspace
+from .blas import run_tasks
+
+#: output positions per block (rows of the private ``cols``): long enough for a good BLAS product, short
+#: enough that ``cols`` (``BLOCK_ROWS × kh·kw·C``) and the block's output stay in a core's L2 cache.
+#: The weight products ``colsᵀ · dy_block`` also run fastest with a short inner dimension (≈ 400 rows,
+#: :data:`minidl.kernels.blas.REDUCTION_BLOCK`).
+BLOCK_ROWS = 384
+
+
+@njit(nogil=True, cache=True)
+def _im2col_block(x, n, i0, i1, kh, kw, sh, sw, top, left, Wo, cols):
+    """cols[(i − i0)·Wo + j, (a·kw + c)·C + k] = xp[n, i·sh + a, j·sw + c, k] for output rows i0 ≤ i < i1."""
+    H, W, C = x.shape[1], x.shape[2], x.shape[3]
+    for i in range(i0, i1):
+        for j in range(Wo):
+            row = (i - i0) * Wo + j
+            for a in range(kh):
+                p = i * sh - top + a
+                for c in range(kw):
+                    q = j * sw - left + c
+                    base = (a * kw + c) * C
+                    if 0 <= p < H and 0 <= q < W:
+                        for k in range(C):
+                            cols[row, base + k] = x[n, p, q, k]
+                    else:
+                        for k in range(C):
+                            cols[row, base + k] = 0.0
+
+
+@njit(nogil=True, cache=True)
+def _col2im_block_add(dcols, n, i0, i1, kh, kw, sh, sw, top, left, Wo, dx):
+    """Scatter-add: dx[n, i·sh + a − top, j·sw + c − left, k] += dcols[(i − i0)·Wo + j, (a·kw + c)·C + k]."""
+    H, W, C = dx.shape[1], dx.shape[2], dx.shape[3]
+    for i in range(i0, i1):
+        for j in range(Wo):
+            row = (i - i0) * Wo + j
+            for a in range(kh):
+                p = i * sh - top + a
+                if p < 0 or p >= H:
+                    continue
+                for c in range(kw):
+                    q = j * sw - left + c
+                    if q < 0 or q >= W:
+                        continue
+                    base = (a * kw + c) * C
+                    for k in range(C):
+                        dx[n, p, q, k] += dcols[row, base + k]
+
+
+@njit(nogil=True, cache=True)
+def _bias_act_block(y2, b, relu):
+    """In place on one block ``(rows, F)``: ``y2 += b``, then ``max(y2, 0)`` if ``relu``."""
+    for r in range(y2.shape[0]):
+        for f in range(y2.shape[1]):
+            v = y2[r, f] + b[f]
+            if relu and v < 0:
+                v = 0.0
+            y2[r, f] = v
+
+
+def applicable(N: int, backward: bool = False) -> bool:
+    """True where this module computes a convolution: any forward pass (a single sample's blocks are
+    spread over the threads instead, so that a sample's output has the same bits alone and in a batch),
+    and the backward pass of a batch of at least two samples (one sample's is left to the numba-parallel
+    im2col of :mod:`.conv_numba`, which splits its rows over the threads)."""
+    return N >= 2 or not backward
+
+
+def _row_blocks(Ho, Wo):
+    step = max(1, BLOCK_ROWS // max(Wo, 1))
+    return [(i, min(i + step, Ho)) for i in range(0, Ho, step)]
+
+
+class _Workspace(threading.local):
+    """Per-thread scratch buffers, reused across blocks, samples and calls (grown when too small)."""
+
+    def get(self, name, size, dtype):
+        buf = self.__dict__.get(name)
+        if buf is None or buf.size < size or buf.dtype != dtype:
+            buf = self.__dict__[name] = np.empty(size, dtype=dtype)
+        return buf[:size]
+
+
+_SCRATCH = _Workspace()
+
+
+def conv_forward(x, w, b, strides, pads, Ho, Wo, relu):
+    """``y = relu?(x ⋆ w + b)`` (N, Ho, Wo, F), one task per sample; see the module docstring."""
+    N = x.shape[0]
+    kh, kw, C, F = w.shape
+    K = kh * kw * C
+    W2 = w.reshape(K, F)
+    bias = np.zeros(F, dtype=x.dtype) if b is None else np.ascontiguousarray(b, dtype=x.dtype)
+    y = workspace.empty((N, Ho, Wo, F), x.dtype)
+    blocks = _row_blocks(Ho, Wo)
+    geometry = (kh, kw, strides[0], strides[1], pads[0], pads[2], Wo)
+
+    def block(n, i0, i1):
+        rows = (i1 - i0) * Wo
+        cols = _SCRATCH.get("cols", rows * K, x.dtype).reshape(rows, K)
+        _im2col_block(x, n, i0, i1, *geometry, cols)
+        out = y[n, i0:i1].reshape(rows, F)
+        np.dot(cols, W2, out=out)
+        _bias_act_block(out, bias, relu)
+
+    def sample(n):
+        for i0, i1 in blocks:
+            block(n, i0, i1)
+
+    if N == 1:   # the blocks of the one sample are the tasks: the same products, so the same bits as in a batch
+        run_tasks([lambda i0=i0, i1=i1: block(0, i0, i1) for i0, i1 in blocks])
+    else:
+        run_tasks([lambda n=n: sample(n) for n in range(N)])
+    return y
+
+
+def conv_backward(x, dy, w, strides, pads, need_dx):
+    """``(dW, dx)`` (``dx`` None unless ``need_dx``), one task per sample; see the module docstring."""
+    N = x.shape[0]
+    kh, kw, C, F = w.shape
+    Ho, Wo = dy.shape[1], dy.shape[2]
+    K = kh * kw * C
+    W2t = w.reshape(K, F).T
+    dx = workspace.empty(x.shape, x.dtype) if need_dx else None
+    blocks = _row_blocks(Ho, Wo)
+    geometry = (kh, kw, strides[0], strides[1], pads[0], pads[2], Wo)
+    # one partial dW₂ per sample, summed in sample order at the end: the same bits whichever thread took
+    # which sample (a training run is reproducible for a given thread count)
+    partials = np.zeros((N, K, F), dtype=x.dtype)
+
+    def sample(n):
+        acc = partials[n]
+        part = _SCRATCH.get("part", K * F, x.dtype).reshape(K, F)
+        if need_dx:
+            dx[n] = 0.0   # this sample's windows scatter-add onto it below
+        for i0, i1 in blocks:
+            rows = (i1 - i0) * Wo
+            cols = _SCRATCH.get("cols", rows * K, x.dtype).reshape(rows, K)
+            _im2col_block(x, n, i0, i1, *geometry, cols)
+            d = dy[n, i0:i1].reshape(rows, F)
+            np.dot(cols.T, d, out=part)
+            acc += part
+            if need_dx:
+                dcols = _SCRATCH.get("dcols", rows * K, x.dtype).reshape(rows, K)
+                np.dot(d, W2t, out=dcols)
+                _col2im_block_add(dcols, n, i0, i1, *geometry, dx)
+
+    run_tasks([lambda n=n: sample(n) for n in range(N)])
+    dW = partials[0].copy()
+    for n in range(1, N):   # in sample order
+        dW += partials[n]
+    return dW.reshape(w.shape), dx
