@@ -342,23 +342,31 @@ class _Store:
         return entry
 
     def blocks(self, name: str, chunks: Sequence[int]) -> list[np.ndarray]:
-        """:meth:`block` of each of ``chunks`` (sorted), read in bulk over runs of consecutive chunks."""
-        out = []
+        """:meth:`block` of each of ``chunks`` (sorted), as a list (see :meth:`iter_blocks`)."""
+        return list(self.iter_blocks(name, chunks))
+
+    def iter_blocks(self, name: str, chunks: Sequence[int], run_bytes: int = 2**24) -> Iterator[np.ndarray]:
+        """:meth:`block` of each of ``chunks`` (sorted), in order, read in bulk over runs of consecutive chunks
+        of at most ``run_bytes`` decoded bytes (so memory stays bounded whatever the number of chunks)."""
+        shape, dtype, _ = self.layout[name]
+        row_bytes = max(1, int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize)
+        per_run = max(1, run_bytes // (row_bytes * self.chunk_size))
         for _, run in itertools.groupby(enumerate(chunks), key=lambda pair: pair[1] - pair[0]):
             run = [chunk for _, chunk in run]
-            first = self.rows(run[0])[0]
-            try:
-                values = self.arrays[name][first : self.rows(run[-1])[1]]
-            except Exception:
-                values = None  # some chunk cannot be decoded: block() names it
-            for chunk in run:
-                entry = self._precheck(name, chunk)
-                start, stop = self.rows(chunk)
-                piece = None if values is None else values[start - first : stop - first]
-                if piece is None or checksum(piece) != entry["checksums"].get(name):
-                    piece = self.block(name, chunk)  # raises the precise error
-                out.append(piece)
-        return out
+            for begin in range(0, len(run), per_run):
+                part = run[begin : begin + per_run]
+                first = self.rows(part[0])[0]
+                try:
+                    values = self.arrays[name][first : self.rows(part[-1])[1]]
+                except Exception:
+                    values = None  # some chunk cannot be decoded: block() names it
+                for chunk in part:
+                    entry = self._precheck(name, chunk)
+                    start, stop = self.rows(chunk)
+                    piece = None if values is None else values[start - first : stop - first]
+                    if piece is None or checksum(piece) != entry["checksums"].get(name):
+                        piece = self.block(name, chunk)  # raises the precise error
+                    yield piece
 
     def block(self, name: str, chunk: int) -> np.ndarray:
         """Rows of ``chunk`` in array ``name``, checked against the manifest (else DatasetIntegrityError)."""
@@ -702,12 +710,18 @@ class Dataset:
     Only chunks recorded in the manifest are read, and every block read is checked against its checksum: a
     missing, corrupt, swapped or foreign chunk raises :class:`DatasetIntegrityError` naming it.
 
+    Opening reads only the group metadata and the manifest (O(chunks)); every per-replicate array is read
+    when first asked for, so a process that only streams images (``source``/``batches``) or raw replicates
+    (``iter_replicates``) never holds a per-replicate column in memory.
+
     Attributes
     ----------
     metadata : the dataset metadata (group attribute ``popsim``), plus ``complete`` (from the manifest).
-    labels : (n,) int64; params : (n, n_parameters) float64; seeds : (n, 4) uint32 — of the stored replicates.
-    statistics : (n, n_statistics) float64 or None; statistic_names : their names.
-    indices : (n,) int64 plan rows of the stored replicates (0..n-1 when complete).
+    labels : (n,) int64; params : (n, n_parameters) float64; seeds : (n, 4) uint32 — of the stored replicates,
+        each read (and checked) on first use and then kept: 8, 8·n_parameters and 16 bytes per replicate.
+    sites_per_locus : (n, n_loci) int32, read on first use; statistics : (n, n_statistics) float64 or None,
+        read on first use; statistic_names : their names.
+    indices : (n,) int64 plan rows of the stored replicates (0..n-1 when complete), built on first use.
     scenario_names, parameter_names, transform (``GenotypeImage`` or None).
     """
 
@@ -739,33 +753,69 @@ class Dataset:
         self.chunk_size = int(metadata["config"]["chunk_size"])
         self._chunks = sorted(entries)
         self.statistic_names = list(metadata.get("statistic_names") or [])
-        small = ["label", "params", "seeds", "sites_per_locus"] + (["statistics"] if "statistics" in
-                                                                   self._store.layout else [])
-        blocks = {name: self._store.blocks(name, self._chunks) for name in small}
+        # The stored chunks as two O(chunks) arrays: chunk numbers and the position (in this dataset) of the
+        # first replicate of each; positions <-> plan rows are arithmetic on them (see _plan_rows).
+        self._chunk_ids = np.array(self._chunks, dtype=np.int64)
+        sizes = np.array([stop - start for start, stop in map(self._store.rows, self._chunks)], dtype=np.int64)
+        self._first = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self._columns: dict = {}  # per-replicate arrays read so far (labels, params, ...)
 
-        def stacked(name):
+    # -- per-replicate columns, read lazily -------------------------------------------------------------
+    def _column(self, name: str) -> np.ndarray:
+        """Array ``name`` over every stored chunk (read once, chunk by chunk into one array, and kept)."""
+        if name not in self._columns:
             shape, dtype, _ = self._store.layout[name]
-            return np.concatenate(blocks[name]) if self._chunks else np.zeros((0, *shape), dtype=dtype)
+            out = np.empty((len(self), *shape), dtype=dtype)
+            for j, block in enumerate(self._store.iter_blocks(name, self._chunks)):
+                out[self._first[j] : self._first[j + 1]] = block
+            self._columns[name] = out
+        return self._columns[name]
 
-        self.indices = (np.concatenate([np.arange(*self._store.rows(c)) for c in self._chunks]) if self._chunks
-                        else np.zeros(0, np.int64))
-        self.labels = stacked("label")
-        self.params = stacked("params")
-        self.seeds = stacked("seeds")
-        # Segregating sites of each locus of each replicate, (n, n_loci) int32.
-        self.sites_per_locus = stacked("sites_per_locus")
-        # Summary statistics, (n, n_statistics) float64, or None if none were computed.
-        self.statistics = stacked("statistics") if "statistics" in small else None
-        # Position in the arrays above of the first replicate of each stored chunk.
-        self._chunk_position = {}
-        position = 0
-        for c in self._chunks:
-            self._chunk_position[c] = position
-            start, stop = self._store.rows(c)
-            position += stop - start
+    @property
+    def labels(self) -> np.ndarray:
+        """(n,) int64 scenario index of every stored replicate (read on first use)."""
+        return self._column("label")
+
+    @property
+    def params(self) -> np.ndarray:
+        """(n, n_parameters) float64 parameter values, NaN where a scenario lacks one (read on first use)."""
+        return self._column("params")
+
+    @property
+    def seeds(self) -> np.ndarray:
+        """(n, 4) uint32 seeds of every stored replicate (read on first use)."""
+        return self._column("seeds")
+
+    @property
+    def sites_per_locus(self) -> np.ndarray:
+        """(n, n_loci) int32 segregating sites of each locus of each replicate (read on first use)."""
+        return self._column("sites_per_locus")
+
+    @property
+    def statistics(self) -> np.ndarray | None:
+        """(n, n_statistics) float64 statistics computed while simulating, or None (read on first use)."""
+        return self._column("statistics") if "statistics" in self._store.layout else None
+
+    @property
+    def indices(self) -> np.ndarray:
+        """(n,) int64 plan row of every stored replicate (0..n-1 when complete)."""
+        return self._plan_rows(np.arange(len(self), dtype=np.int64))
+
+    def _plan_rows(self, positions: np.ndarray) -> np.ndarray:
+        """Plan rows of ``positions`` (positions in this dataset), computed from the O(chunks) chunk table."""
+        positions = np.asarray(positions, dtype=np.int64)
+        j = np.searchsorted(self._first, positions, side="right") - 1
+        return self._chunk_ids[j] * self.chunk_size + (positions - self._first[j])
+
+    def chunk_blocks(self, names: Sequence[str]) -> Iterator[tuple[np.ndarray, dict]]:
+        """``(positions, {name: rows})`` for each stored chunk in order: per-replicate arrays ``names`` read
+        one chunk at a time (checked), for passes over a dataset that keep only one chunk in memory."""
+        for j, chunk in enumerate(self._chunks):
+            yield (np.arange(self._first[j], self._first[j + 1]),
+                   {name: self._store.block(name, chunk) for name in names})
 
     def __len__(self) -> int:
-        return len(self.indices)
+        return int(self._first[-1])
 
     @property
     def complete(self) -> bool:
@@ -809,26 +859,26 @@ class Dataset:
             raise IndexError(f"indices must lie in 0..{len(self) - 1}; got values from {indices.min()} to {indices.max()}")
         return indices
 
-    def _chunk_of(self, position: int) -> int:
-        return int(self.indices[position]) // self.chunk_size
-
     def _read(self, indices: np.ndarray, keys: Sequence[str]) -> dict:
         """Rows ``indices`` (positions in this dataset) of per-replicate arrays ``keys``, in the given order.
 
         Each chunk touched is read once per array and checked against its checksum."""
-        out = {key: [None] * len(indices) for key in keys}
-        by_chunk: dict[int, list[tuple[int, int]]] = {}
-        for slot, position in enumerate(indices):
-            row_in_chunk = int(self.indices[position]) % self.chunk_size
-            by_chunk.setdefault(self._chunk_of(position), []).append((slot, row_in_chunk))
-        for chunk, wanted in by_chunk.items():
-            slots = [slot for slot, _ in wanted]
-            rows = np.array([row for _, row in wanted])
+        indices = np.asarray(indices, dtype=np.int64)
+        out = {}
+        for key in keys:
+            shape, dtype, _ = self._store.layout[key]
+            out[key] = np.empty((len(indices), *shape), dtype=dtype)
+        if not len(indices):
+            return out
+        rows = self._plan_rows(indices)
+        chunks = rows // self.chunk_size
+        order = np.argsort(chunks, kind="stable")
+        unique, starts = np.unique(chunks[order], return_index=True)
+        for chunk, slots in zip(unique, np.split(order, starts[1:])):
+            within = rows[slots] - int(chunk) * self.chunk_size
             for key in keys:
-                values = self._store.block(key, chunk)[rows]
-                for slot, value in zip(slots, values):
-                    out[key][slot] = value
-        return {key: np.stack(values) if values else np.zeros(0) for key, values in out.items()}
+                out[key][slots] = self._store.block(key, int(chunk))[within]
+        return out
 
     def images(self, indices: Sequence[int] | None = None) -> np.ndarray:
         """Float32 images ``(len(indices), rows, n_snps, channels)``."""
@@ -844,7 +894,7 @@ class Dataset:
     def arrays(self, indices: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(x, y)``: float32 images and int64 labels of ``indices`` (all by default)."""
         indices = self._check_indices(indices)
-        return self.images(indices), self.labels[indices]
+        return self.images(indices), self._read(indices, ["label"])["label"]
 
     def batches(
         self,
@@ -867,9 +917,9 @@ class Dataset:
             raise ValueError(f"dataset {str(self.path)!r} stores no images (it was simulated without a transform)")
         indices = self._check_indices(indices)
         rng = np.random.default_rng(seed)
-        keys = ["image"] + (["snp_distance"] if self.transform.distance_channel else [])
+        keys = ["image", "label"] + (["snp_distance"] if self.transform.distance_channel else [])
         # Group requested rows by chunk file.
-        chunk_files = np.array([int(self.indices[p]) // self.chunk_size for p in indices], dtype=np.int64)
+        chunk_files = self._plan_rows(indices) // self.chunk_size
         chunks = np.unique(chunk_files)
         if shuffle:
             chunks = rng.permutation(chunks)
@@ -887,8 +937,8 @@ class Dataset:
             end = len(rows) if last_group else len(rows) // batch_size * batch_size
             for begin in range(0, end, batch_size):
                 take = order[begin : begin + batch_size]
-                x = self.transform.assemble(data["image"][take], data["snp_distance"][take] if len(keys) > 1 else None)
-                yield x, self.labels[rows[take]], rows[take]
+                x = self.transform.assemble(data["image"][take], data["snp_distance"][take] if "snp_distance" in data else None)
+                yield x, data["label"][take], rows[take]
             carry_rows = rows[order[end:]]
             carry = {key: data[key][order[end:]] for key in keys}
 
@@ -950,30 +1000,30 @@ class Dataset:
             )
         indices = self._check_indices(indices)
         populations = list(self.metadata["haplotype_populations"])
-        open_chunk, data, offsets = None, None, None
-        for position in indices:
-            chunk = self._chunk_of(position)
+        rows = self._plan_rows(indices)
+        open_chunk, data, small, offsets = None, None, None, None
+        for row in rows.tolist():
+            chunk = row // self.chunk_size
             if chunk != open_chunk:
-                # One chunk's raw arrays at a time (checked against the manifest): memory stays at one chunk.
+                # One chunk's raw and small arrays at a time (checked against the manifest): memory stays at one chunk.
                 data = self._store.raw(chunk)
-                first = self._chunk_position[chunk]
-                start, stop = self._store.rows(chunk)
-                sites = self.sites_per_locus[first : first + stop - start].sum(axis=1)
+                small = {name: self._store.block(name, chunk) for name in ("label", "params", "seeds", "sites_per_locus")}
+                sites = small["sites_per_locus"].sum(axis=1)
                 offsets = np.concatenate([[0], np.cumsum(sites)]).astype(np.int64)
                 open_chunk = chunk
-            row = int(self.indices[position]) % self.chunk_size
-            a, b = offsets[row], offsets[row + 1]
-            label = int(self.labels[position])
+            within = row - chunk * self.chunk_size
+            a, b = offsets[within], offsets[within + 1]
+            label = int(small["label"][within])
             yield ReplicateRecord(
-                index=int(self.indices[position]),
+                index=int(row),
                 label=label,
                 scenario=self.scenario_names[label],
                 params={
                     name: float(value)
-                    for name, value in zip(self.parameter_names, self.params[position])
+                    for name, value in zip(self.parameter_names, small["params"][within])
                     if not np.isnan(value)
                 },
-                seeds=self.seeds[position],
+                seeds=small["seeds"][within],
                 genotypes=data["genotypes"][a:b],
                 positions=data["positions"][a:b],
                 locus=data["locus"][a:b],
@@ -1006,13 +1056,21 @@ class Dataset:
             table.save(cache)
         return table
 
+    def scenario_counts(self) -> np.ndarray:
+        """Stored replicates of each scenario, ``(n_scenarios,)`` int64 — from the plan's interleaving over the
+        stored chunks (labels are checked against it on resume and by ``verify``), without reading any array."""
+        interleaving = Interleaving(self.metadata["config"]["n"])
+        counts = np.zeros(len(self.scenario_names), dtype=np.int64)
+        for chunk in self._chunks:
+            labels, _ = interleaving.locate(np.arange(*self._store.rows(chunk)))
+            counts += np.bincount(labels, minlength=len(counts))
+        return counts
+
     def info(self) -> str:
         """A human-readable summary (what ``popsim info`` prints)."""
         m = self.metadata
         config, settings = m["config"], m["config"]["settings"]
-        counts = np.bincount(self.labels, minlength=len(self.scenario_names)) if len(self) else [0] * len(
-            self.scenario_names
-        )
+        counts = self.scenario_counts()
         lines = [
             f"dataset        {self.path}",
             "status         " + ("complete" if self.complete else f"INCOMPLETE: {len(self._chunks)} of {m['n_chunks']} "
