@@ -100,6 +100,7 @@ FORMAT_VERSION = 2
 GROUP_METADATA = "zarr.json"
 MANIFEST = "manifest.jsonl"
 RAW = "raw"
+DERIVED = "derived"  # statistics written by Dataset.write_statistics / popsim stats
 RAW_ARRAYS = ("genotypes", "positions", "locus")
 _ZARR_CONFIG = {"write_empty_chunks": True}  # every chunk has a file: a missing file means a missing chunk
 
@@ -244,9 +245,10 @@ def write_chunk(path: str, chunk: int, tasks: Sequence[ReplicateTask], settings:
 
 
 # -- the manifest -------------------------------------------------------------------------------------------
-def _read_manifest(path: Path) -> tuple[dict | None, dict]:
-    """``(header, {chunk: line})`` of ``path/manifest.jsonl``; a torn last line (a kill mid-append) is ignored."""
-    file = path / MANIFEST
+def _read_manifest(path: Path, name: str = MANIFEST) -> tuple[dict | None, dict]:
+    """``(header, {chunk: line})`` of ``path/manifest.jsonl`` (or ``path/name``); a torn last line (a kill
+    mid-append) is ignored."""
+    file = path / name
     if not file.exists():
         return None, {}
     text = file.read_text()
@@ -260,7 +262,7 @@ def _read_manifest(path: Path) -> tuple[dict | None, dict]:
         except json.JSONDecodeError:
             if number == len(lines) - 1:  # the last line, without its newline: an append cut short
                 continue
-            raise DatasetIntegrityError(f"dataset {str(path)!r}: {MANIFEST} line {number + 1} is not valid JSON; "
+            raise DatasetIntegrityError(f"dataset {str(path)!r}: {name} line {number + 1} is not valid JSON; "
                                         f"expected one record per line (the manifest is damaged)") from None
         if "manifest" in record:
             header = record
@@ -269,19 +271,19 @@ def _read_manifest(path: Path) -> tuple[dict | None, dict]:
     return header, entries
 
 
-def _write_manifest(path: Path, header: dict, entries: Iterable[dict]) -> None:
-    """Rewrite the whole manifest atomically (temporary file, fsync, rename)."""
-    temporary = path / f".{MANIFEST}.partial"
+def _write_manifest(path: Path, header: dict, entries: Iterable[dict], name: str = MANIFEST) -> None:
+    """Rewrite the whole manifest (or log ``name``) atomically (temporary file, fsync, rename)."""
+    temporary = path / f".{name}.partial"
     with open(temporary, "w") as handle:
         for record in itertools.chain([header], entries):
             handle.write(json.dumps(record, separators=(",", ":")) + "\n")
         handle.flush()
         os.fsync(handle.fileno())
-    os.replace(temporary, path / MANIFEST)
+    os.replace(temporary, path / name)
 
 
-def _append_manifest(path: Path, entry: dict) -> None:
-    with open(path / MANIFEST, "a") as handle:
+def _append_manifest(path: Path, entry: dict, name: str = MANIFEST) -> None:
+    with open(path / name, "a") as handle:
         handle.write(json.dumps(entry, separators=(",", ":")) + "\n")
         handle.flush()
         os.fsync(handle.fileno())
@@ -1055,6 +1057,98 @@ class Dataset:
             Path(cache).parent.mkdir(parents=True, exist_ok=True)
             table.save(cache)
         return table
+
+    # -- statistics computed from the raw genotypes, written into the store chunk by chunk ----------------
+    def _derived(self, statistics, per_bp: bool) -> tuple[Path, Path, dict]:
+        """``(array path, log path, spec)`` of the stored statistics ``statistics``/``per_bp``."""
+        from popsim.features.stats import _expand
+
+        spec = {"statistics": statistics if isinstance(statistics, str) else list(_expand(statistics)),
+                "per_bp": bool(per_bp), "fingerprint": self.metadata["fingerprint"]}
+        key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+        return self.path / DERIVED / f"statistics-{key}", self.path / DERIVED / f"statistics-{key}.jsonl", spec
+
+    def _derived_log(self, log: Path, spec: dict) -> tuple[dict | None, dict]:
+        """``(header, {chunk: line})`` of a derived-statistics log; a header of another spec counts as none."""
+        header, entries = _read_manifest(log.parent, log.name)
+        if header is None or any(header.get(k) != v for k, v in spec.items()):
+            return None, {}
+        return header, entries
+
+    def write_statistics(self, statistics="default", per_bp: bool = True, progress: bool = False) -> list[str]:
+        """Compute summary statistics from the raw genotypes and write them into the store, chunk by chunk.
+
+        The values are those of :meth:`statistics_table` (same ``statistics`` and ``per_bp``), stored as a
+        float64 array ``derived/statistics-<key>`` of shape ``(n_replicates, n_statistics)`` chunked like the
+        dataset, with a log ``derived/statistics-<key>.jsonl`` (a header with the statistics, ``per_bp``,
+        names and the dataset fingerprint, then one line per chunk with its checksum, appended once the chunk
+        is written). Chunks already logged by an earlier call — also an interrupted one — are kept, so this
+        resumes. Memory stays at one chunk of raw genotypes. Returns the statistic names; read the values
+        with :meth:`statistics_blocks`. Needs raw genotypes (``keep_genotypes=True``).
+        """
+        import zarr
+        from minidl.progress import progress_bar as tqdm
+        from popsim.features.stats import statistics_table
+
+        if len(self) == 0:
+            raise ValueError(f"dataset {str(self.path)!r} has no replicates")
+        array_path, log, spec = self._derived(statistics, per_bp)
+        header, done = self._derived_log(log, spec)
+        if header is None:
+            done = {}
+        populations = np.asarray(self.haplotype_populations)
+        length = self.region_bp if per_bp else None
+        array = None if header is None else zarr.open_array(str(array_path), mode="r+", config=_ZARR_CONFIG)
+        todo = [j for j, chunk in enumerate(self._chunks) if chunk not in done]
+        for j in tqdm(todo, disable=not progress, desc="statistics", unit="chunk"):
+            chunk = self._chunks[j]
+            positions = np.arange(self._first[j], self._first[j + 1])
+            table = statistics_table((record.genotypes for record in self.iter_replicates(positions)), length,
+                                     populations, statistics)
+            if array is None:  # the first chunk gives the names, hence the width of the array
+                derived = zarr.open_group(str(self.path), mode="a").require_group(DERIVED)
+                array = derived.create_array(array_path.name, shape=(int(self.metadata["n_replicates"]), len(table.names)),
+                                          chunks=(self.chunk_size, len(table.names)), dtype="float64",
+                                          fill_value=float("nan"), compressors=_codecs(), config=_ZARR_CONFIG,
+                                          overwrite=True)
+                header = {"manifest": "popsim-statistics", **spec, "names": table.names}
+                _write_manifest(log.parent, header, [], name=log.name)
+            start, stop = self._store.rows(chunk)
+            array[start:stop] = table.values
+            _append_manifest(log.parent, {"chunk": int(chunk), "checksum": checksum(table.values)}, name=log.name)
+        return list(header["names"])
+
+    def statistics_blocks(self, statistics="default", per_bp: bool = True,
+                          compute: bool = True) -> tuple[list[str], Iterator[tuple[np.ndarray, np.ndarray]]]:
+        """``(names, blocks)``: the statistics stored by :meth:`write_statistics` (computed first for the chunks
+        that lack them, unless ``compute=False``), and an iterator of ``(positions, values)`` — one stored chunk
+        at a time, each checked against its checksum (else :class:`DatasetIntegrityError`)."""
+        import zarr
+
+        if compute:
+            self.write_statistics(statistics, per_bp)
+        array_path, log, spec = self._derived(statistics, per_bp)
+        header, done = self._derived_log(log, spec)
+        if header is None:
+            raise ValueError(f"dataset {str(self.path)!r} stores no statistics {spec['statistics']!r} "
+                             f"(per_bp={spec['per_bp']}); compute them with write_statistics (CLI: popsim stats)")
+        array = zarr.open_array(str(array_path), mode="r")
+
+        def blocks():
+            for j, chunk in enumerate(self._chunks):
+                start, stop = self._store.rows(chunk)
+                what = f"statistics {log.stem!r}"
+                if chunk not in done:
+                    raise self._store._problem(chunk, what, "is not recorded in its log (not computed yet)")
+                try:
+                    values = array[start:stop]
+                except Exception as error:
+                    raise self._store._problem(chunk, what, f"is corrupt (cannot be decoded: {error})") from None
+                if checksum(values) != done[chunk].get("checksum"):
+                    raise self._store._problem(chunk, what, "does not match its checksum in its log")
+                yield np.arange(self._first[j], self._first[j + 1]), values
+
+        return list(header["names"]), blocks()
 
     def scenario_counts(self) -> np.ndarray:
         """Stored replicates of each scenario, ``(n_scenarios,)`` int64 — from the plan's interleaving over the
