@@ -1075,6 +1075,24 @@ class Dataset:
             return None, {}
         return header, entries
 
+    def _derived_block(self, array, log: Path, done: dict, chunk: int) -> np.ndarray:
+        """Rows of ``chunk`` in a derived-statistics ``array``, checked against ``log`` (else the error)."""
+        def problem(reason):
+            short = f"{self._store.describe(chunk)} of array {log.stem!r} {reason}"
+            return DatasetIntegrityError(f"dataset {str(self.path)!r}: {short}; it is not read as data. Run `popsim "
+                                         f"stats {self.path}` with the same statistics to compute it again", short)
+
+        if chunk not in done:
+            raise problem("is not recorded in its log (not computed yet)")
+        start, stop = self._store.rows(chunk)
+        try:
+            values = array[start:stop]
+        except Exception as error:  # crc32c mismatch, undecodable bytes
+            raise problem(f"is corrupt (cannot be decoded: {error})") from None
+        if checksum(values) != done[chunk].get("checksum"):
+            raise problem("does not match its checksum in its log")
+        return values
+
     def write_statistics(self, statistics="default", per_bp: bool = True, progress: bool = False) -> list[str]:
         """Compute summary statistics from the raw genotypes and write them into the store, chunk by chunk.
 
@@ -1082,8 +1100,8 @@ class Dataset:
         float64 array ``derived/statistics-<key>`` of shape ``(n_replicates, n_statistics)`` chunked like the
         dataset, with a log ``derived/statistics-<key>.jsonl`` (a header with the statistics, ``per_bp``,
         names and the dataset fingerprint, then one line per chunk with its checksum, appended once the chunk
-        is written). Chunks already logged by an earlier call — also an interrupted one — are kept, so this
-        resumes. Memory stays at one chunk of raw genotypes. Returns the statistic names; read the values
+        is written). Chunks already logged by an earlier call — also an interrupted one — are checked against
+        their checksums and kept (a bad one is computed again, with a warning), so this resumes. Memory stays at one chunk of raw genotypes. Returns the statistic names; read the values
         with :meth:`statistics_blocks`. Needs raw genotypes (``keep_genotypes=True``).
         """
         import zarr
@@ -1099,6 +1117,12 @@ class Dataset:
         populations = np.asarray(self.haplotype_populations)
         length = self.region_bp if per_bp else None
         array = None if header is None else zarr.open_array(str(array_path), mode="r+", config=_ZARR_CONFIG)
+        for chunk in [c for c in self._chunks if c in done]:  # chunks of an earlier call: checked, else redone
+            try:
+                self._derived_block(array, log, done, chunk)
+            except DatasetIntegrityError as error:
+                warnings.warn(f"dataset {str(self.path)!r}: {error.reason}; computing it again", stacklevel=2)
+                del done[chunk]
         todo = [j for j, chunk in enumerate(self._chunks) if chunk not in done]
         for j in tqdm(todo, disable=not progress, desc="statistics", unit="chunk"):
             chunk = self._chunks[j]
@@ -1136,17 +1160,7 @@ class Dataset:
 
         def blocks():
             for j, chunk in enumerate(self._chunks):
-                start, stop = self._store.rows(chunk)
-                what = f"statistics {log.stem!r}"
-                if chunk not in done:
-                    raise self._store._problem(chunk, what, "is not recorded in its log (not computed yet)")
-                try:
-                    values = array[start:stop]
-                except Exception as error:
-                    raise self._store._problem(chunk, what, f"is corrupt (cannot be decoded: {error})") from None
-                if checksum(values) != done[chunk].get("checksum"):
-                    raise self._store._problem(chunk, what, "does not match its checksum in its log")
-                yield np.arange(self._first[j], self._first[j + 1]), values
+                yield np.arange(self._first[j], self._first[j + 1]), self._derived_block(array, log, done, chunk)
 
         return list(header["names"]), blocks()
 
