@@ -10,6 +10,11 @@ chosen statistics). With several scenarios in ``TRAIN`` the posterior model prob
 every ``--param`` the posterior of that parameter. ``--cv N`` adds the cross-validation (confusion matrix
 with N pseudo-observed sets per model; prediction error with N sets).
 
+``popsim stats`` computes the statistics chunk by chunk and writes them into the dataset
+(``DATASET/derived/``, see ``popsim.sim.dataset``; a second run with the same statistics reads them back, an
+interrupted one resumes), then streams the ``.npz`` (and CSV) from there one chunk at a time: its memory does
+not grow with the number of replicates.
+
 Statistics files (``.npz``): ``names`` (statistics), ``values`` (replicates × statistics), ``labels``
 (scenario index per replicate), ``scenario_names``, ``params`` (replicates × parameters, NaN where a scenario
 lacks a parameter), ``parameter_names``, ``per_bp``.
@@ -197,7 +202,8 @@ def add_stats_parser(subparsers):
     parser = subparsers.add_parser(
         "stats", help="summary statistics of every replicate of a dataset",
         description="Compute summary statistics (popsim.features.stats; tskit definitions) of every replicate of a dataset "
-                    "simulated with --keep-genotypes, and save them to a .npz (and optionally a CSV).")
+                    "simulated with --keep-genotypes, chunk by chunk into the dataset (DATASET/derived/, reused by "
+                    "later runs), and save them to a .npz (and optionally a CSV).")
     parser.add_argument("dataset", help="dataset directory (popsim simulate --keep-genotypes)")
     parser.add_argument("--statistics", type=_statistics_arg, default="default",
                         help="preset 't1' or 'default', or comma-separated keys such as S,pi,pi_pop,dxy,fst_hudson "

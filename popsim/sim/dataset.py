@@ -65,11 +65,24 @@ different configuration on an existing store is refused, also when its ``zarr.js
 manifest header still records the configuration). Datasets of format 1 (``metadata.json`` + ``chunk-*.npz``)
 are refused with a message saying how to re-create them.
 
-Reading: ``Dataset(path)`` reads the small per-replicate arrays (labels, parameters, seeds, statistics) of
-the recorded chunks eagerly and images lazily, chunk by chunk: ``images(indices)``, ``arrays(indices)``,
-``batches(batch_size, ...)`` streams shuffled mini-batches holding only a few chunks in memory,
-``iter_replicates()`` yields raw genotype matrices one chunk at a time (``statistics_table()`` builds on it),
-and ``split()`` gives train/validation/test indices.
+Reading: ``Dataset(path)`` reads only the group metadata and the manifest (O(chunks): the chunk numbers and
+their checksums); every per-replicate array is read when first used. ``labels``, ``params``, ``seeds``,
+``sites_per_locus`` and ``statistics`` are read once, chunk by chunk into one compact NumPy array, and kept
+(8, 8 × parameters, 16, 4 × loci and 8 × statistics bytes per replicate); ``images(indices)``,
+``arrays(indices)``, ``batches(batch_size, ...)`` / ``source(...)`` (shuffled mini-batches holding only a few
+chunks in memory) and ``iter_replicates()`` (raw genotype matrices, one chunk at a time) read only the
+chunks they touch and keep none of those columns, so streaming memory does not grow with the dataset.
+``split()`` gives train/validation/test indices.
+
+Statistics computed afterwards from the raw genotypes (``Dataset.write_statistics``, ``popsim stats``) are
+written into the store chunk by chunk, beside the simulated arrays::
+
+    derived/statistics-<key>        (n, n_statistics) float64, chunked like the dataset (key: hash of the
+                                    statistics, per_bp and the dataset fingerprint)
+    derived/statistics-<key>.jsonl  header (statistics, per_bp, names, fingerprint), then one line per chunk
+                                    with its checksum, appended once the chunk is written
+
+and read back one checked chunk at a time with ``statistics_blocks``.
 """
 
 from __future__ import annotations
