@@ -158,7 +158,7 @@ def checksum(array: np.ndarray) -> str:
     array = np.ascontiguousarray(array)
     digest = hashlib.blake2b(digest_size=16)
     digest.update(f"{array.dtype.str}{array.shape}".encode())
-    digest.update(array.tobytes())
+    digest.update(array.reshape(-1).view(np.uint8) if array.size else b"")  # the bytes, hashed in place (no copy)
     return digest.hexdigest()
 
 
