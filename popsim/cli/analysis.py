@@ -143,8 +143,9 @@ def write_npz(path, members: dict) -> None:
 def run_stats(args) -> int:
     """Statistics of every replicate written into the store chunk by chunk, then streamed to the ``.npz``
     (and CSV) one chunk at a time, with running per-scenario means: memory stays at a few chunks."""
-    from popsim.sim.dataset import Dataset
+    from popsim.sim.dataset import Dataset, limit_malloc_arenas
 
+    limit_malloc_arenas(1)  # this process streams chunks: keep freed chunk buffers from piling up per thread
     if os.path.exists(args.dataset) and not os.path.isdir(args.dataset):
         raise CommandError(f"dataset {args.dataset!r} is a file; expected a dataset directory (popsim simulate -o)")
     out = check_output_file(args.output or os.path.join(args.dataset, "statistics.npz"), "-o/--output")

@@ -88,6 +88,7 @@ and read back one checked chunk at a time with ``statistics_blocks``.
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import itertools
 import json
@@ -107,7 +108,7 @@ from popsim.sim.simulate import (Interleaving, Plan, Replicate, ReplicateRecord,
                                  statistics_table, stop_pool)
 
 __all__ = ["simulate_dataset", "Dataset", "ReplicateRecord", "FORMAT_VERSION", "DatasetIntegrityError",
-           "verify_dataset", "write_chunk"]
+           "verify_dataset", "write_chunk", "limit_malloc_arenas"]
 
 FORMAT_VERSION = 2
 GROUP_METADATA = "zarr.json"
@@ -160,6 +161,36 @@ def checksum(array: np.ndarray) -> str:
     digest.update(f"{array.dtype.str}{array.shape}".encode())
     digest.update(array.reshape(-1).view(np.uint8) if array.size else b"")  # the bytes, hashed in place (no copy)
     return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def _libc():
+    """The process's C library if it is glibc (has ``malloc_trim``), else None: the allocator calls below
+    then do nothing."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None)
+        return libc if hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
+    except (OSError, AttributeError):
+        return None
+
+
+def limit_malloc_arenas(arenas: int = 1) -> None:
+    """Limit glibc's malloc to ``arenas`` arenas (``M_ARENA_MAX``) in this process — for a command that streams
+    chunks decoded in zarr's threads (``popsim stats``): each thread's arena otherwise keeps the freed buffers
+    of the large raw chunks, and the resident size creeps up with the number of chunks read. Call it before
+    any chunk is read; a no-op without glibc."""
+    libc = _libc()
+    if libc is not None:
+        libc.mallopt(-8, int(arenas))  # M_ARENA_MAX
+
+
+def _trim_heap() -> None:
+    """Give freed heap pages back to the system (glibc ``malloc_trim``) after a chunk of raw genotypes."""
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 def _fingerprint(config: dict, scenarios: list) -> str:
@@ -1153,6 +1184,8 @@ class Dataset:
             start, stop = self._store.rows(chunk)
             array[start:stop] = table.values
             _append_manifest(log.parent, {"chunk": int(chunk), "checksum": checksum(table.values)}, name=log.name)
+            del table
+            _trim_heap()  # the chunk's raw arrays are freed: return their pages, so memory stays at one chunk
         return list(header["names"])
 
     def statistics_blocks(self, statistics="default", per_bp: bool = True,
