@@ -1,6 +1,7 @@
 """Peak memory of the dataset store's three uses as the number of replicates grows (issue 12).
 
     python benchmarks/bench_store.py --n 1000 10000 [--workers 2] [--folder /tmp/bench_store]
+    python benchmarks/bench_store.py --n 100000 --stages stats "train epoch"   # on stores simulated before
 
 For each total ``n`` (split over the three flagship scenarios, flagship-sized 48 × 256 images, raw genotypes
 and the default statistics kept), three stages run each in a fresh process, and their peak resident set size
@@ -10,7 +11,9 @@ and the default statistics kept), three stages run each in a fresh process, and 
 * ``stats`` — ``popsim stats`` on the store (statistics recomputed from the raw genotypes, chunk by chunk);
 * ``train epoch`` — one ``fit`` epoch of a small CNN streaming from the store (``Dataset.source``).
 
-Memory that stays flat as ``n`` grows is the point: the stores are read a few chunks at a time.
+Memory that stays flat as ``n`` grows is the point: the stores are read a few chunks at a time. ``--stages``
+runs only some stages (``stats`` and ``train epoch`` need the store of an earlier ``simulate`` stage in
+``--folder``); the table ends with the ratio of the last ``n`` to the first.
 """
 
 from __future__ import annotations
@@ -67,22 +70,25 @@ def main(argv=None) -> int:
     parser.add_argument("--n", type=int, nargs="+", default=[1000, 10000], help="total replicates")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--folder", default="/tmp/bench_store", help="where the stores are written")
+    parser.add_argument("--stages", nargs="+", choices=list(STAGES), default=list(STAGES), help="stages to run")
     args = parser.parse_args(argv)
     rows = []
     for n in args.n:
         folder = Path(args.folder) / f"flagship_{n}"
-        for stage in STAGES:
+        for stage in args.stages:
             row = run(stage, n, args.workers, folder)
             rows.append(row)
             print(json.dumps(row), flush=True)
-        size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+        # What simulate wrote (the statistics that `popsim stats` adds under derived/ are not counted).
+        size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and "derived" not in p.relative_to(folder).parts)
         print(json.dumps({"n": n, "store_bytes_per_replicate": size / n}), flush=True)
-    print("\n| stage | " + " | ".join(f"n = {n}" for n in args.n) + " |")
-    print("|---|" + "---|" * len(args.n))
-    for stage in STAGES:
+    print("\n| stage | " + " | ".join(f"n = {n}" for n in args.n) + " | last / first (main) |")
+    print("|---|" + "---|" * (len(args.n) + 1))
+    for stage in args.stages:
         cells = [r for r in rows if r["stage"] == stage]
         print(f"| {stage} (main / largest child, MB) | "
-              + " | ".join(f"{r['main_MB']:.0f} / {r['largest_child_MB']:.0f}" for r in cells) + " |")
+              + " | ".join(f"{r['main_MB']:.0f} / {r['largest_child_MB']:.0f}" for r in cells)
+              + f" | {cells[-1]['main_MB'] / cells[0]['main_MB']:.2f} |")
     return 0
 
 

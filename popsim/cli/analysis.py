@@ -10,6 +10,11 @@ chosen statistics). With several scenarios in ``TRAIN`` the posterior model prob
 every ``--param`` the posterior of that parameter. ``--cv N`` adds the cross-validation (confusion matrix
 with N pseudo-observed sets per model; prediction error with N sets).
 
+``popsim stats`` computes the statistics chunk by chunk and writes them into the dataset
+(``DATASET/derived/``, see ``popsim.sim.dataset``; a second run with the same statistics reads them back, an
+interrupted one resumes), then streams the ``.npz`` (and CSV) from there one chunk at a time: its memory does
+not grow with the number of replicates.
+
 Statistics files (``.npz``): ``names`` (statistics), ``values`` (replicates × statistics), ``labels``
 (scenario index per replicate), ``scenario_names``, ``params`` (replicates × parameters, NaN where a scenario
 lacks a parameter), ``parameter_names``, ``per_bp``.
@@ -30,7 +35,7 @@ from popsim.cli.common import (CommandError, check_output_file, check_output_fol
                                positive_int)
 
 __all__ = ["add_parser", "add_stats_parser", "add_abc_parser", "run_stats", "run_abc", "load_statistics",
-           "select_columns", "dataset_statistics"]
+           "select_columns", "dataset_statistics", "write_npz"]
 
 
 def _statistics_arg(text: str):
@@ -107,28 +112,90 @@ def select_columns(data: dict, statistics) -> dict:
 # popsim stats
 # ----------------------------------------------------------------------------------------------
 
+def write_npz(path, members: dict) -> None:
+    """Write a ``.npz`` (as ``numpy.savez``, uncompressed) whose large members are streamed block by block.
+
+    ``members`` maps a name to an array, or to ``(shape, dtype, blocks)`` where ``blocks()`` yields C-ordered
+    row blocks that together fill ``shape`` — so an array larger than memory can be written."""
+    import zipfile
+
+    from numpy.lib import format as npy
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, value in members.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as handle:
+                if isinstance(value, np.ndarray):
+                    npy.write_array(handle, value, allow_pickle=False)
+                    continue
+                shape, dtype, blocks = value
+                dtype = np.dtype(dtype)
+                npy.write_array_header_2_0(handle, {"descr": npy.dtype_to_descr(dtype), "fortran_order": False,
+                                                    "shape": tuple(int(d) for d in shape)})
+                rows = 0
+                for block in blocks():
+                    block = np.ascontiguousarray(block, dtype=dtype)
+                    handle.write(block.tobytes())
+                    rows += len(block)
+                if rows != shape[0]:
+                    raise ValueError(f"member {name!r} received {rows} rows; expected {shape[0]}")
+
+
 def run_stats(args) -> int:
+    """Statistics of every replicate written into the store chunk by chunk, then streamed to the ``.npz``
+    (and CSV) one chunk at a time, with running per-scenario means: memory stays at a few chunks."""
+    from popsim.sim.dataset import Dataset, limit_malloc_arenas
+
+    limit_malloc_arenas(1)  # this process streams chunks: keep freed chunk buffers from piling up per thread
     if os.path.exists(args.dataset) and not os.path.isdir(args.dataset):
         raise CommandError(f"dataset {args.dataset!r} is a file; expected a dataset directory (popsim simulate -o)")
     out = check_output_file(args.output or os.path.join(args.dataset, "statistics.npz"), "-o/--output")
+    if not str(out).endswith(".npz"):  # as numpy.savez names it
+        out = out.with_name(out.name + ".npz")
     if args.csv:
         check_output_file(args.csv, "--csv")
-    data = dataset_statistics(args.dataset, args.statistics, per_bp=not args.per_locus)
-    np.savez(out, **data)
-    names, values = data["names"].tolist(), data["values"]
-    if args.csv:
-        header = "replicate,scenario," + ",".join(names)
-        rows = [f"{i},{data['scenario_names'][lab]}," + ",".join(f"{v:.10g}" for v in row)
-                for i, (lab, row) in enumerate(zip(data["labels"], values))]
-        Path(args.csv).write_text(header + "\n" + "\n".join(rows) + "\n")
+    per_bp = not args.per_locus
+    ds = Dataset(args.dataset)
+    names = ds.write_statistics(args.statistics, per_bp=per_bp)
+    n, k, n_scenarios = len(ds), len(names), len(ds.scenario_names)
+    sums, counts = np.zeros((n_scenarios, k)), np.zeros((n_scenarios, k))
+    csv = open(args.csv, "w") if args.csv else None
+
+    def values():  # also writes the CSV rows and accumulates the per-scenario means, in the same pass
+        labels = (block["label"] for _, block in ds.chunk_blocks(["label"]))
+        for (positions, block), label in zip(ds.statistics_blocks(args.statistics, per_bp, compute=False)[1], labels):
+            finite = ~np.isnan(block)
+            np.add.at(sums, label, np.where(finite, block, 0.0))
+            np.add.at(counts, label, finite)
+            if csv is not None:
+                csv.writelines(f"{i},{ds.scenario_names[lab]}," + ",".join(f"{v:.10g}" for v in row) + "\n"
+                               for i, lab, row in zip(positions.tolist(), label.tolist(), block))
+            yield block
+
+    try:
+        if csv is not None:
+            csv.write("replicate,scenario," + ",".join(names) + "\n")
+        write_npz(out, {
+            "names": np.array(names),
+            "values": ((n, k), np.float64, values),
+            "labels": ((n,), np.int64, lambda: (b["label"] for _, b in ds.chunk_blocks(["label"]))),
+            "scenario_names": np.array(ds.scenario_names),
+            "params": ((n, len(ds.parameter_names)), np.float64,
+                       lambda: (b["params"] for _, b in ds.chunk_blocks(["params"]))),
+            "parameter_names": np.array(ds.parameter_names),
+            "populations": np.array(ds.population_names),
+            "per_bp": np.array(per_bp),
+        })
+    finally:
+        if csv is not None:
+            csv.close()
     # A short summary: the mean of each statistic per scenario.
-    print(f"{len(values)} replicates × {len(names)} statistics ({'per bp' if not args.per_locus else 'per locus'}) "
-          f"→ {out}")
-    width = max(len(n) for n in names)
-    print(" " * width + "  " + "  ".join(f"{s:>14}" for s in data["scenario_names"]))
-    for j, n in enumerate(names):
-        means = [np.nanmean(values[data["labels"] == k, j]) for k in range(len(data["scenario_names"]))]
-        print(f"{n:>{width}}  " + "  ".join(f"{m:14.6g}" for m in means))
+    print(f"{n} replicates × {k} statistics ({'per bp' if per_bp else 'per locus'}) → {out}")
+    width = max(len(name) for name in names)
+    print(" " * width + "  " + "  ".join(f"{s:>14}" for s in ds.scenario_names))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = sums / counts
+    for j, name in enumerate(names):
+        print(f"{name:>{width}}  " + "  ".join(f"{m:14.6g}" for m in means[:, j]))
     return 0
 
 
@@ -136,7 +203,8 @@ def add_stats_parser(subparsers):
     parser = subparsers.add_parser(
         "stats", help="summary statistics of every replicate of a dataset",
         description="Compute summary statistics (popsim.features.stats; tskit definitions) of every replicate of a dataset "
-                    "simulated with --keep-genotypes, and save them to a .npz (and optionally a CSV).")
+                    "simulated with --keep-genotypes, chunk by chunk into the dataset (DATASET/derived/, reused by "
+                    "later runs), and save them to a .npz (and optionally a CSV).")
     parser.add_argument("dataset", help="dataset directory (popsim simulate --keep-genotypes)")
     parser.add_argument("--statistics", type=_statistics_arg, default="default",
                         help="preset 't1' or 'default', or comma-separated keys such as S,pi,pi_pop,dxy,fst_hudson "

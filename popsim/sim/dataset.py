@@ -65,16 +65,30 @@ different configuration on an existing store is refused, also when its ``zarr.js
 manifest header still records the configuration). Datasets of format 1 (``metadata.json`` + ``chunk-*.npz``)
 are refused with a message saying how to re-create them.
 
-Reading: ``Dataset(path)`` reads the small per-replicate arrays (labels, parameters, seeds, statistics) of
-the recorded chunks eagerly and images lazily, chunk by chunk: ``images(indices)``, ``arrays(indices)``,
-``batches(batch_size, ...)`` streams shuffled mini-batches holding only a few chunks in memory,
-``iter_replicates()`` yields raw genotype matrices one chunk at a time (``statistics_table()`` builds on it),
-and ``split()`` gives train/validation/test indices.
+Reading: ``Dataset(path)`` reads only the group metadata and the manifest (O(chunks): the chunk numbers and
+their checksums); every per-replicate array is read when first used. ``labels``, ``params``, ``seeds``,
+``sites_per_locus`` and ``statistics`` are read once, chunk by chunk into one compact NumPy array, and kept
+(8, 8 × parameters, 16, 4 × loci and 8 × statistics bytes per replicate); ``images(indices)``,
+``arrays(indices)``, ``batches(batch_size, ...)`` / ``source(...)`` (shuffled mini-batches holding only a few
+chunks in memory) and ``iter_replicates()`` (raw genotype matrices, one chunk at a time) read only the
+chunks they touch and keep none of those columns, so streaming memory does not grow with the dataset.
+``split()`` gives train/validation/test indices.
+
+Statistics computed afterwards from the raw genotypes (``Dataset.write_statistics``, ``popsim stats``) are
+written into the store chunk by chunk, beside the simulated arrays::
+
+    derived/statistics-<key>        (n, n_statistics) float64, chunked like the dataset (key: hash of the
+                                    statistics, per_bp and the dataset fingerprint)
+    derived/statistics-<key>.jsonl  header (statistics, per_bp, names, fingerprint), then one line per chunk
+                                    with its checksum, appended once the chunk is written
+
+and read back one checked chunk at a time with ``statistics_blocks``.
 """
 
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import itertools
 import json
@@ -94,12 +108,13 @@ from popsim.sim.simulate import (Interleaving, Plan, Replicate, ReplicateRecord,
                                  statistics_table, stop_pool)
 
 __all__ = ["simulate_dataset", "Dataset", "ReplicateRecord", "FORMAT_VERSION", "DatasetIntegrityError",
-           "verify_dataset", "write_chunk"]
+           "verify_dataset", "write_chunk", "limit_malloc_arenas"]
 
 FORMAT_VERSION = 2
 GROUP_METADATA = "zarr.json"
 MANIFEST = "manifest.jsonl"
 RAW = "raw"
+DERIVED = "derived"  # statistics written by Dataset.write_statistics / popsim stats
 RAW_ARRAYS = ("genotypes", "positions", "locus")
 _ZARR_CONFIG = {"write_empty_chunks": True}  # every chunk has a file: a missing file means a missing chunk
 
@@ -144,8 +159,38 @@ def checksum(array: np.ndarray) -> str:
     array = np.ascontiguousarray(array)
     digest = hashlib.blake2b(digest_size=16)
     digest.update(f"{array.dtype.str}{array.shape}".encode())
-    digest.update(array.tobytes())
+    digest.update(array.reshape(-1).view(np.uint8) if array.size else b"")  # the bytes, hashed in place (no copy)
     return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def _libc():
+    """The process's C library if it is glibc (has ``malloc_trim``), else None: the allocator calls below
+    then do nothing."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None)
+        return libc if hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
+    except (OSError, AttributeError):
+        return None
+
+
+def limit_malloc_arenas(arenas: int = 1) -> None:
+    """Limit glibc's malloc to ``arenas`` arenas (``M_ARENA_MAX``) in this process — for a command that streams
+    chunks decoded in zarr's threads (``popsim stats``): each thread's arena otherwise keeps the freed buffers
+    of the large raw chunks, and the resident size creeps up with the number of chunks read. Call it before
+    any chunk is read; a no-op without glibc."""
+    libc = _libc()
+    if libc is not None:
+        libc.mallopt(-8, int(arenas))  # M_ARENA_MAX
+
+
+def _trim_heap() -> None:
+    """Give freed heap pages back to the system (glibc ``malloc_trim``) after a chunk of raw genotypes."""
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 def _fingerprint(config: dict, scenarios: list) -> str:
@@ -244,9 +289,10 @@ def write_chunk(path: str, chunk: int, tasks: Sequence[ReplicateTask], settings:
 
 
 # -- the manifest -------------------------------------------------------------------------------------------
-def _read_manifest(path: Path) -> tuple[dict | None, dict]:
-    """``(header, {chunk: line})`` of ``path/manifest.jsonl``; a torn last line (a kill mid-append) is ignored."""
-    file = path / MANIFEST
+def _read_manifest(path: Path, name: str = MANIFEST) -> tuple[dict | None, dict]:
+    """``(header, {chunk: line})`` of ``path/manifest.jsonl`` (or ``path/name``); a torn last line (a kill
+    mid-append) is ignored."""
+    file = path / name
     if not file.exists():
         return None, {}
     text = file.read_text()
@@ -260,7 +306,7 @@ def _read_manifest(path: Path) -> tuple[dict | None, dict]:
         except json.JSONDecodeError:
             if number == len(lines) - 1:  # the last line, without its newline: an append cut short
                 continue
-            raise DatasetIntegrityError(f"dataset {str(path)!r}: {MANIFEST} line {number + 1} is not valid JSON; "
+            raise DatasetIntegrityError(f"dataset {str(path)!r}: {name} line {number + 1} is not valid JSON; "
                                         f"expected one record per line (the manifest is damaged)") from None
         if "manifest" in record:
             header = record
@@ -269,19 +315,19 @@ def _read_manifest(path: Path) -> tuple[dict | None, dict]:
     return header, entries
 
 
-def _write_manifest(path: Path, header: dict, entries: Iterable[dict]) -> None:
-    """Rewrite the whole manifest atomically (temporary file, fsync, rename)."""
-    temporary = path / f".{MANIFEST}.partial"
+def _write_manifest(path: Path, header: dict, entries: Iterable[dict], name: str = MANIFEST) -> None:
+    """Rewrite the whole manifest (or log ``name``) atomically (temporary file, fsync, rename)."""
+    temporary = path / f".{name}.partial"
     with open(temporary, "w") as handle:
         for record in itertools.chain([header], entries):
             handle.write(json.dumps(record, separators=(",", ":")) + "\n")
         handle.flush()
         os.fsync(handle.fileno())
-    os.replace(temporary, path / MANIFEST)
+    os.replace(temporary, path / name)
 
 
-def _append_manifest(path: Path, entry: dict) -> None:
-    with open(path / MANIFEST, "a") as handle:
+def _append_manifest(path: Path, entry: dict, name: str = MANIFEST) -> None:
+    with open(path / name, "a") as handle:
         handle.write(json.dumps(entry, separators=(",", ":")) + "\n")
         handle.flush()
         os.fsync(handle.fileno())
@@ -342,23 +388,31 @@ class _Store:
         return entry
 
     def blocks(self, name: str, chunks: Sequence[int]) -> list[np.ndarray]:
-        """:meth:`block` of each of ``chunks`` (sorted), read in bulk over runs of consecutive chunks."""
-        out = []
+        """:meth:`block` of each of ``chunks`` (sorted), as a list (see :meth:`iter_blocks`)."""
+        return list(self.iter_blocks(name, chunks))
+
+    def iter_blocks(self, name: str, chunks: Sequence[int], run_bytes: int = 2**24) -> Iterator[np.ndarray]:
+        """:meth:`block` of each of ``chunks`` (sorted), in order, read in bulk over runs of consecutive chunks
+        of at most ``run_bytes`` decoded bytes (so memory stays bounded whatever the number of chunks)."""
+        shape, dtype, _ = self.layout[name]
+        row_bytes = max(1, int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize)
+        per_run = max(1, run_bytes // (row_bytes * self.chunk_size))
         for _, run in itertools.groupby(enumerate(chunks), key=lambda pair: pair[1] - pair[0]):
             run = [chunk for _, chunk in run]
-            first = self.rows(run[0])[0]
-            try:
-                values = self.arrays[name][first : self.rows(run[-1])[1]]
-            except Exception:
-                values = None  # some chunk cannot be decoded: block() names it
-            for chunk in run:
-                entry = self._precheck(name, chunk)
-                start, stop = self.rows(chunk)
-                piece = None if values is None else values[start - first : stop - first]
-                if piece is None or checksum(piece) != entry["checksums"].get(name):
-                    piece = self.block(name, chunk)  # raises the precise error
-                out.append(piece)
-        return out
+            for begin in range(0, len(run), per_run):
+                part = run[begin : begin + per_run]
+                first = self.rows(part[0])[0]
+                try:
+                    values = self.arrays[name][first : self.rows(part[-1])[1]]
+                except Exception:
+                    values = None  # some chunk cannot be decoded: block() names it
+                for chunk in part:
+                    entry = self._precheck(name, chunk)
+                    start, stop = self.rows(chunk)
+                    piece = None if values is None else values[start - first : stop - first]
+                    if piece is None or checksum(piece) != entry["checksums"].get(name):
+                        piece = self.block(name, chunk)  # raises the precise error
+                    yield piece
 
     def block(self, name: str, chunk: int) -> np.ndarray:
         """Rows of ``chunk`` in array ``name``, checked against the manifest (else DatasetIntegrityError)."""
@@ -702,12 +756,18 @@ class Dataset:
     Only chunks recorded in the manifest are read, and every block read is checked against its checksum: a
     missing, corrupt, swapped or foreign chunk raises :class:`DatasetIntegrityError` naming it.
 
+    Opening reads only the group metadata and the manifest (O(chunks)); every per-replicate array is read
+    when first asked for, so a process that only streams images (``source``/``batches``) or raw replicates
+    (``iter_replicates``) never holds a per-replicate column in memory.
+
     Attributes
     ----------
     metadata : the dataset metadata (group attribute ``popsim``), plus ``complete`` (from the manifest).
-    labels : (n,) int64; params : (n, n_parameters) float64; seeds : (n, 4) uint32 — of the stored replicates.
-    statistics : (n, n_statistics) float64 or None; statistic_names : their names.
-    indices : (n,) int64 plan rows of the stored replicates (0..n-1 when complete).
+    labels : (n,) int64; params : (n, n_parameters) float64; seeds : (n, 4) uint32 — of the stored replicates,
+        each read (and checked) on first use and then kept: 8, 8·n_parameters and 16 bytes per replicate.
+    sites_per_locus : (n, n_loci) int32, read on first use; statistics : (n, n_statistics) float64 or None,
+        read on first use; statistic_names : their names.
+    indices : (n,) int64 plan rows of the stored replicates (0..n-1 when complete), built on first use.
     scenario_names, parameter_names, transform (``GenotypeImage`` or None).
     """
 
@@ -739,33 +799,69 @@ class Dataset:
         self.chunk_size = int(metadata["config"]["chunk_size"])
         self._chunks = sorted(entries)
         self.statistic_names = list(metadata.get("statistic_names") or [])
-        small = ["label", "params", "seeds", "sites_per_locus"] + (["statistics"] if "statistics" in
-                                                                   self._store.layout else [])
-        blocks = {name: self._store.blocks(name, self._chunks) for name in small}
+        # The stored chunks as two O(chunks) arrays: chunk numbers and the position (in this dataset) of the
+        # first replicate of each; positions <-> plan rows are arithmetic on them (see _plan_rows).
+        self._chunk_ids = np.array(self._chunks, dtype=np.int64)
+        sizes = np.array([stop - start for start, stop in map(self._store.rows, self._chunks)], dtype=np.int64)
+        self._first = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self._columns: dict = {}  # per-replicate arrays read so far (labels, params, ...)
 
-        def stacked(name):
+    # -- per-replicate columns, read lazily -------------------------------------------------------------
+    def _column(self, name: str) -> np.ndarray:
+        """Array ``name`` over every stored chunk (read once, chunk by chunk into one array, and kept)."""
+        if name not in self._columns:
             shape, dtype, _ = self._store.layout[name]
-            return np.concatenate(blocks[name]) if self._chunks else np.zeros((0, *shape), dtype=dtype)
+            out = np.empty((len(self), *shape), dtype=dtype)
+            for j, block in enumerate(self._store.iter_blocks(name, self._chunks)):
+                out[self._first[j] : self._first[j + 1]] = block
+            self._columns[name] = out
+        return self._columns[name]
 
-        self.indices = (np.concatenate([np.arange(*self._store.rows(c)) for c in self._chunks]) if self._chunks
-                        else np.zeros(0, np.int64))
-        self.labels = stacked("label")
-        self.params = stacked("params")
-        self.seeds = stacked("seeds")
-        # Segregating sites of each locus of each replicate, (n, n_loci) int32.
-        self.sites_per_locus = stacked("sites_per_locus")
-        # Summary statistics, (n, n_statistics) float64, or None if none were computed.
-        self.statistics = stacked("statistics") if "statistics" in small else None
-        # Position in the arrays above of the first replicate of each stored chunk.
-        self._chunk_position = {}
-        position = 0
-        for c in self._chunks:
-            self._chunk_position[c] = position
-            start, stop = self._store.rows(c)
-            position += stop - start
+    @property
+    def labels(self) -> np.ndarray:
+        """(n,) int64 scenario index of every stored replicate (read on first use)."""
+        return self._column("label")
+
+    @property
+    def params(self) -> np.ndarray:
+        """(n, n_parameters) float64 parameter values, NaN where a scenario lacks one (read on first use)."""
+        return self._column("params")
+
+    @property
+    def seeds(self) -> np.ndarray:
+        """(n, 4) uint32 seeds of every stored replicate (read on first use)."""
+        return self._column("seeds")
+
+    @property
+    def sites_per_locus(self) -> np.ndarray:
+        """(n, n_loci) int32 segregating sites of each locus of each replicate (read on first use)."""
+        return self._column("sites_per_locus")
+
+    @property
+    def statistics(self) -> np.ndarray | None:
+        """(n, n_statistics) float64 statistics computed while simulating, or None (read on first use)."""
+        return self._column("statistics") if "statistics" in self._store.layout else None
+
+    @property
+    def indices(self) -> np.ndarray:
+        """(n,) int64 plan row of every stored replicate (0..n-1 when complete)."""
+        return self._plan_rows(np.arange(len(self), dtype=np.int64))
+
+    def _plan_rows(self, positions: np.ndarray) -> np.ndarray:
+        """Plan rows of ``positions`` (positions in this dataset), computed from the O(chunks) chunk table."""
+        positions = np.asarray(positions, dtype=np.int64)
+        j = np.searchsorted(self._first, positions, side="right") - 1
+        return self._chunk_ids[j] * self.chunk_size + (positions - self._first[j])
+
+    def chunk_blocks(self, names: Sequence[str]) -> Iterator[tuple[np.ndarray, dict]]:
+        """``(positions, {name: rows})`` for each stored chunk in order: per-replicate arrays ``names`` read
+        one chunk at a time (checked), for passes over a dataset that keep only one chunk in memory."""
+        for j, chunk in enumerate(self._chunks):
+            yield (np.arange(self._first[j], self._first[j + 1]),
+                   {name: self._store.block(name, chunk) for name in names})
 
     def __len__(self) -> int:
-        return len(self.indices)
+        return int(self._first[-1])
 
     @property
     def complete(self) -> bool:
@@ -809,26 +905,26 @@ class Dataset:
             raise IndexError(f"indices must lie in 0..{len(self) - 1}; got values from {indices.min()} to {indices.max()}")
         return indices
 
-    def _chunk_of(self, position: int) -> int:
-        return int(self.indices[position]) // self.chunk_size
-
     def _read(self, indices: np.ndarray, keys: Sequence[str]) -> dict:
         """Rows ``indices`` (positions in this dataset) of per-replicate arrays ``keys``, in the given order.
 
         Each chunk touched is read once per array and checked against its checksum."""
-        out = {key: [None] * len(indices) for key in keys}
-        by_chunk: dict[int, list[tuple[int, int]]] = {}
-        for slot, position in enumerate(indices):
-            row_in_chunk = int(self.indices[position]) % self.chunk_size
-            by_chunk.setdefault(self._chunk_of(position), []).append((slot, row_in_chunk))
-        for chunk, wanted in by_chunk.items():
-            slots = [slot for slot, _ in wanted]
-            rows = np.array([row for _, row in wanted])
+        indices = np.asarray(indices, dtype=np.int64)
+        out = {}
+        for key in keys:
+            shape, dtype, _ = self._store.layout[key]
+            out[key] = np.empty((len(indices), *shape), dtype=dtype)
+        if not len(indices):
+            return out
+        rows = self._plan_rows(indices)
+        chunks = rows // self.chunk_size
+        order = np.argsort(chunks, kind="stable")
+        unique, starts = np.unique(chunks[order], return_index=True)
+        for chunk, slots in zip(unique, np.split(order, starts[1:])):
+            within = rows[slots] - int(chunk) * self.chunk_size
             for key in keys:
-                values = self._store.block(key, chunk)[rows]
-                for slot, value in zip(slots, values):
-                    out[key][slot] = value
-        return {key: np.stack(values) if values else np.zeros(0) for key, values in out.items()}
+                out[key][slots] = self._store.block(key, int(chunk))[within]
+        return out
 
     def images(self, indices: Sequence[int] | None = None) -> np.ndarray:
         """Float32 images ``(len(indices), rows, n_snps, channels)``."""
@@ -844,7 +940,7 @@ class Dataset:
     def arrays(self, indices: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(x, y)``: float32 images and int64 labels of ``indices`` (all by default)."""
         indices = self._check_indices(indices)
-        return self.images(indices), self.labels[indices]
+        return self.images(indices), self._read(indices, ["label"])["label"]
 
     def batches(
         self,
@@ -867,9 +963,9 @@ class Dataset:
             raise ValueError(f"dataset {str(self.path)!r} stores no images (it was simulated without a transform)")
         indices = self._check_indices(indices)
         rng = np.random.default_rng(seed)
-        keys = ["image"] + (["snp_distance"] if self.transform.distance_channel else [])
+        keys = ["image", "label"] + (["snp_distance"] if self.transform.distance_channel else [])
         # Group requested rows by chunk file.
-        chunk_files = np.array([int(self.indices[p]) // self.chunk_size for p in indices], dtype=np.int64)
+        chunk_files = self._plan_rows(indices) // self.chunk_size
         chunks = np.unique(chunk_files)
         if shuffle:
             chunks = rng.permutation(chunks)
@@ -887,8 +983,8 @@ class Dataset:
             end = len(rows) if last_group else len(rows) // batch_size * batch_size
             for begin in range(0, end, batch_size):
                 take = order[begin : begin + batch_size]
-                x = self.transform.assemble(data["image"][take], data["snp_distance"][take] if len(keys) > 1 else None)
-                yield x, self.labels[rows[take]], rows[take]
+                x = self.transform.assemble(data["image"][take], data["snp_distance"][take] if "snp_distance" in data else None)
+                yield x, data["label"][take], rows[take]
             carry_rows = rows[order[end:]]
             carry = {key: data[key][order[end:]] for key in keys}
 
@@ -950,30 +1046,30 @@ class Dataset:
             )
         indices = self._check_indices(indices)
         populations = list(self.metadata["haplotype_populations"])
-        open_chunk, data, offsets = None, None, None
-        for position in indices:
-            chunk = self._chunk_of(position)
+        rows = self._plan_rows(indices)
+        open_chunk, data, small, offsets = None, None, None, None
+        for row in rows.tolist():
+            chunk = row // self.chunk_size
             if chunk != open_chunk:
-                # One chunk's raw arrays at a time (checked against the manifest): memory stays at one chunk.
+                # One chunk's raw and small arrays at a time (checked against the manifest): memory stays at one chunk.
                 data = self._store.raw(chunk)
-                first = self._chunk_position[chunk]
-                start, stop = self._store.rows(chunk)
-                sites = self.sites_per_locus[first : first + stop - start].sum(axis=1)
+                small = {name: self._store.block(name, chunk) for name in ("label", "params", "seeds", "sites_per_locus")}
+                sites = small["sites_per_locus"].sum(axis=1)
                 offsets = np.concatenate([[0], np.cumsum(sites)]).astype(np.int64)
                 open_chunk = chunk
-            row = int(self.indices[position]) % self.chunk_size
-            a, b = offsets[row], offsets[row + 1]
-            label = int(self.labels[position])
+            within = row - chunk * self.chunk_size
+            a, b = offsets[within], offsets[within + 1]
+            label = int(small["label"][within])
             yield ReplicateRecord(
-                index=int(self.indices[position]),
+                index=int(row),
                 label=label,
                 scenario=self.scenario_names[label],
                 params={
                     name: float(value)
-                    for name, value in zip(self.parameter_names, self.params[position])
+                    for name, value in zip(self.parameter_names, small["params"][within])
                     if not np.isnan(value)
                 },
-                seeds=self.seeds[position],
+                seeds=small["seeds"][within],
                 genotypes=data["genotypes"][a:b],
                 positions=data["positions"][a:b],
                 locus=data["locus"][a:b],
@@ -1006,13 +1102,129 @@ class Dataset:
             table.save(cache)
         return table
 
+    # -- statistics computed from the raw genotypes, written into the store chunk by chunk ----------------
+    def _derived(self, statistics, per_bp: bool) -> tuple[Path, Path, dict]:
+        """``(array path, log path, spec)`` of the stored statistics ``statistics``/``per_bp``."""
+        from popsim.features.stats import _expand
+
+        spec = {"statistics": statistics if isinstance(statistics, str) else list(_expand(statistics)),
+                "per_bp": bool(per_bp), "fingerprint": self.metadata["fingerprint"]}
+        key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+        return self.path / DERIVED / f"statistics-{key}", self.path / DERIVED / f"statistics-{key}.jsonl", spec
+
+    def _derived_log(self, log: Path, spec: dict) -> tuple[dict | None, dict]:
+        """``(header, {chunk: line})`` of a derived-statistics log; a header of another spec counts as none."""
+        header, entries = _read_manifest(log.parent, log.name)
+        if header is None or any(header.get(k) != v for k, v in spec.items()):
+            return None, {}
+        return header, entries
+
+    def _derived_block(self, array, log: Path, done: dict, chunk: int) -> np.ndarray:
+        """Rows of ``chunk`` in a derived-statistics ``array``, checked against ``log`` (else the error)."""
+        def problem(reason):
+            short = f"{self._store.describe(chunk)} of array {log.stem!r} {reason}"
+            return DatasetIntegrityError(f"dataset {str(self.path)!r}: {short}; it is not read as data. Run `popsim "
+                                         f"stats {self.path}` with the same statistics to compute it again", short)
+
+        if chunk not in done:
+            raise problem("is not recorded in its log (not computed yet)")
+        start, stop = self._store.rows(chunk)
+        try:
+            values = array[start:stop]
+        except Exception as error:  # crc32c mismatch, undecodable bytes
+            raise problem(f"is corrupt (cannot be decoded: {error})") from None
+        if checksum(values) != done[chunk].get("checksum"):
+            raise problem("does not match its checksum in its log")
+        return values
+
+    def write_statistics(self, statistics="default", per_bp: bool = True, progress: bool = False) -> list[str]:
+        """Compute summary statistics from the raw genotypes and write them into the store, chunk by chunk.
+
+        The values are those of :meth:`statistics_table` (same ``statistics`` and ``per_bp``), stored as a
+        float64 array ``derived/statistics-<key>`` of shape ``(n_replicates, n_statistics)`` chunked like the
+        dataset, with a log ``derived/statistics-<key>.jsonl`` (a header with the statistics, ``per_bp``,
+        names and the dataset fingerprint, then one line per chunk with its checksum, appended once the chunk
+        is written). Chunks already logged by an earlier call — also an interrupted one — are checked against
+        their checksums and kept (a bad one is computed again, with a warning), so this resumes. Memory stays at one chunk of raw genotypes. Returns the statistic names; read the values
+        with :meth:`statistics_blocks`. Needs raw genotypes (``keep_genotypes=True``).
+        """
+        import zarr
+        from minidl.progress import progress_bar as tqdm
+        from popsim.features.stats import statistics_table
+
+        if len(self) == 0:
+            raise ValueError(f"dataset {str(self.path)!r} has no replicates")
+        array_path, log, spec = self._derived(statistics, per_bp)
+        header, done = self._derived_log(log, spec)
+        if header is None:
+            done = {}
+        populations = np.asarray(self.haplotype_populations)
+        length = self.region_bp if per_bp else None
+        array = None if header is None else zarr.open_array(str(array_path), mode="r+", config=_ZARR_CONFIG)
+        for chunk in [c for c in self._chunks if c in done]:  # chunks of an earlier call: checked, else redone
+            try:
+                self._derived_block(array, log, done, chunk)
+            except DatasetIntegrityError as error:
+                warnings.warn(f"dataset {str(self.path)!r}: {error.reason}; computing it again", stacklevel=2)
+                del done[chunk]
+        todo = [j for j, chunk in enumerate(self._chunks) if chunk not in done]
+        for j in tqdm(todo, disable=not progress, desc="statistics", unit="chunk"):
+            chunk = self._chunks[j]
+            positions = np.arange(self._first[j], self._first[j + 1])
+            table = statistics_table((record.genotypes for record in self.iter_replicates(positions)), length,
+                                     populations, statistics)
+            if array is None:  # the first chunk gives the names, hence the width of the array
+                derived = zarr.open_group(str(self.path), mode="a").require_group(DERIVED)
+                array = derived.create_array(array_path.name, shape=(int(self.metadata["n_replicates"]), len(table.names)),
+                                          chunks=(self.chunk_size, len(table.names)), dtype="float64",
+                                          fill_value=float("nan"), compressors=_codecs(), config=_ZARR_CONFIG,
+                                          overwrite=True)
+                header = {"manifest": "popsim-statistics", **spec, "names": table.names}
+                _write_manifest(log.parent, header, [], name=log.name)
+            start, stop = self._store.rows(chunk)
+            array[start:stop] = table.values
+            _append_manifest(log.parent, {"chunk": int(chunk), "checksum": checksum(table.values)}, name=log.name)
+            del table
+            _trim_heap()  # the chunk's raw arrays are freed: return their pages, so memory stays at one chunk
+        return list(header["names"])
+
+    def statistics_blocks(self, statistics="default", per_bp: bool = True,
+                          compute: bool = True) -> tuple[list[str], Iterator[tuple[np.ndarray, np.ndarray]]]:
+        """``(names, blocks)``: the statistics stored by :meth:`write_statistics` (computed first for the chunks
+        that lack them, unless ``compute=False``), and an iterator of ``(positions, values)`` — one stored chunk
+        at a time, each checked against its checksum (else :class:`DatasetIntegrityError`)."""
+        import zarr
+
+        if compute:
+            self.write_statistics(statistics, per_bp)
+        array_path, log, spec = self._derived(statistics, per_bp)
+        header, done = self._derived_log(log, spec)
+        if header is None:
+            raise ValueError(f"dataset {str(self.path)!r} stores no statistics {spec['statistics']!r} "
+                             f"(per_bp={spec['per_bp']}); compute them with write_statistics (CLI: popsim stats)")
+        array = zarr.open_array(str(array_path), mode="r")
+
+        def blocks():
+            for j, chunk in enumerate(self._chunks):
+                yield np.arange(self._first[j], self._first[j + 1]), self._derived_block(array, log, done, chunk)
+
+        return list(header["names"]), blocks()
+
+    def scenario_counts(self) -> np.ndarray:
+        """Stored replicates of each scenario, ``(n_scenarios,)`` int64 — from the plan's interleaving over the
+        stored chunks (labels are checked against it on resume and by ``verify``), without reading any array."""
+        interleaving = Interleaving(self.metadata["config"]["n"])
+        counts = np.zeros(len(self.scenario_names), dtype=np.int64)
+        for chunk in self._chunks:
+            labels, _ = interleaving.locate(np.arange(*self._store.rows(chunk)))
+            counts += np.bincount(labels, minlength=len(counts))
+        return counts
+
     def info(self) -> str:
         """A human-readable summary (what ``popsim info`` prints)."""
         m = self.metadata
         config, settings = m["config"], m["config"]["settings"]
-        counts = np.bincount(self.labels, minlength=len(self.scenario_names)) if len(self) else [0] * len(
-            self.scenario_names
-        )
+        counts = self.scenario_counts()
         lines = [
             f"dataset        {self.path}",
             "status         " + ("complete" if self.complete else f"INCOMPLETE: {len(self._chunks)} of {m['n_chunks']} "

@@ -39,6 +39,12 @@ def chunk_contents(path):
     return out
 
 
+def read_small_arrays(path):
+    """Open a dataset and read its per-replicate arrays (opening alone reads none: they are read lazily)."""
+    dataset = Dataset(path)
+    return dataset.labels, dataset.params, dataset.seeds, dataset.sites_per_locus
+
+
 def chunk_file(path, name, chunk):
     """The zarr v3 file of ``chunk`` in array ``name``."""
     ndim = len(json.loads((path / name / "zarr.json").read_text())["shape"])
@@ -239,13 +245,17 @@ def test_flipped_bytes_in_a_chunk_are_named_on_read_and_re_simulated_on_resume(c
     assert chunk_contents(copy) == chunk_contents(reference.path) and verify_dataset(copy)[0] == []
 
 
-def test_a_flipped_byte_in_a_small_array_is_named_when_the_dataset_is_opened(copy):
+def test_a_flipped_byte_in_a_small_array_is_named_when_the_array_is_read(copy):
     file = chunk_file(copy, "params", 2)
     data = bytearray(file.read_bytes())
     data[-10] ^= 0x01
     file.write_bytes(bytes(data))
+    dataset = Dataset(copy)  # opening reads no per-replicate array
+    assert dataset.labels.shape == (12,)
     with pytest.raises(DatasetIntegrityError, match=r"chunk 2 \(replicates 10..11\) of array 'params'"):
-        Dataset(copy)
+        dataset.params
+    with pytest.raises(DatasetIntegrityError, match=r"chunk 2 \(replicates 10..11\) of array 'params'"):
+        list(dataset.iter_replicates([10]))
 
 
 def test_swapped_chunks_are_detected_never_paired_with_other_rows(copy, reference):
@@ -255,7 +265,7 @@ def test_swapped_chunks_are_detected_never_paired_with_other_rows(copy, referenc
         a.write_bytes(second)
         b.write_bytes(first)
     with pytest.raises(DatasetIntegrityError, match="chunk 0 .* does not match its checksum"):
-        Dataset(copy)
+        read_small_arrays(copy)
     problems, _ = verify_dataset(copy)
     assert {p.split(" (")[0] for p in problems} == {"chunk 0", "chunk 1"}
     resumed, messages = quiet_make(copy)
@@ -269,7 +279,7 @@ def test_a_chunk_from_a_dataset_with_another_seed_is_refused_on_read_and_resume(
     for name in ("image", "snp_distance", "params", "seeds", "label", "sites_per_locus"):
         shutil.copyfile(chunk_file(other.path, name, 1), chunk_file(copy, name, 1))
     with pytest.raises(DatasetIntegrityError, match=r"chunk 1 \(replicates 5..9\) of array '\w+' does not match"):
-        Dataset(copy)
+        read_small_arrays(copy)
     resumed, messages = quiet_make(copy)
     assert any("chunk 1" in m and "re-simulating" in m for m in messages)
     assert chunk_contents(copy) == chunk_contents(reference.path)
@@ -295,7 +305,7 @@ def test_a_missing_chunk_is_named_and_re_simulated(copy, reference):
     chunk_file(copy, "seeds", 2).unlink()
     shutil.rmtree(copy / "raw" / "000000")
     with pytest.raises(DatasetIntegrityError, match=r"chunk 2 \(replicates 10..11\) of array 'seeds' is missing"):
-        Dataset(copy)
+        read_small_arrays(copy)
     problems, _ = verify_dataset(copy)
     assert len(problems) == 2 and "chunk 0" in problems[0] and "raw/genotypes" in problems[0]
     resumed, messages = quiet_make(copy)
@@ -390,3 +400,83 @@ def test_a_shuffled_source_gives_a_new_order_each_epoch_and_the_same_orders_for_
     np.testing.assert_array_equal(again[0], first)
     with pytest.raises(ValueError, match="scale must be a function"):
         reference.source(None, 4, scale="standard")
+
+
+# -- memory that stays flat: lazy columns, statistics written into the store -------------------------------
+def test_opening_and_streaming_hold_no_per_replicate_column(reference):
+    dataset = Dataset(reference.path)
+    x, y, rows = next(dataset.batches(batch_size=4, shuffle=False))
+    records = list(dataset.iter_replicates([0, 6, 11]))
+    dataset.info()
+    dataset.images([3, 7])
+    assert dataset._columns == {}  # nothing per replicate was kept by any of these
+    assert np.array_equal(y, reference.labels[rows]) and [r.index for r in records] == [0, 6, 11]
+    assert np.array_equal(dataset.arrays([7, 2])[1], reference.labels[[7, 2]])
+    assert dataset.scenario_counts().tolist() == [4, 4, 4] and dataset.indices.tolist() == list(range(12))
+    assert np.array_equal(dataset.seeds, Plan(FLAGSHIP, 4, 11).seeds) and set(dataset._columns) == {"seeds"}
+
+
+def test_columns_and_reads_of_an_incomplete_dataset_follow_the_stored_chunks(tmp_path, reference):
+    partial = make(tmp_path / "data", stop_after_chunks=1)
+    shutil.rmtree(tmp_path / "data" / "raw" / "000000")  # never read below
+    partial = Dataset(tmp_path / "data", allow_incomplete=True)
+    assert len(partial) == 5 and partial.indices.tolist() == list(range(5))
+    assert partial.scenario_counts().tolist() == [2, 2, 1]
+    assert np.array_equal(partial.params, reference.params[:5], equal_nan=True)
+    assert np.array_equal(partial.images([4, 0]), reference.images([4, 0]))
+
+
+def test_statistics_written_into_the_store_equal_the_table_resume_and_are_checked(copy):
+    dataset = Dataset(copy)
+    expected = dataset.statistics_table("t1")
+    names = dataset.write_statistics("t1")
+    assert names == expected.names
+    names, blocks = dataset.statistics_blocks("t1", compute=False)
+    blocks = list(blocks)
+    assert [p.tolist() for p, _ in blocks] == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9], [10, 11]]
+    np.testing.assert_array_equal(np.concatenate([v for _, v in blocks]), expected.values)
+    (log,) = (copy / "derived").glob("statistics-*.jsonl")
+    assert len(log.read_text().splitlines()) == 1 + 3  # header + one line per chunk
+    # An interrupted run (last chunk not logged, and its rows lost) is resumed: only that chunk is computed.
+    log.write_text("\n".join(log.read_text().splitlines()[:-1]) + "\n")
+    with pytest.raises(DatasetIntegrityError, match=r"chunk 2 \(replicates 10..11\) of array 'statistics-\w+' is not "
+                                                   "recorded in its log"):
+        list(Dataset(copy).statistics_blocks("t1", compute=False)[1])
+    resumed = np.concatenate([v for _, v in Dataset(copy).statistics_blocks("t1")[1]])
+    np.testing.assert_array_equal(resumed, expected.values)
+    # Other statistics and per-locus totals are stored beside, not mixed up.
+    per_locus = np.concatenate([v for _, v in dataset.statistics_blocks("t1", per_bp=False)[1]])
+    np.testing.assert_array_equal(per_locus, dataset.statistics_table("t1", per_bp=False).values)
+    with pytest.raises(ValueError, match=r"stores no statistics \['S'\] \(per_bp=True\); compute them"):
+        dataset.statistics_blocks(["S"], compute=False)
+    # A flipped byte in a stored chunk is named, never returned.
+    array, _, _ = dataset._derived("t1", per_bp=True)
+    file = array / "c" / "1" / "0"
+    data = bytearray(file.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    file.write_bytes(bytes(data))
+    with pytest.raises(DatasetIntegrityError, match=r"chunk 1 \(replicates 5..9\) of array 'statistics-\w+' is corrupt"):
+        list(dataset.statistics_blocks("t1", compute=False)[1])
+    with pytest.warns(UserWarning, match=r"chunk 1 \(replicates 5..9\) of array 'statistics-\w+' is corrupt.*computing"):
+        dataset.write_statistics("t1")
+    np.testing.assert_array_equal(np.concatenate([v for _, v in dataset.statistics_blocks("t1")[1]]), expected.values)
+
+
+def test_popsim_stats_streams_the_file_that_the_in_memory_statistics_give(copy, tmp_path, capsys):
+    from popsim.cli.analysis import dataset_statistics
+    from popsim.cli.main import main as popsim_main
+
+    assert popsim_main(["stats", str(copy), "--statistics", "t1", "-o", str(tmp_path / "s"),
+                        "--csv", str(tmp_path / "s.csv")]) == 0
+    printed = capsys.readouterr().out
+    expected = dataset_statistics(copy, "t1")
+    with np.load(tmp_path / "s.npz") as written:  # ".npz" added, as numpy.savez does
+        assert sorted(written.files) == sorted(expected)
+        for name, value in expected.items():
+            assert written[name].dtype == value.dtype
+            assert np.array_equal(written[name], value, equal_nan=value.dtype.kind == "f")
+    lines = (tmp_path / "s.csv").read_text().splitlines()
+    assert lines[0] == "replicate,scenario," + ",".join(expected["names"]) and len(lines) == 13
+    assert lines[7].split(",")[:2] == ["6", FLAGSHIP[int(expected["labels"][6])]]
+    means = expected["values"][expected["labels"] == 1].mean(axis=0)
+    assert f"{means[2]:14.6g}" in printed.splitlines()[4]  # S_A, mean over flagship_im
