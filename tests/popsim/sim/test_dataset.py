@@ -3,7 +3,6 @@
 import json
 import shutil
 import tracemalloc
-import time
 import warnings
 from dataclasses import replace
 
@@ -339,15 +338,14 @@ def test_info_says_incomplete_when_incomplete(tmp_path):
 
 
 # -- scale ----------------------------------------------------------------------------------------------------
-def test_the_plan_of_10_to_the_8_replicates_is_built_in_constant_time_and_memory():
+def test_the_plan_of_10_to_the_8_replicates_is_built_in_constant_memory():
     tracemalloc.start()
-    started = time.perf_counter()
     plan = Plan(FLAGSHIP, 10**8, seed=3)
     last = plan.task(len(plan) - 1)
-    elapsed = time.perf_counter() - started
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert len(plan) == 3 * 10**8 and elapsed < 2 and peak < 5 * 2**20
+    # (an up-front list of 3·10⁸ tasks would need tens of GB; the lazy plan holds a few arrays per scenario)
+    assert len(plan) == 3 * 10**8 and peak < 5 * 2**20
     assert (last.label, last.replicate_index) == (2, 10**8 - 1)
     small = Plan(FLAGSHIP, [3, 1, 5], seed=3)
     assert small.labels.tolist() == [0, 1, 2, 0, 2, 0, 2, 2, 2]
@@ -355,11 +353,13 @@ def test_the_plan_of_10_to_the_8_replicates_is_built_in_constant_time_and_memory
     assert np.array_equal(small.seeds_of(4), small.seeds[4])
 
 
-def test_a_dataset_of_10_to_the_8_replicates_per_scenario_starts_at_once(tmp_path):
-    started = time.perf_counter()
+def test_a_dataset_of_10_to_the_8_replicates_per_scenario_starts_in_bounded_memory(tmp_path):
+    tracemalloc.start()
     dataset = simulate_dataset(tmp_path / "huge", FLAGSHIP, 10**8, 5, replace(SMALL, transform=TRANSFORM),
                                chunk_size=4, progress=False, stop_after_chunks=1)
-    assert time.perf_counter() - started < 20
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 64 * 2**20  # nothing proportional to the 3·10⁸ planned replicates (8 B each would be 2.4 GB)
     assert len(dataset) == 4 and dataset.metadata["n_replicates"] == 3 * 10**8 and not dataset.complete
 
 
