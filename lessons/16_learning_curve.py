@@ -318,7 +318,7 @@ print(report)
 # | Hybrid: image and statistics | 87.0 % | 88.3 % | 88.8 % |
 # | CNN, haplotypes in context | 83.6 % | | |
 #
-# * **ABC stops learning first**: 72.6 → 73.5 % from 3,000 to 30,000 reference simulations. Rejection
+# * **ABC stops learning first**: 72.6 → 73.5 % from 4,500 to 31,500 reference simulations (training + validation). Rejection
 #   with a fixed tolerance keeps 5 % of the table: more simulations only make the accepted ones closer.
 #   The SFS adds 3–4 points, then the same plateau.
 # * **The MLP on the classic statistics is flat** (83.9 → 84.6 %): those 16 numbers hold what they hold.
