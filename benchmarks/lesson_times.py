@@ -18,7 +18,6 @@ import datetime
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -32,20 +31,22 @@ LONG = ("13", "14", "16")
 
 
 def time_lesson(path: Path, quick: bool) -> dict:
-    """Run one lesson in a child process; its wall time, CPU time (with its children) and peak RSS."""
+    """Run one lesson in a child process; its wall time, CPU time and peak RSS (of the lesson process; CPU time
+    includes the worker processes it waited for)."""
     load = os.getloadavg()[0]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
         command = [sys.executable, str(path), "--output", folder] + (["--quick"] if quick else [])
-        subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
-                       env={**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"})
+        child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                 env={**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"})
+        _, status, usage = os.wait4(child.pid, 0)   # this child's own resource usage (kB RSS on Linux)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode != 0:
+            raise SystemExit(f"{path.name} failed with exit status {child.returncode}")
     wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    # ru_maxrss of RUSAGE_CHILDREN is the largest child so far (kB on Linux)
-    return {"mode": "quick" if quick else "full", "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
-            "peak_rss_mb": round(after.ru_maxrss / 1024), "load_before": round(load, 1)}
+    return {"mode": "quick" if quick else "full", "wall_s": round(wall, 1),
+            "cpu_s": round(usage.ru_utime + usage.ru_stime, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024),
+            "load_before": round(load, 1)}
 
 
 def main(argv=None) -> int:
