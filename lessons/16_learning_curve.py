@@ -316,7 +316,7 @@ print(report)
 # | MLP on statistics + SFS | 86.4 % | 87.8 % | 88.9 % |
 # | CNN, allele frequencies | 84.8 % | 86.2 % | 87.4 % |
 # | Hybrid: image and statistics | 87.0 % | 88.3 % | 88.8 % |
-# | CNN, haplotypes in context | 83.6 % | | |
+# | CNN, haplotypes in context | 83.6 % | 86.0 % | |
 #
 # * **ABC stops learning first**: 72.6 → 73.5 % from 4,500 to 31,500 reference simulations (training + validation). Rejection
 #   with a fixed tolerance keeps 5 % of the table: more simulations only make the accepted ones closer.
@@ -330,8 +330,9 @@ print(report)
 #   of everything else; at 10,000 it ties the MLP with the SFS. It needs the fewest simulations to reach
 #   a given accuracy.
 # * **The context CNN**, which can see which alleles travel together on a haplotype, is *below* the
-#   frequency CNN at 1,000 per scenario (83.6 %) and costs ten times more per epoch: more capacity, not yet
-#   enough data to use it. Whether it overtakes at 10,000 is the open question of this lesson (and of
+#   frequency CNN at 1,000 per scenario (83.6 %), level with it at 3,000 (86.0 % vs 86.2 %), and costs ten
+#   times more per epoch: more capacity, not yet enough data to use it. Whether it overtakes at 10,000 is
+#   the open question of this lesson (and of
 #   the project's issue on the science).
 #
 # None of the image networks reaches the 92 % we hoped for at 10,000 per scenario: on this task a
