@@ -42,7 +42,6 @@ import numpy as np
 
 from minidl import (Adam, AveragePooling2D, BatchNormalization, Concatenate, Conv2D, Dense, Dropout, EarlyStopping,
                     ExchangeablePooling, GlobalAveragePooling2D, Input, Model, Sequential)
-from minidl.data import from_batches
 from minidl.preprocessing import StandardScaler
 from popsim.features.images import GenotypeImage
 from popsim.inference import abc as popsim_abc
@@ -201,24 +200,15 @@ def train_mlp(train, stats):
 
 
 def train_hybrid(train, stats):
-    """The two-input network: batches of images streamed from the store, each with its replicates' standardised
-    statistics (``Dataset.batches`` says which replicates a batch holds)."""
-    scaler = StandardScaler().fit(stats[train])
-    scaled = scaler.transform(stats).astype(np.float32)
-    epoch = iter(range(10**9))
-
-    def source(indices, batch_size, shuffle):
-        def one_pass():
-            seed = settings.seed + next(epoch) if shuffle else 0
-            for x, y, rows in dataset.batches(batch_size, indices, shuffle=shuffle, seed=seed):
-                yield [x, scaled[rows]], y
-        return from_batches(one_pass, steps=-(-len(indices) // batch_size))
-
+    """The two-input network: batches of images streamed from the store, each with its replicates'
+    standardised statistics (``Dataset.source(..., extra=...)``)."""
+    scaled = StandardScaler().fit(stats[train]).transform(stats).astype(np.float32)
     model = hybrid(dataset.images(train[:1]).shape[1:], stats.shape[1])
     model.compile(Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    history = model.fit(source(train, 32, True), epochs=EPOCHS, verbose=0, validation_data=source(val, 256, False),
+    history = model.fit(dataset.source(train, 32, seed=settings.seed, extra=scaled), epochs=EPOCHS, verbose=0,
+                        validation_data=dataset.source(val, 256, shuffle=False, extra=scaled),
                         callbacks=[EarlyStopping(monitor="val_loss", patience=8, restore_best_weights=True)])
-    return model.predict(source(test, 256, False)).argmax(axis=1), len(history.history["loss"])
+    return model.predict(dataset.source(test, 256, shuffle=False, extra=scaled)).argmax(axis=1), len(history.history["loss"])
 
 
 def run_abc(train, stats):

@@ -989,7 +989,7 @@ class Dataset:
             carry = {key: data[key][order[end:]] for key in keys}
 
     def source(self, indices: Sequence[int] | None = None, batch_size: int = 32, *, shuffle: bool = True,
-               seed: int = 0, scale=None, buffer_chunks: int = 4):
+               seed: int = 0, scale=None, buffer_chunks: int = 4, extra=None):
         """A batch source for ``minidl.Sequential.fit`` / ``evaluate`` / ``predict`` that streams from the store.
 
         Each epoch is one pass of :meth:`batches` over ``indices`` (all rows by default) — chunk-grouped
@@ -1002,6 +1002,10 @@ class Dataset:
 
             model.fit(ds.source(train, 32, scale=scaler.transform), epochs=20,
                       validation_data=ds.source(val, 256, shuffle=False, scale=scaler.transform))
+
+        ``extra`` — an array with one row per replicate of the dataset (e.g. its standardised statistics) —
+        makes every batch ``([images, extra[rows]], labels)`` for a two-input ``minidl.Model`` (image and
+        statistics branches), the rows being the batch's replicates.
         """
         from minidl.data import from_batches
 
@@ -1010,12 +1014,17 @@ class Dataset:
             raise ValueError(f"batch_size must be an integer >= 1; got {batch_size!r}")
         if scale is not None and not callable(scale):
             raise ValueError(f"scale must be a function images -> images (e.g. scaler.transform); got {scale!r}")
+        if extra is not None:
+            extra = np.asarray(extra)
+            if extra.ndim == 0 or len(extra) != len(self):
+                raise ValueError(f"extra must have one row per replicate ({len(self)}); got shape {extra.shape}")
         epoch = iter(range(2**62))
 
         def one_pass():
-            for x, y, _ in self.batches(batch_size, indices, shuffle=shuffle, seed=seed + next(epoch),
-                                        buffer_chunks=buffer_chunks):
-                yield (x if scale is None else scale(x)), y
+            for x, y, rows in self.batches(batch_size, indices, shuffle=shuffle, seed=seed + next(epoch),
+                                           buffer_chunks=buffer_chunks):
+                x = x if scale is None else scale(x)
+                yield ([x, extra[rows]] if extra is not None else x), y
 
         return from_batches(one_pass, steps=-(-len(indices) // int(batch_size)))
 

@@ -480,3 +480,19 @@ def test_popsim_stats_streams_the_file_that_the_in_memory_statistics_give(copy, 
     assert lines[7].split(",")[:2] == ["6", FLAGSHIP[int(expected["labels"][6])]]
     means = expected["values"][expected["labels"] == 1].mean(axis=0)
     assert f"{means[2]:14.6g}" in printed.splitlines()[4]  # S_A, mean over flagship_im
+
+
+def test_a_source_with_extra_rows_feeds_each_batch_its_replicates_rows(reference):
+    extra = np.arange(len(reference), dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)
+    indices = np.arange(len(reference))[::2]
+    plain = [(x, y) for x, y in reference.source(indices, 4, seed=7)]
+    paired = [(x, y) for x, y in reference.source(indices, 4, seed=7, extra=extra)]
+    assert len(plain) == len(paired) > 1
+    for (x, y), ((images, rows), labels) in zip(plain, paired):
+        np.testing.assert_array_equal(images, x)
+        np.testing.assert_array_equal(labels, y)
+        replicate = rows[:, 0].astype(int)               # the row of extra is the replicate's position
+        np.testing.assert_array_equal(reference.labels[replicate], y)
+        assert set(replicate) <= set(indices)
+    with pytest.raises(ValueError, match="extra must have one row per replicate"):
+        reference.source(indices, 4, extra=extra[:-1])
