@@ -1103,9 +1103,10 @@ class Dataset:
             return StatisticsTable.load(cache)
         if len(self) == 0:
             raise ValueError(f"dataset {str(self.path)!r} has no replicates")
-        genotypes = (record.genotypes for record in self.iter_replicates())
-        table = statistics_table(genotypes, self.region_bp if per_bp else None,
-                                 np.asarray(self.haplotype_populations), statistics)
+        records = itertools.tee(self.iter_replicates())
+        table = statistics_table((record.genotypes for record in records[0]), self.region_bp if per_bp else None,
+                                 np.asarray(self.haplotype_populations), statistics,
+                                 loci=(record.locus for record in records[1]))
         if cache is not None:
             Path(cache).parent.mkdir(parents=True, exist_ok=True)
             table.save(cache)
@@ -1180,8 +1181,9 @@ class Dataset:
         for j in tqdm(todo, disable=not progress, desc="statistics", unit="chunk"):
             chunk = self._chunks[j]
             positions = np.arange(self._first[j], self._first[j + 1])
-            table = statistics_table((record.genotypes for record in self.iter_replicates(positions)), length,
-                                     populations, statistics)
+            records = itertools.tee(self.iter_replicates(positions))
+            table = statistics_table((record.genotypes for record in records[0]), length, populations, statistics,
+                                     loci=(record.locus for record in records[1]))
             if array is None:  # the first chunk gives the names, hence the width of the array
                 derived = zarr.open_group(str(self.path), mode="a").require_group(DERIVED)
                 array = derived.create_array(array_path.name, shape=(int(self.metadata["n_replicates"]), len(table.names)),

@@ -304,7 +304,11 @@ class SummaryStatistics:
                 genotypes, genome_positions, sequence_length=record.sequence_length * record.n_loci,
                 seed=int(record.seeds[3]), centre=record.centre, sites="all" if self.data == "masked" else "image")
         length = record.sequence_length * record.n_loci if self.per_bp else None
-        return compute_statistics(genotypes, length, record.populations, self.preset, self.sfs_bins, self.sfs_scale)
+        # The locus of each site, for the statistics that compare haplotypes within a locus; the image's own
+        # selection of sites (data="image") keeps no such map, and those statistics then see one locus.
+        loci = record.locus if len(genotypes) == len(record.locus) else None
+        return compute_statistics(genotypes, length, record.populations, self.preset, self.sfs_bins, self.sfs_scale,
+                                  loci=loci)
 
 
 def import_function(name: str):
