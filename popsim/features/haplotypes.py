@@ -28,6 +28,14 @@ loci that have a complete segregating site (Hudson 2000 combines loci by such av
 :func:`haplotype_statistics` also reports the standard deviation of Snn over those loci. A locus without a
 complete segregating site says nothing about structure (all distances 0) and is left out; with none at all
 the values are NaN.
+
+Distance profiles: the same comparisons as a network input, learned rather than hand-made
+    :func:`distance_profiles` gives, for every locus and haplotype ``i``, the sorted differences from ``i`` to
+    the haplotypes of each population — its nearest neighbours at home and abroad, then the rest. Sorting
+    forgets which haplotype is which (a symmetric function, like the mean of an exchangeable network), so
+    a network that reads each row with shared weights and then pools the rows of each population (mean,
+    max) is invariant to the order of haplotypes within a population, and can learn Snn-like and
+    quantile-like summaries of its own.
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ from typing import Sequence
 import numpy as np
 
 __all__ = ["pairwise_differences", "snn", "relative_cross_differences", "haplotype_statistics",
-           "DEFAULT_QUANTILES"]
+           "distance_profiles", "DEFAULT_QUANTILES"]
 
 DEFAULT_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
@@ -173,3 +181,50 @@ def haplotype_statistics(genotypes, loci, haplotypes_1, haplotypes_2, names: tup
         out[f"dxy_rel_{_quantile_label(level)}_{a}_{b}"] = float(value)
     out[f"dxy_rel_low_{a}_{b}"] = float(mean_spread[-1])
     return out
+
+
+def distance_profiles(genotypes, loci, n_loci: int, groups: Sequence[int]) -> np.ndarray:
+    """Per locus and haplotype, the sorted differences to the haplotypes of each population.
+
+    Parameters
+    ----------
+    genotypes : (sites, haplotypes) int, 0/1 and -1 for missing (compared on each locus's complete sites)
+    loci : (sites,) locus index of each site, in ``0 .. n_loci − 1`` (None: all sites are locus 0)
+    n_loci : number of loci (a locus without sites gives rows of zeros)
+    groups : haplotypes per population, in the order of the columns of ``genotypes`` (e.g. ``(24, 24)``)
+
+    Returns
+    -------
+    (n_loci · haplotypes, haplotypes) float32
+        Row ``ℓ · haplotypes + i`` is haplotype ``i`` at locus ``ℓ``; its columns are, population by
+        population (blocks of ``groups``), the differences ``d(i, j)`` to that population's haplotypes,
+        sorted ascending. A haplotype's difference to itself carries nothing: its slot is filled with the
+        row's largest difference, so it sorts last in its own population's block.
+    """
+    g = np.asarray(genotypes)
+    if g.ndim != 2:
+        raise ValueError(f"genotypes expected a (sites, haplotypes) matrix; got shape {g.shape}")
+    sizes = [int(k) for k in groups]
+    if not sizes or any(k < 1 for k in sizes) or sum(sizes) != g.shape[1]:
+        raise ValueError(f"groups expected positive population sizes summing to the {g.shape[1]} haplotypes; "
+                         f"got {list(groups)}")
+    if int(n_loci) < 1:
+        raise ValueError(f"n_loci expected a positive number of loci; got {n_loci}")
+    loci = np.zeros(g.shape[0], dtype=np.int64) if loci is None else np.asarray(loci)
+    if loci.shape != (g.shape[0],):
+        raise ValueError(f"loci expected one locus index per site, shape ({g.shape[0]},); got {loci.shape}")
+    if loci.size and (loci.min() < 0 or loci.max() >= n_loci):
+        raise ValueError(f"loci expected indices in 0..{int(n_loci) - 1}; got {loci.min()}..{loci.max()}")
+    n = g.shape[1]
+    edges = np.concatenate([[0], np.cumsum(sizes)])
+    out = np.zeros((int(n_loci), n, n), dtype=np.float32)
+    everyone = np.arange(n)
+    for locus in range(int(n_loci)):
+        rows = loci == locus
+        if not rows.any():
+            continue
+        d = pairwise_differences(g[rows], everyone)
+        np.fill_diagonal(d, d.max(axis=1))
+        for a, b in zip(edges[:-1], edges[1:]):
+            out[locus, :, a:b] = np.sort(d[:, a:b], axis=1)
+    return out.reshape(int(n_loci) * n, n)

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from popsim.features.haplotypes import (haplotype_statistics, pairwise_differences, relative_cross_differences,
-                                        snn)
+from popsim.features.haplotypes import (distance_profiles, haplotype_statistics, pairwise_differences,
+                                        relative_cross_differences, snn)
 from popsim.features.stats import PRESETS, compute_statistics, statistics_table
 
 
@@ -136,7 +136,39 @@ def test_a_dataset_computes_them_per_locus(tmp_path):
         assert row[0] == pytest.approx(expected["snn_A_B"])
 
 
+def test_distance_profiles_sort_each_population_block_and_leave_self_last():
+    rng = np.random.default_rng(6)
+    g = (rng.random((30, 7)) < 0.4).astype(np.int8)
+    loci = np.repeat([0, 2], 15)  # locus 1 has no site
+    prof = distance_profiles(g, loci, 3, (3, 4))
+    assert prof.shape == (21, 7) and prof.dtype == np.float32
+    assert not prof[7:14].any()
+    for locus in (0, 2):
+        d = pairwise_differences(g[loci == locus])
+        for i in range(7):
+            row = prof[locus * 7 + i]
+            others = [j for j in range(7) if j != i]
+            own, cross = (range(3), range(3, 7)) if i < 3 else (range(3, 7), range(3))
+            block = row[:3] if i < 3 else row[3:]
+            expected_own = sorted(d[i, j] for j in own if j != i) + [max(d[i, j] for j in others)]
+            assert block.tolist() == expected_own
+            assert (row[3:] if i < 3 else row[:3]).tolist() == sorted(d[i, j] for j in cross)
+
+
+def test_distance_profiles_follow_a_shuffle_within_populations_row_for_row():
+    rng = np.random.default_rng(7)
+    g = (rng.random((40, 10)) < 0.3).astype(np.int8)
+    loci = np.repeat(np.arange(2), 20)
+    order = np.concatenate([rng.permutation(4), 4 + rng.permutation(6)])
+    before = distance_profiles(g, loci, 2, (4, 6)).reshape(2, 10, 10)
+    after = distance_profiles(g[:, order], loci, 2, (4, 6)).reshape(2, 10, 10)
+    assert np.array_equal(after, before[:, order])  # rows move with their haplotype, columns stay sorted
+
+
 @pytest.mark.parametrize("call, message", [
+    (lambda: distance_profiles(np.zeros((3, 4)), None, 1, (2, 3)), "summing to the 4"),
+    (lambda: distance_profiles(np.zeros((3, 4)), [0, 1, 5], 2, (2, 2)), "indices in 0..1"),
+    (lambda: distance_profiles(np.zeros((3, 4)), None, 0, (2, 2)), "positive number of loci"),
     (lambda: snn(np.zeros(5), [0], [1]), "matrix"),
     (lambda: snn(np.zeros((3, 4)), [], [1, 2]), "non-empty"),
     (lambda: pairwise_differences(np.zeros((3, 4)), [0, 7]), "indices"),
