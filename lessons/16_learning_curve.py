@@ -39,6 +39,7 @@ import time
 
 import matplotlib.pyplot as plt
 import numpy as np
+from tqdm import tqdm
 
 from minidl import (Adam, AveragePooling2D, BatchNormalization, Concatenate, Conv2D, Dense, Dropout, EarlyStopping,
                     ExchangeablePooling, GlobalAveragePooling2D, Input, Model, Sequential)
@@ -85,6 +86,8 @@ val = np.arange(len(pool), len(pool) + n_scenarios * N_VAL)
 test = np.arange(len(dataset) - n_scenarios * N_TEST, len(dataset))
 assert val[-1] < test[0] and np.all(np.bincount(labels[test]) == N_TEST)
 train_sets = {k: pool[: n_scenarios * k] for k in SIZES}
+per_population = 2 * 12  # haplotypes per population block (12 diploids each), A above B in every image
+groups = (per_population, per_population)
 print(f"{len(dataset)} replicates in {dataset.path} ({timings['simulation']:.0f} s); "
       f"test {len(test)}, validation {len(val)}, training sets {[len(t) for t in train_sets.values()]}")
 
@@ -94,19 +97,55 @@ print(f"{len(dataset)} replicates in {dataset.path} ({timings['simulation']:.0f}
 # the flagship's 18 classic statistics (tskit definitions, per bp), and the same **plus the site-frequency
 # spectra** (preset `"default_sfs"`): each population's SFS and the joint SFS of A and B, binned (1, 2,
 # 3–5, 6–10, … derived copies) and as proportions of the segregating sites — the summaries a network
-# on allele frequencies can learn for itself, handed to ABC and the MLP ready-made. Constant columns are
+# on allele frequencies can learn for itself, handed to ABC and the MLP ready-made. A third set adds
+# **haplotype-structure statistics** (preset `"default_hap"`, `popsim.features.haplotypes`): within each
+# locus, Hudson's nearest-neighbour statistic Snn (is a haplotype's closest relative at home or in the other
+# population?) and the spread of the differences between a haplotype of A and one of B (quantiles over
+# their mean: recent migrants make a few pairs much closer than the rest). They compare *whole haplotypes*,
+# which no site-by-site statistic — and no network on allele frequencies — can do. Constant columns are
 # dropped, judged on the training pool only.
 
 # %%
 start = time.perf_counter()
 stat_sets = {}
-for label, preset in (("classic", "default"), ("with SFS", "default_sfs")):
+for label, preset in (("classic", "default"), ("with SFS", "default_sfs"), ("with SFS and haplotypes", "default_hap")):
     table = dataset.statistics_table(preset, cache=dataset_dir / f"statistics_{preset}.npz")
     informative = [n for n in table.names if np.ptp(table[n][pool]) > 0]
     stat_sets[label] = table.select(informative).values
     print(f"{label}: {len(informative)} informative statistics")
 timings["statistics"] = time.perf_counter() - start
 print(f"statistics in {timings['statistics']:.0f} s")
+
+# %% [markdown]
+# ### Haplotype distance profiles: the same comparisons, for a network to learn from
+# Snn and the quantiles are two hand-made summaries of one object: the matrix of differences between
+# haplotypes at a locus. A network can be given that object itself. For every locus and haplotype *i*,
+# `distance_profiles` lists the differences from *i* to the 24 haplotypes of A, sorted, then to the 24 of B,
+# sorted (*i*'s difference to itself carries nothing and is put last): its nearest neighbours at home and
+# abroad, then the rest. Sorting forgets which haplotype is which, so the network below stays invariant to
+# the order of haplotypes within a population. One profile per locus and haplotype: (10 · 48, 48) numbers a
+# replicate, divided by a fixed 10 (differences per 10 kb locus are of that order) — the same constant for
+# every replicate, simulated or real. They are computed once from the stored raw genotypes into a file next
+# to the dataset (float16, ≈ 46 KB a replicate) and read from it batch by batch (a memory-mapped array).
+
+# %%
+from popsim.features.haplotypes import distance_profiles  # noqa: E402
+
+n_loci = dataset.settings["n_loci"]
+profile_path = dataset_dir / "distance_profiles.npy"
+profile_shape = (len(dataset), n_loci * 2 * per_population, 2 * per_population, 1)
+if not (profile_path.exists() and np.load(profile_path, mmap_mode="r").shape == profile_shape):
+    start = time.perf_counter()
+    partial = profile_path.with_name("distance_profiles.partial.npy")   # renamed when complete
+    out = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float16, shape=profile_shape)
+    for record in tqdm(dataset.iter_replicates(), total=len(dataset), desc="distance profiles", disable=QUICK):
+        out[record.index, :, :, 0] = distance_profiles(record.genotypes, record.locus, n_loci, groups) / 10
+    out.flush()
+    del out
+    partial.rename(profile_path)
+    timings["profiles"] = time.perf_counter() - start
+profiles = np.load(profile_path, mmap_mode="r")   # read from disk as batches need them
+print(f"distance profiles {profiles.shape[1:]} per replicate in {profile_path.name}")
 
 # %% [markdown]
 # ## 3 · The methods
@@ -130,11 +169,14 @@ print(f"statistics in {timings['statistics']:.0f} s")
 #   the frequency CNN's branch up to its batch-normalised averages, a dense branch on the standardised
 #   statistics (the set with the SFS), `Concatenate`, then the dense head. It can use what the statistics summarise well and what
 #   the image adds; backpropagation runs through both branches from the one loss.
+# * **Network on haplotype distance profiles** — each profile row (one haplotype at one locus) is read by a
+#   dense layer shared by all rows (`Conv2D(32, (1, 48))`), then the rows of each population at each locus are
+#   pooled by their mean *and* their maximum (`ExchangeablePooling`, two branches joined by `Concatenate`:
+#   "how close are A's haplotypes to B on average, and how close is the closest?"), A and B of one locus are
+#   combined (`Conv2D(64, (2, 1), strides=(2, 1))`), and the loci are averaged (they are independent
+#   replicates of the same history). It can learn Snn-like and quantile-like features of its own.
 
 # %%
-per_population = 2 * 12  # haplotypes per population block (12 diploids each)
-groups = (per_population, per_population)
-
 
 def with_frequencies(images):
     """(N, 48, SNPs, 1) 0/1 images → (N, 48, SNPs, 3) float32: the allele, then p_A and p_B at that SNP."""
@@ -171,6 +213,35 @@ def hybrid(image_shape, n_stats):
     s = Dense(64, activation="relu")(statistics)
     h = Dense(32, activation="relu")(Concatenate()([x, s]))
     return Model([image, statistics], Dense(3, activation="softmax")(h), seed=settings.seed)
+
+
+def profile_network(shape):
+    """Distance profiles (loci · 48, 48, 1) → scenario probabilities; invariant to the order of haplotypes
+    within each population (rows are read with shared weights, then pooled per population and locus)."""
+    rows = Input(shape, name="profiles")
+    x = Conv2D(32, (1, shape[1]), activation="relu")(rows)             # each row → 32 features: (loci·48, 1, 32)
+    x = Conv2D(32, (1, 1), activation="relu")(x)
+    blocks = (per_population,) * (2 * n_loci)                          # A then B, locus by locus
+    pooled = Concatenate()([ExchangeablePooling("mean", groups=blocks)(x),
+                            ExchangeablePooling("max", groups=blocks)(x)])   # (2 · loci, 1, 64)
+    x = Conv2D(64, (2, 1), strides=(2, 1), activation="relu")(pooled)  # A and B of one locus: (loci, 1, 64)
+    x = BatchNormalization()(GlobalAveragePooling2D()(x))              # average over loci
+    return Model(rows, Dense(3, activation="softmax")(Dense(32, activation="relu")(x)), seed=settings.seed)
+
+
+def rows_of(array, indices):
+    """``array[indices]`` for consecutive indices as a slice: a view of the memory-mapped file, not a copy."""
+    assert np.all(np.diff(indices) == 1)
+    return array[indices[0]: indices[-1] + 1]
+
+
+def train_profiles(train):
+    model = profile_network(profiles.shape[1:])
+    model.compile(Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(rows_of(profiles, train), labels[train], epochs=EPOCHS, batch_size=32, verbose=0,
+                        validation_data=(rows_of(profiles, val), labels[val]),
+                        callbacks=[EarlyStopping(monitor="val_loss", patience=8, restore_best_weights=True)])
+    return model.predict(rows_of(profiles, test), batch_size=256).argmax(axis=1), len(history.history["loss"])
 
 
 def mlp(n_inputs):
@@ -223,6 +294,8 @@ METHODS = {
     "ABC, statistics + SFS": lambda train: run_abc(train, stat_sets["with SFS"]),
     "MLP on statistics": lambda train: train_mlp(train, stat_sets["classic"]),
     "MLP on statistics + SFS": lambda train: train_mlp(train, stat_sets["with SFS"]),
+    "MLP on statistics + SFS + haplotypes": lambda train: train_mlp(train, stat_sets["with SFS and haplotypes"]),
+    "Network on haplotype distance profiles": train_profiles,
     "CNN, allele frequencies": lambda train: train_cnn(frequency_cnn, train),
     "Hybrid: image and statistics": lambda train: train_hybrid(train, stat_sets["with SFS"]),
     "CNN, haplotypes in context": lambda train: train_cnn(context_cnn, train, scale=with_frequencies),
