@@ -175,6 +175,9 @@ print(f"distance profiles {profiles.shape[1:]} per replicate in {profile_path.na
 #   "how close are A's haplotypes to B on average, and how close is the closest?"), A and B of one locus are
 #   combined (`Conv2D(64, (2, 1), strides=(2, 1))`), and the loci are averaged (they are independent
 #   replicates of the same history). It can learn Snn-like and quantile-like features of its own.
+# * **Hybrid: distance profiles and statistics** — the profile network's branch up to its averages, beside
+#   the dense branch on the statistics with the SFS (not the haplotype statistics: what it knows of whole
+#   haplotypes it has to learn from the profiles), joined like the image hybrid.
 
 # %%
 
@@ -229,6 +232,24 @@ def profile_network(shape):
     return Model(rows, Dense(3, activation="softmax")(Dense(32, activation="relu")(x)), seed=settings.seed)
 
 
+def profile_branch(rows):
+    """The profile network up to its batch-normalised average over loci (64 features)."""
+    x = Conv2D(32, (1, rows.shape[1]), activation="relu")(rows)
+    x = Conv2D(32, (1, 1), activation="relu")(x)
+    blocks = (per_population,) * (2 * n_loci)
+    pooled = Concatenate()([ExchangeablePooling("mean", groups=blocks)(x),
+                            ExchangeablePooling("max", groups=blocks)(x)])
+    x = Conv2D(64, (2, 1), strides=(2, 1), activation="relu")(pooled)
+    return BatchNormalization()(GlobalAveragePooling2D()(x))
+
+
+def profile_hybrid(shape, n_stats):
+    rows = Input(shape, name="profiles")
+    statistics = Input((n_stats,), name="statistics")
+    h = Dense(32, activation="relu")(Concatenate()([profile_branch(rows), Dense(64, activation="relu")(statistics)]))
+    return Model([rows, statistics], Dense(3, activation="softmax")(h), seed=settings.seed)
+
+
 def rows_of(array, indices):
     """``array[indices]`` for consecutive indices as a slice: a view of the memory-mapped file, not a copy."""
     assert np.all(np.diff(indices) == 1)
@@ -242,6 +263,17 @@ def train_profiles(train):
                         validation_data=(rows_of(profiles, val), labels[val]),
                         callbacks=[EarlyStopping(monitor="val_loss", patience=8, restore_best_weights=True)])
     return model.predict(rows_of(profiles, test), batch_size=256).argmax(axis=1), len(history.history["loss"])
+
+
+def train_profile_hybrid(train, stats):
+    scaled = StandardScaler().fit(stats[train]).transform(stats).astype(np.float32)
+    model = profile_hybrid(profiles.shape[1:], stats.shape[1])
+    model.compile(Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit([rows_of(profiles, train), scaled[train]], labels[train], epochs=EPOCHS, batch_size=32,
+                        verbose=0, validation_data=([rows_of(profiles, val), scaled[val]], labels[val]),
+                        callbacks=[EarlyStopping(monitor="val_loss", patience=8, restore_best_weights=True)])
+    predicted = model.predict([rows_of(profiles, test), scaled[test]], batch_size=256).argmax(axis=1)
+    return predicted, len(history.history["loss"])
 
 
 def mlp(n_inputs):
@@ -296,6 +328,7 @@ METHODS = {
     "MLP on statistics + SFS": lambda train: train_mlp(train, stat_sets["with SFS"]),
     "MLP on statistics + SFS + haplotypes": lambda train: train_mlp(train, stat_sets["with SFS and haplotypes"]),
     "Network on haplotype distance profiles": train_profiles,
+    "Hybrid: distance profiles and statistics": lambda train: train_profile_hybrid(train, stat_sets["with SFS"]),
     "CNN, allele frequencies": lambda train: train_cnn(frequency_cnn, train),
     "Hybrid: image and statistics": lambda train: train_hybrid(train, stat_sets["with SFS"]),
     "CNN, haplotypes in context": lambda train: train_cnn(context_cnn, train, scale=with_frequencies),
