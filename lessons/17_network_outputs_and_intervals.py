@@ -82,6 +82,8 @@ train, val, cal, test = dataset.split((0.5, 0.1, 0.2, 0.2))
 not_test = np.concatenate([train, val, cal])
 labels = dataset.labels
 t_split = dataset.params[:, dataset.parameter_names.index("T_split")]      # generations, every scenario
+prior = get_scenario(SCENARIOS[0]).priors["T_split"]                      # Uniform(4000, 16000) in all three
+BOUNDS = (float(prior.low), float(prior.high))
 table = dataset.statistics_table("default", cache=dataset_dir / "statistics.npz")
 informative = [n for n in table.names if np.ptp(table[n][not_test]) > 0]
 stats = table.select(informative).values
@@ -169,10 +171,10 @@ def logits_of(p):
     return np.log(np.clip(p, 1e-12, 1.0))
 
 
-def abc_probs(target_rows, reference_rows, sumstat, tol):
-    """Posterior model probabilities by ABC rejection for each target row: shape (len(target_rows), 3)."""
+def abc_probs(target_rows, reference_rows, sumstat, tol, method="rejection"):
+    """Posterior model probabilities by ABC (``postpr``) for each target row: shape (len(target_rows), 3)."""
     return np.array([popsim_abc.postpr(sumstat.values[i], labels[reference_rows], sumstat.values[reference_rows],
-                                       tol).probs for i in target_rows])
+                                       tol, method=method).probs for i in target_rows])
 
 
 start = time.perf_counter()
@@ -181,20 +183,24 @@ for name in probs:
     features[f"{name} outputs"] = network_statistics(logits_of(probs[name]), kind="logits", names=SHORT)
 print(f"columns of ABC on CNN outputs: {features['CNN outputs'].names}")
 
-model_choice = {   # method: (statistics, reference rows)
-    "ABC on statistics (all non-test)": ("statistics", not_test),
-    "ABC on statistics (calibration set)": ("statistics", cal),
-    "ABC on CNN outputs": ("CNN outputs", cal),
-    "ABC on MLP outputs": ("MLP outputs", cal),
-    "ABC on CNN outputs, training reference (wrong)": ("CNN outputs", np.concatenate([train, val])),
+seen = np.concatenate([train, val])   # what the networks were fitted on
+model_choice = {   # method: (statistics, reference rows, postpr method)
+    "ABC on statistics (all non-test)": ("statistics", not_test, "rejection"),
+    "ABC on statistics, mnlogistic (all non-test)": ("statistics", not_test, "mnlogistic"),
+    "ABC on statistics (calibration set)": ("statistics", cal, "rejection"),
+    "ABC on CNN outputs": ("CNN outputs", cal, "rejection"),
+    "ABC on MLP outputs": ("MLP outputs", cal, "rejection"),
+    "ABC on CNN outputs, training reference (wrong)": ("CNN outputs", seen, "rejection"),
+    "ABC on MLP outputs, training reference (wrong)": ("MLP outputs", seen, "rejection"),
 }
-posterior = {method: abc_probs(test, rows, features[kind], TOL) for method, (kind, rows) in model_choice.items()}
+posterior = {name: abc_probs(test, rows, features[kind], TOL, method)
+             for name, (kind, rows, method) in model_choice.items()}
 timings["ABC model choice"] = time.perf_counter() - start
 
 # Cross-validation (R's cv4postpr): leave-one-out within each reference table, NVAL per scenario
-cv = {method: popsim_abc.cv4postpr(labels[rows], features[kind].values[rows], NVAL, TOL, seed=settings.seed,
-                                   stat_names=features[kind].names)
-      for method, (kind, rows) in model_choice.items() if "wrong" not in method}
+cv = {name: popsim_abc.cv4postpr(labels[rows], features[kind].values[rows], NVAL, TOL, method=method,
+                                 seed=settings.seed, stat_names=features[kind].names)
+      for name, (kind, rows, method) in model_choice.items() if "wrong" not in name}
 timings["cross-validation"] = time.perf_counter() - start - timings["ABC model choice"]
 for method, result in cv.items():
     print(f"{method}: cross-validated accuracy {result.accuracy:.3f}, test accuracy "
@@ -231,12 +237,7 @@ for row, i in enumerate(shown):
 # %%
 start = time.perf_counter()
 temperature = {name: TemperatureScaling(input="probs").fit(probs[name][cal], labels[cal]) for name in probs}
-classifiers = {
-    "ABC on statistics (all non-test)": posterior["ABC on statistics (all non-test)"],
-    "ABC on CNN outputs": posterior["ABC on CNN outputs"],
-    "ABC on MLP outputs": posterior["ABC on MLP outputs"],
-    "ABC on CNN outputs, training reference (wrong)": posterior["ABC on CNN outputs, training reference (wrong)"],
-}
+classifiers = dict(posterior)   # method: test-set probabilities (N_test, 3)
 for name in probs:
     classifiers[f"{name} softmax"] = probs[name][test]
     classifiers[f"{name} softmax, temperature-scaled"] = temperature[name].transform(probs[name][test])
@@ -273,6 +274,8 @@ savefig(fig, settings, "reliability_networks.png")
 # * **(a) ABC on statistics** — the equal-tailed credible interval of the posterior sample: the accepted
 #   `T_split` values (rejection), or those moved along a local-linear regression on the statistics
 #   (Beaumont et al. 2002, weighted by the Epanechnikov kernel); reference table: every non-test simulation.
+#   The regression works on `logit((T − 4000)/12000)` (R's `transf="logit"` with the prior's bounds), so
+#   adjusted values cannot leave the prior.
 # * **(b) ABC on the network's estimate** — the one number `T̂_split` as the summary statistic
 #   (`network_statistics(..., kind="estimates")`), reference table: the calibration set, for the reason of
 #   section 3.
@@ -281,7 +284,9 @@ savefig(fig, settings, "reliability_networks.png")
 #   replicate is `T̂ ± q̂`. Because a test replicate and the calibration replicates are exchangeable (drawn
 #   from the same prior), `P(T ∈ T̂ ± q̂) ≥ 1 − α` — exactly, for any network, however poor. The
 #   **scaled** version uses `s_i = |T_i − T̂_i| / T̂_i`, giving `T̂(1 ± q̂)`: errors grow with the split
-#   time (lesson 12's funnel), so relative intervals can be narrower where the data say more.
+#   time (lesson 12's funnel), so relative intervals can be narrower where the data say more. Both are then
+#   cut to the prior's support [4,000, 16,000]: every truth lies in it, so the cut cannot lose coverage, only
+#   width.
 #
 # **Coverage** is the share of test truths inside their intervals; with `n` test replicates a calibrated
 # 95 % interval covers `0.95 ± 1.96·sqrt(0.95·0.05/n)` of them (binomial error).
@@ -311,25 +316,32 @@ print(f"regression MLP: {len(regressor_history.history['loss'])} epochs; test pr
 start = time.perf_counter()
 estimates = network_statistics(t_hat, kind="estimates", names=["T_split"])
 tol_ll = min(1.0, max(TOL, 6 * (stats.shape[1] + 1) / len(not_test)))
+LOGIT = {"transf": "logit", "logit_bounds": BOUNDS}     # regression on logit((T − 4000)/12000): stays in the prior
 posteriors = {   # method: (one ABCResult per test replicate)
     "ABC rejection on statistics": [popsim_abc.abc(stats[i], t_split[not_test], stats[not_test], TOL) for i in test],
     "ABC local-linear on statistics": [popsim_abc.abc(stats[i], t_split[not_test], stats[not_test], tol_ll,
-                                                      method="loclinear") for i in test],
+                                                      method="loclinear", **LOGIT) for i in test],
     "ABC rejection on network estimate": [popsim_abc.abc(estimates.values[i], t_split[cal], estimates.values[cal],
                                                          TOL) for i in test],
     "ABC local-linear on network estimate": [popsim_abc.abc(estimates.values[i], t_split[cal], estimates.values[cal],
-                                                            TOL, method="loclinear") for i in test],
+                                                            TOL, method="loclinear", **LOGIT) for i in test],
 }
 intervals = {method: {level: credible_intervals(results, level) for level in LEVELS}
              for method, results in posteriors.items()}
 point = {method: np.array([r.median()[0] for r in results]) for method, results in posteriors.items()}
 for method in posteriors:   # (m, 1) -> (m,)
     intervals[method] = {level: (lo[:, 0], hi[:, 0]) for level, (lo, hi) in intervals[method].items()}
+def within_prior(bounds):
+    """An interval cut to the prior's support: every truth lies in it, so coverage cannot drop, only width."""
+    return tuple(np.clip(b, *BOUNDS) for b in bounds)
+
+
 intervals["conformal around network estimate"] = {
-    level: conformal_interval(t_hat[cal], t_split[cal], t_hat[test], alpha=1 - level) for level in LEVELS}
+    level: within_prior(conformal_interval(t_hat[cal], t_split[cal], t_hat[test], alpha=1 - level))
+    for level in LEVELS}
 intervals["conformal, scaled by the estimate"] = {
-    level: conformal_interval(t_hat[cal], t_split[cal], t_hat[test], alpha=1 - level,
-                              scale_cal=t_hat[cal], scale_test=t_hat[test]) for level in LEVELS}
+    level: within_prior(conformal_interval(t_hat[cal], t_split[cal], t_hat[test], alpha=1 - level,
+                                           scale_cal=t_hat[cal], scale_test=t_hat[test])) for level in LEVELS}
 for method in ("conformal around network estimate", "conformal, scaled by the estimate"):
     point[method] = t_hat[test]
 timings["intervals"] = time.perf_counter() - start
@@ -366,6 +378,7 @@ for ax, method in zip(axes, ["ABC local-linear on statistics", "ABC local-linear
     ax.plot(x, truth_t[subset], "o", ms=3, color="C1", label="truth")
     ax.set(title=f"{method}\n95 %: coverage {interval_table[method]['coverage']['0.95']:.3f} on all {len(test)}",
            xlabel="test replicate (sorted by true T_split)", ylabel="T_split (generations)")
+    ax.set_ylim(BOUNDS[0] - 1000, BOUNDS[1] + 1000)
     ax.legend(fontsize=7, loc="upper left")
 ax = axes[3]
 for method in intervals:
