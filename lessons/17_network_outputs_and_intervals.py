@@ -94,11 +94,12 @@ print(", ".join(f"{name} {len(rows)}" for name, rows in sets.items()),
 assert len(np.unique(np.concatenate(list(sets.values())))) == len(dataset)   # disjoint, and nothing left out
 
 # %% [markdown]
-# ## 2 · Two classifiers: the flagship CNN on images and the MLP on statistics
+# ## 2 · Classifiers: the flagship CNN on images and the MLP on statistics
 # Exactly the networks of lesson 14: the CNN averages the 24 haplotypes of each population (so their order
 # cannot matter), reads the two rows of allele frequencies SNP by SNP and averages over SNPs; the MLP reads
 # the standardised statistics (scaler fitted on the training set). Both train on the training set, with
-# early stopping on the validation loss; the calibration and test sets are not seen.
+# early stopping on the validation loss; the calibration and test sets are not seen. A third network, an
+# MLP over-fitted on purpose, is there for one question of section 3.
 
 # %%
 start = time.perf_counter()
@@ -283,7 +284,10 @@ savefig(fig, settings, "reliability_networks.png")
 
 # %% [markdown]
 # ## 5 · T_split: a regression network and three kinds of interval
-# **The network.** The MLP of section 2 with one linear output, trained on the standardised target
+# **The network.** The MLP of section 2 with one linear output (on the statistics rather than the images:
+# the flagship's 0/1 images do not show how dense the SNPs are, and an absolute time in generations needs
+# the diversity that density measures — lesson 12 adds a distance channel for this), trained on the
+# standardised target
 # `z = (T_split − μ)/σ` (μ, σ from the training set; as in lesson 12, no log: the prior is uniform on the
 # linear scale) with the squared error, which makes its output an estimate of the posterior mean. It is
 # trained on all three scenarios at once — `T_split` has the same prior in each — so its estimate averages
@@ -302,7 +306,8 @@ savefig(fig, settings, "reliability_networks.png")
 # * **(c) Split conformal** (Vovk et al. 2005; Lei et al. 2018) — on the calibration set compute the scores
 #   `s_i = |T_i − T̂_i|`, sort them, and take `q̂ = s_(k)` with `k = ⌈(n+1)(1−α)⌉`. The interval of a new
 #   replicate is `T̂ ± q̂`. Because a test replicate and the calibration replicates are exchangeable (drawn
-#   from the same prior), `P(T ∈ T̂ ± q̂) ≥ 1 − α` — exactly, for any network, however poor. The
+#   from the same prior), `P(T ∈ T̂ ± q̂) ≥ 1 − α` with a finite calibration set, for any network, however
+#   poor (a poor one gets wide intervals). The
 #   **scaled** version uses `s_i = |T_i − T̂_i| / T̂_i`, giving `T̂(1 ± q̂)`: errors grow with the split
 #   time (lesson 12's funnel), so relative intervals can be narrower where the data say more. Both are then
 #   cut to the prior's support [4,000, 16,000]: every truth lies in it, so the cut cannot lose coverage, only
