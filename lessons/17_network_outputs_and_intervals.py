@@ -31,6 +31,7 @@
 # %%
 import json
 import time
+from statistics import NormalDist
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -39,6 +40,7 @@ import minidl
 from minidl import (Adam, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, EarlyStopping,
                     GlobalAveragePooling2D, Input, Sequential)
 from minidl.calibration import TemperatureScaling, expected_calibration_error, reliability_diagram
+from minidl.losses import Loss
 from minidl.preprocessing import StandardScaler
 from popsim.features.images import GenotypeImage
 from popsim.inference import abc as popsim_abc
@@ -312,6 +314,11 @@ savefig(fig, settings, "reliability_networks.png")
 #   time (lesson 12's funnel), so relative intervals can be narrower where the data say more. Both are then
 #   cut to the prior's support [4,000, 16,000]: every truth lies in it, so the cut cannot lose coverage, only
 #   width.
+# * **(d) A network that predicts a distribution** — two outputs per replicate, a mean `μ̂` and a log
+#   standard deviation `log σ̂`, trained by minimising the Gaussian negative log-likelihood
+#   `ℓ = ½((z − μ̂)/σ̂)² + log σ̂` instead of the squared error. Its own interval is `μ̂ ± z_{(1+L)/2}·σ̂`
+#   (normal quantiles), valid only if the network's σ̂ is right; and its σ̂ is a **learned scale** for
+#   scaled conformal, `s_i = |T_i − μ̂_i|/σ̂_i`, which keeps the guarantee whatever σ̂ is worth.
 #
 # **Coverage** is the share of test truths inside their intervals; with `n` test replicates a calibrated
 # 95 % interval covers `0.95 ± 1.96·sqrt(0.95·0.05/n)` of them (binomial error).
@@ -331,6 +338,62 @@ t_hat = target_scaler.inverse_transform(regressor.predict(z_stats))[:, 0].astype
 timings["regression network"] = time.perf_counter() - start
 print(f"regression MLP: {len(regressor_history.history['loss'])} epochs; test prediction error "
       f"{popsim_abc.prediction_error(t_hat[test], t_split[test], ddof=0)[0]:.3f}")
+
+# %% [markdown]
+# **A loss of our own.** minidl's `compile` accepts any `minidl.losses.Loss` with a value and a gradient with
+# respect to the predictions. For the Gaussian negative log-likelihood with outputs `(μ, s = log σ)` and
+# `r = (z − μ)/σ`:
+#
+# $$\ell = 	frac12 r^2 + s, \qquad rac{\partial \ell}{\partial \mu} = -rac{r}{\sigma}, \qquad
+#   rac{\partial \ell}{\partial s} = 1 - r^2,$$
+#
+# averaged over the N samples of a batch (so each gradient carries 1/N), as every minidl loss is.
+
+# %%
+class GaussianNLL(Loss):
+    """Gaussian negative log-likelihood (constant ½·log 2π dropped) of targets ``z`` (N,) or (N, 1) under
+    predictions ``(μ, log σ)`` of shape (N, 2); ``log σ`` is clipped to [−10, 10] against overflow."""
+
+    name = "gaussian_nll"
+
+    def check(self, y_true, y_pred):
+        y_pred = np.asarray(y_pred)
+        if y_pred.ndim != 2 or y_pred.shape[1] != 2:
+            raise ValueError(f"GaussianNLL expected predictions (mean, log sd) of shape (N, 2); got {y_pred.shape}")
+        y_true = np.asarray(y_true, dtype=y_pred.dtype)
+        if y_true.size != len(y_pred):
+            raise ValueError(f"GaussianNLL expected one target per sample ({len(y_pred)}); got shape {y_true.shape}")
+        return y_true.reshape(-1, 1), y_pred
+
+    def per_sample(self, y_true, y_pred):
+        log_sd = np.clip(y_pred[:, 1:], -10, 10)
+        r = (y_true - y_pred[:, :1]) * np.exp(-log_sd)
+        return (0.5 * r**2 + log_sd)[:, 0]
+
+    def gradient(self, y_true, y_pred, sample_weight=None):
+        y_true, y_pred = self.check(y_true, y_pred)
+        log_sd = np.clip(y_pred[:, 1:], -10, 10)
+        r = (y_true - y_pred[:, :1]) * np.exp(-log_sd)
+        grad = np.concatenate([-r * np.exp(-log_sd), 1 - r**2], axis=1) / len(y_pred)
+        return grad if sample_weight is None else grad * np.asarray(sample_weight, dtype=grad.dtype)[:, None]
+
+
+start = time.perf_counter()
+gaussian = Sequential([Input((stats.shape[1],)), Dense(64, activation="relu"), Dense(32, activation="relu"),
+                       Dense(2)], seed=settings.seed)
+gaussian.compile(Adam(1e-3), GaussianNLL())
+gaussian_history = gaussian.fit(z_stats[train], z_t[train], batch_size=32, epochs=EPOCHS * 10, verbose=0,
+                                validation_data=(z_stats[val], z_t[val]),
+                                callbacks=[EarlyStopping(monitor="val_loss", mode="min",
+                                                         patience=10 if settings.quick else 30,
+                                                         restore_best_weights=True)])
+out = gaussian.predict(z_stats).astype(np.float64)
+mu_hat = target_scaler.inverse_transform(out[:, :1].astype(np.float32))[:, 0].astype(np.float64)   # generations
+sd_hat = float(target_scaler.std_[0]) * np.exp(np.clip(out[:, 1], -10, 10))                    # generations
+timings["distribution network"] = time.perf_counter() - start
+print(f"distribution MLP: {len(gaussian_history.history['loss'])} epochs; test prediction error of μ̂ "
+      f"{popsim_abc.prediction_error(mu_hat[test], t_split[test], ddof=0)[0]:.3f}; σ̂ from {sd_hat[test].min():.0f} "
+      f"to {sd_hat[test].max():.0f} generations")
 
 # %% [markdown]
 # All posteriors are computed once per test replicate; each level then reads its quantiles
@@ -367,8 +430,16 @@ intervals["conformal around network estimate"] = {
 intervals["conformal, scaled by the estimate"] = {
     level: within_prior(conformal_interval(t_hat[cal], t_split[cal], t_hat[test], alpha=1 - level,
                                            scale_cal=t_hat[cal], scale_test=t_hat[test])) for level in LEVELS}
+intervals["network's own Gaussian interval"] = {
+    level: within_prior((mu_hat[test] - NormalDist().inv_cdf((1 + level) / 2) * sd_hat[test],
+                         mu_hat[test] + NormalDist().inv_cdf((1 + level) / 2) * sd_hat[test])) for level in LEVELS}
+intervals["conformal, scaled by the learned σ̂"] = {
+    level: within_prior(conformal_interval(mu_hat[cal], t_split[cal], mu_hat[test], alpha=1 - level,
+                                           scale_cal=sd_hat[cal], scale_test=sd_hat[test])) for level in LEVELS}
 for method in ("conformal around network estimate", "conformal, scaled by the estimate"):
     point[method] = t_hat[test]
+for method in ("network's own Gaussian interval", "conformal, scaled by the learned σ̂"):
+    point[method] = mu_hat[test]
 timings["intervals"] = time.perf_counter() - start
 
 # Cross-validation of the two ABC references (R's cv4abc): prediction error of the posterior median
@@ -387,14 +458,14 @@ interval_table = {method: {"prediction_error": float(popsim_abc.prediction_error
 band = 1.96 * np.sqrt(0.95 * 0.05 / len(test))
 print(f"95 % intervals on {len(test)} test replicates (a calibrated one covers 0.95 ± {band:.3f}):")
 for method, row in interval_table.items():
-    print(f"  {method:40s} coverage {row['coverage']['0.95']:.3f}, mean width {row['mean_width']['0.95']:6.0f} "
+    print(f"  {method:38s} coverage {row['coverage']['0.95']:.3f}, mean width {row['mean_width']['0.95']:6.0f} "
           f"generations, PE {row['prediction_error']:.3f}")
 
 # %%
-fig, axes = plt.subplots(1, 4, figsize=(17, 4.2), layout="constrained", gridspec_kw={"width_ratios": [1, 1, 1, 1.1]})
+fig, axes = plt.subplots(1, 5, figsize=(21, 4.2), layout="constrained", gridspec_kw={"width_ratios": [1, 1, 1, 1, 1.1]})
 subset = np.argsort(truth_t[:40])              # 40 test replicates, sorted by their true T_split
 for ax, method in zip(axes, ["ABC local-linear on statistics", "ABC local-linear on network estimate",
-                             "conformal, scaled by the estimate"]):
+                             "network's own Gaussian interval", "conformal, scaled by the learned σ̂"]):
     lo, hi = intervals[method][0.95]
     inside = (lo <= truth_t) & (truth_t <= hi)
     x = np.arange(len(subset))
@@ -405,7 +476,7 @@ for ax, method in zip(axes, ["ABC local-linear on statistics", "ABC local-linear
            xlabel="test replicate (sorted by true T_split)", ylabel="T_split (generations)")
     ax.set_ylim(BOUNDS[0] - 1000, BOUNDS[1] + 1000)
     ax.legend(fontsize=7, loc="upper left")
-ax = axes[3]
+ax = axes[4]
 for method in intervals:
     ax.plot(LEVELS, [interval_table[method]["coverage"][str(level)] for level in LEVELS], "o-", label=method, ms=4)
 ax.plot([0.45, 1], [0.45, 1], "k--", lw=1, label="nominal")
