@@ -168,14 +168,13 @@ for name, history in (("CNN", cnn_history), ("MLP", mlp_history), ("over-fitted 
 # — is the wrong one. On its own training data a network is *more* confident and *more often right* than on
 # new data: it has partly memorised them. An observed data set (a test replicate, or real data) is new to
 # the network; its outputs are compared with outputs of a different, over-confident distribution, and the
-# accepted neighbours no longer answer "what happens to data like these". How much this matters depends on how
-# much the network has memorised: early stopping keeps our CNN and MLP close to their calibration accuracy, so
-# we also train a third, deliberately over-fitted MLP (256 + 256 units, no dropout, no early stopping) to see
-# the effect clearly. So the reference table for ABC on
+# accepted neighbours no longer answer "what happens to data like these". So the reference table for ABC on
 # network outputs is the **calibration set**, which the network never saw: its outputs there are
 # distributed exactly as they will be on new data from the prior. (If simulations are scarce, cross-fitting
 # does the same with all of them: train k networks on k − 1 folds each, predict the held-out fold.) Below we
-# also run the wrong version, to see what it costs.
+# also run the wrong version, to see what it costs. How much depends on how much a network has memorised —
+# early stopping limits it — hence the third, deliberately over-fitted MLP (256 + 256 units, no dropout, no
+# early stopping).
 #
 # ABC on the statistics (the classic) uses every non-test simulation as its reference — it fits nothing, so
 # it can — and, for a like-for-like comparison, the calibration set alone. With 18 statistics the accepted
@@ -516,8 +515,9 @@ print(report)
 # %% [markdown]
 # ## What our run shows
 # Full mode, seed 2026, 1,500 simulations per scenario (training 2,250, validation 450, calibration 900,
-# test 900); 4 min 29 s on a 2-core machine shared with other jobs (load 6–7), of which 107 s simulation and
-# statistics. With 900 test replicates an accuracy has a binomial standard error of about 1.3 points, and a
+# test 900): 5 min 21 s wall, 2 min 28 s of CPU, on a 2-core machine shared with other jobs (load 7–8; it
+# got 46 % of one core's time on average), of which 126 s simulation and statistics; peak memory 1.0 GB.
+# With 900 test replicates an accuracy has a binomial standard error of about 1.3 points, and a
 # calibrated 95 % interval covers 0.95 ± 0.014 of them.
 #
 # **Model choice.** ABC rejection on the 18 statistics is right for 73.3 % of the test replicates and is
@@ -540,15 +540,19 @@ print(report)
 # calibrated (0.024) at the same accuracy (80 %). A held-out reference repairs a network's probabilities as
 # temperature scaling does (its softmax: 0.172 → 0.030, T = 7.48), and gives ABC's cross-validation on top.
 #
-# **T_split.** Only split conformal covers as promised: 0.949 (plain) and 0.952 (scaled) at 95 %, 0.783 at
-# 80 %, with mean widths of 9,296 and 9,595 generations (the prior is 12,000 wide; scaling by `T̂` did not
-# narrow them here). ABC rejection on statistics over-covers (0.963) with the widest intervals (10,556) and
-# the worst point estimate (prediction error 0.694, against 0.582 for the network); local-linear ABC on the
-# statistics is narrower (8,245) but under-covers: 0.888 at 95 %, 0.719 at 80 %. ABC on the network's
-# estimate is close but short: 0.929 (local-linear) and 0.910 (rejection, whose 95 % interval comes from
-# only 45 accepted values). The lesson for a researcher: an ABC credible interval is an approximation
-# whose coverage must be *checked* on simulations, as here; a conformal interval has its coverage by
-# construction, for any network — and it is no wider.
+# **T_split.** The split-conformal intervals cover as promised: 0.949 (plain), 0.952 (scaled by `T̂`) and
+# 0.957 (scaled by the learned σ̂) at 95 %, 0.78–0.81 at 80 %. The learned scale pays: mean width 8,276
+# generations against 9,296 for the plain interval (the prior is 12,000 wide), while scaling by `T̂` did not
+# help (9,595). The network's own Gaussian interval `μ̂ ± 1.96 σ̂` is a little narrower (7,998) but
+# under-covers at every level (0.942 at 95 %, 0.761 at 80 %, 0.432 at 50 %): its σ̂ is about right on average
+# and wrong in shape — conformal turns it into an interval that can be trusted. ABC rejection on the
+# statistics over-covers (0.963) with the widest intervals (10,556) and the worst point estimate (prediction
+# error 0.694, against 0.574–0.582 for the networks); local-linear ABC on the statistics is narrower (8,245)
+# but under-covers: 0.888 at 95 %, 0.719 at 80 %. ABC on the network's estimate is close but short: 0.929
+# (local-linear) and 0.910 (rejection, whose 95 % interval comes from only 45 accepted values). The lesson for
+# a researcher: an ABC credible interval, or a network's own σ̂, is an approximation whose coverage must be
+# *checked* on simulations, as here; a conformal interval has its coverage by construction, for any network
+# — and here it is also among the narrowest.
 #
 # ## Try this
 # - Give ABC both kinds of summary at once: `np.hstack([stats, features["CNN outputs"].values])` as the
