@@ -28,6 +28,7 @@ are summed in sample order at the end, so the result does not depend on which th
 
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
@@ -35,6 +36,7 @@ from numba import njit
 
 from . import workspace
 from .blas import run_tasks
+from .pooling_numba import pool_affine_rows
 
 #: output positions per block (rows of the private ``cols``): long enough for a good BLAS product, short
 #: enough that ``cols`` (``BLOCK_ROWS × kh·kw·C``) and the block's output stay in a core's L2 cache.
@@ -102,8 +104,16 @@ def applicable(N: int, backward: bool = False) -> bool:
     return N >= 2 or not backward
 
 
-def _row_blocks(Ho, Wo):
-    step = max(1, BLOCK_ROWS // max(Wo, 1))
+def _row_step(Wo):
+    return max(1, BLOCK_ROWS // max(Wo, 1))
+
+
+def _row_blocks(Ho, Wo, multiple=1):
+    """Blocks ``(i0, i1)`` of about ``BLOCK_ROWS`` output positions. With ``multiple`` > 1 (a fused pooling
+    of that height) every block is a whole number of the plain blocks *and* of pooling rows (it starts at a
+    multiple of both): its products are those of the plain blocks, so the same bits."""
+    step = _row_step(Wo)
+    step = step * multiple // math.gcd(step, multiple)
     return [(i, min(i + step, Ho)) for i in range(0, Ho, step)]
 
 
@@ -120,24 +130,48 @@ class _Workspace(threading.local):
 _SCRATCH = _Workspace()
 
 
-def conv_forward(x, w, b, strides, pads, Ho, Wo, relu):
-    """``y = relu?(x ⋆ w + b)`` (N, Ho, Wo, F), one task per sample; see the module docstring."""
+def conv_forward(x, w, b, strides, pads, Ho, Wo, relu, pooled=None):
+    """``y = relu?(x ⋆ w + b)`` (N, Ho, Wo, F), one task per sample; see the module docstring.
+
+    ``pooled = (ph, pw, is_max, scale, shift, use_affine, affine_first)``: a fused inference block
+    (:mod:`.fusion_numba`) — each block's output, while in cache, goes through
+    :func:`~.pooling_numba.pool_affine_rows` and only the pooled ``(N, Ho // ph, Wo // pw, F)`` is written.
+    """
     N = x.shape[0]
     kh, kw, C, F = w.shape
     K = kh * kw * C
     W2 = w.reshape(K, F)
     bias = np.zeros(F, dtype=x.dtype) if b is None else np.ascontiguousarray(b, dtype=x.dtype)
-    y = workspace.empty((N, Ho, Wo, F), x.dtype)
-    blocks = _row_blocks(Ho, Wo)
+    ph = 1 if pooled is None else pooled[0]
+    if pooled is None:
+        y = workspace.empty((N, Ho, Wo, F), x.dtype)
+    else:
+        y = workspace.empty((N, Ho // ph, Wo // pooled[1], F), x.dtype)
+    blocks = _row_blocks(Ho, Wo, ph)
     geometry = (kh, kw, strides[0], strides[1], pads[0], pads[2], Wo)
 
-    def block(n, i0, i1):
+    step = _row_step(Wo)
+    Hp = Ho // ph
+
+    def product(n, i0, i1, out):
         rows = (i1 - i0) * Wo
         cols = _SCRATCH.get("cols", rows * K, x.dtype).reshape(rows, K)
         _im2col_block(x, n, i0, i1, *geometry, cols)
-        out = y[n, i0:i1].reshape(rows, F)
         np.dot(cols, W2, out=out)
         _bias_act_block(out, bias, relu)
+
+    def block(n, i0, i1):
+        if pooled is None:
+            product(n, i0, i1, y[n, i0:i1].reshape((i1 - i0) * Wo, F))
+            return
+        # the plain blocks of rows i0 … i1 into a scratch (in cache), then their whole pooling rows into y
+        out = _SCRATCH.get("out", (i1 - i0) * Wo * F, x.dtype).reshape(i1 - i0, Wo, F)
+        for s0 in range(i0, i1, step):
+            s1 = min(s0 + step, i1)
+            product(n, s0, s1, out[s0 - i0:s1 - i0].reshape((s1 - s0) * Wo, F))
+        P = min(i1 // ph, Hp) - i0 // ph
+        if P > 0:
+            pool_affine_rows(out[:P * ph], *pooled, y, n, i0 // ph)
 
     def sample(n):
         for i0, i1 in blocks:

@@ -121,38 +121,45 @@ def _relu_backward(dy2, y2, dz2):
             dz2[r, f] = dy2[r, f] if y2[r, f] > 0 else 0.0
 
 
+@njit(nogil=True, cache=True)
+def direct_row(x, w, b, n, i, sh, sw, top, left, relu, out):
+    """One output row of the direct loops: ``out[j, f] = relu?(b[f] + Σ_{a,c,k} xp[n, i·sh+a, j·sw+c, k]·w[a,c,k,f])``
+    for ``j < out.shape[0]``. Serial; the innermost loop runs over filters, unit stride in both ``w[a, c, k, :]``
+    and ``out[j, :]`` (vectorised); ``out`` itself is the accumulator (also used by :mod:`.fusion_numba`)."""
+    H, W, C = x.shape[1], x.shape[2], x.shape[3]
+    kh, kw, F = w.shape[0], w.shape[1], w.shape[3]
+    for j in range(out.shape[0]):
+        for f in range(F):
+            out[j, f] = b[f]
+        for a in range(kh):
+            p = i * sh - top + a
+            if p < 0 or p >= H:
+                continue
+            for c in range(kw):
+                q = j * sw - left + c
+                if q < 0 or q >= W:
+                    continue
+                for k in range(C):
+                    v = x[n, p, q, k]
+                    for f in range(F):
+                        out[j, f] += v * w[a, c, k, f]
+        if relu:
+            for f in range(F):
+                if out[j, f] < 0:
+                    out[j, f] = 0.0
+
+
 @njit(parallel=True, cache=True)
 def _direct_forward(x, w, b, sh, sw, top, left, relu, y):
     """Direct loops for small ``kh·kw·C`` (a first layer on a 1-channel image): ``y = relu?(x ⋆ w + b)``.
 
-    Parallel over output rows ``(n, i)``; the innermost loop runs over filters, unit stride in both
-    ``w[a, c, k, :]`` and ``y[n, i, j, :]`` (vectorised); ``y`` itself is the accumulator.
+    Parallel over output rows ``(n, i)``, each computed in place by :func:`direct_row`.
     """
-    N, H, W, C = x.shape
-    kh, kw, F = w.shape[0], w.shape[1], w.shape[3]
-    Ho, Wo = y.shape[1], y.shape[2]
+    N, Ho = y.shape[0], y.shape[1]
     for r in prange(N * Ho):
         n = r // Ho
         i = r - n * Ho
-        for j in range(Wo):
-            for f in range(F):
-                y[n, i, j, f] = b[f]
-            for a in range(kh):
-                p = i * sh - top + a
-                if p < 0 or p >= H:
-                    continue
-                for c in range(kw):
-                    q = j * sw - left + c
-                    if q < 0 or q >= W:
-                        continue
-                    for k in range(C):
-                        v = x[n, p, q, k]
-                        for f in range(F):
-                            y[n, i, j, f] += v * w[a, c, k, f]
-            if relu:
-                for f in range(F):
-                    if y[n, i, j, f] < 0:
-                        y[n, i, j, f] = 0.0
+        direct_row(x, w, b, n, i, sh, sw, top, left, relu, y[n, i])
 
 
 @njit(parallel=True, cache=True)
