@@ -212,8 +212,26 @@ def conv_forward(x, w, b, strides, pads, Ho, Wo, relu, pooled=None):
     return y
 
 
+def _winograd_input_gradient(dy, w, pads, x_shape):
+    """``dx`` of a stride-1 3×3 convolution as a forward pass (so by Winograd): the correlation of ``dy``,
+    zero-padded by ``(kh − 1 − top, kh − 1 − bottom, kw − 1 − left, kw − 1 − right)``, with the kernel
+    rotated by 180° and its channel axes swapped, ``w'[a, c, f, k] = w[kh − 1 − a, kw − 1 − c, k, f]`` —
+    the "full convolution with the flipped kernel" of :func:`minidl.kernels.reference.conv2d_backward_input`."""
+    kh, kw = w.shape[:2]
+    w_flip = np.ascontiguousarray(w[::-1, ::-1].transpose(0, 1, 3, 2))
+    full = (kh - 1 - pads[0], kh - 1 - pads[1], kw - 1 - pads[2], kw - 1 - pads[3])
+    return conv_forward(dy, w_flip, None, (1, 1), full, x_shape[1], x_shape[2], False)
+
+
 def conv_backward(x, dy, w, strides, pads, need_dx):
-    """``(dW, dx)`` (``dx`` None unless ``need_dx``), one task per sample; see the module docstring."""
+    """``(dW, dx)`` (``dx`` None unless ``need_dx``), one task per sample; see the module docstring.
+
+    For 3×3 stride-1 kernels (with :data:`WINOGRAD`), ``dx`` is computed apart, as the forward pass of
+    :func:`_winograd_input_gradient`; the sweep below then computes ``dW`` only.
+    """
+    if need_dx and WINOGRAD and winograd2d_numba.applicable(w.shape, strides) and max(pads) <= 2:
+        dx = _winograd_input_gradient(np.ascontiguousarray(dy, dtype=x.dtype), w, pads, x.shape)
+        return conv_backward(x, dy, w, strides, pads, False)[0], dx
     N = x.shape[0]
     kh, kw, C, F = w.shape
     Ho, Wo = dy.shape[1], dy.shape[2]

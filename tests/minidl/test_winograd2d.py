@@ -80,3 +80,19 @@ def test_kernel_transform_is_g_w_g_transposed_per_channel_pair():
     U = w2.kernel_transform(w, G)
     assert U.shape == (16, 2, 3) and U.flags.c_contiguous
     np.testing.assert_allclose(U.reshape(4, 4, 2, 3)[:, :, 1, 2], G @ w[:, :, 1, 2] @ G.T, rtol=1e-12)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(2, 3), st.integers(3, 9), st.integers(3, 11), st.integers(1, 5), st.integers(1, 5),
+       st.sampled_from(["valid", "same"]), st.sampled_from([np.float32, np.float64]), st.integers(0, 2**16))
+def test_blocked_backward_with_winograd_input_gradient_equals_reference(N, H, W, C, F, padding, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, H, W, C)).astype(dtype)
+    w = rng.standard_normal((3, 3, C, F)).astype(dtype)
+    pads = padding_amounts((H, W), (3, 3), (1, 1), padding)
+    dy = rng.standard_normal(REF.conv2d_forward(x, w, None, (1, 1), pads).shape).astype(dtype)
+    dW_ref, dx_ref = REF.conv2d_backward(x, dy, w, (1, 1), pads)
+    np.testing.assert_allclose(conv_blocked._winograd_input_gradient(dy, w, pads, x.shape), dx_ref, **TOL[dtype])
+    dW, dx = conv_blocked.conv_backward(x, dy, w, (1, 1), pads, True)
+    np.testing.assert_allclose(dW, dW_ref, **TOL[dtype])
+    np.testing.assert_allclose(dx, dx_ref, **TOL[dtype])
