@@ -2,7 +2,8 @@
 
 Training needs every layer's output (its backward pass reads them), so ``forward(x, training=True)`` runs the
 layers one by one. Inference does not: ``Sequential.predict`` and ``evaluate`` ask :func:`plan` for the
-layers grouped into **steps**, and run them with :func:`run`. A step is a layer, run as usual
+layers grouped into **steps**, and run them with :func:`run` (a functional ``Model`` asks
+:func:`plan_graph` for its blocks). A step is a layer, run as usual
 (``layer.forward(a, training=False)``), or a :class:`ConvBlock`:
 
     Conv1D/Conv2D (ReLU or no activation) → [BatchNormalization] → [Max/AveragePooling of the same rank]
@@ -74,31 +75,55 @@ def _bn_of(layer, conv):
     return layer if ok else None
 
 
+def _block(conv, first, second):
+    """The :class:`ConvBlock` of ``conv`` followed by ``first`` then ``second`` (either None), or None."""
+    if not (FUSE and isinstance(conv, _Conv) and conv.built):
+        return None
+    bn, pool = _bn_of(first, conv), _pool_of(first, conv)
+    if bn is not None:
+        return ConvBlock(conv, bn, _pool_of(second, conv), bn_first=True)
+    if pool is not None:
+        return ConvBlock(conv, _bn_of(second, conv), pool, bn_first=False)
+    return None
+
+
 def plan(layers) -> list:
     """The steps of an inference pass through ``layers`` (a chain: each layer's input is the previous one's
     output): layers, with :class:`ConvBlock` in place of each fusable run of them (module docstring)."""
     layers = list(layers)
     steps, i = [], 0
     while i < len(layers):
-        conv = layers[i]
-        if FUSE and isinstance(conv, _Conv) and conv.built:
-            nxt = layers[i + 1:i + 3]
-            first = nxt[0] if nxt else None
-            second = nxt[1] if len(nxt) > 1 else None
-            bn, pool = _bn_of(first, conv), _pool_of(first, conv)
-            if bn is not None:
-                block = ConvBlock(conv, bn, _pool_of(second, conv), bn_first=True)
-            elif pool is not None:
-                block = ConvBlock(conv, _bn_of(second, conv), pool, bn_first=False)
-            else:
-                block = None
-            if block is not None:
-                steps.append(block)
-                i += len(block.layers)
-                continue
-        steps.append(conv)
-        i += 1
+        nxt = layers[i + 1:i + 3] + [None, None]
+        block = _block(layers[i], nxt[0], nxt[1])
+        steps.append(block if block is not None else layers[i])
+        i += len(block.layers) if block is not None else 1
     return steps
+
+
+def plan_graph(ops, output) -> dict:
+    """The blocks of a graph (``ops`` in topological order, each with its ``_inbound`` tensors; ``output`` the
+    output layer): ``{first layer: ConvBlock}`` for each run conv → a → b in which every layer but the last
+    feeds only the next one and is not the output (so no one else needs its value)."""
+    consumers = {}
+    for layer in ops:
+        for t in layer._inbound:
+            consumers.setdefault(t.layer, []).append(layer)
+
+    def only_next(layer):
+        c = consumers.get(layer, [])
+        ok = layer is not None and layer is not output and len(c) == 1 and len(c[0]._inbound) == 1
+        return c[0] if ok else None
+
+    blocks, inside = {}, set()
+    for layer in ops:
+        if layer in inside:
+            continue
+        first = only_next(layer)
+        block = _block(layer, first, only_next(first))
+        if block is not None:
+            blocks[layer] = block
+            inside.update(block.layers[1:])
+    return blocks
 
 
 def run(steps, x):
@@ -108,4 +133,4 @@ def run(steps, x):
     return x
 
 
-__all__ = ["FUSE", "ConvBlock", "plan", "run"]
+__all__ = ["FUSE", "ConvBlock", "plan", "plan_graph", "run"]

@@ -151,3 +151,30 @@ def test_forward_in_inference_mode_still_keeps_what_backward_needs():
     m.predict(x)
     loss, _ = m.compute_gradients(x, np.zeros(4, dtype=int), training=False)
     assert np.isfinite(loss) and all(np.isfinite(g).all() for layer in m.layers for g in layer.grads.values())
+
+
+def test_functional_model_fuses_only_chains_whose_values_nobody_else_needs():
+    L = minidl.layers
+    inp = minidl.Input((10, 16, 2))
+    a = L.MaxPooling2D(2)(L.BatchNormalization()(L.Conv2D(4, 3, padding="same", activation="relu")(inp)))  # fused
+    c = L.Conv2D(4, 3, padding="same")(inp)
+    bn = L.BatchNormalization()(c)            # c → bn fused; bn also feeds two layers, so the block ends there
+    b1, b2 = L.AveragePooling2D(2)(bn), L.MaxPooling2D(2)(bn)
+    j = L.Concatenate()([a, b1, b2])
+    out = L.Dense(2, activation="softmax")(L.Flatten()(L.BatchNormalization()(L.Conv2D(3, 1)(j))))
+    m = minidl.Model(inp, out, seed=0)
+    m.compile(minidl.Adam(1e-2), "sparse_categorical_crossentropy")
+    x = np.random.default_rng(0).standard_normal((6, 10, 16, 2)).astype(np.float32)
+    y = np.array([0, 1, 0, 1, 1, 0])
+    for _ in range(2):
+        m.train_on_batch(x, y)
+    blocks = inference.plan_graph(m._ops, m._output_layer())
+    assert sorted(len(b.layers) for b in blocks.values()) == [2, 2, 3]   # conv → BN; 1×1 conv → BN; the chain
+    np.testing.assert_array_equal(m.predict(x), m.forward(x, training=False))
+    old, inference.FUSE = inference.FUSE, False
+    try:
+        assert inference.plan_graph(m._ops, m._output_layer()) == {}
+        unfused = m.evaluate(x, y)
+    finally:
+        inference.FUSE = old
+    assert m.evaluate(x, y) == unfused
