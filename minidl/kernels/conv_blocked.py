@@ -223,15 +223,51 @@ def _winograd_input_gradient(dy, w, pads, x_shape):
     return conv_forward(dy, w_flip, None, (1, 1), full, x_shape[1], x_shape[2], False)
 
 
+def _winograd_weight_gradient(x, dy, w, pads):
+    """``dW`` of a stride-1 3×3 convolution by F(2×2, 3×3) run backwards, one task per sample: per block of
+    tiles, ``V`` (the input transform, as forward) and ``dM`` (the transposed output transform of ``dy``), the
+    16 products ``dU[ξη] += V[ξη]ᵀ · dM[ξη]``; at the end ``dW[a, c] = Σ_{ξ,η} G[ξ, a]·G[η, c]·dU[ξη]``
+    (the transposed kernel transform). Partial ``dU`` per sample, summed in sample order."""
+    N = x.shape[0]
+    C, F = w.shape[2], w.shape[3]
+    Ho, Wo = dy.shape[1], dy.shape[2]
+    _, G, _ = winograd2d_numba.transforms(x.dtype, m=2)
+    Tw, Th = -(-Wo // 2), -(-Ho // 2)
+    step = winograd2d_numba.tile_rows(Wo, 2)
+    partials = np.zeros((N, 16, C, F), dtype=x.dtype)
+
+    def sample(n):
+        acc = partials[n]
+        part = _SCRATCH.get("dU", 16 * C * F, x.dtype).reshape(16, C, F)
+        for ti0 in range(0, Th, step):
+            ti1 = min(ti0 + step, Th)
+            tiles = (ti1 - ti0) * Tw
+            V = _SCRATCH.get("V", 16 * tiles * C, x.dtype).reshape(16, tiles, C)
+            dM = _SCRATCH.get("M", 16 * tiles * F, x.dtype).reshape(16, tiles, F)
+            winograd2d_numba.input_transform_f2(x, n, ti0, ti1, pads[0], pads[2], Tw,
+                                                _SCRATCH.get("tmp_in", 16 * C, x.dtype).reshape(4, 4, C), V)
+            winograd2d_numba.output_transform_backward_f2(dy, n, ti0, ti1, Tw,
+                                                          _SCRATCH.get("tmp_out", 8 * F, x.dtype).reshape(2, 4, F), dM)
+            np.matmul(V.transpose(0, 2, 1), dM, out=part)
+            acc += part
+
+    run_tasks([lambda n=n: sample(n) for n in range(N)])
+    dU = partials[0].copy()
+    for n in range(1, N):   # in sample order
+        dU += partials[n]
+    return np.ascontiguousarray(np.einsum("xa,yc,xyif->acif", G, G, dU.reshape(4, 4, C, F)))
+
+
 def conv_backward(x, dy, w, strides, pads, need_dx):
     """``(dW, dx)`` (``dx`` None unless ``need_dx``), one task per sample; see the module docstring.
 
-    For 3×3 stride-1 kernels (with :data:`WINOGRAD`), ``dx`` is computed apart, as the forward pass of
-    :func:`_winograd_input_gradient`; the sweep below then computes ``dW`` only.
+    For 3×3 stride-1 kernels (with :data:`WINOGRAD` and F(2×2)), both by Winograd instead:
+    :func:`_winograd_input_gradient` and :func:`_winograd_weight_gradient`.
     """
-    if need_dx and WINOGRAD and winograd2d_numba.applicable(w.shape, strides) and max(pads) <= 2:
-        dx = _winograd_input_gradient(np.ascontiguousarray(dy, dtype=x.dtype), w, pads, x.shape)
-        return conv_backward(x, dy, w, strides, pads, False)[0], dx
+    if WINOGRAD and winograd2d_numba.applicable(w.shape, strides) and winograd2d_numba.TILE == 2:
+        dy = np.ascontiguousarray(dy, dtype=x.dtype)
+        dx = _winograd_input_gradient(dy, w, pads, x.shape) if need_dx else None
+        return _winograd_weight_gradient(x, dy, w, pads), dx
     N = x.shape[0]
     kh, kw, C, F = w.shape
     Ho, Wo = dy.shape[1], dy.shape[2]

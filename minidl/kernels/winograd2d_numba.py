@@ -1,8 +1,10 @@
 """Winograd minimal filtering in two dimensions, F(m×m, 3×3): the 3×3 stride-1 convolutions of Conv2D.
 
-Part of the fast kernel family: the cache-blocked path (:mod:`.conv_blocked`) computes the forward pass of a
-3×3 stride-1 convolution with enough channels for im2col (``9·C > DIRECT_MAX_K``) this way, one sample and
-a few rows of tiles at a time. Results equal :func:`minidl.kernels.reference.conv2d_forward` up to float
+Part of the fast kernel family: the cache-blocked path (:mod:`.conv_blocked`) computes 3×3 stride-1
+convolutions with enough channels for im2col (``9·C > DIRECT_MAX_K``) this way, one sample and a few rows of
+tiles at a time: the forward pass; with F(2×2) also ``dx`` (the forward pass of ``dy`` with the flipped
+kernel) and ``dW`` (the algorithm run backwards: ``dU[ξη] = V[ξη]ᵀ·dM[ξη]``, ``dM`` the transposed output
+transform of ``dy``, then ``dW = Gᵀ dU G``; see the 1-D module for the transposition). Results equal :func:`minidl.kernels.reference.conv2d_forward` up to float
 rounding (``tests/minidl/test_winograd2d.py``, also against a float64 reference in float32). Read
 :mod:`.winograd_numba` (the 1-D version) first: the transforms are its Cook–Toom matrices.
 
@@ -219,3 +221,31 @@ def output_transform_f2(M, ti0, ti1, Tw, b, relu, Ho, row0, tmp, out):
                         if relu and v < 0:
                             v = 0.0
                         dst[f] = v
+
+
+@njit(nogil=True, cache=True)
+def output_transform_backward_f2(dy, n, ti0, ti1, Tw, tmp, dM):
+    """The transpose of :func:`output_transform_f2` (weights gradient): ``dM[ξ·4 + η, tile, f] =
+    Σ_{i,j} Aᵀ[i, ξ]·Aᵀ[j, η]·dy[n, 2·ti + i, 2·t + j, f]``, outputs past the edge counting as 0. Columns of
+    ``Aᵀ``: ``(1, 0), (1, 1), (1, −1), (0, 1)``. ``tmp`` ``(2, 4, F)`` scratch."""
+    Ho, Wo, F = dy.shape[1], dy.shape[2], dy.shape[3]
+    for ti in range(ti0, ti1):
+        for t in range(Tw):
+            row = (ti - ti0) * Tw + t
+            for i in range(2):   # along the width, per output row i of the tile
+                r = 2 * ti + i
+                for f in range(F):
+                    d0 = dy[n, r, 2 * t, f] if r < Ho else 0.0
+                    d1 = dy[n, r, 2 * t + 1, f] if (r < Ho and 2 * t + 1 < Wo) else 0.0
+                    tmp[i, 0, f] = d0
+                    tmp[i, 1, f] = d0 + d1
+                    tmp[i, 2, f] = d0 - d1
+                    tmp[i, 3, f] = d1
+            for eta in range(4):   # along the height, into dM[4·ξ + η]
+                g0, g1, g2, g3 = dM[eta, row], dM[4 + eta, row], dM[8 + eta, row], dM[12 + eta, row]
+                for f in range(F):
+                    d0, d1 = tmp[0, eta, f], tmp[1, eta, f]
+                    g0[f] = d0
+                    g1[f] = d0 + d1
+                    g2[f] = d0 - d1
+                    g3[f] = d1
