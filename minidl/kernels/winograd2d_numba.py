@@ -4,9 +4,10 @@ Part of the fast kernel family: the cache-blocked path (:mod:`.conv_blocked`) co
 convolutions with enough channels for im2col (``9·C > DIRECT_MAX_K``) this way, one sample and a few rows of
 tiles at a time: the forward pass; with F(2×2) also ``dx`` (the forward pass of ``dy`` with the flipped
 kernel) and ``dW`` (the algorithm run backwards: ``dU[ξη] = V[ξη]ᵀ·dM[ξη]``, ``dM`` the transposed output
-transform of ``dy``, then ``dW = Gᵀ dU G``; see the 1-D module for the transposition). Results equal :func:`minidl.kernels.reference.conv2d_forward` up to float
-rounding (``tests/minidl/test_winograd2d.py``, also against a float64 reference in float32). Read
-:mod:`.winograd_numba` (the 1-D version) first: the transforms are its Cook–Toom matrices.
+transform of ``dy``, then ``dW = Gᵀ dU G``; see the 1-D module for the transposition). Results equal
+:func:`minidl.kernels.reference.conv2d_forward` and its gradients up to float rounding
+(``tests/minidl/test_winograd2d.py``, also against a float64 reference in float32). Read :mod:`.winograd_numba`
+(the 1-D version) first: the transforms are its Cook–Toom matrices.
 
 Nesting the 1-D algorithm
 -------------------------

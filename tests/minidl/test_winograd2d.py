@@ -1,5 +1,5 @@
-"""Winograd F(m×m, 3×3) (``kernels/winograd2d_numba.py``), the cache-blocked forward and backward passes of 3×3 stride-1
-Conv2D: equal to the reference convolution (hypothesis, float32/float64, any padding, partial tiles), the
+"""Winograd F(m×m, 3×3) (``kernels/winograd2d_numba.py``), the cache-blocked forward and backward passes of
+3×3 stride-1 Conv2D: equal to the reference convolution (hypothesis, float32/float64, any padding, partial tiles), the
 written-out F(2×2) transforms equal to the general ones, and the float32 error measured against float64."""
 
 import numpy as np
@@ -85,7 +85,8 @@ def test_kernel_transform_is_g_w_g_transposed_per_channel_pair():
 @settings(max_examples=20, deadline=None)
 @given(st.integers(2, 3), st.integers(3, 9), st.integers(3, 11), st.integers(1, 5), st.integers(1, 5),
        st.sampled_from(["valid", "same"]), st.sampled_from([np.float32, np.float64]), st.integers(0, 2**16))
-def test_blocked_backward_with_winograd_weight_and_input_gradients_equals_reference(N, H, W, C, F, padding, dtype, seed):
+def test_blocked_backward_with_winograd_weight_and_input_gradients_equals_reference(N, H, W, C, F, padding, dtype,
+                                                                                    seed):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((N, H, W, C)).astype(dtype)
     w = rng.standard_normal((3, 3, C, F)).astype(dtype)
