@@ -103,8 +103,9 @@ def sgemm_gflops(n=1024, repeats=5):
 def conv_flops(layer, in_shape):
     """FLOP of forward + backward (dW and dx) of one conv layer per sample: 3 × 2·Ho·Wo·kh·kw·C·F.
 
-    This is the direct method's count. Winograd layers (stride-1 Conv1D, kernel 2 or 3) do 37.5–50 % fewer
-    multiplications, so their rate is an *effective* GFLOP/s and may exceed the sgemm rate."""
+    This is the direct method's count. Winograd layers (3×3 stride-1 Conv2D in a batch: F(2×2, 3×3), 2.25×
+    fewer multiplications; a single sample's stride-1 Conv1D, kernel 2 or 3: 37.5–50 % fewer) do less, so
+    their rate is an *effective* GFLOP/s and may exceed the sgemm rate."""
     out = layer.compute_output_shape(in_shape)
     k = np.prod(layer.kernel_size) * in_shape[-1]
     return 3 * 2 * np.prod(out[:-1]) * k * out[-1]

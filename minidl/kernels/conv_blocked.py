@@ -18,6 +18,10 @@ sets the time. Here each task is **one sample** and its output rows are cut in *
 * backward, per block: im2col again, ``dW₂ += colsᵀ · dy_block`` into the task thread's own
   accumulator, then ``dcols = dy_block · W₂ᵀ`` and its scatter-add onto ``dx`` of that sample.
 
+Two variants of the forward blocks: 3×3 stride-1 kernels run Winograd F(2×2, 3×3) on the block's tiles
+instead of im2col (:mod:`.winograd2d_numba`, also their ``dx`` and ``dW``), and a fused inference block
+(:mod:`.fusion_numba`) pools each block's output while it is in cache.
+
 Tasks (samples) are taken from one queue by ``numba.get_num_threads()`` Python threads (one thread: in
 turn), each calling a
 single-threaded BLAS (:func:`minidl.kernels.blas.run_tasks`); the numba loops here release the GIL
