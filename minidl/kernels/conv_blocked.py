@@ -38,7 +38,7 @@ import threading
 import numpy as np
 from numba import njit
 
-from . import winograd2d_numba, workspace
+from . import winograd2d_numba, winograd_numba, workspace
 from .blas import run_tasks
 from .pooling_numba import pool_affine_rows
 
@@ -51,6 +51,10 @@ BLOCK_ROWS = 384
 #: compute the forward pass of 3×3 stride-1 kernels by Winograd F(m×m, 3×3) (:mod:`.winograd2d_numba`:
 #: 2.25× fewer multiplications for m = 2) instead of im2col + BLAS
 WINOGRAD = True
+
+#: kernels one pixel high, 2 or 3 wide, stride 1 (every such Conv1D) with at least this many input channels
+#: run Winograd F(4, r) of :mod:`.winograd_numba` per block, forward and backward (with :data:`WINOGRAD`)
+WINOGRAD_1D_MIN_C = 128
 
 
 @njit(nogil=True, cache=True)
@@ -179,6 +183,19 @@ def conv_forward(x, w, b, strides, pads, Ho, Wo, relu, pooled=None):
                 winograd2d_numba.output_transform_f2(M, ti0, ti1, Tw, bias, relu, Ho, s0, tmp_out, out)
             else:
                 winograd2d_numba.output_transform(M, ti0, ti1, AT, Tw, bias, relu, Ho, s0, tmp_out, out)
+    elif _winograd_1d(w.shape, strides, Wo):
+        BT, AT, U, T = _plan_1d(w, Wo, x.dtype)
+        alpha = AT.shape[1]
+        step = 1
+        no_dy = np.empty((0, 1, 1), dtype=x.dtype)
+
+        def product(n, s0, s1, out):   # image rows s0 … s1 (sequences) into out (s1 − s0, Wo, F)
+            tiles = (s1 - s0) * T
+            V = _SCRATCH.get("V", alpha * tiles * C, x.dtype).reshape(alpha, tiles, C)
+            M = _SCRATCH.get("M", alpha * tiles * F, x.dtype).reshape(alpha, tiles, F)
+            winograd_numba.transform_rows(x[n], no_dy, s0, s1 - s0, BT, AT, AT.shape[0], pads[2], T, V, M)
+            np.matmul(V, U, out=M)   # the α products
+            winograd_numba.output_rows(M, 0, s1 - s0, AT, T, bias, relu, out)
     else:
         step = _row_step(Wo)
 
@@ -227,6 +244,52 @@ def _winograd_input_gradient(dy, w, pads, x_shape):
     return conv_forward(dy, w_flip, None, (1, 1), full, x_shape[1], x_shape[2], False)
 
 
+def _winograd_1d(w_shape, strides, Wo):
+    return WINOGRAD and w_shape[2] >= WINOGRAD_1D_MIN_C and winograd_numba.applicable(w_shape, strides, Wo)
+
+
+def _plan_1d(w, Wo, dtype):
+    """``(Bᵀ, Aᵀ, U, T)`` of F(4, r) for a ``(1, r, C, F)`` kernel: transforms, transformed kernel ``(α, C, F)``
+    and tiles per row."""
+    BT, G, AT = winograd_numba.transforms(w.shape[1], dtype)
+    U = np.ascontiguousarray(np.einsum("xc,cif->xif", G, np.asarray(w[0], dtype=dtype)))
+    return BT, AT, U, -(-Wo // AT.shape[0])
+
+
+def _winograd_1d_backward(x, dy, w, pads, need_dx):
+    """``(dW, dx)`` of a kernel one pixel high by F(4, r) run backwards (:mod:`.winograd_numba`), one task per
+    sample, each image row (sequence) a block: ``dM`` (transposed output transform of ``dy``), ``dU[ξ] +=
+    V[ξ]ᵀ·dM[ξ]`` and, if ``need_dx``, ``dV[ξ] = dM[ξ]·U[ξ]ᵀ`` and its transposed input transform into ``dx``.
+    Then ``dW[c] = Σ_ξ G[ξ, c]·dU[ξ]``; partial ``dU`` per sample, summed in sample order."""
+    N, H, W, C = x.shape
+    F, Wo = w.shape[3], dy.shape[2]
+    BT, AT, U, T = _plan_1d(w, Wo, x.dtype)
+    _, G, _ = winograd_numba.transforms(w.shape[1], x.dtype)
+    m, alpha = AT.shape
+    Ut = np.ascontiguousarray(U.transpose(0, 2, 1))
+    dx = workspace.empty(x.shape, x.dtype) if need_dx else None
+    partials = np.zeros((N, alpha, C, F), dtype=x.dtype)
+
+    def sample(n):
+        part = _SCRATCH.get("dU", alpha * C * F, x.dtype).reshape(alpha, C, F)
+        for r in range(H):
+            V = _SCRATCH.get("V", alpha * T * C, x.dtype).reshape(alpha, T, C)
+            dM = _SCRATCH.get("M", alpha * T * F, x.dtype).reshape(alpha, T, F)
+            winograd_numba.transform_rows(x[n], dy[n], r, 1, BT, AT, m, pads[2], T, V, dM)
+            np.matmul(V.transpose(0, 2, 1), dM, out=part)
+            partials[n] += part
+            if need_dx:
+                dV = _SCRATCH.get("dV", alpha * T * C, x.dtype).reshape(alpha, T, C)
+                np.matmul(dM, Ut, out=dV)
+                winograd_numba.input_rows_backward(dV, 0, 1, BT, m, pads[2], T, dx[n, r:r + 1])
+
+    run_tasks([lambda n=n: sample(n) for n in range(N)])
+    dU = partials[0].copy()
+    for n in range(1, N):   # in sample order
+        dU += partials[n]
+    return np.ascontiguousarray(np.einsum("xc,xif->cif", G, dU)[None]), dx
+
+
 def _winograd_weight_gradient(x, dy, w, pads):
     """``dW`` of a stride-1 3×3 convolution by F(2×2, 3×3) run backwards, one task per sample: per block of
     tiles, ``V`` (the input transform, as forward) and ``dM`` (the transposed output transform of ``dy``), the
@@ -272,6 +335,8 @@ def conv_backward(x, dy, w, strides, pads, need_dx):
         dy = np.ascontiguousarray(dy, dtype=x.dtype)
         dx = _winograd_input_gradient(dy, w, pads, x.shape) if need_dx else None
         return _winograd_weight_gradient(x, dy, w, pads), dx
+    if _winograd_1d(w.shape, strides, dy.shape[2]):
+        return _winograd_1d_backward(x, np.ascontiguousarray(dy, dtype=x.dtype), w, pads, need_dx)
     N = x.shape[0]
     kh, kw, C, F = w.shape
     Ho, Wo = dy.shape[1], dy.shape[2]

@@ -1,6 +1,7 @@
-"""Winograd F(m×m, 3×3) (``kernels/winograd2d_numba.py``), the cache-blocked forward and backward passes of
-3×3 stride-1 Conv2D: equal to the reference convolution (hypothesis, float32/float64, any padding, partial tiles), the
-written-out F(2×2) transforms equal to the general ones, and the float32 error measured against float64."""
+"""Winograd in the cache-blocked path: F(m×m, 3×3) (``kernels/winograd2d_numba.py``) for 3×3 stride-1 Conv2D,
+forward and backward, and F(4, r) per block for Conv1D with many channels: equal to the reference convolution
+(hypothesis, float32/float64, any padding, partial tiles); the written-out F(2×2) transforms equal to the
+general ones; the float32 error measured against float64."""
 
 import numpy as np
 import pytest
@@ -97,3 +98,33 @@ def test_blocked_backward_with_winograd_weight_and_input_gradients_equals_refere
     dW, dx = conv_blocked.conv_backward(x, dy, w, (1, 1), pads, True)
     np.testing.assert_allclose(dW, dW_ref, **TOL[dtype])
     np.testing.assert_allclose(dx, dx_ref, **TOL[dtype])
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 2), st.integers(3, 21), st.integers(1, 6), st.sampled_from([2, 3]),
+       st.sampled_from(["valid", "same"]), st.booleans(), st.booleans(), st.sampled_from([np.float32, np.float64]),
+       st.integers(0, 2**16))
+def test_blocked_1d_winograd_forward_and_backward_equal_reference(N, H, W, F, k, padding, relu, need_dx, dtype, seed):
+    """Kernels one pixel high with many channels: F(4, r) per block (``WINOGRAD_1D_MIN_C`` lowered to reach it)."""
+    rng = np.random.default_rng(seed)
+    C = 3
+    x = rng.standard_normal((N, H, W, C)).astype(dtype)
+    w = rng.standard_normal((1, k, C, F)).astype(dtype)
+    b = rng.standard_normal(F).astype(dtype)
+    pads = padding_amounts((H, W), (1, k), (1, 1), padding)
+    ref = REF.conv2d_forward(x, w, b, (1, 1), pads, relu=relu)
+    dy = rng.standard_normal(ref.shape).astype(dtype)
+    dW_ref, dx_ref = REF.conv2d_backward(x, dy, w, (1, 1), pads)
+    old, conv_blocked.WINOGRAD_1D_MIN_C = conv_blocked.WINOGRAD_1D_MIN_C, 1
+    try:
+        assert conv_blocked._winograd_1d(w.shape, (1, 1), ref.shape[2]) or ref.shape[2] < 8
+        got = conv_blocked.conv_forward(x, w, b, (1, 1), pads, *ref.shape[1:3], relu)
+        dW, dx = conv_blocked.conv_backward(x, dy, w, (1, 1), pads, need_dx)
+    finally:
+        conv_blocked.WINOGRAD_1D_MIN_C = old
+    np.testing.assert_allclose(got, ref, **TOL[dtype])
+    np.testing.assert_allclose(dW, dW_ref, **TOL[dtype])
+    if need_dx:
+        np.testing.assert_allclose(dx, dx_ref, **TOL[dtype])
+    else:
+        assert dx is None
