@@ -178,3 +178,11 @@ def test_functional_model_fuses_only_chains_whose_values_nobody_else_needs():
     finally:
         inference.FUSE = old
     assert m.evaluate(x, y) == unfused
+
+
+def test_fused_predict_gives_a_sample_the_same_bits_alone_and_in_a_batch():
+    m = _cnn()
+    x = np.random.default_rng(4).standard_normal((5, 12, 20, 1)).astype(np.float32)
+    m.train_on_batch(x, np.arange(5) % 3)
+    alone = np.concatenate([m.predict(x[n:n + 1]) for n in range(5)])
+    np.testing.assert_array_equal(alone, m.predict(x, batch_size=5))
