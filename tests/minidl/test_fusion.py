@@ -190,3 +190,21 @@ def test_fused_blocks_give_a_sample_the_same_bits_alone_and_in_a_batch():
     assert sum(isinstance(s, inference.ConvBlock) for s in steps) == 2
     alone = np.concatenate([inference.run(steps, x[n:n + 1]) for n in range(5)])
     np.testing.assert_array_equal(alone, inference.run(steps, x))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("pads, strides", [((0, 0, 0, 0), (1, 1)), ((1, 1, 1, 1), (1, 1)), ((0, 1, 0, 1), (2, 2))])
+def test_written_out_3x3_one_channel_cells_have_the_bits_of_the_general_loop(dtype, pads, strides):
+    """``conv_numba.direct_row``'s interior fast path (3×3, one channel) sums in the general loop's order."""
+    from minidl.kernels import conv_numba
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 8, 11, 1)).astype(dtype)
+    w = rng.standard_normal((3, 3, 1, 7)).astype(dtype)
+    b = rng.standard_normal(7).astype(dtype)
+    Wo = (11 + pads[2] + pads[3] - 3) // strides[1] + 1
+    fast, general = np.empty((Wo, 7), dtype), np.empty((Wo, 7), dtype)
+    for i in range(3):
+        conv_numba.direct_row(x, w, b, 1, i, *strides, pads[0], pads[2], True, fast)
+        for j in range(Wo):
+            conv_numba._direct_cell(x, w, b, 1, i, j, *strides, pads[0], pads[2], True, general)
+        np.testing.assert_array_equal(fast, general)
