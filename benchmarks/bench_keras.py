@@ -103,8 +103,9 @@ def sgemm_gflops(n=1024, repeats=5):
 def conv_flops(layer, in_shape):
     """FLOP of forward + backward (dW and dx) of one conv layer per sample: 3 × 2·Ho·Wo·kh·kw·C·F.
 
-    This is the direct method's count. Winograd layers (stride-1 Conv1D, kernel 2 or 3) do 37.5–50 % fewer
-    multiplications, so their rate is an *effective* GFLOP/s and may exceed the sgemm rate."""
+    This is the direct method's count. Winograd layers (3×3 stride-1 Conv2D in a batch: F(2×2, 3×3), 2.25×
+    fewer multiplications; a single sample's stride-1 Conv1D, kernel 2 or 3: 37.5–50 % fewer) do less, so
+    their rate is an *effective* GFLOP/s and may exceed the sgemm rate."""
     out = layer.compute_output_shape(in_shape)
     k = np.prod(layer.kernel_size) * in_shape[-1]
     return 3 * 2 * np.prod(out[:-1]) * k * out[-1]
@@ -272,11 +273,14 @@ def layer_profile(minidl, name, repeats):
             t = time.perf_counter()
             d = layer.backward_linear(d) if (from_logits and i == len(m.layers) - 1) else layer.backward(d)
             rows[layer.name]["bwd"].append(time.perf_counter() - t)
-        a = x
-        for layer in m.layers:
+        a = x   # inference as predict runs it: the steps of the inference plan (a fused block's time is
+        for step in minidl.inference.plan(m.layers):   # its first layer's; the others show 0)
             t = time.perf_counter()
-            a = layer.forward(a, training=False)
-            rows[layer.name]["infer"].append(time.perf_counter() - t)
+            a = minidl.inference.run([step], a)
+            names = [layer.name for layer in getattr(step, "layers", [step])]
+            rows[names[0]]["infer"].append(time.perf_counter() - t)
+            for lname in names[1:]:
+                rows[lname]["infer"].append(0.0)
     return [(lname, {k: 1e3 * statistics.median(v) for k, v in r.items()}) for lname, r in rows.items()]
 
 
@@ -340,7 +344,8 @@ def main(argv=None):
                 print(f"  {name} {lname} on {shape}: {g:.1f} GFLOP/s (fwd+bwd)", flush=True)
         if args.profile and name in ("R0", "R1"):
             results.setdefault("profile", {})[name] = prof = layer_profile(minidl, name, args.repeats)
-            print(f"  {name} per layer, ms per batch (train fwd / bwd; inference fwd):", flush=True)
+            print(f"  {name} per layer, ms per batch (train fwd / bwd; inference fwd, a fused block on its "
+                  f"first layer):", flush=True)
             for lname, ms in prof:
                 print(f"    {lname:24s} {ms['fwd']:7.1f} {ms['bwd']:7.1f} {ms['infer']:7.1f}", flush=True)
     print(f"sgemm float32 1024³: {', '.join(f'{g:.0f}' for g in results['sgemm_gflops'])} GFLOP/s", flush=True)

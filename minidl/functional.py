@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import inference as _inference
 from .layers.base import Input, Layer, layer_class, shape_str
 from .layers.merge import Merge
 from .model import BaseModel
@@ -276,6 +277,23 @@ class Model(BaseModel):
         for layer in self._ops:           # topological order: every input value exists already
             args = [values[t.layer] for t in layer._inbound]
             values[layer] = layer.forward(args if isinstance(layer, Merge) else args[0], training=training)
+        return values[self._output_layer()]
+
+    def _inference_forward(self, x):
+        """:meth:`forward` in inference mode with the fused blocks of :func:`minidl.inference.plan_graph`."""
+        xs = list(x) if isinstance(x, (list, tuple)) else [x]
+        values = {layer: layer.forward(a) for layer, a in zip(self.input_layers, xs)}
+        blocks = _inference.plan_graph(self._ops, self._output_layer())
+        for layer in self._ops:
+            if layer in values:           # computed inside a fused block already
+                continue
+            args = [values[t.layer] for t in layer._inbound]
+            block = blocks.get(layer)
+            if block is not None:
+                values[block.layers[-1]] = block.forward(args[0])
+                values.update({inner: None for inner in block.layers[:-1]})   # their values are not needed
+            else:
+                values[layer] = layer.forward(args if isinstance(layer, Merge) else args[0], training=False)
         return values[self._output_layer()]
 
     def backward(self, dy, from_logits=False, need_input_gradient=True):

@@ -41,6 +41,7 @@ import numpy as np
 from . import callbacks as _callbacks
 from . import config
 from . import data as _data
+from . import inference as _inference
 from . import kernels as _kernels
 from . import losses as _losses
 from . import metrics as _metrics
@@ -376,6 +377,11 @@ class BaseModel:
                     file=sys.stdout, dynamic_ncols=True)
 
     # ---------------------------------------------------------------- inference
+    def _inference_forward(self, x):
+        """``forward(x, training=False)`` without keeping anything for backward: ``predict`` and ``evaluate``
+        use it (a model may run fused blocks of layers here, :mod:`minidl.inference`)."""
+        return self.forward(x, training=False)
+
     def predict(self, x, batch_size=None, verbose=0, steps=None):
         """Outputs for ``x`` (an array or a batch source) in inference mode (dropout off, batch-norm moving
         statistics). A source's batches may be ``x`` alone or tuples whose first element is ``x``."""
@@ -383,7 +389,7 @@ class BaseModel:
             raise RuntimeError("The model has no layers")
         feed = self._feed(x, None, None, batch_size, steps, "x", need_y=False)
         with feed.epoch() as batches:
-            outs = [self.forward(xb, training=False) for xb, _, _ in batches]
+            outs = [self._inference_forward(xb) for xb, _, _ in batches]
         if not outs:
             raise ValueError(f"x ({type(x).__name__}) gave no batches to predict")
         return np.concatenate(outs)
@@ -408,7 +414,7 @@ class BaseModel:
         fused = self._fused_activation()
         with feed.epoch() as batches:
             for xb, yb, wb in batches:
-                y_pred = self.forward(xb, training=False)
+                y_pred = self._inference_forward(xb)
                 value = (self.loss.fused(yb, fused.z, y_pred, wb)[0] if fused is not None
                          else self.loss(yb, y_pred, wb))
                 total += value * _data.num_samples(xb)
@@ -598,6 +604,11 @@ class Sequential(BaseModel):
         for layer in self.layers:
             a = layer.forward(a, training=training)
         return a
+
+    def _inference_forward(self, x):
+        """The layers in inference mode, with the fused blocks of :func:`minidl.inference.plan`."""
+        a = self.input_layer.forward(x) if self.input_layer is not None else x
+        return _inference.run(_inference.plan(self.layers), a)
 
     def backward(self, dy, from_logits=False, need_input_gradient=True):
         """Propagate ``∂L/∂output`` back to ``∂L/∂input``; each layer stores its parameter gradients.

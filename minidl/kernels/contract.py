@@ -70,7 +70,25 @@ class KernelFamily(Protocol):
         activation, as ``activation.backward`` of ``linear`` returns it).
         """
 
-    # ------------------------------------------------------------------------------------ convolution
+    def conv_inference(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: tuple[int, int],
+                       pads: tuple[int, int, int, int], activation: ActivationFunction,
+                       pool: tuple | None = None, affine: tuple | None = None) -> np.ndarray:
+        """Inference forward of a convolution block: conv → bias → activation → [affine] → [pool] → [affine].
+
+        The first three steps are :meth:`conv_bias_activation` (same x, w, b, strides, pads, activation;
+        a sequence x ``(N, L, C)`` gives a sequence out). Then, optionally:
+
+        * ``affine = (scale, shift, before_pool)``: ``y·scale + shift`` per channel (``(F,)`` each), as
+          :meth:`batchnorm_apply` — a batch normalisation in inference mode; applied before the pooling if
+          ``before_pool`` (Conv → BN → Pool), after it otherwise (Conv → Pool → BN);
+        * ``pool = (mode, pool_size, pool_strides, pool_pads)``: ``mode`` ``"max"`` or ``"avg"``, the rest in
+          2-D form as for :meth:`max_pool2d_forward` / :meth:`avg_pool2d_forward` (whose values it returns;
+          max pooling's ``arg`` is not computed).
+
+        Returns the block's output, a new array; nothing is kept for a backward pass. The fast family computes
+        it in one pass where the pooling windows tile the conv output (stride = pool size, no padding), so the
+        conv output before pooling is never written to memory (``minidl.inference`` plans these blocks).
+        """
 
     # ------------------------------------------------------------------------------------ convolution
     def conv2d_forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: tuple[int, int],

@@ -18,6 +18,10 @@ sets the time. Here each task is **one sample** and its output rows are cut in *
 * backward, per block: im2col again, ``dW₂ += colsᵀ · dy_block`` into the task thread's own
   accumulator, then ``dcols = dy_block · W₂ᵀ`` and its scatter-add onto ``dx`` of that sample.
 
+Two variants of the forward blocks: 3×3 stride-1 kernels run Winograd F(2×2, 3×3) on the block's tiles
+instead of im2col (:mod:`.winograd2d_numba`, also their ``dx`` and ``dW``), and a fused inference block
+(:mod:`.fusion_numba`) pools each block's output while it is in cache.
+
 Tasks (samples) are taken from one queue by ``numba.get_num_threads()`` Python threads (one thread: in
 turn), each calling a
 single-threaded BLAS (:func:`minidl.kernels.blas.run_tasks`); the numba loops here release the GIL
@@ -28,19 +32,29 @@ are summed in sample order at the end, so the result does not depend on which th
 
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
 from numba import njit
 
-from . import workspace
+from . import winograd2d_numba, winograd_numba, workspace
 from .blas import run_tasks
+from .pooling_numba import pool_affine_rows
 
 #: output positions per block (rows of the private ``cols``): long enough for a good BLAS product, short
 #: enough that ``cols`` (``BLOCK_ROWS × kh·kw·C``) and the block's output stay in a core's L2 cache.
 #: The weight products ``colsᵀ · dy_block`` also run fastest with a short inner dimension (≈ 400 rows,
 #: :data:`minidl.kernels.blas.REDUCTION_BLOCK`).
 BLOCK_ROWS = 384
+
+#: compute the forward pass of 3×3 stride-1 kernels by Winograd F(m×m, 3×3) (:mod:`.winograd2d_numba`:
+#: 2.25× fewer multiplications for m = 2) instead of im2col + BLAS
+WINOGRAD = True
+
+#: kernels one pixel high, 2 or 3 wide, stride 1 (every such Conv1D) with at least this many input channels
+#: run Winograd F(4, r) of :mod:`.winograd_numba` per block, forward and backward (with :data:`WINOGRAD`)
+WINOGRAD_1D_MIN_C = 128
 
 
 @njit(nogil=True, cache=True)
@@ -102,8 +116,15 @@ def applicable(N: int, backward: bool = False) -> bool:
     return N >= 2 or not backward
 
 
-def _row_blocks(Ho, Wo):
-    step = max(1, BLOCK_ROWS // max(Wo, 1))
+def _row_step(Wo):
+    return max(1, BLOCK_ROWS // max(Wo, 1))
+
+
+def _row_blocks(Ho, step, multiple=1):
+    """Blocks ``(i0, i1)`` of ``step`` output rows. With ``multiple`` > 1 (a fused pooling of that height)
+    every block is a whole number of the plain blocks *and* of pooling rows (it starts at a multiple of
+    both): its products are those of the plain blocks, so the same bits."""
+    step = step * multiple // math.gcd(step, multiple)
     return [(i, min(i + step, Ho)) for i in range(0, Ho, step)]
 
 
@@ -120,24 +141,86 @@ class _Workspace(threading.local):
 _SCRATCH = _Workspace()
 
 
-def conv_forward(x, w, b, strides, pads, Ho, Wo, relu):
-    """``y = relu?(x ⋆ w + b)`` (N, Ho, Wo, F), one task per sample; see the module docstring."""
+def conv_forward(x, w, b, strides, pads, Ho, Wo, relu, pooled=None):
+    """``y = relu?(x ⋆ w + b)`` (N, Ho, Wo, F), one task per sample; see the module docstring.
+
+    ``pooled = (ph, pw, is_max, scale, shift, use_affine, affine_first)``: a fused inference block
+    (:mod:`.fusion_numba`) — each block's output, while in cache, goes through
+    :func:`~.pooling_numba.pool_affine_rows` and only the pooled ``(N, Ho // ph, Wo // pw, F)`` is written.
+    """
     N = x.shape[0]
     kh, kw, C, F = w.shape
     K = kh * kw * C
     W2 = w.reshape(K, F)
     bias = np.zeros(F, dtype=x.dtype) if b is None else np.ascontiguousarray(b, dtype=x.dtype)
-    y = workspace.empty((N, Ho, Wo, F), x.dtype)
-    blocks = _row_blocks(Ho, Wo)
+    ph = 1 if pooled is None else pooled[0]
+    if pooled is None:
+        y = workspace.empty((N, Ho, Wo, F), x.dtype)
+    else:
+        y = workspace.empty((N, Ho // ph, Wo // pooled[1], F), x.dtype)
     geometry = (kh, kw, strides[0], strides[1], pads[0], pads[2], Wo)
+    Hp = Ho // ph
+    if WINOGRAD and winograd2d_numba.applicable(w.shape, strides):
+        BT, G, AT = winograd2d_numba.transforms(x.dtype)
+        m, alpha = AT.shape
+        U = winograd2d_numba.kernel_transform(w, G)
+        Tw = -(-Wo // m)
+        step = m * winograd2d_numba.tile_rows(Wo, m)
+
+        def product(n, s0, s1, out):   # rows s0 … s1 (s0 a multiple of m) into out (s1 − s0, Wo, F)
+            ti0, ti1 = s0 // m, -(-s1 // m)
+            tiles = (ti1 - ti0) * Tw
+            V = _SCRATCH.get("V", alpha * alpha * tiles * C, x.dtype).reshape(alpha * alpha, tiles, C)
+            M = _SCRATCH.get("M", alpha * alpha * tiles * F, x.dtype).reshape(alpha * alpha, tiles, F)
+            tmp_in = _SCRATCH.get("tmp_in", alpha * alpha * C, x.dtype).reshape(alpha, alpha, C)
+            tmp_out = _SCRATCH.get("tmp_out", m * alpha * F, x.dtype).reshape(m, alpha, F)
+            if m == 2:   # the transforms written out: additions only
+                winograd2d_numba.input_transform_f2(x, n, ti0, ti1, pads[0], pads[2], Tw, tmp_in, V)
+            else:
+                winograd2d_numba.input_transform(x, n, ti0, ti1, pads[0], pads[2], BT, m, Tw, tmp_in, V)
+            np.matmul(V, U, out=M)   # the α² products, one BLAS call each
+            if m == 2:
+                winograd2d_numba.output_transform_f2(M, ti0, ti1, Tw, bias, relu, Ho, s0, tmp_out, out)
+            else:
+                winograd2d_numba.output_transform(M, ti0, ti1, AT, Tw, bias, relu, Ho, s0, tmp_out, out)
+    elif _winograd_1d(w.shape, strides, Wo):
+        BT, AT, U, T = _plan_1d(w, Wo, x.dtype)
+        alpha = AT.shape[1]
+        step = 1
+        no_dy = np.empty((0, 1, 1), dtype=x.dtype)
+
+        def product(n, s0, s1, out):   # image rows s0 … s1 (sequences) into out (s1 − s0, Wo, F)
+            tiles = (s1 - s0) * T
+            V = _SCRATCH.get("V", alpha * tiles * C, x.dtype).reshape(alpha, tiles, C)
+            M = _SCRATCH.get("M", alpha * tiles * F, x.dtype).reshape(alpha, tiles, F)
+            winograd_numba.transform_rows(x[n], no_dy, s0, s1 - s0, BT, AT, AT.shape[0], pads[2], T, V, M)
+            np.matmul(V, U, out=M)   # the α products
+            winograd_numba.output_rows(M, 0, s1 - s0, AT, T, bias, relu, out)
+    else:
+        step = _row_step(Wo)
+
+        def product(n, s0, s1, out):   # rows s0 … s1 into out (s1 − s0, Wo, F): im2col + BLAS
+            rows = (s1 - s0) * Wo
+            cols = _SCRATCH.get("cols", rows * K, x.dtype).reshape(rows, K)
+            _im2col_block(x, n, s0, s1, *geometry, cols)
+            out2 = out.reshape(rows, F)
+            np.dot(cols, W2, out=out2)
+            _bias_act_block(out2, bias, relu)
+
+    blocks = _row_blocks(Ho, step, ph)
 
     def block(n, i0, i1):
-        rows = (i1 - i0) * Wo
-        cols = _SCRATCH.get("cols", rows * K, x.dtype).reshape(rows, K)
-        _im2col_block(x, n, i0, i1, *geometry, cols)
-        out = y[n, i0:i1].reshape(rows, F)
-        np.dot(cols, W2, out=out)
-        _bias_act_block(out, bias, relu)
+        if pooled is None:
+            product(n, i0, i1, y[n, i0:i1])
+            return
+        # the plain blocks of rows i0 … i1 into a scratch (in cache), then their whole pooling rows into y
+        out = _SCRATCH.get("out", (i1 - i0) * Wo * F, x.dtype).reshape(i1 - i0, Wo, F)
+        for s0 in range(i0, i1, step):
+            s1 = min(s0 + step, i1)
+            product(n, s0, s1, out[s0 - i0:s1 - i0])
+        P = min(i1 // ph, Hp) - i0 // ph
+        if P > 0:
+            pool_affine_rows(out[:P * ph], *pooled, y, n, i0 // ph)
 
     def sample(n):
         for i0, i1 in blocks:
@@ -150,15 +233,117 @@ def conv_forward(x, w, b, strides, pads, Ho, Wo, relu):
     return y
 
 
+def _winograd_input_gradient(dy, w, pads, x_shape):
+    """``dx`` of a stride-1 3×3 convolution as a forward pass (so by Winograd): the correlation of ``dy``,
+    zero-padded by ``(kh − 1 − top, kh − 1 − bottom, kw − 1 − left, kw − 1 − right)``, with the kernel
+    rotated by 180° and its channel axes swapped, ``w'[a, c, f, k] = w[kh − 1 − a, kw − 1 − c, k, f]`` —
+    the "full convolution with the flipped kernel" of :func:`minidl.kernels.reference.conv2d_backward_input`."""
+    kh, kw = w.shape[:2]
+    w_flip = np.ascontiguousarray(w[::-1, ::-1].transpose(0, 1, 3, 2))
+    full = (kh - 1 - pads[0], kh - 1 - pads[1], kw - 1 - pads[2], kw - 1 - pads[3])
+    return conv_forward(dy, w_flip, None, (1, 1), full, x_shape[1], x_shape[2], False)
+
+
+def _winograd_1d(w_shape, strides, Wo):
+    return WINOGRAD and w_shape[2] >= WINOGRAD_1D_MIN_C and winograd_numba.applicable(w_shape, strides, Wo)
+
+
+def _plan_1d(w, Wo, dtype):
+    """``(Bᵀ, Aᵀ, U, T)`` of F(4, r) for a ``(1, r, C, F)`` kernel: transforms, transformed kernel ``(α, C, F)``
+    and tiles per row."""
+    BT, G, AT = winograd_numba.transforms(w.shape[1], dtype)
+    U = np.ascontiguousarray(np.einsum("xc,cif->xif", G, np.asarray(w[0], dtype=dtype)))
+    return BT, AT, U, -(-Wo // AT.shape[0])
+
+
+def _winograd_1d_backward(x, dy, w, pads, need_dx):
+    """``(dW, dx)`` of a kernel one pixel high by F(4, r) run backwards (:mod:`.winograd_numba`), one task per
+    sample, each image row (sequence) a block: ``dM`` (transposed output transform of ``dy``), ``dU[ξ] +=
+    V[ξ]ᵀ·dM[ξ]`` and, if ``need_dx``, ``dV[ξ] = dM[ξ]·U[ξ]ᵀ`` and its transposed input transform into ``dx``.
+    Then ``dW[c] = Σ_ξ G[ξ, c]·dU[ξ]``; partial ``dU`` per sample, summed in sample order."""
+    N, H, W, C = x.shape
+    F, Wo = w.shape[3], dy.shape[2]
+    BT, AT, U, T = _plan_1d(w, Wo, x.dtype)
+    _, G, _ = winograd_numba.transforms(w.shape[1], x.dtype)
+    m, alpha = AT.shape
+    Ut = np.ascontiguousarray(U.transpose(0, 2, 1))
+    dx = workspace.empty(x.shape, x.dtype) if need_dx else None
+    partials = np.zeros((N, alpha, C, F), dtype=x.dtype)
+
+    def sample(n):
+        part = _SCRATCH.get("dU", alpha * C * F, x.dtype).reshape(alpha, C, F)
+        for r in range(H):
+            V = _SCRATCH.get("V", alpha * T * C, x.dtype).reshape(alpha, T, C)
+            dM = _SCRATCH.get("M", alpha * T * F, x.dtype).reshape(alpha, T, F)
+            winograd_numba.transform_rows(x[n], dy[n], r, 1, BT, AT, m, pads[2], T, V, dM)
+            np.matmul(V.transpose(0, 2, 1), dM, out=part)
+            partials[n] += part
+            if need_dx:
+                dV = _SCRATCH.get("dV", alpha * T * C, x.dtype).reshape(alpha, T, C)
+                np.matmul(dM, Ut, out=dV)
+                winograd_numba.input_rows_backward(dV, 0, 1, BT, m, pads[2], T, dx[n, r:r + 1])
+
+    run_tasks([lambda n=n: sample(n) for n in range(N)])
+    dU = partials[0].copy()
+    for n in range(1, N):   # in sample order
+        dU += partials[n]
+    return np.ascontiguousarray(np.einsum("xc,xif->cif", G, dU)[None]), dx
+
+
+def _winograd_weight_gradient(x, dy, w, pads):
+    """``dW`` of a stride-1 3×3 convolution by F(2×2, 3×3) run backwards, one task per sample: per block of
+    tiles, ``V`` (the input transform, as forward) and ``dM`` (the transposed output transform of ``dy``), the
+    16 products ``dU[ξη] += V[ξη]ᵀ · dM[ξη]``; at the end ``dW[a, c] = Σ_{ξ,η} G[ξ, a]·G[η, c]·dU[ξη]``
+    (the transposed kernel transform). Partial ``dU`` per sample, summed in sample order."""
+    N = x.shape[0]
+    C, F = w.shape[2], w.shape[3]
+    Ho, Wo = dy.shape[1], dy.shape[2]
+    _, G, _ = winograd2d_numba.transforms(x.dtype, m=2)
+    Tw, Th = -(-Wo // 2), -(-Ho // 2)
+    step = winograd2d_numba.tile_rows(Wo, 2)
+    partials = np.zeros((N, 16, C, F), dtype=x.dtype)
+
+    def sample(n):
+        acc = partials[n]
+        part = _SCRATCH.get("dU", 16 * C * F, x.dtype).reshape(16, C, F)
+        for ti0 in range(0, Th, step):
+            ti1 = min(ti0 + step, Th)
+            tiles = (ti1 - ti0) * Tw
+            V = _SCRATCH.get("V", 16 * tiles * C, x.dtype).reshape(16, tiles, C)
+            dM = _SCRATCH.get("M", 16 * tiles * F, x.dtype).reshape(16, tiles, F)
+            winograd2d_numba.input_transform_f2(x, n, ti0, ti1, pads[0], pads[2], Tw,
+                                                _SCRATCH.get("tmp_in", 16 * C, x.dtype).reshape(4, 4, C), V)
+            winograd2d_numba.output_transform_backward_f2(dy, n, ti0, ti1, Tw,
+                                                          _SCRATCH.get("tmp_out", 8 * F, x.dtype).reshape(2, 4, F), dM)
+            np.matmul(V.transpose(0, 2, 1), dM, out=part)
+            acc += part
+
+    run_tasks([lambda n=n: sample(n) for n in range(N)])
+    dU = partials[0].copy()
+    for n in range(1, N):   # in sample order
+        dU += partials[n]
+    return np.ascontiguousarray(np.einsum("xa,yc,xyif->acif", G, G, dU.reshape(4, 4, C, F)))
+
+
 def conv_backward(x, dy, w, strides, pads, need_dx):
-    """``(dW, dx)`` (``dx`` None unless ``need_dx``), one task per sample; see the module docstring."""
+    """``(dW, dx)`` (``dx`` None unless ``need_dx``), one task per sample; see the module docstring.
+
+    For 3×3 stride-1 kernels (with :data:`WINOGRAD` and F(2×2)), both by Winograd instead:
+    :func:`_winograd_input_gradient` and :func:`_winograd_weight_gradient`.
+    """
+    if WINOGRAD and winograd2d_numba.applicable(w.shape, strides) and winograd2d_numba.TILE == 2:
+        dy = np.ascontiguousarray(dy, dtype=x.dtype)
+        dx = _winograd_input_gradient(dy, w, pads, x.shape) if need_dx else None
+        return _winograd_weight_gradient(x, dy, w, pads), dx
+    if _winograd_1d(w.shape, strides, dy.shape[2]):
+        return _winograd_1d_backward(x, np.ascontiguousarray(dy, dtype=x.dtype), w, pads, need_dx)
     N = x.shape[0]
     kh, kw, C, F = w.shape
     Ho, Wo = dy.shape[1], dy.shape[2]
     K = kh * kw * C
     W2t = w.reshape(K, F).T
     dx = workspace.empty(x.shape, x.dtype) if need_dx else None
-    blocks = _row_blocks(Ho, Wo)
+    blocks = _row_blocks(Ho, _row_step(Wo))
     geometry = (kh, kw, strides[0], strides[1], pads[0], pads[2], Wo)
     # one partial dW₂ per sample, summed in sample order at the end: the same bits whichever thread took
     # which sample (a training run is reproducible for a given thread count)

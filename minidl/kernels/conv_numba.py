@@ -1,7 +1,8 @@
 """Fast convolution: direct numba loops for small receptive fields; otherwise cache-blocked im2col + BLAS
-(:mod:`.conv_blocked`) for every forward pass and for the backward pass of a batch of two samples or more
-(one sample per thread); for a single sample's backward pass, Winograd minimal filtering for stride-1 kernels one pixel high
-and 2 or 3 wide (:mod:`.winograd_numba`), otherwise numba-parallel im2col / col2im around a BLAS product.
+(:mod:`.conv_blocked`; 3×3 stride-1 kernels by Winograd F(2×2, 3×3) there, :mod:`.winograd2d_numba`) for
+every forward pass and for the backward pass of a batch of two samples or more (one sample per thread); for a
+single sample's backward pass, Winograd minimal filtering for stride-1 kernels one pixel high and 2 or 3 wide
+(:mod:`.winograd_numba`), otherwise numba-parallel im2col / col2im around a BLAS product.
 
 Part of the fast kernel family (:mod:`minidl.kernels.fast` exports its public functions): same
 functions, arguments and results as :mod:`minidl.kernels.reference` (proved in
@@ -121,38 +122,80 @@ def _relu_backward(dy2, y2, dz2):
             dz2[r, f] = dy2[r, f] if y2[r, f] > 0 else 0.0
 
 
+@njit(nogil=True, cache=True)
+def _direct_cell(x, w, b, n, i, j, sh, sw, top, left, relu, out):
+    """``out[j, f] = relu?(b[f] + Σ_{a,c,k} xp[n, i·sh+a, j·sw+c, k]·w[a,c,k,f])``, summed in (a, c, k) order;
+    the innermost loop runs over filters, unit stride in ``w[a, c, k, :]`` and ``out[j, :]`` (vectorised)."""
+    H, W, C = x.shape[1], x.shape[2], x.shape[3]
+    kh, kw, F = w.shape[0], w.shape[1], w.shape[3]
+    for f in range(F):
+        out[j, f] = b[f]
+    for a in range(kh):
+        p = i * sh - top + a
+        if p < 0 or p >= H:
+            continue
+        for c in range(kw):
+            q = j * sw - left + c
+            if q < 0 or q >= W:
+                continue
+            for k in range(C):
+                v = x[n, p, q, k]
+                for f in range(F):
+                    out[j, f] += v * w[a, c, k, f]
+    if relu:
+        for f in range(F):
+            if out[j, f] < 0:
+                out[j, f] = 0.0
+
+
+@njit(nogil=True, cache=True)
+def direct_row(x, w, b, n, i, sh, sw, top, left, relu, out):
+    """One output row of the direct loops, ``out[j, :]`` for ``j < out.shape[0]`` (:func:`_direct_cell` each).
+    Serial; also used by :mod:`.fusion_numba`.
+
+    A 3×3 kernel on one channel (a genotype image's first layer) has its interior cells written out: the
+    nine inputs in registers, one pass over the filters summing the nine products in the same order, so the
+    same bits — :func:`_direct_cell` accumulates in ``out`` itself, nine passes over a row of 32 filters (too
+    short to vectorise well), 2–3× slower."""
+    H, W, C = x.shape[1], x.shape[2], x.shape[3]
+    kh, kw, F = w.shape[0], w.shape[1], w.shape[3]
+    p0 = i * sh - top
+    fast = C == 1 and kh == 3 and kw == 3 and p0 >= 0 and p0 + 2 < H
+    for j in range(out.shape[0]):
+        q0 = j * sw - left
+        if not (fast and q0 >= 0 and q0 + 2 < W):
+            _direct_cell(x, w, b, n, i, j, sh, sw, top, left, relu, out)
+            continue
+        x00, x01, x02 = x[n, p0, q0, 0], x[n, p0, q0 + 1, 0], x[n, p0, q0 + 2, 0]
+        x10, x11, x12 = x[n, p0 + 1, q0, 0], x[n, p0 + 1, q0 + 1, 0], x[n, p0 + 1, q0 + 2, 0]
+        x20, x21, x22 = x[n, p0 + 2, q0, 0], x[n, p0 + 2, q0 + 1, 0], x[n, p0 + 2, q0 + 2, 0]
+        for f in range(F):
+            v = b[f]
+            v += x00 * w[0, 0, 0, f]
+            v += x01 * w[0, 1, 0, f]
+            v += x02 * w[0, 2, 0, f]
+            v += x10 * w[1, 0, 0, f]
+            v += x11 * w[1, 1, 0, f]
+            v += x12 * w[1, 2, 0, f]
+            v += x20 * w[2, 0, 0, f]
+            v += x21 * w[2, 1, 0, f]
+            v += x22 * w[2, 2, 0, f]
+            if relu and v < 0:
+                v = 0.0
+            out[j, f] = v
+
+
 @njit(parallel=True, cache=True)
 def _direct_forward(x, w, b, sh, sw, top, left, relu, y):
     """Direct loops for small ``kh·kw·C`` (a first layer on a 1-channel image): ``y = relu?(x ⋆ w + b)``.
 
-    Parallel over output rows ``(n, i)``; the innermost loop runs over filters, unit stride in both
-    ``w[a, c, k, :]`` and ``y[n, i, j, :]`` (vectorised); ``y`` itself is the accumulator.
+    Parallel over output rows ``(n, i)``, each computed in place by :func:`direct_row`.
     """
-    N, H, W, C = x.shape
-    kh, kw, F = w.shape[0], w.shape[1], w.shape[3]
-    Ho, Wo = y.shape[1], y.shape[2]
+    N, Ho = y.shape[0], y.shape[1]
     for r in prange(N * Ho):
         n = r // Ho
         i = r - n * Ho
-        for j in range(Wo):
-            for f in range(F):
-                y[n, i, j, f] = b[f]
-            for a in range(kh):
-                p = i * sh - top + a
-                if p < 0 or p >= H:
-                    continue
-                for c in range(kw):
-                    q = j * sw - left + c
-                    if q < 0 or q >= W:
-                        continue
-                    for k in range(C):
-                        v = x[n, p, q, k]
-                        for f in range(F):
-                            y[n, i, j, f] += v * w[a, c, k, f]
-            if relu:
-                for f in range(F):
-                    if y[n, i, j, f] < 0:
-                        y[n, i, j, f] = 0.0
+        direct_row(x, w, b, n, i, sh, sw, top, left, relu, y[n, i])
 
 
 @njit(parallel=True, cache=True)

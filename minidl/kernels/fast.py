@@ -9,6 +9,7 @@ functions of the modules that implement them:
 * :mod:`.conv_numba` — convolutions: direct numba loops for small receptive fields, im2col + BLAS for
   the others, and :mod:`.winograd_numba` (Winograd F(4, r)) for stride-1 kernels one pixel high;
 * :mod:`.pooling_numba` — max and average pooling;
+* :mod:`.fusion_numba` — a conv → batch norm → pooling block of inference in one pass;
 * :mod:`.normalization_numba` — the batch-normalisation passes.
 
 Importing this module loads numba (and compiles, or loads from numba's cache, each kernel on first use).
@@ -32,6 +33,7 @@ from .checks import all_finite  # noqa: F401
 from .conv_numba import (activation_backward, bias_act_forward, conv2d_backward,  # noqa: F401
                          conv2d_backward_input, conv2d_backward_weights, conv2d_forward, conv_bias_activation,
                          relu_backward)
+from .fusion_numba import conv_inference  # noqa: F401
 from .normalization_numba import (batchnorm_apply, batchnorm_backward_input,  # noqa: F401
                                   batchnorm_backward_sums, batchnorm_stats)
 from .pooling_numba import (avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward,  # noqa: F401

@@ -149,3 +149,43 @@ def avg_pool2d_backward(dy, x_shape, pool, strides, pads):
     dx = workspace.empty(x_shape, dy.dtype)
     _pool_backward(dy, _NO_ARG, pool[0], pool[1], strides[0], strides[1], pads[0], pads[2], False, dx)
     return dx
+
+
+@njit(nogil=True, cache=True)
+def pool_affine_rows(z, ph, pw, is_max, scale, shift, use_affine, affine_first, y, n, i0):
+    """Epilogue of a fused inference block (:mod:`.fusion_numba`): pool rows of a conv output held in cache.
+
+    ``z`` ``(P·ph, Wz, F)``: conv output rows ``i0·ph …`` of sample ``n``, already biased and activated. Writes
+    ``y[n, i0 + i, j, f]`` for ``i < P``, ``j < y.shape[2]``: the max (``is_max``; first maximum, −∞ start) or
+    the mean of the ``ph × pw`` window at ``(i·ph, j·pw)`` of ``z`` — windows that tile, no padding. With
+    ``use_affine``, ``v·scale[f] + shift[f]`` (batch norm in inference) is applied to every value before the
+    pooling if ``affine_first``, else to the pooled value. The operations, and their order, are those of
+    :func:`_pool_forward` and of the batch-norm pass, so the bits are those of the unfused layers. Serial.
+    """
+    F = z.shape[2]
+    P = z.shape[0] // ph
+    Wp = y.shape[2]
+    inv = 1.0 / (ph * pw)
+    for i in range(P):
+        for j in range(Wp):
+            out = y[n, i0 + i, j]
+            for f in range(F):
+                out[f] = -np.inf if is_max else 0.0
+            for a in range(ph):
+                for c in range(pw):
+                    zr = z[i * ph + a, j * pw + c]
+                    for f in range(F):
+                        v = zr[f]
+                        if use_affine and affine_first:
+                            v = v * scale[f] + shift[f]
+                        if is_max:
+                            best = out[f]
+                            out[f] = v if v > best else best
+                        else:
+                            out[f] += v
+            if not is_max:
+                for f in range(F):
+                    out[f] *= inv
+            if use_affine and not affine_first:
+                for f in range(F):
+                    out[f] = out[f] * scale[f] + shift[f]

@@ -294,9 +294,31 @@ def batchnorm_backward_input(dy2, x2, mean, inv_std, scale, sum_dy, sum_dy_xhat)
     return (scale * (dy2 - sum_dy / M - xhat * (sum_dy_xhat / M))).astype(dy2.dtype, copy=False)
 
 
+def conv_inference(x, w, b, strides, pads, activation, pool=None, affine=None):
+    """Inference forward of a conv block, step by step: :func:`conv_bias_activation`, then the optional
+    per-channel affine (batch norm with moving statistics, :func:`batchnorm_apply`) and pooling, in the
+    order ``affine[2]`` (``before_pool``) says. ``pool = (mode, pool_size, pool_strides, pool_pads)``."""
+    y = conv_bias_activation(x, w, b, strides, pads, activation)
+    y4 = y if y.ndim == 4 else y[:, None]
+
+    def apply_affine(a):
+        scale, shift, _ = affine
+        return batchnorm_apply(a.reshape(-1, a.shape[-1]), scale, shift).reshape(a.shape)
+
+    if affine is not None and affine[2]:
+        y4 = apply_affine(y4)
+    if pool is not None:
+        mode, size, pool_strides, pool_pads = pool
+        y4 = (max_pool2d_forward(y4, size, pool_strides, pool_pads)[0] if mode == "max"
+              else avg_pool2d_forward(y4, size, pool_strides, pool_pads))
+    if affine is not None and not affine[2]:
+        y4 = apply_affine(y4)
+    return y4 if x.ndim == 4 else y4[:, 0]
+
+
 __all__ = ["all_finite", "matmul", "weight_gradient",
            "conv_bias_activation", "activation_backward",
            "conv2d_forward", "conv2d_backward", "conv2d_backward_weights", "conv2d_backward_input",
-           "bias_act_forward", "relu_backward",
+           "bias_act_forward", "relu_backward", "conv_inference",
            "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
            "batchnorm_stats", "batchnorm_apply", "batchnorm_backward_sums", "batchnorm_backward_input"]

@@ -149,61 +149,102 @@ def applicable(w_shape, strides, output_width=None) -> bool:
 
 
 # ------------------------------------------------------------------------------------------- kernels
+@njit(nogil=True, cache=True)
+def _input_tile(x, r, t, row, BT, m, left, V):
+    """V[ξ, row, k] = Σ_j Bᵀ[ξ, j] · x[r, m·t + j − left, k]: tile t of sequence r (0 outside)."""
+    W, C = x.shape[1], x.shape[2]
+    alpha = BT.shape[0]
+    for xi in range(alpha):
+        for k in range(C):
+            V[xi, row, k] = 0.0
+        for j in range(alpha):
+            coef = BT[xi, j]
+            p = m * t + j - left
+            if coef != 0.0 and 0 <= p < W:
+                for k in range(C):
+                    V[xi, row, k] += coef * x[r, p, k]
+
+
+@njit(nogil=True, cache=True)
+def _output_tile(M, r, t, row, AT, b, relu, y):
+    """y[r, m·t + i, f] = act(Σ_ξ Aᵀ[i, ξ] · M[ξ, row, f] + b[f])  for m·t + i < Wo."""
+    Wo, F = y.shape[1], y.shape[2]
+    m, alpha = AT.shape
+    for i in range(m):
+        q = m * t + i
+        if q < Wo:
+            dst = y[r, q]
+            for f in range(F):
+                dst[f] = b[f]
+            for xi in range(alpha):   # ξ outside, filters inside: unit stride, vectorised
+                coef = AT[i, xi]
+                if coef != 0.0:
+                    src = M[xi, row]
+                    for f in range(F):
+                        dst[f] += coef * src[f]
+            if relu:
+                for f in range(F):
+                    if dst[f] < 0:
+                        dst[f] = 0.0
+
+
+@njit(nogil=True, cache=True)
+def _output_tile_backward(dy, r, t, row, AT, dM):
+    """dM[ξ, row, f] = Σ_i Aᵀ[i, ξ] · dy[r, m·t + i, f]  (outputs past the end count as 0)."""
+    Wo, F = dy.shape[1], dy.shape[2]
+    m, alpha = AT.shape
+    for xi in range(alpha):
+        dst = dM[xi, row]
+        for f in range(F):
+            dst[f] = 0.0
+        for i in range(m):   # i outside, filters inside: unit stride, vectorised
+            q = m * t + i
+            coef = AT[i, xi]
+            if q < Wo and coef != 0.0:
+                src = dy[r, q]
+                for f in range(F):
+                    dst[f] += coef * src[f]
+
+
+@njit(nogil=True, cache=True)
+def _input_cell_backward(dV, r, p, r0, BT, m, left, T, dx):
+    """dx[r, p, k] = Σ_{t, j : m·t + j − left = p} Σ_ξ Bᵀ[ξ, j] · dV[ξ, (r − r0)·T + t, k] (gather form)."""
+    C = dx.shape[2]
+    alpha = BT.shape[0]
+    for k in range(C):
+        dx[r, p, k] = 0.0
+    # tiles t whose window m·t − left … m·t − left + α − 1 covers p
+    t_lo = max(0, (p + left - alpha + m) // m)
+    t_hi = min(T - 1, (p + left) // m)
+    for t in range(t_lo, t_hi + 1):
+        j = p + left - m * t
+        row = (r - r0) * T + t
+        for xi in range(alpha):
+            coef = BT[xi, j]
+            if coef != 0.0:
+                for k in range(C):
+                    dx[r, p, k] += coef * dV[xi, row, k]
+
+
 @njit(parallel=True, cache=True)
 def _input_transform(x, r0, nr, BT, m, left, T, V):
     """V[ξ, (r − r0)·T + t, k] = Σ_j Bᵀ[ξ, j] · x[r, m·t + j − left, k]  (x rows r0 … r0 + nr − 1; 0 outside)."""
-    W, C = x.shape[1], x.shape[2]
-    alpha = BT.shape[0]
     for row in prange(nr * T):
-        r = r0 + row // T
-        t = row % T
-        for xi in range(alpha):
-            for k in range(C):
-                V[xi, row, k] = 0.0
-            for j in range(alpha):
-                coef = BT[xi, j]
-                p = m * t + j - left
-                if coef != 0.0 and 0 <= p < W:
-                    for k in range(C):
-                        V[xi, row, k] += coef * x[r, p, k]
+        _input_tile(x, r0 + row // T, row % T, row, BT, m, left, V)
 
 
 @njit(parallel=True, cache=True)
 def _output_transform(M, r0, nr, AT, T, b, relu, y):
     """y[r, m·t + i, f] = act(Σ_ξ Aᵀ[i, ξ] · M[ξ, (r − r0)·T + t, f] + b[f])  for m·t + i < Wo."""
-    Wo, F = y.shape[1], y.shape[2]
-    m, alpha = AT.shape
     for row in prange(nr * T):
-        r = r0 + row // T
-        t = row % T
-        for i in range(m):
-            q = m * t + i
-            if q < Wo:
-                for f in range(F):
-                    v = b[f]
-                    for xi in range(alpha):
-                        v += AT[i, xi] * M[xi, row, f]
-                    if relu and v < 0:
-                        v = 0.0
-                    y[r, q, f] = v
+        _output_tile(M, r0 + row // T, row % T, row, AT, b, relu, y)
 
 
 @njit(parallel=True, cache=True)
 def _output_transform_backward(dy, r0, nr, AT, T, dM):
     """dM[ξ, (r − r0)·T + t, f] = Σ_i Aᵀ[i, ξ] · dy[r, m·t + i, f]  (outputs past the end count as 0)."""
-    Wo, F = dy.shape[1], dy.shape[2]
-    m, alpha = AT.shape
     for row in prange(nr * T):
-        r = r0 + row // T
-        t = row % T
-        for xi in range(alpha):
-            for f in range(F):
-                v = 0.0
-                for i in range(m):
-                    q = m * t + i
-                    if q < Wo:
-                        v += AT[i, xi] * dy[r, q, f]
-                dM[xi, row, f] = v
+        _output_tile_backward(dy, r0 + row // T, row % T, row, AT, dM)
 
 
 @njit(parallel=True, cache=True)
@@ -212,24 +253,36 @@ def _input_transform_backward(dV, r0, nr, BT, m, left, T, dx):
 
     Parallel over input rows ``(r, p)``: each thread owns what it writes although tiles overlap.
     """
-    W, C = dx.shape[1], dx.shape[2]
-    alpha = BT.shape[0]
+    W = dx.shape[1]
     for rp in prange(nr * W):
-        r = r0 + rp // W
-        p = rp % W
-        for k in range(C):
-            dx[r, p, k] = 0.0
-        # tiles t whose window m·t − left … m·t − left + α − 1 covers p
-        t_lo = max(0, (p + left - alpha + m) // m)
-        t_hi = min(T - 1, (p + left) // m)
-        for t in range(t_lo, t_hi + 1):
-            j = p + left - m * t
-            row = (r - r0) * T + t
-            for xi in range(alpha):
-                coef = BT[xi, j]
-                if coef != 0.0:
-                    for k in range(C):
-                        dx[r, p, k] += coef * dV[xi, row, k]
+        _input_cell_backward(dV, r0 + rp // W, rp % W, r0, BT, m, left, T, dx)
+
+
+@njit(nogil=True, cache=True)
+def transform_rows(x, dy, r0, nr, BT, AT, m, left, T, V, dM):
+    """Serial, for one task of the cache-blocked path (:mod:`.conv_blocked`): the input transform ``V`` of rows
+    ``r0 …`` of ``x`` (if ``x`` has rows) and the backward output transform ``dM`` of ``dy`` (if it has rows)."""
+    for row in range(nr * T):
+        r, t = r0 + row // T, row % T
+        if x.shape[0] > 0:
+            _input_tile(x, r, t, row, BT, m, left, V)
+        if dy.shape[0] > 0:
+            _output_tile_backward(dy, r, t, row, AT, dM)
+
+
+@njit(nogil=True, cache=True)
+def output_rows(M, r0, nr, AT, T, b, relu, y):
+    """Serial :func:`_output_transform` (rows ``r0 …`` of ``y``), for a task of :mod:`.conv_blocked`."""
+    for row in range(nr * T):
+        _output_tile(M, r0 + row // T, row % T, row, AT, b, relu, y)
+
+
+@njit(nogil=True, cache=True)
+def input_rows_backward(dV, r0, nr, BT, m, left, T, dx):
+    """Serial :func:`_input_transform_backward` (rows ``r0 …`` of ``dx``), for a task of :mod:`.conv_blocked`."""
+    W = dx.shape[1]
+    for rp in range(nr * W):
+        _input_cell_backward(dV, r0 + rp // W, rp % W, r0, BT, m, left, T, dx)
 
 
 # ------------------------------------------------------------------------------------------ wrappers

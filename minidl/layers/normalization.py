@@ -86,13 +86,25 @@ class BatchNormalization(Layer):
         else:
             mean = self.params["moving_mean"].astype(np.float64)
             var = self.params["moving_variance"].astype(np.float64)
+        inv_std, scale, shift = self._affine(mean, var)
+        self._x2, self._mean, self._inv_std, self._scale, self._shape = x2, mean, inv_std, scale, x.shape
+        return K.batchnorm_apply(x2, scale, shift).reshape(x.shape)
+
+    def _affine(self, mean, var):
+        """``(1/sqrt(σ² + ε), scale, shift)`` of ``y = x·scale + shift``: ``scale = γ/sqrt(σ² + ε)``,
+        ``shift = β − μ·scale`` (float64, ``(C,)`` each)."""
         inv_std = 1.0 / np.sqrt(var + self.epsilon)
         gamma = self.params["gamma"].astype(np.float64) if self.scale else 1.0
         beta = self.params["beta"].astype(np.float64) if self.center else 0.0
-        scale = gamma * inv_std * np.ones(C)
-        shift = beta - mean * scale
-        self._x2, self._mean, self._inv_std, self._scale, self._shape = x2, mean, inv_std, scale, x.shape
-        return K.batchnorm_apply(x2, scale, shift).reshape(x.shape)
+        scale = gamma * inv_std * np.ones(len(mean))
+        return inv_std, scale, beta - mean * scale
+
+    def inference_affine(self):
+        """``(scale, shift)`` of the inference-mode forward ``y = x·scale + shift`` (moving statistics):
+        what :mod:`minidl.inference` folds into a fused conv block."""
+        mean = self.params["moving_mean"].astype(np.float64)
+        var = self.params["moving_variance"].astype(np.float64)
+        return self._affine(mean, var)[1:]
 
     def backward(self, dy):
         K = _kernels.active()

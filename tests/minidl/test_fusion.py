@@ -1,0 +1,210 @@
+"""Fused inference blocks (``minidl.inference``, ``kernels/fusion_numba.py``) compute what the layers compute.
+
+* kernel: ``fast.conv_inference`` has the bits of the fast family's unfused steps, and equals
+  ``reference.conv_inference`` (hypothesis over geometries, pools, orders, dtypes, both conv paths);
+* model: ``predict``/``evaluate`` with the plan equal the layer-by-layer forward, and the plan groups the
+  layers it should (and no others).
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import minidl
+from minidl import activations, inference, threads
+from minidl.kernels import conv_blocked, family, fusion_numba, padding_amounts
+
+REF, FAST = family("reference"), family("fast")
+TOL = {np.float32: dict(rtol=2e-4, atol=2e-5), np.float64: dict(rtol=1e-10, atol=1e-11)}
+
+
+@st.composite
+def blocks(draw):
+    """A conv block: image, 3×3 / 2×1 … kernel, pooling (tiling or not, or none), affine before/after/none."""
+    rank1 = draw(st.booleans())
+    kh = 1 if rank1 else draw(st.integers(1, 3))
+    kw = draw(st.integers(1, 3))
+    ph = 1 if rank1 else draw(st.integers(1, 3))
+    pw = draw(st.integers(1, 3))
+    H = 1 if rank1 else draw(st.integers(kh + ph - 1, 9))
+    W = draw(st.integers(kw + pw - 1, 12))
+    C = draw(st.sampled_from([1, 2, 5]))   # 1-2 channels of a small kernel: the direct loops; 5: blocked
+    F = draw(st.integers(1, 6))
+    padding = draw(st.sampled_from(["valid", "same"]))
+    pool_strides = (ph, pw) if draw(st.booleans()) else (1, 1)   # tiling (fused) or overlapping (composed)
+    pool = None if draw(st.integers(0, 3)) == 0 else (draw(st.sampled_from(["max", "avg"])), (ph, pw),
+                                                      pool_strides, (0, 0, 0, 0))
+    affine = draw(st.sampled_from([None, True, False]))
+    return dict(N=draw(st.integers(1, 3)), H=H, W=W, C=C, F=F, k=(kh, kw), pads=padding_amounts(
+        (H, W), (kh, kw), (1, 1), padding), pool=pool, affine=affine, rank1=rank1,
+        activation=draw(st.sampled_from(["relu", "linear", "tanh"])),
+        dtype=draw(st.sampled_from([np.float32, np.float64])), seed=draw(st.integers(0, 2**16)))
+
+
+def _args(g):
+    rng = np.random.default_rng(g["seed"])
+    x = rng.standard_normal((g["N"], g["H"], g["W"], g["C"])).astype(g["dtype"])
+    w = rng.standard_normal((*g["k"], g["C"], g["F"])).astype(g["dtype"])
+    b = rng.standard_normal(g["F"]).astype(g["dtype"])
+    if g["rank1"]:
+        x, w = x[:, 0], w[0]
+    affine = None if g["affine"] is None else (rng.standard_normal(g["F"]), rng.standard_normal(g["F"]),
+                                               g["affine"])
+    return x, w, b, (1, 1), g["pads"], activations.get(g["activation"]), g["pool"], affine
+
+
+@settings(max_examples=40, deadline=None)
+@given(blocks(), st.sampled_from([1, 2]), st.sampled_from([1, 384]))
+def test_fast_conv_inference_has_the_bits_of_the_unfused_steps_and_equals_reference(g, n_threads, block_rows):
+    args = _args(g)
+    old, conv_blocked.BLOCK_ROWS = conv_blocked.BLOCK_ROWS, block_rows   # 1: many blocks meet on every image
+    try:
+        with threads.limit_threads(n_threads):
+            fused = FAST.conv_inference(*args)
+            steps = fusion_numba._composed(*args)
+    finally:
+        conv_blocked.BLOCK_ROWS = old
+    ref = REF.conv_inference(*args)
+    assert fused.dtype == args[0].dtype and fused.shape == ref.shape == steps.shape
+    np.testing.assert_array_equal(fused, steps)
+    np.testing.assert_allclose(fused, ref, **TOL[g["dtype"]])
+
+
+def test_reference_conv_inference_is_the_layers_in_turn():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 7, 9, 3))
+    w, b = rng.standard_normal((3, 3, 3, 4)), rng.standard_normal(4)
+    scale, shift = rng.standard_normal(4), rng.standard_normal(4)
+    y = np.maximum(REF.conv2d_forward(x, w, b, (1, 1), (0, 0, 0, 0)), 0)
+    y = REF.max_pool2d_forward(y * scale + shift, (2, 2), (2, 2), (0, 0, 0, 0))[0]
+    got = REF.conv_inference(x, w, b, (1, 1), (0, 0, 0, 0), activations.get("relu"),
+                             ("max", (2, 2), (2, 2), (0, 0, 0, 0)), (scale, shift, True))
+    np.testing.assert_allclose(got, y, rtol=1e-12)
+
+
+def _cnn(dtype="float32"):
+    L = minidl.layers
+    m = minidl.Sequential([minidl.Input((12, 20, 1)),
+                           L.Conv2D(4, 3, activation="relu", dtype=dtype), L.BatchNormalization(dtype=dtype),
+                           L.MaxPooling2D(2),
+                           L.Conv2D(6, 3, padding="same", dtype=dtype), L.AveragePooling2D(2),
+                           L.BatchNormalization(dtype=dtype),
+                           L.Conv2D(3, 2, activation="tanh", dtype=dtype), L.Flatten(),
+                           L.Dense(3, activation="softmax", dtype=dtype)], seed=1)
+    m.compile(minidl.Adam(1e-2), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return m
+
+
+def _seq(dtype="float32"):
+    L = minidl.layers
+    m = minidl.Sequential([minidl.Input((30, 7)), L.Conv1D(5, 2, activation="relu", dtype=dtype),
+                           L.AveragePooling1D(2), L.BatchNormalization(dtype=dtype),
+                           L.Conv1D(4, 3, dtype=dtype), L.BatchNormalization(dtype=dtype), L.GlobalAveragePooling1D(),
+                           L.Dense(2, activation="softmax", dtype=dtype)], seed=2)
+    m.compile(minidl.Adam(1e-2), "sparse_categorical_crossentropy")
+    return m
+
+
+@pytest.mark.parametrize("build, shape", [(_cnn, (12, 20, 1)), (_seq, (30, 7))])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_predict_and_evaluate_with_fused_blocks_equal_the_layer_by_layer_forward(build, shape, dtype):
+    rng = np.random.default_rng(3)
+    m = build(dtype)
+    x = rng.standard_normal((20, *shape)).astype(dtype)
+    y = rng.integers(0, m.output_shape[-1], 20)
+    for _ in range(3):   # moving statistics away from 0 and 1
+        m.train_on_batch(x, y)
+    plain = m.forward(x, training=False)
+    np.testing.assert_array_equal(m.predict(x, batch_size=7), np.concatenate(
+        [m.forward(x[i:i + 7], training=False) for i in range(0, 20, 7)]))
+    np.testing.assert_array_equal(m.predict(x, batch_size=20), plain)
+    old, inference.FUSE = inference.FUSE, False
+    try:
+        unfused = m.evaluate(x, y)
+    finally:
+        inference.FUSE = old
+    assert m.evaluate(x, y) == unfused
+    with minidl.config.use_kernels("reference"):
+        np.testing.assert_allclose(m.predict(x), plain, **TOL[np.dtype(dtype).type])
+
+
+def test_plan_fuses_conv_with_the_batch_norm_and_pooling_that_follow_it_only():
+    steps = inference.plan(_cnn().layers)
+    names = [[layer.name for layer in s.layers] if isinstance(s, inference.ConvBlock) else s.name for s in steps]
+    kinds = [type(s).__name__ for s in steps]
+    assert kinds == ["ConvBlock", "ConvBlock", "Conv2D", "Flatten", "Dense"]
+    assert [len(n) for n in names[:2]] == [3, 3]   # conv → BN → max pool; conv → avg pool → BN
+    assert steps[0].bn_first and not steps[1].bn_first
+    seq = inference.plan(_seq().layers)
+    assert [len(s.layers) if isinstance(s, inference.ConvBlock) else 1 for s in seq] == [3, 2, 1, 1]
+    old, inference.FUSE = inference.FUSE, False
+    try:
+        assert not any(isinstance(s, inference.ConvBlock) for s in inference.plan(_cnn().layers))
+    finally:
+        inference.FUSE = old
+
+
+def test_forward_in_inference_mode_still_keeps_what_backward_needs():
+    m = _cnn()
+    x = np.random.default_rng(0).standard_normal((4, 12, 20, 1)).astype(np.float32)
+    m.predict(x)
+    loss, _ = m.compute_gradients(x, np.zeros(4, dtype=int), training=False)
+    assert np.isfinite(loss) and all(np.isfinite(g).all() for layer in m.layers for g in layer.grads.values())
+
+
+def test_functional_model_fuses_only_chains_whose_values_nobody_else_needs():
+    L = minidl.layers
+    inp = minidl.Input((10, 16, 2))
+    a = L.MaxPooling2D(2)(L.BatchNormalization()(L.Conv2D(4, 3, padding="same", activation="relu")(inp)))  # fused
+    c = L.Conv2D(4, 3, padding="same")(inp)
+    bn = L.BatchNormalization()(c)            # c → bn fused; bn also feeds two layers, so the block ends there
+    b1, b2 = L.AveragePooling2D(2)(bn), L.MaxPooling2D(2)(bn)
+    j = L.Concatenate()([a, b1, b2])
+    out = L.Dense(2, activation="softmax")(L.Flatten()(L.BatchNormalization()(L.Conv2D(3, 1)(j))))
+    m = minidl.Model(inp, out, seed=0)
+    m.compile(minidl.Adam(1e-2), "sparse_categorical_crossentropy")
+    x = np.random.default_rng(0).standard_normal((6, 10, 16, 2)).astype(np.float32)
+    y = np.array([0, 1, 0, 1, 1, 0])
+    for _ in range(2):
+        m.train_on_batch(x, y)
+    blocks = inference.plan_graph(m._ops, m._output_layer())
+    assert sorted(len(b.layers) for b in blocks.values()) == [2, 2, 3]   # conv → BN; 1×1 conv → BN; the chain
+    np.testing.assert_array_equal(m.predict(x), m.forward(x, training=False))
+    old, inference.FUSE = inference.FUSE, False
+    try:
+        assert inference.plan_graph(m._ops, m._output_layer()) == {}
+        unfused = m.evaluate(x, y)
+    finally:
+        inference.FUSE = old
+    assert m.evaluate(x, y) == unfused
+
+
+def test_fused_blocks_give_a_sample_the_same_bits_alone_and_in_a_batch():
+    """Up to the Dense layer (whose BLAS product of one row is a gemv, not the batch's gemm: other bits, as
+    on main), the fused steps compute each sample's values the same way whatever the batch."""
+    m = _cnn()
+    x = np.random.default_rng(4).standard_normal((5, 12, 20, 1)).astype(np.float32)
+    m.train_on_batch(x, np.arange(5) % 3)
+    steps = inference.plan(m.layers[:-1])
+    assert sum(isinstance(s, inference.ConvBlock) for s in steps) == 2
+    alone = np.concatenate([inference.run(steps, x[n:n + 1]) for n in range(5)])
+    np.testing.assert_array_equal(alone, inference.run(steps, x))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("pads, strides", [((0, 0, 0, 0), (1, 1)), ((1, 1, 1, 1), (1, 1)), ((0, 1, 0, 1), (2, 2))])
+def test_written_out_3x3_one_channel_cells_have_the_bits_of_the_general_loop(dtype, pads, strides):
+    """``conv_numba.direct_row``'s interior fast path (3×3, one channel) sums in the general loop's order."""
+    from minidl.kernels import conv_numba
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 8, 11, 1)).astype(dtype)
+    w = rng.standard_normal((3, 3, 1, 7)).astype(dtype)
+    b = rng.standard_normal(7).astype(dtype)
+    Wo = (11 + pads[2] + pads[3] - 3) // strides[1] + 1
+    fast, general = np.empty((Wo, 7), dtype), np.empty((Wo, 7), dtype)
+    for i in range(3):
+        conv_numba.direct_row(x, w, b, 1, i, *strides, pads[0], pads[2], True, fast)
+        for j in range(Wo):
+            conv_numba._direct_cell(x, w, b, 1, i, j, *strides, pads[0], pads[2], True, general)
+        np.testing.assert_array_equal(fast, general)
