@@ -219,29 +219,23 @@ def hybrid(image_shape, n_stats):
     return Model([image, statistics], Dense(3, activation="softmax")(h), seed=settings.seed)
 
 
-def profile_network(shape):
-    """Distance profiles (loci · 48, 48, 1) → scenario probabilities; invariant to the order of haplotypes
-    within each population (rows are read with shared weights, then pooled per population and locus)."""
-    rows = Input(shape, name="profiles")
-    x = Conv2D(32, (1, shape[1]), activation="relu")(rows)             # each row → 32 features: (loci·48, 1, 32)
+def profile_branch(rows):
+    """The profile network up to its batch-normalised average over loci (64 features)."""
+    x = Conv2D(32, (1, rows.shape[1]), activation="relu")(rows)        # each row → 32 features: (loci·48, 1, 32)
     x = Conv2D(32, (1, 1), activation="relu")(x)
     blocks = (per_population,) * (2 * n_loci)                          # A then B, locus by locus
     pooled = Concatenate()([ExchangeablePooling("mean", groups=blocks)(x),
                             ExchangeablePooling("max", groups=blocks)(x)])   # (2 · loci, 1, 64)
     x = Conv2D(64, (2, 1), strides=(2, 1), activation="relu")(pooled)  # A and B of one locus: (loci, 1, 64)
-    x = BatchNormalization()(GlobalAveragePooling2D()(x))              # average over loci
+    return BatchNormalization()(GlobalAveragePooling2D()(x))           # average over loci
+
+
+def profile_network(shape):
+    """Distance profiles (loci · 48, 48, 1) → scenario probabilities; invariant to the order of haplotypes
+    within each population (rows are read with shared weights, then pooled per population and locus)."""
+    rows = Input(shape, name="profiles")
+    x = profile_branch(rows)
     return Model(rows, Dense(3, activation="softmax")(Dense(32, activation="relu")(x)), seed=settings.seed)
-
-
-def profile_branch(rows):
-    """The profile network up to its batch-normalised average over loci (64 features)."""
-    x = Conv2D(32, (1, rows.shape[1]), activation="relu")(rows)
-    x = Conv2D(32, (1, 1), activation="relu")(x)
-    blocks = (per_population,) * (2 * n_loci)
-    pooled = Concatenate()([ExchangeablePooling("mean", groups=blocks)(x),
-                            ExchangeablePooling("max", groups=blocks)(x)])
-    x = Conv2D(64, (2, 1), strides=(2, 1), activation="relu")(pooled)
-    return BatchNormalization()(GlobalAveragePooling2D()(x))
 
 
 def profile_hybrid(shape, n_stats):
