@@ -30,7 +30,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RECORD = HERE / "lesson_results.json"
 TOLERANCE = 0.04  # absolute accuracy: ± 4 points (600 test replicates: binomial s.e. ≈ 1.5 %, plus rounding)
-LESSONS = {"13": "13_mosquito_t1", "14": "14_flagship", "16": "16_learning_curve"}
+LESSONS = {"13": "13_mosquito_t1", "14": "14_flagship", "16": "16_learning_curve", "17": "17_network_outputs_and_intervals"}
 
 
 def run(name: str, output: Path) -> dict:
