@@ -233,17 +233,6 @@ def conv_forward(x, w, b, strides, pads, Ho, Wo, relu, pooled=None):
     return y
 
 
-def _winograd_input_gradient(dy, w, pads, x_shape):
-    """``dx`` of a stride-1 3×3 convolution as a forward pass (so by Winograd): the correlation of ``dy``,
-    zero-padded by ``(kh − 1 − top, kh − 1 − bottom, kw − 1 − left, kw − 1 − right)``, with the kernel
-    rotated by 180° and its channel axes swapped, ``w'[a, c, f, k] = w[kh − 1 − a, kw − 1 − c, k, f]`` —
-    the "full convolution with the flipped kernel" of :func:`minidl.kernels.reference.conv2d_backward_input`."""
-    kh, kw = w.shape[:2]
-    w_flip = np.ascontiguousarray(w[::-1, ::-1].transpose(0, 1, 3, 2))
-    full = (kh - 1 - pads[0], kh - 1 - pads[1], kw - 1 - pads[2], kw - 1 - pads[3])
-    return conv_forward(dy, w_flip, None, (1, 1), full, x_shape[1], x_shape[2], False)
-
-
 def _winograd_1d(w_shape, strides, Wo):
     return WINOGRAD and w_shape[2] >= WINOGRAD_1D_MIN_C and winograd_numba.applicable(w_shape, strides, Wo)
 
@@ -290,51 +279,59 @@ def _winograd_1d_backward(x, dy, w, pads, need_dx):
     return np.ascontiguousarray(np.einsum("xc,xif->cif", G, dU)[None]), dx
 
 
-def _winograd_weight_gradient(x, dy, w, pads):
-    """``dW`` of a stride-1 3×3 convolution by F(2×2, 3×3) run backwards, one task per sample: per block of
-    tiles, ``V`` (the input transform, as forward) and ``dM`` (the transposed output transform of ``dy``), the
-    16 products ``dU[ξη] += V[ξη]ᵀ · dM[ξη]``; at the end ``dW[a, c] = Σ_{ξ,η} G[ξ, a]·G[η, c]·dU[ξη]``
-    (the transposed kernel transform). Partial ``dU`` per sample, summed in sample order."""
+def _winograd_backward(x, dy, w, pads, need_dx):
+    """``(dW, dx)`` of a stride-1 3×3 convolution by F(2×2, 3×3) run backwards, one task per sample. Per block
+    of tiles: ``V`` (the input transform, as forward) and ``dM`` (the transposed output transform of ``dy``),
+    the 16 products ``dU[ξη] += V[ξη]ᵀ · dM[ξη]`` and, if ``need_dx``, ``dV[ξη] = dM[ξη] · U[ξη]ᵀ`` (``U`` the
+    transformed kernel) and the transposed input transform of ``dV`` added onto ``dx`` of that sample — the
+    gradient of the forward's own algorithm, so ``dM`` serves both and only ``dy``'s own tiles are
+    multiplied. At the end ``dW[a, c] = Σ_{ξ,η} G[ξ, a]·G[η, c]·dU[ξη]`` (the transposed kernel transform).
+    Partial ``dU`` per sample, summed in sample order."""
     N = x.shape[0]
     C, F = w.shape[2], w.shape[3]
     Ho, Wo = dy.shape[1], dy.shape[2]
     _, G, _ = winograd2d_numba.transforms(x.dtype, m=2)
+    Ut = np.ascontiguousarray(winograd2d_numba.kernel_transform(w, G).transpose(0, 2, 1))   # (16, F, C)
     Tw, Th = -(-Wo // 2), -(-Ho // 2)
     step = winograd2d_numba.tile_rows(Wo, 2)
     partials = np.zeros((N, 16, C, F), dtype=x.dtype)
+    dx = workspace.empty(x.shape, x.dtype) if need_dx else None
 
     def sample(n):
         acc = partials[n]
         part = _SCRATCH.get("dU", 16 * C * F, x.dtype).reshape(16, C, F)
+        tmp_in = _SCRATCH.get("tmp_in", 16 * C, x.dtype).reshape(4, 4, C)
+        tmp_out = _SCRATCH.get("tmp_out", 8 * F, x.dtype).reshape(2, 4, F)
+        if need_dx:
+            dx[n] = 0.0   # this sample's tiles add onto it below
         for ti0 in range(0, Th, step):
             ti1 = min(ti0 + step, Th)
             tiles = (ti1 - ti0) * Tw
             V = _SCRATCH.get("V", 16 * tiles * C, x.dtype).reshape(16, tiles, C)
             dM = _SCRATCH.get("M", 16 * tiles * F, x.dtype).reshape(16, tiles, F)
-            winograd2d_numba.input_transform_f2(x, n, ti0, ti1, pads[0], pads[2], Tw,
-                                                _SCRATCH.get("tmp_in", 16 * C, x.dtype).reshape(4, 4, C), V)
-            winograd2d_numba.output_transform_backward_f2(dy, n, ti0, ti1, Tw,
-                                                          _SCRATCH.get("tmp_out", 8 * F, x.dtype).reshape(2, 4, F), dM)
+            winograd2d_numba.input_transform_f2(x, n, ti0, ti1, pads[0], pads[2], Tw, tmp_in, V)
+            winograd2d_numba.output_transform_backward_f2(dy, n, ti0, ti1, Tw, tmp_out, dM)
             np.matmul(V.transpose(0, 2, 1), dM, out=part)
             acc += part
+            if need_dx:
+                np.matmul(dM, Ut, out=V)   # dV, in V's place (V is used up)
+                winograd2d_numba.input_transform_backward_f2(V, n, ti0, ti1, pads[0], pads[2], Tw, tmp_in, dx)
 
     run_tasks([lambda n=n: sample(n) for n in range(N)])
     dU = partials[0].copy()
     for n in range(1, N):   # in sample order
         dU += partials[n]
-    return np.ascontiguousarray(np.einsum("xa,yc,xyif->acif", G, G, dU.reshape(4, 4, C, F)))
+    return np.ascontiguousarray(np.einsum("xa,yc,xyif->acif", G, G, dU.reshape(4, 4, C, F))), dx
 
 
 def conv_backward(x, dy, w, strides, pads, need_dx):
     """``(dW, dx)`` (``dx`` None unless ``need_dx``), one task per sample; see the module docstring.
 
-    For 3×3 stride-1 kernels (with :data:`WINOGRAD` and F(2×2)), both by Winograd instead:
-    :func:`_winograd_input_gradient` and :func:`_winograd_weight_gradient`.
+    For 3×3 stride-1 kernels (with :data:`WINOGRAD` and F(2×2)), both by Winograd instead, in one pass:
+    :func:`_winograd_backward`.
     """
     if WINOGRAD and winograd2d_numba.applicable(w.shape, strides) and winograd2d_numba.TILE == 2:
-        dy = np.ascontiguousarray(dy, dtype=x.dtype)
-        dx = _winograd_input_gradient(dy, w, pads, x.shape) if need_dx else None
-        return _winograd_weight_gradient(x, dy, w, pads), dx
+        return _winograd_backward(x, np.ascontiguousarray(dy, dtype=x.dtype), w, pads, need_dx)
     if _winograd_1d(w.shape, strides, dy.shape[2]):
         return _winograd_1d_backward(x, np.ascontiguousarray(dy, dtype=x.dtype), w, pads, need_dx)
     N = x.shape[0]

@@ -2,9 +2,10 @@
 
 Part of the fast kernel family: the cache-blocked path (:mod:`.conv_blocked`) computes 3×3 stride-1
 convolutions with enough channels for im2col (``9·C > DIRECT_MAX_K``) this way, one sample and a few rows of
-tiles at a time: the forward pass; with F(2×2) also ``dx`` (the forward pass of ``dy`` with the flipped
-kernel) and ``dW`` (the algorithm run backwards: ``dU[ξη] = V[ξη]ᵀ·dM[ξη]``, ``dM`` the transposed output
-transform of ``dy``, then ``dW = Gᵀ dU G``; see the 1-D module for the transposition). Results equal
+tiles at a time: the forward pass; with F(2×2) also ``dW`` and ``dx`` (the algorithm run backwards: ``dM``
+the transposed output transform of ``dy``, ``dU[ξη] = V[ξη]ᵀ·dM[ξη]`` then ``dW = Gᵀ dU G``, and
+``dV[ξη] = dM[ξη]·U[ξη]ᵀ`` then the transposed input transform of ``dV`` added onto ``dx``; see the 1-D
+module for the transposition). Results equal
 :func:`minidl.kernels.reference.conv2d_forward` and its gradients up to float rounding
 (``tests/minidl/test_winograd2d.py``, also against a float64 reference in float32). Read :mod:`.winograd_numba`
 (the 1-D version) first: the transforms are its Cook–Toom matrices.
@@ -233,15 +234,28 @@ def output_transform_backward_f2(dy, n, ti0, ti1, Tw, tmp, dM):
     for ti in range(ti0, ti1):
         for t in range(Tw):
             row = (ti - ti0) * Tw + t
-            for i in range(2):   # along the width, per output row i of the tile
+            for i in range(2):   # along the width, per output row i of the tile (the edge tests outside the loops)
                 r = 2 * ti + i
-                for f in range(F):
-                    d0 = dy[n, r, 2 * t, f] if r < Ho else 0.0
-                    d1 = dy[n, r, 2 * t + 1, f] if (r < Ho and 2 * t + 1 < Wo) else 0.0
-                    tmp[i, 0, f] = d0
-                    tmp[i, 1, f] = d0 + d1
-                    tmp[i, 2, f] = d0 - d1
-                    tmp[i, 3, f] = d1
+                if r >= Ho:
+                    for e in range(4):
+                        for f in range(F):
+                            tmp[i, e, f] = 0.0
+                elif 2 * t + 1 < Wo:
+                    y0, y1 = dy[n, r, 2 * t], dy[n, r, 2 * t + 1]
+                    for f in range(F):
+                        d0, d1 = y0[f], y1[f]
+                        tmp[i, 0, f] = d0
+                        tmp[i, 1, f] = d0 + d1
+                        tmp[i, 2, f] = d0 - d1
+                        tmp[i, 3, f] = d1
+                else:
+                    y0 = dy[n, r, 2 * t]
+                    for f in range(F):
+                        d0 = y0[f]
+                        tmp[i, 0, f] = d0
+                        tmp[i, 1, f] = d0
+                        tmp[i, 2, f] = d0
+                        tmp[i, 3, f] = 0.0
             for eta in range(4):   # along the height, into dM[4·ξ + η]
                 g0, g1, g2, g3 = dM[eta, row], dM[4 + eta, row], dM[8 + eta, row], dM[12 + eta, row]
                 for f in range(F):
@@ -250,3 +264,45 @@ def output_transform_backward_f2(dy, n, ti0, ti1, Tw, tmp, dM):
                     g1[f] = d0 + d1
                     g2[f] = d0 - d1
                     g3[f] = d1
+
+
+@njit(nogil=True, cache=True)
+def input_transform_backward_f2(dV, n, ti0, ti1, top, left, Tw, tmp, dx):
+    """The transpose of :func:`input_transform_f2` (input gradient), added onto ``dx``:
+    ``dx[n, 2·ti + i − top, 2·t + j − left, k] += Σ_{ξ,η} Bᵀ[ξ, i]·Bᵀ[η, j]·dV[ξ·4 + η, tile, k]`` for the cells
+    inside the image (tiles overlap by two rows and two columns: their sums add up). Columns of ``Bᵀ``:
+    ``(1, 0, 0, 0), (0, 1, −1, −1), (−1, 1, 1, 0), (0, 0, 0, 1)``. Serial; ``tmp`` ``(4, 4, C)`` scratch."""
+    H, W, C = dx.shape[1], dx.shape[2], dx.shape[3]
+    for ti in range(ti0, ti1):
+        for t in range(Tw):
+            row = (ti - ti0) * Tw + t
+            for xi in range(4):   # along the width: tmp[ξ, j] = Σ_η Bᵀ[η, j]·dV[ξη]
+                v0, v1, v2, v3 = dV[4 * xi, row], dV[4 * xi + 1, row], dV[4 * xi + 2, row], dV[4 * xi + 3, row]
+                for k in range(C):
+                    a0, a1, a2, a3 = v0[k], v1[k], v2[k], v3[k]
+                    tmp[xi, 0, k] = a0
+                    tmp[xi, 1, k] = a1 - a2 - a3
+                    tmp[xi, 2, k] = a1 + a2 - a0
+                    tmp[xi, 3, k] = a3
+            for i in range(4):   # along the height, added onto the image rows the tile covers
+                p = 2 * ti + i - top
+                if p < 0 or p >= H:
+                    continue
+                for j in range(4):
+                    q = 2 * t + j - left
+                    if q < 0 or q >= W:
+                        continue
+                    dst = dx[n, p, q]
+                    t0, t1, t2, t3 = tmp[0, j], tmp[1, j], tmp[2, j], tmp[3, j]
+                    if i == 0:
+                        for k in range(C):
+                            dst[k] += t0[k]
+                    elif i == 1:
+                        for k in range(C):
+                            dst[k] += t1[k] - t2[k] - t3[k]
+                    elif i == 2:
+                        for k in range(C):
+                            dst[k] += t1[k] + t2[k] - t0[k]
+                    else:
+                        for k in range(C):
+                            dst[k] += t3[k]

@@ -1,7 +1,8 @@
 """Winograd in the cache-blocked path: F(m×m, 3×3) (``kernels/winograd2d_numba.py``) for 3×3 stride-1 Conv2D,
 forward and backward, and F(4, r) per block for Conv1D with many channels: equal to the reference convolution
 (hypothesis, float32/float64, any padding, partial tiles); the written-out F(2×2) transforms equal to the
-general ones; the float32 error measured against float64."""
+general ones, their backward versions the transposes of the forward ones; the float32 error measured against
+float64."""
 
 import numpy as np
 import pytest
@@ -85,19 +86,53 @@ def test_kernel_transform_is_g_w_g_transposed_per_channel_pair():
 
 @settings(max_examples=20, deadline=None)
 @given(st.integers(2, 3), st.integers(3, 9), st.integers(3, 11), st.integers(1, 5), st.integers(1, 5),
-       st.sampled_from(["valid", "same"]), st.sampled_from([np.float32, np.float64]), st.integers(0, 2**16))
+       st.sampled_from(["valid", "same"]), st.sampled_from([np.float32, np.float64]), st.sampled_from([1, 256]),
+       st.sampled_from([1, 2]), st.integers(0, 2**16))
 def test_blocked_backward_with_winograd_weight_and_input_gradients_equals_reference(N, H, W, C, F, padding, dtype,
-                                                                                    seed):
+                                                                                    block_tiles, n_threads, seed):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((N, H, W, C)).astype(dtype)
     w = rng.standard_normal((3, 3, C, F)).astype(dtype)
     pads = padding_amounts((H, W), (3, 3), (1, 1), padding)
     dy = rng.standard_normal(REF.conv2d_forward(x, w, None, (1, 1), pads).shape).astype(dtype)
     dW_ref, dx_ref = REF.conv2d_backward(x, dy, w, (1, 1), pads)
-    np.testing.assert_allclose(conv_blocked._winograd_input_gradient(dy, w, pads, x.shape), dx_ref, **TOL[dtype])
-    dW, dx = conv_blocked.conv_backward(x, dy, w, (1, 1), pads, True)
+    old = w2.BLOCK_TILES
+    w2.BLOCK_TILES = block_tiles   # 1 tile per block: the blocks' overlapping rows of dx add up
+    try:
+        with threads.limit_threads(n_threads):
+            dW, dx = conv_blocked.conv_backward(x, dy, w, (1, 1), pads, True)
+            dW_only, none = conv_blocked.conv_backward(x, dy, w, (1, 1), pads, False)
+    finally:
+        w2.BLOCK_TILES = old
+    assert dW.dtype == dx.dtype == x.dtype and none is None
     np.testing.assert_allclose(dW, dW_ref, **TOL[dtype])
     np.testing.assert_allclose(dx, dx_ref, **TOL[dtype])
+    np.testing.assert_array_equal(dW_only, dW)
+
+
+@pytest.mark.parametrize("top, left", [(0, 0), (1, 1), (2, 2), (1, 2)])
+def test_backward_f2_transforms_are_the_transposes_of_the_forward_ones(top, left):
+    """``⟨T x, v⟩ = ⟨x, Tᵀ v⟩`` in float64 for the input transform (general loops) and its written-out transpose,
+    and for the output transform and its transpose (partial tiles at the bottom and right edges)."""
+    rng = np.random.default_rng(top * 3 + left)
+    H, W, C, F, Tw = 9, 12, 3, 4, 6
+    BT, _, AT = w2.transforms(np.float64, m=2)
+    x = rng.standard_normal((2, H, W, C))
+    V = np.empty((16, 3 * Tw, C))
+    w2.input_transform(x, 1, 1, 4, top, left, BT, 2, Tw, np.empty((4, 4, C)), V)
+    dV = rng.standard_normal(V.shape)
+    dx = np.zeros_like(x)
+    w2.input_transform_backward_f2(dV, 1, 1, 4, top, left, Tw, np.empty((4, 4, C)), dx)
+    assert not dx[0].any()
+    np.testing.assert_allclose(np.vdot(V, dV), np.vdot(x, dx), rtol=1e-12)
+    Ho, Wo = 7, 11   # the last tile row and column half outside
+    M = rng.standard_normal((16, 4 * Tw, F))
+    y = np.zeros((Ho, Wo, F))
+    w2.output_transform_f2(M, 0, 4, Tw, np.zeros(F), False, Ho, 0, np.empty((2, 4, F)), y)
+    dy = rng.standard_normal((2, Ho, Wo, F))
+    dM = np.empty_like(M)
+    w2.output_transform_backward_f2(dy, 1, 0, 4, Tw, np.empty((2, 4, F)), dM)
+    np.testing.assert_allclose(np.vdot(y, dy[1]), np.vdot(M, dM), rtol=1e-12)
 
 
 @settings(max_examples=20, deadline=None)
