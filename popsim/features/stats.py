@@ -572,6 +572,7 @@ def compute_statistics(genotypes, sequence_length=None, populations=None, statis
     total = site_counts(g)
     per_pop = {name: site_counts(g, idx) for name, idx in sets.items()}
     pi_pop = {name: float(_pi_per_site(c).sum()) for name, c in per_pop.items()}
+    haplotype_pairs: dict[tuple[str, str], dict[str, float]] = {}
     out: dict[str, float] = {}
     for key in keys:
         if key == "S":
@@ -618,9 +619,10 @@ def compute_statistics(genotypes, sequence_length=None, populations=None, statis
                 out.update({f"{key}_{a}_{b}_{lab}": float(v) for lab, v in zip(labels, values)})
         elif key in PER_LOCUS_KEYS:
             for a, b in combinations(per_pop, 2):
-                hap = haplotype_statistics(g, loci, sets[a], sets[b], names=(a, b))
+                if (a, b) not in haplotype_pairs:  # one pass over the loci gives both keys' columns
+                    haplotype_pairs[a, b] = haplotype_statistics(g, loci, sets[a], sets[b], names=(a, b))
                 wanted = "snn_" if key == "snn" else "dxy_rel_"
-                out.update({name: value for name, value in hap.items() if name.startswith(wanted)})
+                out.update({name: value for name, value in haplotype_pairs[a, b].items() if name.startswith(wanted)})
         else:  # pairwise keys: one column per unordered pair, in population order
             for a, b in combinations(per_pop, 2):
                 dxy = _dxy_total(per_pop[a], per_pop[b])
