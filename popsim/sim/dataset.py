@@ -1097,20 +1097,28 @@ class Dataset:
         and written there. Needs raw genotypes (``keep_genotypes=True``); for statistics computed while
         simulating, see :attr:`statistics`.
         """
-        from popsim.features.stats import StatisticsTable, statistics_table
+        from popsim.features.stats import StatisticsTable
 
         if cache is not None and Path(cache).exists():
             return StatisticsTable.load(cache)
         if len(self) == 0:
             raise ValueError(f"dataset {str(self.path)!r} has no replicates")
-        records = itertools.tee(self.iter_replicates())
-        table = statistics_table((record.genotypes for record in records[0]), self.region_bp if per_bp else None,
-                                 np.asarray(self.haplotype_populations), statistics,
-                                 loci=(record.locus for record in records[1]))
+        table = self._statistics_of(None, statistics, per_bp)
         if cache is not None:
             Path(cache).parent.mkdir(parents=True, exist_ok=True)
             table.save(cache)
         return table
+
+    def _statistics_of(self, indices, statistics, per_bp: bool):
+        """The :class:`~popsim.features.stats.StatisticsTable` of replicates ``indices`` (None: all), read one at
+        a time from the raw genotypes, with each site's locus (for the statistics that compare haplotypes
+        within a locus)."""
+        from popsim.features.stats import statistics_table
+
+        genotypes, loci = itertools.tee(self.iter_replicates(indices))  # one read, two views of each record
+        return statistics_table((record.genotypes for record in genotypes), self.region_bp if per_bp else None,
+                                np.asarray(self.haplotype_populations), statistics,
+                                loci=(record.locus for record in loci))
 
     # -- statistics computed from the raw genotypes, written into the store chunk by chunk ----------------
     def _derived(self, statistics, per_bp: bool) -> tuple[Path, Path, dict]:
@@ -1160,7 +1168,6 @@ class Dataset:
         """
         import zarr
         from minidl.progress import progress_bar as tqdm
-        from popsim.features.stats import statistics_table
 
         if len(self) == 0:
             raise ValueError(f"dataset {str(self.path)!r} has no replicates")
@@ -1168,8 +1175,6 @@ class Dataset:
         header, done = self._derived_log(log, spec)
         if header is None:
             done = {}
-        populations = np.asarray(self.haplotype_populations)
-        length = self.region_bp if per_bp else None
         array = None if header is None else zarr.open_array(str(array_path), mode="r+", config=_ZARR_CONFIG)
         for chunk in [c for c in self._chunks if c in done]:  # chunks of an earlier call: checked, else redone
             try:
@@ -1181,9 +1186,7 @@ class Dataset:
         for j in tqdm(todo, disable=not progress, desc="statistics", unit="chunk"):
             chunk = self._chunks[j]
             positions = np.arange(self._first[j], self._first[j + 1])
-            records = itertools.tee(self.iter_replicates(positions))
-            table = statistics_table((record.genotypes for record in records[0]), length, populations, statistics,
-                                     loci=(record.locus for record in records[1]))
+            table = self._statistics_of(positions, statistics, per_bp)
             if array is None:  # the first chunk gives the names, hence the width of the array
                 derived = zarr.open_group(str(self.path), mode="a").require_group(DERIVED)
                 array = derived.create_array(array_path.name, shape=(int(self.metadata["n_replicates"]), len(table.names)),
