@@ -612,28 +612,26 @@ def _mosquito(p, migration_rate):
     )
 
 
-@register
-def mosquito_isolation() -> Scenario:
-    return Scenario(
-        "mosquito_isolation",
-        MOSQUITO_SAMPLES,
-        dict(MOSQUITO_PRIORS),
-        lambda p: _mosquito(p, 0.0),
-        "T1 Anopheles GN/BF split at T_split ~ U{200..399} (scaled k=10), no migration",
-        MOSQUITO_DEFAULTS,
-    )
+def _mosquito_pair(suffix, samples, priors, defaults, isolation_description, im_description):
+    """Register the two models of one reading of T1: ``mosquito_isolation<suffix>`` (no gene flow) and
+    ``mosquito_im<suffix>`` (symmetric migration m = 0.1 since the split), with the same samples, priors and
+    simulation defaults. Returns the two scenario factories."""
+    def isolation() -> Scenario:
+        return Scenario(f"mosquito_isolation{suffix}", samples, dict(priors), lambda p: _mosquito(p, 0.0),
+                        isolation_description, defaults)
+
+    def im() -> Scenario:
+        return Scenario(f"mosquito_im{suffix}", samples, {**priors, "m": Fixed(0.1)}, lambda p: _mosquito(p, p["m"]),
+                        im_description, defaults)
+
+    return register(isolation), register(im)
 
 
-@register
-def mosquito_im() -> Scenario:
-    return Scenario(
-        "mosquito_im",
-        MOSQUITO_SAMPLES,
-        {**MOSQUITO_PRIORS, "m": Fixed(0.1)},
-        lambda p: _mosquito(p, p["m"]),
-        "T1 Anopheles GN/BF split at T_split ~ U{200..399} (scaled k=10), symmetric migration 0.1 since",
-        MOSQUITO_DEFAULTS,
-    )
+mosquito_isolation, mosquito_im = _mosquito_pair(
+    "", MOSQUITO_SAMPLES, MOSQUITO_PRIORS, MOSQUITO_DEFAULTS,
+    "T1 Anopheles GN/BF split at T_split ~ U{200..399} (scaled k=10), no migration",
+    "T1 Anopheles GN/BF split at T_split ~ U{200..399} (scaled k=10), symmetric migration 0.1 since",
+)
 
 
 # -- TASKS.md T1 as the course's published numbers were obtained ------------------------------------------
@@ -645,30 +643,13 @@ def mosquito_im() -> Scenario:
 MOSQUITO_PUBLISHED_SAMPLES = {"GN": 82, "BF": 198}  # diploid individuals, as the course's tables had them
 
 
-@register
-def mosquito_isolation_published() -> Scenario:
-    return Scenario(
-        "mosquito_isolation_published",
-        MOSQUITO_PUBLISHED_SAMPLES,
-        dict(MOSQUITO_PRIORS),
-        lambda p: _mosquito(p, 0.0),
-        "T1 as in the course's reference tables: 560 haplotypes (diploid counts doubled), otherwise as "
-        "mosquito_isolation",
-        MOSQUITO_DEFAULTS,
-    )
-
-
-@register
-def mosquito_im_published() -> Scenario:
-    return Scenario(
-        "mosquito_im_published",
-        MOSQUITO_PUBLISHED_SAMPLES,
-        {**MOSQUITO_PRIORS, "m": Fixed(0.1)},
-        lambda p: _mosquito(p, p["m"]),
-        "T1 as in the course's reference tables: 560 haplotypes (diploid counts doubled), otherwise as "
-        "mosquito_im",
-        MOSQUITO_DEFAULTS,
-    )
+mosquito_isolation_published, mosquito_im_published = _mosquito_pair(
+    "_published", MOSQUITO_PUBLISHED_SAMPLES, MOSQUITO_PRIORS, MOSQUITO_DEFAULTS,
+    "T1 as in the course's reference tables: 560 haplotypes (diploid counts doubled), otherwise as "
+    "mosquito_isolation",
+    "T1 as in the course's reference tables: 560 haplotypes (diploid counts doubled), otherwise as "
+    "mosquito_im",
+)
 
 
 # -- TASKS.md T1, the alternative reading: an "older split" -----------------------------------------------
@@ -691,30 +672,13 @@ MOSQUITO_OLDER_SPLIT_PRIORS = {
 }
 
 
-@register
-def mosquito_isolation_older_split() -> Scenario:
-    return Scenario(
-        "mosquito_isolation_older_split",
-        MOSQUITO_SAMPLES,
-        dict(MOSQUITO_OLDER_SPLIT_PRIORS),
-        lambda p: _mosquito(p, 0.0),
-        "T1 alternative reading (older split): sizes 7,500/15,000/5,000, μ 3.5e-7, r 1.45e-6, "
-        "T_split ~ U{200..399} scaled generations, no migration",
-        MOSQUITO_OLDER_SPLIT_DEFAULTS,
-    )
-
-
-@register
-def mosquito_im_older_split() -> Scenario:
-    return Scenario(
-        "mosquito_im_older_split",
-        MOSQUITO_SAMPLES,
-        {**MOSQUITO_OLDER_SPLIT_PRIORS, "m": Fixed(0.1)},
-        lambda p: _mosquito(p, p["m"]),
-        "T1 alternative reading (older split): sizes 7,500/15,000/5,000, μ 3.5e-7, r 1.45e-6, "
-        "T_split ~ U{200..399} scaled generations, symmetric migration 0.1 since",
-        MOSQUITO_OLDER_SPLIT_DEFAULTS,
-    )
+mosquito_isolation_older_split, mosquito_im_older_split = _mosquito_pair(
+    "_older_split", MOSQUITO_SAMPLES, MOSQUITO_OLDER_SPLIT_PRIORS, MOSQUITO_OLDER_SPLIT_DEFAULTS,
+    "T1 alternative reading (older split): sizes 7,500/15,000/5,000, μ 3.5e-7, r 1.45e-6, "
+    "T_split ~ U{200..399} scaled generations, no migration",
+    "T1 alternative reading (older split): sizes 7,500/15,000/5,000, μ 3.5e-7, r 1.45e-6, "
+    "T_split ~ U{200..399} scaled generations, symmetric migration 0.1 since",
+)
 
 
 # -- TASKS.md T2: flagship, three competing scenarios for two populations --------------------------------
