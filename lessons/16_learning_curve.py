@@ -135,7 +135,26 @@ from popsim.features.haplotypes import distance_profiles  # noqa: E402
 n_loci = dataset.settings["n_loci"]
 profile_path = dataset_dir / "distance_profiles.npy"
 profile_shape = (len(dataset), n_loci * 2 * per_population, 2 * per_population, 1)
-if not (profile_path.exists() and np.load(profile_path, mmap_mode="r").shape == profile_shape):
+
+
+def cached_profiles(path, shape):
+    """The profile file at ``path`` if it holds ``shape`` float16 values; None (with one line saying why) if
+    it is missing, unreadable (truncated, not a .npy) or of another shape — then it is computed again."""
+    if not path.exists():
+        return None
+    try:
+        cached = np.load(path, mmap_mode="r")
+    except (OSError, ValueError, EOFError) as error:   # truncated, empty, not a .npy
+        print(f"{path}: not a readable profile file ({error}); computing it again")
+        return None
+    if cached.shape != shape or cached.dtype != np.float16:
+        print(f"{path}: holds {cached.dtype} {cached.shape}, expected float16 {shape}; computing it again")
+        return None
+    return cached
+
+
+profiles = cached_profiles(profile_path, profile_shape)   # read from disk as batches need them
+if profiles is None:
     start = time.perf_counter()
     partial = profile_path.with_name("distance_profiles.partial.npy")   # renamed when complete
     out = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float16, shape=profile_shape)
@@ -145,7 +164,7 @@ if not (profile_path.exists() and np.load(profile_path, mmap_mode="r").shape == 
     del out
     partial.rename(profile_path)
     timings["profiles"] = time.perf_counter() - start
-profiles = np.load(profile_path, mmap_mode="r")   # read from disk as batches need them
+    profiles = np.load(profile_path, mmap_mode="r")
 print(f"distance profiles {profiles.shape[1:]} per replicate in {profile_path.name}")
 
 # %% [markdown]
