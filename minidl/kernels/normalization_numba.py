@@ -5,7 +5,10 @@ Arrays are viewed as ``(M, C)``: every axis but the channel flattened into rows.
 rows into ``T`` fixed blocks, each thread summing its blocks into a private row of a ``(T, C)`` float64
 buffer allocated outside ``prange``; the blocks are then added in order, so the result does not depend
 on the number of threads. Statistics use float64 accumulators and a per-channel shift (the first row),
-so the one-pass variance ``E[(x−s)²] − E[x−s]²`` does not cancel catastrophically.
+so the one-pass variance ``E[(x−s)²] − E[x−s]²`` does not cancel catastrophically. Each block sums
+into local arrays, written to its row at the end: accumulators in rows of the buffer itself may alias
+the input for the compiler, which then keeps them in memory (measured on R0's 156 MB batch-norm input,
+2 threads: statistics 6.3 → 5.1 ms, backward sums 6.5 → 5.3 ms; a plain copy of the array 7.5 ms).
 
 Small arrays (fewer than ``SERIAL_BELOW`` elements, e.g. batch norm after a Dense layer) run on one
 thread: starting and synchronising a thread team costs more than their whole computation (measured with
@@ -43,23 +46,39 @@ def _threads_for(size):
 
 
 @njit(parallel=True, cache=True)
-def _sums(u2, v2, u_shift, v_shift, v_scale, T, part_s, part_q):
-    """Per channel, per block t: ``Σ (u − u_shift)`` and ``Σ (u − u_shift)·(v − v_shift)·v_scale``.
-
-    Statistics: ``u = v = x``, shifts = first row, scale 1 → ``Σ d``, ``Σ d²``.
-    Backward:   ``u = dy`` (no shift), ``v = x``, ``v_shift = μ``, ``v_scale = 1/σ`` → ``Σ dy``, ``Σ dy·x̂``.
-    """
-    M, C = u2.shape
+def _stat_sums(x2, shift, T, part_s, part_q):
+    """Per channel, per block ``t`` of rows: ``Σ d`` and ``Σ d²``, ``d = x − shift`` (float64)."""
+    M, C = x2.shape
     step = (M + T - 1) // T
     for t in prange(T):
-        for k in range(C):
-            part_s[t, k] = 0.0
-            part_q[t, k] = 0.0
+        s = np.zeros(C)   # per block (T of them), not per row: local, so kept in registers (module docstring)
+        q = np.zeros(C)
         for r in range(t * step, min(M, (t + 1) * step)):
             for k in range(C):
-                d = np.float64(u2[r, k]) - u_shift[k]
-                part_s[t, k] += d
-                part_q[t, k] += d * (np.float64(v2[r, k]) - v_shift[k]) * v_scale[k]
+                d = np.float64(x2[r, k]) - shift[k]
+                s[k] += d
+                q[k] += d * d
+        for k in range(C):
+            part_s[t, k] = s[k]
+            part_q[t, k] = q[k]
+
+
+@njit(parallel=True, cache=True)
+def _backward_sums(dy2, x2, mean, T, part_s, part_q):
+    """Per channel, per block ``t`` of rows: ``Σ dy`` and ``Σ dy·(x − μ)`` (float64; times ``1/σ`` after)."""
+    M, C = x2.shape
+    step = (M + T - 1) // T
+    for t in prange(T):
+        s = np.zeros(C)
+        q = np.zeros(C)
+        for r in range(t * step, min(M, (t + 1) * step)):
+            for k in range(C):
+                d = np.float64(dy2[r, k])
+                s[k] += d
+                q[k] += d * (np.float64(x2[r, k]) - mean[k])
+        for k in range(C):
+            part_s[t, k] = s[k]
+            part_q[t, k] = q[k]
 
 
 @njit(parallel=True, cache=True)
@@ -87,7 +106,7 @@ def batchnorm_stats(x2):
     T, s, q = _blocks(M, C)
     shift = x2[0].astype(np.float64)
     with _threads_for(x2.size):
-        _sums(x2, x2, shift, shift, np.ones(C), T, s, q)
+        _stat_sums(x2, shift, T, s, q)
     ms = s.sum(axis=0) / M
     var = np.maximum(q.sum(axis=0) / M - ms * ms, 0.0)
     return shift + ms, var
@@ -111,8 +130,8 @@ def batchnorm_backward_sums(dy2, x2, mean, inv_std):
     M, C = x2.shape
     T, s, q = _blocks(M, C)
     with _threads_for(x2.size):
-        _sums(dy2, x2, np.zeros(C), np.asarray(mean, np.float64), np.asarray(inv_std, np.float64), T, s, q)
-    return s.sum(axis=0), q.sum(axis=0)
+        _backward_sums(dy2, x2, np.asarray(mean, np.float64), T, s, q)
+    return s.sum(axis=0), q.sum(axis=0) * np.asarray(inv_std, np.float64)
 
 
 def batchnorm_backward_input(dy2, x2, mean, inv_std, scale, sum_dy, sum_dy_xhat):

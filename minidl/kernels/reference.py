@@ -294,6 +294,26 @@ def batchnorm_backward_input(dy2, x2, mean, inv_std, scale, sum_dy, sum_dy_xhat)
     return (scale * (dy2 - sum_dy / M - xhat * (sum_dy_xhat / M))).astype(dy2.dtype, copy=False)
 
 
+
+def batchnorm_max_pool2d_forward(x, scale, shift, pool, strides, pads):
+    """A batch norm's affine, then max pooling (a training block BN → MaxPool): ``(y, arg)`` of
+    :func:`max_pool2d_forward` on ``x·scale + shift`` (:func:`batchnorm_apply` per channel); x ``(N, H, W, C)``."""
+    xn = batchnorm_apply(x.reshape(-1, x.shape[-1]), scale, shift).reshape(x.shape)
+    return max_pool2d_forward(xn, pool, strides, pads)
+
+
+def batchnorm_max_pool2d_backward(dy, arg, x, mean, inv_std, scale, pool, strides, pads):
+    """Backward of :func:`batchnorm_max_pool2d_forward` in training mode (batch statistics ``mean``,
+    ``inv_std``): the pooling's gradient ``dy_bn`` (:func:`max_pool2d_backward`), then the batch norm's sums
+    and input gradient. Returns ``(dx, Σ dy_bn, Σ dy_bn·x̂)`` — dx ``(N, H, W, C)``, the sums float64 ``(C,)``
+    (the gradients of β and γ)."""
+    C = x.shape[-1]
+    dbn = max_pool2d_backward(dy, arg, x.shape, pool, strides, pads).reshape(-1, C)
+    x2 = x.reshape(-1, C)
+    sum_dy, sum_dy_xhat = batchnorm_backward_sums(dbn, x2, mean, inv_std)
+    dx = batchnorm_backward_input(dbn, x2, mean, inv_std, scale, sum_dy, sum_dy_xhat)
+    return dx.reshape(x.shape), sum_dy, sum_dy_xhat
+
 def conv_inference(x, w, b, strides, pads, activation, pool=None, affine=None):
     """Inference forward of a conv block, step by step: :func:`conv_bias_activation`, then the optional
     per-channel affine (batch norm with moving statistics, :func:`batchnorm_apply`) and pooling, in the
@@ -321,4 +341,5 @@ __all__ = ["all_finite", "matmul", "weight_gradient",
            "conv2d_forward", "conv2d_backward", "conv2d_backward_weights", "conv2d_backward_input",
            "bias_act_forward", "relu_backward", "conv_inference",
            "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
-           "batchnorm_stats", "batchnorm_apply", "batchnorm_backward_sums", "batchnorm_backward_input"]
+           "batchnorm_stats", "batchnorm_apply", "batchnorm_backward_sums", "batchnorm_backward_input",
+           "batchnorm_max_pool2d_forward", "batchnorm_max_pool2d_backward"]

@@ -1,0 +1,175 @@
+"""Fused training block: batch normalisation → max pooling, forward and backward, numba-parallel.
+
+Part of the fast kernel family (:meth:`~minidl.kernels.contract.KernelFamily.batchnorm_max_pool2d_forward`
+and ``…_backward``); same results, to float rounding, as :func:`minidl.kernels.reference.batchnorm_max_pool2d_forward`
+/ ``…_backward``, which compose the unfused functions (``tests/minidl/test_bnpool.py``). Which layers form a
+block in a training step is decided by :mod:`minidl.training_plan`.
+
+Why fuse
+--------
+In benchmark R0 a batch norm and a 2 × 2 max pooling follow a convolution whose output ``x`` is
+64 × 48 × 398 × 32 floats (156 MB). Run one after the other, the training step passes over that size
+about eleven times: statistics (read x), normalise (read x, write x̂·γ + β), pool (read it, write a
+quarter + argmax); backward: pool (write the sparse dy of the batch norm), the two sums (read it and x),
+dx (read both, write dx). Fused:
+
+* forward: the statistics (one read of ``x``, :func:`~.normalization_numba.batchnorm_stats`), then one pass
+  that normalises each window while it is in registers and writes only the pooled output and the argmax —
+  the normalised array is never written;
+* backward: the pooled gradient ``dy`` reaches only the winner of each window, so BN's two sums
+  ``Σ dy_bn`` and ``Σ dy_bn·x̂`` run over the pooled cells (``dy`` and the winners' ``x``); then one dense
+  pass writes ``dx = scale·(dy_bn − Σdy_bn/M) + (x − μ)·β′`` (``β′ = −scale·inv_std·Σdy_bn·x̂/M``), with
+  ``dy_bn`` read from ``dy`` where ``arg`` names the cell, 0 elsewhere.
+
+Fused when the windows tile the input (stride = pool size, no padding; cells past the last whole window,
+odd sizes, get no window and a zero ``dy_bn``); any other geometry runs the unfused functions (the same
+results).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from . import workspace
+from .geometry import output_hw
+from .normalization_numba import (_BLOCKS, _threads_for, batchnorm_apply, batchnorm_backward_input,
+                                  batchnorm_backward_sums)
+from .pooling_numba import max_pool2d_backward, max_pool2d_forward
+
+
+@njit(parallel=True, cache=True)
+def _forward_tiled(x, scale, shift, ph, pw, y, arg):
+    """``y[n,i,j,k] = max`` over the window ``(i·ph + a, j·pw + c)`` of ``x·scale[k] + shift[k]``, and its
+    position ``a·pw + c`` in ``arg`` (strict ``>`` from −∞: the first maximum, as the unfused pooling).
+    Parallel over pooled rows ``(n, i)``."""
+    N, Ho, Wo, C = y.shape
+    for r in prange(N * Ho):
+        n = r // Ho
+        i = r - n * Ho
+        for j in range(Wo):
+            yo = y[n, i, j]
+            ao = arg[n, i, j]
+            for k in range(C):
+                yo[k] = -np.inf
+                ao[k] = 0
+            for a in range(ph):
+                for c in range(pw):
+                    xr = x[n, i * ph + a, j * pw + c]
+                    idx = a * pw + c
+                    for k in range(C):   # selects, not branches: vectorised over channels
+                        v = xr[k] * scale[k] + shift[k]
+                        best = yo[k]
+                        take = v > best
+                        yo[k] = v if take else best
+                        ao[k] = idx if take else ao[k]
+
+
+@njit(parallel=True, cache=True)
+def _sums_at_winners(dy, arg, x, mean, pw, ph, T, part_s, part_q):
+    """Per block ``t`` of pooled rows, per channel: ``Σ dy`` and ``Σ dy·(x_win − μ)``, ``x_win`` the winner of
+    each window (float64). The accumulators are local arrays per block (16 blocks, not per row): kept in
+    registers, where rows of ``part_*`` could alias ``x`` for the compiler."""
+    N, Ho, Wo, C = dy.shape
+    R = N * Ho
+    step = (R + T - 1) // T
+    for t in prange(T):
+        s = np.zeros(C)
+        q = np.zeros(C)
+        for r in range(t * step, min(R, (t + 1) * step)):
+            n = r // Ho
+            i = r - n * Ho
+            for j in range(Wo):
+                for k in range(C):
+                    idx = arg[n, i, j, k]
+                    a = idx // pw
+                    d = np.float64(dy[n, i, j, k])
+                    s[k] += d
+                    q[k] += d * (np.float64(x[n, i * ph + a, j * pw + idx - a * pw, k]) - mean[k])
+        for k in range(C):
+            part_s[t, k] = s[k]
+            part_q[t, k] = q[k]
+
+
+@njit(parallel=True, cache=True)
+def _dx_tiled(dy, arg, x, mean, alpha, beta, gamma, zero, ph, pw, dx):
+    """``dx = u·α + (x − μ)·β + γ`` per channel, ``u = dy`` of the cell's window where ``arg`` names the cell,
+    else ``zero`` (0 in dx's dtype; also for cells in no window). The terms and their order are those of the unfused
+    :func:`~.normalization_numba._affine` on the unfused pooling's ``dy_bn``. Parallel over input rows."""
+    N, H, W, C = x.shape
+    Ho, Wo = dy.shape[1], dy.shape[2]
+    for r in prange(N * H):
+        n = r // H
+        p = r - n * H
+        i = p // ph
+        a = p - i * ph
+        for q in range(W):
+            j = q // pw
+            xr = x[n, p, q]
+            out = dx[n, p, q]
+            if i < Ho and j < Wo:
+                idx = a * pw + (q - j * pw)
+                dr = dy[n, i, j]
+                ar = arg[n, i, j]
+                for k in range(C):
+                    u = dr[k] if ar[k] == idx else zero
+                    out[k] = u * alpha[k] + (xr[k] - mean[k]) * beta[k] + gamma[k]
+            else:
+                for k in range(C):
+                    out[k] = zero * alpha[k] + (xr[k] - mean[k]) * beta[k] + gamma[k]
+
+
+def _tiles(pool, strides, pads):
+    return tuple(strides) == tuple(pool) and not any(pads)
+
+
+def batchnorm_max_pool2d_forward(x, scale, shift, pool, strides, pads):
+    """Same as :func:`minidl.kernels.reference.batchnorm_max_pool2d_forward`: ``(y, arg)``, in one pass over
+    ``x`` when the windows tile it (module docstring)."""
+    x = np.ascontiguousarray(x)
+    dt = x.dtype
+    if not _tiles(pool, strides, pads):
+        C = x.shape[-1]
+        xn = batchnorm_apply(x.reshape(-1, C), scale, shift).reshape(x.shape)
+        return max_pool2d_forward(xn, pool, strides, pads)
+    Ho, Wo = output_hw(x.shape, pool, strides, pads)
+    y = workspace.empty((x.shape[0], Ho, Wo, x.shape[3]), dt)
+    arg = workspace.empty(y.shape, np.int32)
+    with _threads_for(x.size):
+        _forward_tiled(x, np.asarray(scale, dt), np.asarray(shift, dt), pool[0], pool[1], y, arg)
+    return y, arg
+
+
+def batchnorm_max_pool2d_backward(dy, arg, x, mean, inv_std, scale, pool, strides, pads):
+    """Same as :func:`minidl.kernels.reference.batchnorm_max_pool2d_backward`: ``(dx, Σ dy_bn, Σ dy_bn·x̂)``;
+    the sums over the pooled cells, then one dense pass (module docstring)."""
+    x = np.ascontiguousarray(x)
+    dt = x.dtype
+    dy = np.ascontiguousarray(dy, dtype=dt)
+    arg = np.ascontiguousarray(arg)
+    C = x.shape[-1]
+    mean = np.asarray(mean, np.float64)
+    inv_std = np.asarray(inv_std, np.float64)
+    if not _tiles(pool, strides, pads):
+        dbn = max_pool2d_backward(dy, arg, x.shape, pool, strides, pads).reshape(-1, C)
+        x2 = x.reshape(-1, C)
+        sum_dy, sum_dy_xhat = batchnorm_backward_sums(dbn, x2, mean, inv_std)
+        dx = batchnorm_backward_input(dbn, x2, mean, inv_std, scale, sum_dy, sum_dy_xhat)
+        return dx.reshape(x.shape), sum_dy, sum_dy_xhat
+    rows = dy.shape[0] * dy.shape[1]
+    T = max(1, min(_BLOCKS, rows))
+    part_s, part_q = np.empty((T, C)), np.empty((T, C))
+    with _threads_for(x.size):
+        _sums_at_winners(dy, arg, x, mean, pool[1], pool[0], T, part_s, part_q)
+    sum_dy, sum_dy_xhat = part_s.sum(axis=0), part_q.sum(axis=0) * inv_std
+    M = x.size // C
+    scale = np.asarray(scale, np.float64)
+    a, c = sum_dy / M, sum_dy_xhat / M
+    dx = workspace.empty(x.shape, dt)
+    with _threads_for(x.size):
+        _dx_tiled(dy, arg, x, mean.astype(dt), scale.astype(dt), (-scale * c * inv_std).astype(dt),
+                  (-scale * a).astype(dt), dt.type(0), pool[0], pool[1], dx)
+    return dx, sum_dy, sum_dy_xhat
+
+
+__all__ = ["batchnorm_max_pool2d_forward", "batchnorm_max_pool2d_backward"]
