@@ -30,6 +30,7 @@ thread-dependent order) — see "Reproducibility, exactly" in README.md.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -46,6 +47,7 @@ from . import kernels as _kernels
 from . import losses as _losses
 from . import metrics as _metrics
 from . import optimizers as _optimizers
+from . import training_plan as _training_plan
 from .activations import SigmoidFunction, SoftmaxFunction
 from .layers.base import Input, Layer, layer_class
 
@@ -149,13 +151,21 @@ class BaseModel:
         ``sample_weight`` weighs the loss of each sample: ``Σ wᵢ·ℓᵢ / N`` (Keras's reduction).
         """
         self._require_compiled("compute_gradients")
-        y_pred = self.forward(x, training=training)
+        return self._gradients(x, y, training, sample_weight, self.forward, self.backward)
+
+    def _gradients(self, x, y, training, sample_weight, forward, backward):
+        y_pred = forward(x, training=training)
         value, dy, from_logits = self._loss_and_grad(y, y_pred, sample_weight)
-        self.backward(dy, from_logits=from_logits, need_input_gradient=False)
+        backward(dy, from_logits=from_logits, need_input_gradient=False)
         return value + self._regularization_loss(), y_pred
 
+    def _training_passes(self):
+        """``(forward, backward)`` of a training step (``fit``, ``train_on_batch``): :meth:`forward` and
+        :meth:`backward`, unless a model runs fused blocks of layers there (:mod:`minidl.training_plan`)."""
+        return self.forward, self.backward
+
     def _train_step(self, x, y, sample_weight=None):
-        loss, y_pred = self.compute_gradients(x, y, training=True, sample_weight=sample_weight)
+        loss, y_pred = self._gradients(x, y, True, sample_weight, *self._training_passes())
         self.optimizer.apply(self._trainable_variables())
         return loss, [m.values(y, y_pred) for m in self.metrics]  # metrics are not weighted (as Keras)
 
@@ -600,10 +610,19 @@ class Sequential(BaseModel):
     # ---------------------------------------------------------------- passes
     def forward(self, x, training=False):
         """Run ``x`` through every layer and return the output."""
+        return self._forward(self.layers, x, training=training)
+
+    def _forward(self, steps, x, training=False):
         a = self.input_layer.forward(x) if self.input_layer is not None else x
-        for layer in self.layers:
-            a = layer.forward(a, training=training)
+        for step in steps:
+            a = step.forward(a, training=training)
         return a
+
+    def _training_passes(self):
+        """The forward and backward passes through the steps of :func:`minidl.training_plan.plan`: layers,
+        and fused blocks of them."""
+        steps = _training_plan.plan(self.layers)
+        return functools.partial(self._forward, steps), functools.partial(self._backward, steps)
 
     def _inference_forward(self, x):
         """The layers in inference mode, with the fused blocks of :func:`minidl.inference.plan`."""
@@ -618,17 +637,19 @@ class Sequential(BaseModel):
         ``∂L/∂input``; with ``need_input_gradient=False`` a first layer that can skip computing it
         (convolutions: ``compute_input_gradient``) does so, and None is returned.
         """
-        first = self.layers[0]
+        return self._backward(self.layers, dy, from_logits, need_input_gradient)
+
+    def _backward(self, steps, dy, from_logits=False, need_input_gradient=True):
+        first = steps[0]
         skip = not need_input_gradient and hasattr(first, "compute_input_gradient")
         if skip:
             keep, first.compute_input_gradient = first.compute_input_gradient, False
         try:
-            layers = self.layers
             if from_logits:
-                dy = layers[-1].backward_linear(dy)
-                layers = layers[:-1]
-            for layer in reversed(layers):
-                dy = layer.backward(dy)
+                dy = steps[-1].backward_linear(dy)
+                steps = steps[:-1]
+            for step in reversed(steps):
+                dy = step.backward(dy)
         finally:
             if skip:
                 first.compute_input_gradient = keep

@@ -73,12 +73,18 @@ class BatchNormalization(Layer):
 
     def forward(self, x, training=False):
         x = self._check_input(x).astype(self.dtype, copy=False)
-        K = _kernels.active()
-        C = x.shape[-1]
-        x2 = x.reshape(-1, C)
+        x2 = x.reshape(-1, x.shape[-1])
+        scale, shift = self._statistics(x2, training)
+        self._x2, self._shape = x2, x.shape
+        return _kernels.active().batchnorm_apply(x2, scale, shift).reshape(x.shape)
+
+    def _statistics(self, x2, training):
+        """The statistics of a forward pass on ``x2`` ``(M, C)``: batch statistics (and the moving averages
+        updated) in training mode, the moving ones otherwise. Keeps μ, 1/σ and the scale for backward;
+        returns ``(scale, shift)`` of ``y = x·scale + shift``."""
         self._training = bool(training) and self.trainable
         if self._training:
-            mean, var = K.batchnorm_stats(x2)
+            mean, var = _kernels.active().batchnorm_stats(x2)
             m = self.momentum
             p = self.params
             p["moving_mean"][...] = p["moving_mean"] * m + mean * (1 - m)
@@ -87,8 +93,8 @@ class BatchNormalization(Layer):
             mean = self.params["moving_mean"].astype(np.float64)
             var = self.params["moving_variance"].astype(np.float64)
         inv_std, scale, shift = self._affine(mean, var)
-        self._x2, self._mean, self._inv_std, self._scale, self._shape = x2, mean, inv_std, scale, x.shape
-        return K.batchnorm_apply(x2, scale, shift).reshape(x.shape)
+        self._mean, self._inv_std, self._scale = mean, inv_std, scale
+        return scale, shift
 
     def _affine(self, mean, var):
         """``(1/sqrt(σ² + ε), scale, shift)`` of ``y = x·scale + shift``: ``scale = γ/sqrt(σ² + ε)``,
@@ -110,16 +116,20 @@ class BatchNormalization(Layer):
         K = _kernels.active()
         dy2 = dy.reshape(self._x2.shape)
         sum_dy, sum_dy_xhat = K.batchnorm_backward_sums(dy2, self._x2, self._mean, self._inv_std)
-        if self.scale:
-            self._store_grad("gamma", sum_dy_xhat)
-        if self.center:
-            self._store_grad("beta", sum_dy)
+        self._store_sums(sum_dy, sum_dy_xhat)
         if self._training:
             dx2 = K.batchnorm_backward_input(dy2, self._x2, self._mean, self._inv_std, self._scale,
                                              sum_dy, sum_dy_xhat)
         else:
             dx2 = K.batchnorm_apply(dy2.astype(self._x2.dtype, copy=False), self._scale, np.zeros_like(self._scale))
         return dx2.reshape(self._shape)
+
+    def _store_sums(self, sum_dy, sum_dy_xhat):
+        """The parameter gradients from backward's two sums: ``∂L/∂γ = Σ dy·x̂``, ``∂L/∂β = Σ dy``."""
+        if self.scale:
+            self._store_grad("gamma", sum_dy_xhat)
+        if self.center:
+            self._store_grad("beta", sum_dy)
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,

@@ -1,0 +1,101 @@
+"""The training plan: which consecutive layers a training step (``fit``, ``train_on_batch``) runs as one block.
+
+A training step needs every value its backward pass reads, but not every layer's output: after a batch
+norm → max pooling pair only the pooled output goes on. ``Sequential``'s training step asks :func:`plan` for
+its layers grouped into **steps**, and runs its forward pass through them in order and its backward pass in
+reverse. A step is a layer, run as usual, or a :class:`BatchNormMaxPool`:
+
+    BatchNormalization (trainable) → MaxPooling1D/2D
+
+computed by the kernel family's
+:meth:`~minidl.kernels.contract.KernelFamily.batchnorm_max_pool2d_forward` and ``…_backward``: batch
+statistics in one pass, then the normalised values are pooled while in registers, so the normalised array
+(for benchmark R0's first block, 156 MB per batch) is never written; backward takes the batch norm's two
+sums over the pooling's winners only and writes ``dx`` in one pass (:mod:`minidl.kernels.bnpool_numba`).
+Results equal the layers run one by one to float rounding (the sums add the same terms in another order;
+the forward values are the same bits): the batch statistics are those of the batch norm's input and the
+moving statistics are updated as in :meth:`BatchNormalization.forward` (``tests/minidl/test_bnpool.py``).
+
+Scope, as :mod:`minidl.inference`: only the training step is planned. ``model.forward(x, training=True)``,
+``model.backward``, ``compute_gradients`` (and so :mod:`minidl.gradcheck`), :mod:`minidl.inspect` and a
+learner's own loop run layer by layer, so every layer keeps its output and the values its backward reads.
+Inside a block the batch norm's output exists only pooled, and the batch norm's own ``backward`` is not
+run (the block's is). A functional ``Model`` trains layer by layer.
+Set :data:`FUSE` to False to turn the planning off (for A/B timings).
+"""
+
+from __future__ import annotations
+
+from . import kernels as _kernels
+from .layers.normalization import BatchNormalization
+from .layers.pooling import MaxPooling1D, MaxPooling2D
+
+#: plan fused blocks in a training step (False: every layer on its own, as ``forward``)
+FUSE = True
+
+
+class BatchNormMaxPool:
+    """A batch norm followed by a max pooling layer, as one step of a training pass.
+
+    ``bn`` a built, trainable BatchNormalization; ``pool`` a built MaxPooling1D/2D taking its output. Has a
+    layer's ``forward(x, training)`` and ``backward(dy)``: in training mode the fused kernels; otherwise (or
+    for a batch norm frozen since the plan was made) the two layers in turn.
+    """
+
+    def __init__(self, bn, pool):
+        self.bn, self.pool = bn, pool
+        self.layers = (bn, pool)
+        self._fused = False
+
+    def forward(self, x, training=False):
+        """The pooling's output for ``x`` (the batch norm's input); updates the moving statistics in training."""
+        bn, pool = self.bn, self.pool
+        self._fused = bool(training) and bn.trainable
+        if not self._fused:
+            return pool.forward(bn.forward(x, training=training), training=training)
+        x = bn._check_input(x).astype(bn.dtype, copy=False)
+        pool._check_input(x)
+        scale, shift = bn._statistics(x.reshape(-1, x.shape[-1]), training)
+        self._x4 = x if pool.rank == 2 else x[:, None]
+        y, self._arg = _kernels.active().batchnorm_max_pool2d_forward(self._x4, scale, shift, *self._geometry())
+        return y if pool.rank == 2 else y[:, 0]
+
+    def backward(self, dy):
+        """``∂L/∂x`` from ``dy = ∂L/∂(pooled output)``; stores the batch norm's ``γ``, ``β`` gradients."""
+        bn, pool = self.bn, self.pool
+        if not self._fused:
+            return bn.backward(pool.backward(dy))
+        dy4 = dy if pool.rank == 2 else dy[:, None]
+        dx, sum_dy, sum_dy_xhat = _kernels.active().batchnorm_max_pool2d_backward(
+            dy4, self._arg, self._x4, bn._mean, bn._inv_std, bn._scale, *self._geometry())
+        bn._store_sums(sum_dy, sum_dy_xhat)
+        return dx if pool.rank == 2 else dx[:, 0]
+
+    def _geometry(self):
+        pool = self.pool
+        return pool._p2(), pool._s2(), pool._pads(pool.input_shape)
+
+    def __repr__(self):
+        return "BatchNormMaxPool(" + " → ".join(layer.name for layer in self.layers) + ")"
+
+
+def _block(first, second):
+    """The :class:`BatchNormMaxPool` of ``first`` → ``second``, or None if they do not form one."""
+    ok = (FUSE and type(first) is BatchNormalization and first.built and first.trainable
+          and type(second) in (MaxPooling1D, MaxPooling2D) and second.built)
+    return BatchNormMaxPool(first, second) if ok else None
+
+
+def plan(layers) -> list:
+    """The steps of a training pass through ``layers`` (a chain: each layer's input is the previous one's
+    output): layers, with :class:`BatchNormMaxPool` in place of each fusable pair (module docstring)."""
+    layers = list(layers)
+    steps, i = [], 0
+    while i < len(layers):
+        block = _block(layers[i], layers[i + 1] if i + 1 < len(layers) else None)
+        steps.append(block if block is not None else layers[i])
+        i += 2 if block is not None else 1
+    return steps
+
+
+__all__ = ["FUSE", "BatchNormMaxPool", "plan"]
