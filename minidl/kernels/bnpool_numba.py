@@ -66,10 +66,11 @@ def _forward_tiled(x, scale, shift, ph, pw, y, arg):
 
 
 @njit(parallel=True, cache=True)
-def _sums_at_winners(dy, arg, x, mean, pw, ph, T, part_s, part_q):
+def _sums_at_winners(dy, arg, x, mean, ph, pw, T, part_s, part_q):
     """Per block ``t`` of pooled rows, per channel: ``Σ dy`` and ``Σ dy·(x_win − μ)``, ``x_win`` the winner of
-    each window (float64). The accumulators are local arrays per block (16 blocks, not per row): kept in
-    registers, where rows of ``part_*`` could alias ``x`` for the compiler."""
+    each window (float64). The windows' cells are read in order and the winner selected (``arg`` equal to the
+    cell's position), not gathered: unit-stride loads, vectorised over channels (a gather measured 2–3×
+    slower). The accumulators are local per block, as in :mod:`.normalization_numba`."""
     N, Ho, Wo, C = dy.shape
     R = N * Ho
     step = (R + T - 1) // T
@@ -80,12 +81,17 @@ def _sums_at_winners(dy, arg, x, mean, pw, ph, T, part_s, part_q):
             n = r // Ho
             i = r - n * Ho
             for j in range(Wo):
+                dr = dy[n, i, j]
+                ar = arg[n, i, j]
                 for k in range(C):
-                    idx = arg[n, i, j, k]
-                    a = idx // pw
-                    d = np.float64(dy[n, i, j, k])
-                    s[k] += d
-                    q[k] += d * (np.float64(x[n, i * ph + a, j * pw + idx - a * pw, k]) - mean[k])
+                    s[k] += np.float64(dr[k])
+                for a in range(ph):
+                    for c in range(pw):
+                        xr = x[n, i * ph + a, j * pw + c]
+                        idx = a * pw + c
+                        for k in range(C):
+                            d = np.float64(dr[k]) if ar[k] == idx else 0.0
+                            q[k] += d * (np.float64(xr[k]) - mean[k])
         for k in range(C):
             part_s[t, k] = s[k]
             part_q[t, k] = q[k]
@@ -160,7 +166,7 @@ def batchnorm_max_pool2d_backward(dy, arg, x, mean, inv_std, scale, pool, stride
     T = max(1, min(_BLOCKS, rows))
     part_s, part_q = np.empty((T, C)), np.empty((T, C))
     with _threads_for(x.size):
-        _sums_at_winners(dy, arg, x, mean, pool[1], pool[0], T, part_s, part_q)
+        _sums_at_winners(dy, arg, x, mean, pool[0], pool[1], T, part_s, part_q)
     sum_dy, sum_dy_xhat = part_s.sum(axis=0), part_q.sum(axis=0) * inv_std
     M = x.size // C
     scale = np.asarray(scale, np.float64)
