@@ -3,15 +3,20 @@
 A training step needs every value its backward pass reads, but not every layer's output: after a batch
 norm → max pooling pair only the pooled output goes on. ``Sequential``'s training step asks :func:`plan` for
 its layers grouped into **steps**, and runs its forward pass through them in order and its backward pass in
-reverse. A step is a layer, run as usual, or a :class:`BatchNormMaxPool`:
+reverse. A step is a layer, run as usual, or a block of two:
 
-    BatchNormalization (trainable) → MaxPooling1D/2D
+    BatchNormalization (trainable) → MaxPooling1D/2D        (:class:`BatchNormMaxPool`)
+    AveragePooling1D/2D → BatchNormalization (trainable)    (:class:`AvgPoolBatchNorm`)
 
-computed by the kernel family's
+The first is computed by the kernel family's
 :meth:`~minidl.kernels.contract.KernelFamily.batchnorm_max_pool2d_forward` and ``…_backward``: batch
 statistics in one pass, then the normalised values are pooled while in registers, so the normalised array
 (for benchmark R0's first block, 156 MB per batch) is never written; backward takes the batch norm's two
 sums over the pooling's winners only and writes ``dx`` in one pass (:mod:`minidl.kernels.bnpool_numba`).
+The second runs its forward as the two layers, and its backward writes the pooling's input gradient in one
+pass from the batch norm's output gradient
+(:meth:`~minidl.kernels.contract.KernelFamily.avg_pool2d_batchnorm_backward`), without storing the batch
+norm's input gradient.
 Results equal the layers run one by one to float rounding (the sums add the same terms in another order;
 the forward values are the same bits): the batch statistics are those of the batch norm's input and the
 moving statistics are updated as in :meth:`BatchNormalization.forward` (``tests/minidl/test_bnpool.py``).
@@ -19,8 +24,8 @@ moving statistics are updated as in :meth:`BatchNormalization.forward` (``tests/
 Scope, as :mod:`minidl.inference`: only the training step is planned. ``model.forward(x, training=True)``,
 ``model.backward``, ``compute_gradients`` (and so :mod:`minidl.gradcheck`), :mod:`minidl.inspect` and a
 learner's own loop run layer by layer, so every layer keeps its output and the values its backward reads.
-Inside a block the batch norm's output exists only pooled, and the batch norm's own ``backward`` is not
-run (the block's is). A functional ``Model`` trains layer by layer.
+Inside a :class:`BatchNormMaxPool` the batch norm's output exists only pooled; in both blocks the layers'
+own ``backward`` is not run (the block's is). A functional ``Model`` trains layer by layer.
 Set :data:`FUSE` to False to turn the planning off (for A/B timings).
 """
 
@@ -28,7 +33,7 @@ from __future__ import annotations
 
 from . import kernels as _kernels
 from .layers.normalization import BatchNormalization
-from .layers.pooling import MaxPooling1D, MaxPooling2D
+from .layers.pooling import AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D
 
 #: plan fused blocks in a training step (False: every layer on its own, as ``forward``)
 FUSE = True
@@ -79,16 +84,55 @@ class BatchNormMaxPool:
         return "BatchNormMaxPool(" + " → ".join(layer.name for layer in self.layers) + ")"
 
 
+class AvgPoolBatchNorm:
+    """An average pooling layer followed by a batch norm, as one step of a training pass.
+
+    Forward runs the two layers in turn (the batch norm keeps its input, the pooled output, for backward);
+    backward takes the batch norm's sums, then the kernel family's
+    :meth:`~minidl.kernels.contract.KernelFamily.avg_pool2d_batchnorm_backward` writes the pooling's input
+    gradient directly, in training mode (a batch norm in inference mode: the two layers' backward passes).
+    """
+
+    def __init__(self, pool, bn):
+        self.pool, self.bn = pool, bn
+        self.layers = (pool, bn)
+
+    def forward(self, x, training=False):
+        """The batch norm's output for ``x`` (the pooling's input)."""
+        return self.bn.forward(self.pool.forward(x, training=training), training=training)
+
+    def backward(self, dy):
+        """``∂L/∂x`` from ``dy = ∂L/∂(batch-norm output)``; stores the batch norm's ``γ``, ``β`` gradients."""
+        bn, pool = self.bn, self.pool
+        if not bn._training:
+            return pool.backward(bn.backward(dy))
+        K = _kernels.active()
+        dy2 = dy.reshape(bn._x2.shape)
+        sums = K.batchnorm_backward_sums(dy2, bn._x2, bn._mean, bn._inv_std)
+        bn._store_sums(*sums)
+        p4 = bn._x2.reshape(bn._shape if pool.rank == 2 else (bn._shape[0], 1, *bn._shape[1:]))
+        dx = K.avg_pool2d_batchnorm_backward(dy2.reshape(p4.shape), p4, bn._mean, bn._inv_std, bn._scale, *sums,
+                                             pool._x_shape, pool._p2(), pool._s2(), pool._pads(pool.input_shape))
+        return dx if pool.rank == 2 else dx[:, 0]
+
+    def __repr__(self):
+        return "AvgPoolBatchNorm(" + " → ".join(layer.name for layer in self.layers) + ")"
+
+
 def _block(first, second):
-    """The :class:`BatchNormMaxPool` of ``first`` → ``second``, or None if they do not form one."""
-    ok = (FUSE and type(first) is BatchNormalization and first.built and first.trainable
-          and type(second) in (MaxPooling1D, MaxPooling2D) and second.built)
-    return BatchNormMaxPool(first, second) if ok else None
+    """The block of ``first`` → ``second`` (:class:`BatchNormMaxPool`, :class:`AvgPoolBatchNorm`), or None."""
+    if not (FUSE and first is not None and second is not None and first.built and second.built):
+        return None
+    if type(first) is BatchNormalization and first.trainable and type(second) in (MaxPooling1D, MaxPooling2D):
+        return BatchNormMaxPool(first, second)
+    if type(first) in (AveragePooling1D, AveragePooling2D) and type(second) is BatchNormalization and second.trainable:
+        return AvgPoolBatchNorm(first, second)
+    return None
 
 
 def plan(layers) -> list:
     """The steps of a training pass through ``layers`` (a chain: each layer's input is the previous one's
-    output): layers, with :class:`BatchNormMaxPool` in place of each fusable pair (module docstring)."""
+    output): layers, with a block in place of each fusable pair (module docstring)."""
     layers = list(layers)
     steps, i = [], 0
     while i < len(layers):
@@ -98,4 +142,4 @@ def plan(layers) -> list:
     return steps
 
 
-__all__ = ["FUSE", "BatchNormMaxPool", "plan"]
+__all__ = ["FUSE", "AvgPoolBatchNorm", "BatchNormMaxPool", "plan"]

@@ -1,12 +1,13 @@
-"""Fused training block: batch normalisation → max pooling, forward and backward, numba-parallel.
+"""Fused training blocks of batch normalisation and pooling, forward and backward, numba-parallel.
 
-Part of the fast kernel family (:meth:`~minidl.kernels.contract.KernelFamily.batchnorm_max_pool2d_forward`
-and ``…_backward``); same results, to float rounding, as :func:`minidl.kernels.reference.batchnorm_max_pool2d_forward`
-/ ``…_backward``, which compose the unfused functions (``tests/minidl/test_bnpool.py``). Which layers form a
-block in a training step is decided by :mod:`minidl.training_plan`.
+Part of the fast kernel family (:meth:`~minidl.kernels.contract.KernelFamily.batchnorm_max_pool2d_forward`,
+``…_backward`` and :meth:`~minidl.kernels.contract.KernelFamily.avg_pool2d_batchnorm_backward`); same results,
+to float rounding, as the functions of the same names in :mod:`minidl.kernels.reference`, which compose the
+unfused functions (``tests/minidl/test_bnpool.py``). Which layers form a block in a training step is decided
+by :mod:`minidl.training_plan`.
 
-Why fuse
---------
+Batch norm → max pooling
+------------------------
 In benchmark R0 a batch norm and a 2 × 2 max pooling follow a convolution whose output ``x`` is
 64 × 48 × 398 × 32 floats (156 MB). Run one after the other, the training step passes over that size
 about eleven times: statistics (read x), normalise (read x, write x̂·γ + β), pool (read it, write a
@@ -17,13 +18,20 @@ dx (read both, write dx). Fused:
   that normalises each window while it is in registers and writes only the pooled output and the argmax —
   the normalised array is never written;
 * backward: the pooled gradient ``dy`` reaches only the winner of each window, so BN's two sums
-  ``Σ dy_bn`` and ``Σ dy_bn·x̂`` run over the pooled cells (``dy`` and the winners' ``x``); then one dense
-  pass writes ``dx = scale·(dy_bn − Σdy_bn/M) + (x − μ)·β′`` (``β′ = −scale·inv_std·Σdy_bn·x̂/M``), with
-  ``dy_bn`` read from ``dy`` where ``arg`` names the cell, 0 elsewhere.
+  ``Σ dy_bn`` and ``Σ dy_bn·x̂`` need only ``dy`` and the winners' ``x`` (one read of ``x``, ``dy`` and
+  ``arg`` a quarter of it); then one dense pass writes ``dx = scale·(dy_bn − Σdy_bn/M) + (x − μ)·β′``
+  (``β′ = −scale·inv_std·Σdy_bn·x̂/M``), with ``dy_bn`` read from ``dy`` where ``arg`` names the cell, 0
+  elsewhere. About five passes instead of eleven.
 
-Fused when the windows tile the input (stride = pool size, no padding; cells past the last whole window,
-odd sizes, get no window and a zero ``dy_bn``); any other geometry runs the unfused functions (the same
-results).
+Average pooling → batch norm
+----------------------------
+(Benchmark R1.) The batch norm normalises the pooled output; its backward's input gradient, pooled-sized,
+is only spread over the windows. :func:`avg_pool2d_batchnorm_backward` writes the pooling's ``dx``
+directly from the batch norm's ``dy`` (one pass), without storing the batch norm's input gradient.
+
+Fused when the windows tile the input (stride = pool size; no padding for max pooling; cells past the last
+whole window, odd sizes, get no window and a zero gradient); any other geometry runs the unfused functions
+(the same results).
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ from . import workspace
 from .geometry import output_hw
 from .normalization_numba import (_BLOCKS, _threads_for, batchnorm_apply, batchnorm_backward_input,
                                   batchnorm_backward_sums)
-from .pooling_numba import max_pool2d_backward, max_pool2d_forward
+from .pooling_numba import avg_pool2d_backward, max_pool2d_backward, max_pool2d_forward
 
 
 @njit(parallel=True, cache=True)
@@ -125,6 +133,37 @@ def _dx_tiled(dy, arg, x, mean, alpha, beta, gamma, zero, ph, pw, dx):
                     out[k] = zero * alpha[k] + (xr[k] - mean[k]) * beta[k] + gamma[k]
 
 
+@njit(parallel=True, cache=True)
+def _avg_dx_tiled(dy, p, mean, alpha, beta, gamma, ph, pw, top, left, dx):
+    """Average pooling → batch norm, backward in one pass: each cell of ``dx`` gets its window's batch-norm
+    input gradient ``dy·α + (p − μ)·β + γ`` (:func:`~.normalization_numba._affine`'s terms, in that order)
+    times ``1/count`` (:func:`~.pooling_numba._avg_pool_backward_tiled`'s); cells in no window get 0.
+    Windows tile the input (stride = pool size). Parallel over input rows ``(n, r)``."""
+    N, H, W, C = dx.shape
+    Ho, Wo = dy.shape[1], dy.shape[2]
+    for r in prange(N * H):
+        n = r // H
+        pr = r - n * H
+        i = (pr + top) // ph
+        p0 = max(i * ph - top, 0)
+        p1 = min(i * ph - top + ph, H)
+        for q in range(W):
+            j = (q + left) // pw
+            out = dx[n, pr, q]
+            if i < Ho and j < Wo:
+                q0 = max(j * pw - left, 0)
+                q1 = min(j * pw - left + pw, W)
+                inv = 1.0 / ((p1 - p0) * (q1 - q0))
+                dr = dy[n, i, j]
+                xr = p[n, i, j]
+                for k in range(C):
+                    t = dr[k] * alpha[k] + (xr[k] - mean[k]) * beta[k] + gamma[k]
+                    out[k] = t * inv
+            else:
+                for k in range(C):
+                    out[k] = 0.0
+
+
 def _tiles(pool, strides, pads):
     return tuple(strides) == tuple(pool) and not any(pads)
 
@@ -178,4 +217,26 @@ def batchnorm_max_pool2d_backward(dy, arg, x, mean, inv_std, scale, pool, stride
     return dx, sum_dy, sum_dy_xhat
 
 
-__all__ = ["batchnorm_max_pool2d_forward", "batchnorm_max_pool2d_backward"]
+def avg_pool2d_batchnorm_backward(dy, p, mean, inv_std, scale, sum_dy, sum_dy_xhat, x_shape, pool, strides, pads):
+    """Same as :func:`minidl.kernels.reference.avg_pool2d_batchnorm_backward`: the batch norm's input gradient
+    spread over the pooling windows in one pass, without storing it, when the windows tile (module docstring)."""
+    p = np.ascontiguousarray(p)
+    dt = p.dtype
+    dy = np.ascontiguousarray(dy, dtype=dt)
+    C = p.shape[-1]
+    if tuple(strides) != tuple(pool):
+        dbn = batchnorm_backward_input(dy.reshape(-1, C), p.reshape(-1, C), mean, inv_std, scale, sum_dy,
+                                       sum_dy_xhat)
+        return avg_pool2d_backward(dbn.reshape(p.shape), x_shape, pool, strides, pads)
+    M = p.size // C
+    scale = np.asarray(scale, np.float64)
+    inv_std = np.asarray(inv_std, np.float64)
+    a, c = np.asarray(sum_dy) / M, np.asarray(sum_dy_xhat) / M
+    dx = workspace.empty(x_shape, dt)
+    with _threads_for(dx.size):
+        _avg_dx_tiled(dy, p, np.asarray(mean, dt), scale.astype(dt), (-scale * c * inv_std).astype(dt),
+                      (-scale * a).astype(dt), pool[0], pool[1], pads[0], pads[2], dx)
+    return dx
+
+
+__all__ = ["batchnorm_max_pool2d_forward", "batchnorm_max_pool2d_backward", "avg_pool2d_batchnorm_backward"]

@@ -164,7 +164,7 @@ class KernelFamily(Protocol):
                                  scale: np.ndarray, sum_dy: np.ndarray, sum_dy_xhat: np.ndarray) -> np.ndarray:
         """Training-mode ``dx = scale·(dy − mean(dy) − x̂·mean(dy·x̂))`` (means over the M rows): ``(M, C)``."""
 
-    # ------------------------------------------------------------------------------------ batch norm → max pool
+    # ------------------------------------------------------------------------------------ pooling ↔ batch norm blocks
     def batchnorm_max_pool2d_forward(self, x: np.ndarray, scale: np.ndarray, shift: np.ndarray,
                                      pool: tuple[int, int], strides: tuple[int, int],
                                      pads: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -184,6 +184,17 @@ class KernelFamily(Protocol):
         norm's input, ``mean``/``inv_std`` its batch statistics). Returns ``(dx, Σ dy_bn, Σ dy_bn·x̂)``: dx of
         x's shape, the two sums float64 ``(C,)``. The fast family takes the sums over the pooled cells only
         (``dy_bn`` is zero off the winners) and writes dx in one pass, without ``dy_bn``.
+        """
+
+    def avg_pool2d_batchnorm_backward(self, dy: np.ndarray, p: np.ndarray, mean: np.ndarray, inv_std: np.ndarray,
+                                      scale: np.ndarray, sum_dy: np.ndarray, sum_dy_xhat: np.ndarray,
+                                      x_shape: tuple[int, int, int, int], pool: tuple[int, int],
+                                      strides: tuple[int, int], pads: tuple[int, int, int, int]) -> np.ndarray:
+        """A training block average pooling → batch norm, backward from the batch norm's ``dy`` and sums
+        (:meth:`batchnorm_backward_sums` of ``dy`` and ``p``, the pooled output it normalised, both
+        ``(N, Ho, Wo, C)``): :meth:`batchnorm_backward_input`, then :meth:`avg_pool2d_backward` → dx
+        ``(x_shape)``. The fast family writes dx in one pass where the windows tile, never the batch norm's
+        input gradient.
         """
 
 

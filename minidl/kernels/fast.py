@@ -11,7 +11,8 @@ functions of the modules that implement them:
 * :mod:`.pooling_numba` — max and average pooling;
 * :mod:`.fusion_numba` — a conv → batch norm → pooling block of inference in one pass;
 * :mod:`.normalization_numba` — the batch-normalisation passes;
-* :mod:`.bnpool_numba` — a batch norm → max pooling block of training, in fewer passes.
+* :mod:`.bnpool_numba` — training blocks batch norm → max pooling and average pooling → batch norm, in
+  fewer passes.
 
 Importing this module loads numba (and compiles, or loads from numba's cache, each kernel on first use).
 """
@@ -30,7 +31,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # the public functions of this family, gathered from the modules that implement them (see __all__ below)
 from . import reference
 from .blas import matmul, reduction_dot  # noqa: F401
-from .bnpool_numba import batchnorm_max_pool2d_backward, batchnorm_max_pool2d_forward  # noqa: F401
+from .bnpool_numba import (avg_pool2d_batchnorm_backward, batchnorm_max_pool2d_backward,  # noqa: F401
+                           batchnorm_max_pool2d_forward)
 from .checks import all_finite  # noqa: F401
 from .conv_numba import (activation_backward, bias_act_forward, conv2d_backward,  # noqa: F401
                          conv2d_backward_input, conv2d_backward_weights, conv2d_forward, conv_bias_activation,

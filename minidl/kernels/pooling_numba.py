@@ -3,8 +3,8 @@
 
 Checklist: ``parallel=True, cache=True``; forward ``prange`` over output rows ``(n, i)`` and backward
 ``prange`` over images ``n`` (overlapping windows scatter into the same image only, so one thread per
-image never races) — or, for max pooling whose windows tile the image (the usual stride = pool size),
-over input rows in gather form (each cell written once); innermost loop over channels (unit stride); no allocation inside ``prange``.
+image never races) — or, for windows that tile the image (the usual stride = pool size), over input
+rows in gather form (each cell written once); innermost loop over channels (unit stride); no allocation inside ``prange``.
 """
 
 from __future__ import annotations
@@ -109,6 +109,32 @@ def _max_pool_backward_tiled(dy, arg, ph, pw, top, left, dx):
                     dx[n, p, q, k] = 0.0
 
 
+@njit(parallel=True, cache=True)
+def _avg_pool_backward_tiled(dy, ph, pw, top, left, dx):
+    """Average pooling whose windows tile the image (stride = pool size), in gather form: every cell of ``dx``
+    is written once, ``dy/count`` of its window (``count`` its real cells; cells outside every window: 0).
+    Parallel over input rows ``(n, p)``; no zeroing pass, no scatter."""
+    N, H, W, C = dx.shape
+    Ho, Wo = dy.shape[1], dy.shape[2]
+    for r in prange(N * H):
+        n = r // H
+        p = r - n * H
+        i = (p + top) // ph
+        p0 = max(i * ph - top, 0)
+        p1 = min(i * ph - top + ph, H)
+        for q in range(W):
+            j = (q + left) // pw
+            if i < Ho and j < Wo:
+                q0 = max(j * pw - left, 0)
+                q1 = min(j * pw - left + pw, W)
+                inv = 1.0 / ((p1 - p0) * (q1 - q0))
+                for k in range(C):
+                    dx[n, p, q, k] = dy[n, i, j, k] * inv
+            else:
+                for k in range(C):
+                    dx[n, p, q, k] = 0.0
+
+
 _NO_ARG = np.zeros((1, 1, 1, 1), dtype=np.int32)
 
 
@@ -147,6 +173,9 @@ def avg_pool2d_backward(dy, x_shape, pool, strides, pads):
     """Same as the reference: each real cell receives ``dy / count``."""
     dy = np.ascontiguousarray(dy)
     dx = workspace.empty(x_shape, dy.dtype)
+    if tuple(strides) == tuple(pool):
+        _avg_pool_backward_tiled(dy, pool[0], pool[1], pads[0], pads[2], dx)
+        return dx
     _pool_backward(dy, _NO_ARG, pool[0], pool[1], strides[0], strides[1], pads[0], pads[2], False, dx)
     return dx
 

@@ -314,6 +314,15 @@ def batchnorm_max_pool2d_backward(dy, arg, x, mean, inv_std, scale, pool, stride
     dx = batchnorm_backward_input(dbn, x2, mean, inv_std, scale, sum_dy, sum_dy_xhat)
     return dx.reshape(x.shape), sum_dy, sum_dy_xhat
 
+
+def avg_pool2d_batchnorm_backward(dy, p, mean, inv_std, scale, sum_dy, sum_dy_xhat, x_shape, pool, strides, pads):
+    """Backward of a training block average pooling → batch norm, from the batch norm's ``dy`` ``(N, Ho, Wo, C)``
+    and its sums (:func:`batchnorm_backward_sums`): its input gradient (:func:`batchnorm_backward_input`, ``p``
+    the pooled output it normalised), then :func:`avg_pool2d_backward` → dx ``(x_shape)``."""
+    C = p.shape[-1]
+    dbn = batchnorm_backward_input(dy.reshape(-1, C), p.reshape(-1, C), mean, inv_std, scale, sum_dy, sum_dy_xhat)
+    return avg_pool2d_backward(dbn.reshape(p.shape), x_shape, pool, strides, pads)
+
 def conv_inference(x, w, b, strides, pads, activation, pool=None, affine=None):
     """Inference forward of a conv block, step by step: :func:`conv_bias_activation`, then the optional
     per-channel affine (batch norm with moving statistics, :func:`batchnorm_apply`) and pooling, in the
@@ -342,4 +351,4 @@ __all__ = ["all_finite", "matmul", "weight_gradient",
            "bias_act_forward", "relu_backward", "conv_inference",
            "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
            "batchnorm_stats", "batchnorm_apply", "batchnorm_backward_sums", "batchnorm_backward_input",
-           "batchnorm_max_pool2d_forward", "batchnorm_max_pool2d_backward"]
+           "batchnorm_max_pool2d_forward", "batchnorm_max_pool2d_backward", "avg_pool2d_batchnorm_backward"]

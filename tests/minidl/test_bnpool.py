@@ -1,12 +1,13 @@
-"""The fused training block batch norm → max pooling (``minidl.training_plan``, ``kernels/bnpool_numba.py``)
-computes what the two layers compute.
+"""The fused training blocks batch norm → max pooling and average pooling → batch norm
+(``minidl.training_plan``, ``kernels/bnpool_numba.py``) compute what the two layers compute.
 
-* kernels: ``fast.batchnorm_max_pool2d_forward`` has the bits of the fast family's unfused steps and equals
-  the reference; ``…_backward`` equals the reference (hypothesis: geometries that tile or not, odd sizes,
-  ties, float32/float64, one and two threads);
+* kernels: ``fast.batchnorm_max_pool2d_forward`` and ``fast.avg_pool2d_batchnorm_backward`` have the bits of
+  the fast family's unfused steps; they and ``fast.batchnorm_max_pool2d_backward`` equal the reference
+  (hypothesis: geometries that tile or not, odd sizes, padding, ties, negative and zero γ, float32/float64,
+  one and two threads);
 * model: training steps with the plan give the weights, moving statistics and losses of the layer-by-layer
   steps; the fused passes' float64 gradients equal ``compute_gradients`` and the numerical gradient; the plan
-  groups the layers it should, and only those.
+  groups the layers it should, and only those; the layer-by-layer passes are unchanged after fused training.
 """
 
 import numpy as np
@@ -75,6 +76,29 @@ def test_fused_batchnorm_max_pool_equals_the_unfused_steps_and_the_reference(g, 
     np.testing.assert_allclose(dx, dx_r, **tol)
 
 
+@settings(max_examples=60, deadline=None)
+@given(blocks(), st.sampled_from([1, 2]))
+def test_fused_avg_pool_batchnorm_backward_has_the_bits_of_the_unfused_steps_and_equals_the_reference(g, n_threads):
+    rng = np.random.default_rng(g["seed"])
+    geo = (g["pool"], g["strides"], g["pads"])
+    x_shape = (g["N"], g["H"], g["W"], g["C"])
+    p = REF.avg_pool2d_forward(rng.standard_normal(x_shape) * 2 + 5, *geo).astype(g["dtype"])   # the BN input
+    p2 = p.reshape(-1, g["C"])
+    mean, var = REF.batchnorm_stats(p2)
+    inv_std = 1 / np.sqrt(var + 1e-3)
+    scale = rng.choice([-1.5, 0.0, 0.7, 2.0], g["C"]) * inv_std
+    dy = rng.standard_normal(p.shape).astype(g["dtype"])
+    sums = REF.batchnorm_backward_sums(dy.reshape(-1, g["C"]), p2, mean, inv_std)
+    args = (dy, p, mean, inv_std, scale, *sums, x_shape, *geo)
+    with threads.limit_threads(n_threads):
+        dx = FAST.avg_pool2d_batchnorm_backward(*args)
+        dbn = FAST.batchnorm_backward_input(dy.reshape(-1, g["C"]), p2, mean, inv_std, scale, *sums)
+        unfused = FAST.avg_pool2d_backward(dbn.reshape(p.shape), x_shape, *geo)
+    assert dx.dtype == p.dtype and dx.shape == x_shape
+    np.testing.assert_array_equal(dx, unfused)
+    np.testing.assert_allclose(dx, REF.avg_pool2d_batchnorm_backward(*args), **TOL[g["dtype"]])
+
+
 @pytest.mark.parametrize("name", ["reference", "fast"])
 def test_batchnorm_max_pool_returns_new_arrays_and_leaves_its_arguments_unchanged(name):
     K = family(name)
@@ -92,14 +116,22 @@ def test_batchnorm_max_pool_returns_new_arrays_and_leaves_its_arguments_unchange
     np.testing.assert_array_equal(arg, arg_before)
 
 
-def _model(rank, dtype="float32", seed=0, **bn):
+def _model(kind, dtype="float32", seed=0, **bn):
+    """Conv → BN → MaxPool twice (``kind`` 2 or 1: 2-D or 1-D; the second pooling not tiling its input in
+    1-D), or (``"avg"``) Conv1D → AvgPool → BN twice (the second pooling with "same" padding)."""
     L = minidl
-    if rank == 2:
+    if kind == 2:
         body = [L.Input((9, 11, 2)), L.Conv2D(4, 3, activation="relu"), L.BatchNormalization(**bn),
-                L.MaxPooling2D(2), L.Conv2D(3, 2, activation="relu"), L.BatchNormalization(momentum=0.5), L.MaxPooling2D((1, 2))]
-    else:
+                L.MaxPooling2D(2), L.Conv2D(3, 2, activation="relu"), L.BatchNormalization(momentum=0.5),
+                L.MaxPooling2D((1, 2))]
+    elif kind == 1:
         body = [L.Input((13, 3)), L.Conv1D(4, 2, activation="relu"), L.BatchNormalization(**bn),
-                L.MaxPooling1D(3, strides=2), L.Conv1D(3, 2, activation="relu"), L.BatchNormalization(), L.MaxPooling1D(2)]
+                L.MaxPooling1D(3, strides=2), L.Conv1D(3, 2, activation="relu"), L.BatchNormalization(),
+                L.MaxPooling1D(2)]
+    else:
+        body = [L.Input((13, 3)), L.Conv1D(4, 2, activation="relu"), L.AveragePooling1D(2),
+                L.BatchNormalization(**bn), L.Conv1D(3, 2, activation="relu"), L.AveragePooling1D(2, padding="same"),
+                L.BatchNormalization()]
     m = minidl.Sequential([*body, L.Flatten(), L.Dense(3, activation="softmax")], seed=seed)
     m.compile(minidl.Adam(1e-2), "sparse_categorical_crossentropy")
     for layer in m.layers:
@@ -107,9 +139,9 @@ def _model(rank, dtype="float32", seed=0, **bn):
     return m
 
 
-def _batch(rank, n=6, seed=0):
+def _batch(kind, n=6, seed=0):
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, 9, 11, 2) if rank == 2 else (n, 13, 3))
+    x = rng.standard_normal((n, 9, 11, 2) if kind == 2 else (n, 13, 3))
     return x, rng.integers(0, 3, n)
 
 
@@ -120,7 +152,7 @@ def fuse():
     training_plan.FUSE = True
 
 
-@pytest.mark.parametrize("rank", [1, 2])
+@pytest.mark.parametrize("rank", [1, 2, "avg"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_training_with_the_plan_gives_the_weights_of_layer_by_layer_training(rank, dtype, fuse):
     x, y = _batch(rank)
@@ -138,14 +170,15 @@ def test_training_with_the_plan_gives_the_weights_of_layer_by_layer_training(ran
         np.testing.assert_allclose(a, b, rtol=10 * tol["rtol"], atol=10 * tol["atol"])
 
 
-@pytest.mark.parametrize("rank", [1, 2])
+@pytest.mark.parametrize("rank", [1, 2, "avg"])
 @pytest.mark.parametrize("bn", [{}, {"center": False}, {"scale": False, "gamma_regularizer": None},
                                 {"gamma_regularizer": "l2"}])
 def test_fused_float64_gradients_equal_layer_by_layer_and_numerical_gradients(rank, bn):
     x, y = _batch(rank, n=4)
     m = _model(rank, "float64", **bn)
     steps = training_plan.plan(m.layers)
-    assert sum(isinstance(s, training_plan.BatchNormMaxPool) for s in steps) == 2
+    blocks = [s for s in steps if isinstance(s, (training_plan.BatchNormMaxPool, training_plan.AvgPoolBatchNorm))]
+    assert len(blocks) == 2
     state = [p.copy() for p in m.get_weights()]
     m.compute_gradients(x, y)
     layer_by_layer = {(l.name, n): g.copy() for l in m.layers for n, g in l.grads.items()}
@@ -160,7 +193,7 @@ def test_fused_float64_gradients_equal_layer_by_layer_and_numerical_gradients(ra
     # the fused block alone, against centred differences of its own forward (float64; an input without the
     # ReLU's zeros, whose tied maxima would be kinks)
     block = steps[1]
-    a = np.random.default_rng(2).standard_normal((len(x), *block.bn.input_shape))
+    a = np.random.default_rng(2).standard_normal((len(x), *block.layers[0].input_shape))
     R = np.random.default_rng(3).standard_normal(block.forward(a, training=True).shape)
     dx = block.backward(R)
 
@@ -173,17 +206,18 @@ def test_fused_float64_gradients_equal_layer_by_layer_and_numerical_gradients(ra
         assert gradcheck.relative_error(g, gradcheck.numerical_gradient(value, block.bn.params[n])) < 1e-6, n
 
 
-def test_the_plan_fuses_trainable_batch_norms_followed_by_max_pooling_only(fuse):
+def test_the_plan_fuses_trainable_batch_norm_with_max_pooling_after_or_average_pooling_before_only(fuse):
     L = minidl
     frozen = L.BatchNormalization(trainable=False)
     m = minidl.Sequential([L.Input((8, 8, 2)), L.BatchNormalization(), L.MaxPooling2D(2), L.BatchNormalization(),
                            L.AveragePooling2D(2), frozen, L.MaxPooling2D(2), L.BatchNormalization(),
-                           L.MaxPooling2D(1), L.Flatten(), L.BatchNormalization()], seed=0)
+                           L.MaxPooling2D(1), L.AveragePooling2D(1), L.BatchNormalization(), L.Flatten(),
+                           L.BatchNormalization()], seed=0)
     steps = training_plan.plan(m.layers)
     kinds = [type(s).__name__ for s in steps]
     assert kinds == ["BatchNormMaxPool", "BatchNormalization", "AveragePooling2D", "BatchNormalization",
-                     "MaxPooling2D", "BatchNormMaxPool", "Flatten", "BatchNormalization"]
-    assert steps[0].layers == (m.layers[0], m.layers[1])
+                     "MaxPooling2D", "BatchNormMaxPool", "AvgPoolBatchNorm", "Flatten", "BatchNormalization"]
+    assert steps[0].layers == (m.layers[0], m.layers[1]) and steps[6].layers == (m.layers[8], m.layers[9])
     training_plan.FUSE = False
     assert training_plan.plan(m.layers) == list(m.layers)
 

@@ -6,8 +6,11 @@ Max pooling is only differentiable away from ties, so inputs are distinct values
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from minidl.gradcheck import check_layer
+from minidl.kernels import family, padding_amounts
 from minidl.layers import (AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D,
                            GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D)
 
@@ -96,3 +99,20 @@ def test_pooling_get_config_rebuilds_the_layer():
     layer = AveragePooling1D(3, strides=2, padding="same", name="p")
     assert AveragePooling1D.from_config(layer.get_config()).get_config() == layer.get_config()
     assert MaxPooling2D(3).strides == (3, 3)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 8), st.integers(1, 9), st.sampled_from(["valid", "same"]),
+       st.sampled_from([np.float32, np.float64]), st.integers(0, 2**16))
+def test_fast_average_pooling_backward_with_tiling_windows_equals_reference(ph, pw, H, W, padding, dtype, seed):
+    """Stride = pool size: the gather-form backward (each dx cell written once), odd sizes and padding."""
+    H, W = max(H, ph), max(W, pw)
+    ref, fast = family("reference"), family("fast")
+    pads = padding_amounts((H, W), (ph, pw), (ph, pw), padding)
+    rng = np.random.default_rng(seed)
+    x_shape = (2, H, W, 3)
+    dy = rng.standard_normal(ref.avg_pool2d_forward(np.zeros(x_shape), (ph, pw), (ph, pw), pads).shape)
+    dy = dy.astype(dtype)
+    np.testing.assert_allclose(fast.avg_pool2d_backward(dy, x_shape, (ph, pw), (ph, pw), pads),
+                               ref.avg_pool2d_backward(dy, x_shape, (ph, pw), (ph, pw), pads),
+                               rtol=1e-6 if dtype == np.float32 else 1e-12, atol=1e-7)
