@@ -55,9 +55,12 @@ from child ``i`` of ``SeedSequence(s)``, ``i`` = position among the non-input la
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from . import inference as _inference
+from . import training_plan as _training_plan
 from .layers.base import Input, Layer, layer_class, shape_str
 from .layers.merge import Merge
 from .model import BaseModel
@@ -272,12 +275,28 @@ class Model(BaseModel):
     # ---------------------------------------------------------------- passes
     def forward(self, x, training=False):
         """Run the inputs (a list of arrays in ``inputs`` order, or one array) through the graph."""
+        return self._forward({}, x, training=training)
+
+    def _forward(self, blocks, x, training=False):
+        """:meth:`forward`, each of ``blocks`` (``{first layer: block}``, :func:`minidl.training_plan.plan_graph`)
+        run as one step."""
         xs = list(x) if isinstance(x, (list, tuple)) else [x]
         values = {layer: layer.forward(a) for layer, a in zip(self.input_layers, xs)}
         for layer in self._ops:           # topological order: every input value exists already
+            if layer in values:           # computed inside a block already
+                continue
             args = [values[t.layer] for t in layer._inbound]
-            values[layer] = layer.forward(args if isinstance(layer, Merge) else args[0], training=training)
+            block = blocks.get(layer)
+            if block is not None:
+                values[block.layers[-1]] = block.forward(args[0], training=training)
+            else:
+                values[layer] = layer.forward(args if isinstance(layer, Merge) else args[0], training=training)
         return values[self._output_layer()]
+
+    def _training_passes(self):
+        """The forward and backward passes with the fused blocks of :func:`minidl.training_plan.plan_graph`."""
+        blocks = _training_plan.plan_graph(self._ops, self._output_layer())
+        return functools.partial(self._forward, blocks), functools.partial(self._backward, blocks)
 
     def _inference_forward(self, x):
         """:meth:`forward` in inference mode with the fused blocks of :func:`minidl.inference.plan_graph`."""
@@ -303,6 +322,12 @@ class Model(BaseModel):
         ``from_logits`` and ``need_input_gradient`` as in :meth:`minidl.model.Sequential.backward` (layers
         that read only inputs then skip their input gradient where they can, and None is returned).
         """
+        return self._backward({}, dy, from_logits, need_input_gradient)
+
+    def _backward(self, blocks, dy, from_logits=False, need_input_gradient=True):
+        """:meth:`backward` through the passes of :meth:`_forward` with the same ``blocks``."""
+        ending = {block.layers[-1]: block for block in blocks.values()}
+        inner = {layer for block in blocks.values() for layer in block.layers[:-1]}
         skipped = []
         if not need_input_gradient:
             for layer in self._ops:
@@ -313,9 +338,13 @@ class Model(BaseModel):
             out = self._output_layer()
             grads = {out: dy}                               # ḡ(v) for each layer's output v
             for layer in reversed(self._ops):
+                if layer in inner:                          # its block was run at the block's last layer
+                    continue
                 g = grads.pop(layer)                        # complete: every reader was processed
-                dx = layer.backward_linear(g) if (from_logits and layer is out) else layer.backward(g)
-                for t, d in zip(layer._inbound, dx if isinstance(layer, Merge) else [dx]):
+                step = ending.get(layer, layer)
+                dx = layer.backward_linear(g) if (from_logits and layer is out) else step.backward(g)
+                first = step.layers[0] if step is not layer else layer
+                for t, d in zip(first._inbound, dx if isinstance(layer, Merge) else [dx]):
                     if d is not None:                       # ḡ(u) += (∂v/∂u)ᵀ ḡ(v)
                         grads[t.layer] = d if t.layer not in grads else grads[t.layer] + d
         finally:

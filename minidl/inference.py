@@ -100,26 +100,35 @@ def plan(layers) -> list:
     return steps
 
 
-def plan_graph(ops, output) -> dict:
-    """The blocks of a graph (``ops`` in topological order, each with its ``_inbound`` tensors; ``output`` the
-    output layer): ``{first layer: ConvBlock}`` for each run conv → a → b in which every layer but the last
-    feeds only the next one and is not the output (so no one else needs its value)."""
+def only_next(ops, output):
+    """For a graph (``ops`` in topological order, each with its ``_inbound`` tensors; ``output`` the output
+    layer): a function ``layer → next`` giving the one layer that reads ``layer``'s value, if ``layer`` is not
+    the output, has exactly that one reader, and that reader has no other input (so a block may take both and
+    no one else needs the value between them); None otherwise (and for None)."""
     consumers = {}
     for layer in ops:
         for t in layer._inbound:
             consumers.setdefault(t.layer, []).append(layer)
 
-    def only_next(layer):
+    def following(layer):
         c = consumers.get(layer, [])
         ok = layer is not None and layer is not output and len(c) == 1 and len(c[0]._inbound) == 1
         return c[0] if ok else None
 
+    return following
+
+
+def plan_graph(ops, output) -> dict:
+    """The blocks of a graph (``ops`` in topological order, each with its ``_inbound`` tensors; ``output`` the
+    output layer): ``{first layer: ConvBlock}`` for each run conv → a → b in which every layer but the last
+    feeds only the next one and is not the output (so no one else needs its value, :func:`only_next`)."""
+    following = only_next(ops, output)
     blocks, inside = {}, set()
     for layer in ops:
         if layer in inside:
             continue
-        first = only_next(layer)
-        block = _block(layer, first, only_next(first))
+        first = following(layer)
+        block = _block(layer, first, following(first))
         if block is not None:
             blocks[layer] = block
             inside.update(block.layers[1:])

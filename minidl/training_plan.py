@@ -25,12 +25,13 @@ Scope, as :mod:`minidl.inference`: only the training step is planned. ``model.fo
 ``model.backward``, ``compute_gradients`` (and so :mod:`minidl.gradcheck`), :mod:`minidl.inspect` and a
 learner's own loop run layer by layer, so every layer keeps its output and the values its backward reads.
 Inside a :class:`BatchNormMaxPool` the batch norm's output exists only pooled; in both blocks the layers'
-own ``backward`` is not run (the block's is). A functional ``Model`` trains layer by layer.
+own ``backward`` is not run (the block's is). A functional ``Model`` asks :func:`plan_graph` for its blocks.
 Set :data:`FUSE` to False to turn the planning off (for A/B timings).
 """
 
 from __future__ import annotations
 
+from . import inference as _inference
 from . import kernels as _kernels
 from .layers.normalization import BatchNormalization
 from .layers.pooling import AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D
@@ -142,4 +143,20 @@ def plan(layers) -> list:
     return steps
 
 
-__all__ = ["FUSE", "AvgPoolBatchNorm", "BatchNormMaxPool", "plan"]
+def plan_graph(ops, output) -> dict:
+    """The blocks of a graph's training pass (``ops`` in topological order, ``output`` the output layer):
+    ``{first layer: block}`` for each fusable pair in which the first layer feeds only the second and is not
+    the output (:func:`minidl.inference.only_next`), so no one else needs the value between them."""
+    following = _inference.only_next(ops, output)
+    blocks, inside = {}, set()
+    for layer in ops:
+        if layer in inside:
+            continue
+        block = _block(layer, following(layer))
+        if block is not None:
+            blocks[layer] = block
+            inside.update(block.layers)
+    return blocks
+
+
+__all__ = ["FUSE", "AvgPoolBatchNorm", "BatchNormMaxPool", "plan", "plan_graph"]

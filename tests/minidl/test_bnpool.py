@@ -248,3 +248,47 @@ def test_a_block_in_inference_mode_runs_its_layers():
         np.testing.assert_array_equal(p, q)
     dy = np.ones((6, 3, 4, 4), np.float32)
     np.testing.assert_array_equal(block.backward(dy), block.bn.backward(block.pool.backward(dy)))
+
+
+def _graph(seed=0):
+    """Input → Conv2D → BN → MaxPool (a block) beside a branch whose batch norm's output is read by two
+    poolings (no block), merged into a Dense layer."""
+    L = minidl
+    x = L.Input((9, 11, 2))
+    h = L.MaxPooling2D(2)(L.BatchNormalization()(L.Conv2D(4, 3, activation="relu")(x)))
+    b = L.BatchNormalization()(L.Conv2D(3, 3, activation="relu")(x))
+    both = L.Concatenate()([L.Flatten()(L.MaxPooling2D(2)(b)), L.Flatten()(L.AveragePooling2D(2)(b))])
+    out = L.Dense(3, activation="softmax")(L.Concatenate()([L.Flatten()(h), both]))
+    m = minidl.Model(x, out, seed=seed)
+    m.compile(minidl.Adam(1e-2), "sparse_categorical_crossentropy")
+    return m
+
+
+def test_functional_model_trains_its_single_reader_pairs_as_blocks_with_the_layer_by_layer_weights(fuse):
+    m = _graph()
+    blocks = training_plan.plan_graph(m._ops, m._output_layer())
+    assert [type(b).__name__ for b in blocks.values()] == ["BatchNormMaxPool"]   # b is read twice: not fused
+    x, y = _batch(2)
+    results = []
+    for on in (True, False):
+        training_plan.FUSE = on
+        m = _graph()
+        losses = [m.train_on_batch(x, y) for _ in range(3)]
+        results.append((losses, m.get_weights()))
+    np.testing.assert_allclose(results[0][0], results[1][0], **TOL[np.float32])
+    for a, b in zip(*(r[1] for r in results)):
+        np.testing.assert_allclose(a, b, rtol=2e-3, atol=2e-4)
+
+
+def test_functional_fused_float64_gradients_equal_layer_by_layer():
+    m = _graph()
+    for layer in m.layers:
+        layer.cast("float64")
+    x, y = _batch(2, n=4)
+    state = [p.copy() for p in m.get_weights()]
+    m.compute_gradients(x, y)
+    layer_by_layer = {(l.name, n): g.copy() for l in m.layers for n, g in l.grads.items()}
+    m.set_weights(state)
+    m._gradients(x, y, True, None, *m._training_passes())
+    for (name, n), g in layer_by_layer.items():
+        np.testing.assert_allclose(m.get_layer(name).grads[n], g, rtol=1e-9, atol=1e-12, err_msg=f"{name}/{n}")
