@@ -115,11 +115,46 @@ def steps(name, repeats, n_steps):
         return go
 
     ms = alternate({"fused": run(True), "unfused": run(False)}, repeats)
-    training_plan.FUSE = True
     print(f"{name} train_on_batch, ms per step (batch {batch}; medians of {repeats} rounds of {n_steps} steps): "
           f"fused {ms['fused'] / n_steps:.1f}, unfused {ms['unfused'] / n_steps:.1f} "
           f"(×{ms['unfused'] / ms['fused']:.3f})")
-    print(f"  plan: {training_plan.plan(m.layers)}")
+    rows = {True: {}, False: {}}
+    for _ in range(repeats):
+        for fuse in (True, False):
+            training_plan.FUSE = fuse
+            _profile(m, x, y, training_plan.plan(m.layers), rows[fuse])
+    training_plan.FUSE = True
+    print(f"  per step of the plan, ms (forward / backward), medians of {repeats}; unfused: the layers' sum")
+    for step in training_plan.plan(m.layers):
+        layers = getattr(step, "layers", [step])
+        if isinstance(step, minidl.layers.Layer) and not isinstance(step, _BN_POOL):
+            continue
+        fused = rows[True][_label(step)]
+        unfused = [sum(statistics.median(rows[False][layer.name][k]) for layer in layers) for k in (0, 1)]
+        print(f"    {_label(step):62s} fused {1e3 * statistics.median(fused[0]):6.1f} / "
+              f"{1e3 * statistics.median(fused[1]):6.1f}   unfused {1e3 * unfused[0]:6.1f} / {1e3 * unfused[1]:6.1f}")
+
+
+_BN_POOL = (minidl.layers.BatchNormalization, minidl.layers.MaxPooling2D, minidl.layers.MaxPooling1D,
+            minidl.layers.AveragePooling1D, minidl.layers.AveragePooling2D)
+
+
+def _label(step):
+    return getattr(step, "name", None) or repr(step)
+
+
+def _profile(m, x, y, steps, rows):
+    """One training step through ``steps``, each step's forward and backward seconds appended to ``rows``."""
+    a = x
+    for step in steps:
+        t = time.perf_counter()
+        a = step.forward(a, training=True)
+        rows.setdefault(_label(step), ([], []))[0].append(time.perf_counter() - t)
+    _, d, from_logits = m._loss_and_grad(y, a)
+    for i, step in reversed(list(enumerate(steps))):
+        t = time.perf_counter()
+        d = step.backward_linear(d) if (from_logits and i == len(steps) - 1) else step.backward(d)
+        rows[_label(step)][1].append(time.perf_counter() - t)
 
 
 def main(argv=None):

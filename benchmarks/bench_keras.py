@@ -252,8 +252,9 @@ def bench_workload(name, repeats, minidl, keras, torch, jit_compile):
 
 
 def layer_profile(minidl, name, repeats):
-    """Milliseconds per layer of one ``train_on_batch`` step (forward, backward) and of one inference
-    forward, on one batch of workload ``name``: where the time goes. Medians of ``repeats``."""
+    """Milliseconds per layer of one ``train_on_batch`` step (forward, backward; the steps of
+    :func:`minidl.training_plan.plan`) and of one inference forward (:func:`minidl.inference.plan`), on one
+    batch of workload ``name``: where the time goes. Medians of ``repeats``."""
     shape, batch, *_ = WORKLOADS[name]
     m = minidl.Sequential(architecture(name, minidl, minidl), seed=0)
     m.compile(minidl.Adam(1e-3), "sparse_categorical_crossentropy")
@@ -262,25 +263,30 @@ def layer_profile(minidl, name, repeats):
     x, y = data(name, batch, np.random.default_rng(0))
     m.train_on_batch(x, y)
     rows = {layer.name: {"fwd": [], "bwd": [], "infer": []} for layer in m.layers}
+
+    def record(step, column, seconds):   # a fused block's time on its first layer; the others show 0
+        names = [layer.name for layer in getattr(step, "layers", [step])]
+        rows[names[0]][column].append(seconds)
+        for lname in names[1:]:
+            rows[lname][column].append(0.0)
+
     for _ in range(repeats):
         a = x
-        for layer in m.layers:
+        steps = minidl.training_plan.plan(m.layers)   # training as train_on_batch runs it: the training plan
+        for step in steps:
             t = time.perf_counter()
-            a = layer.forward(a, training=True)
-            rows[layer.name]["fwd"].append(time.perf_counter() - t)
+            a = step.forward(a, training=True)
+            record(step, "fwd", time.perf_counter() - t)
         _, d, from_logits = m._loss_and_grad(y, a)
-        for i, layer in reversed(list(enumerate(m.layers))):
+        for i, step in reversed(list(enumerate(steps))):
             t = time.perf_counter()
-            d = layer.backward_linear(d) if (from_logits and i == len(m.layers) - 1) else layer.backward(d)
-            rows[layer.name]["bwd"].append(time.perf_counter() - t)
-        a = x   # inference as predict runs it: the steps of the inference plan (a fused block's time is
-        for step in minidl.inference.plan(m.layers):   # its first layer's; the others show 0)
+            d = step.backward_linear(d) if (from_logits and i == len(steps) - 1) else step.backward(d)
+            record(step, "bwd", time.perf_counter() - t)
+        a = x   # inference as predict runs it: the steps of the inference plan
+        for step in minidl.inference.plan(m.layers):
             t = time.perf_counter()
             a = minidl.inference.run([step], a)
-            names = [layer.name for layer in getattr(step, "layers", [step])]
-            rows[names[0]]["infer"].append(time.perf_counter() - t)
-            for lname in names[1:]:
-                rows[lname]["infer"].append(0.0)
+            record(step, "infer", time.perf_counter() - t)
     return [(lname, {k: 1e3 * statistics.median(v) for k, v in r.items()}) for lname, r in rows.items()]
 
 
@@ -344,7 +350,7 @@ def main(argv=None):
                 print(f"  {name} {lname} on {shape}: {g:.1f} GFLOP/s (fwd+bwd)", flush=True)
         if args.profile and name in ("R0", "R1"):
             results.setdefault("profile", {})[name] = prof = layer_profile(minidl, name, args.repeats)
-            print(f"  {name} per layer, ms per batch (train fwd / bwd; inference fwd, a fused block on its "
+            print(f"  {name} per layer, ms per batch (train fwd / bwd; inference fwd; a fused block on its "
                   f"first layer):", flush=True)
             for lname, ms in prof:
                 print(f"    {lname:24s} {ms['fwd']:7.1f} {ms['bwd']:7.1f} {ms['infer']:7.1f}", flush=True)
