@@ -63,7 +63,7 @@ def kernels(repeats):
     scale, shift = inv, -mean * inv
     geo = ((2, 2), (2, 2), (0, 0, 0, 0))
     xn = fast.batchnorm_apply(x2, scale, shift).reshape(x.shape)
-    _, arg = fast.max_pool2d_forward(xn, *geo)
+    _, arg, x_win = fast.batchnorm_max_pool2d_forward(x, scale, shift, *geo)
     dp = rng.standard_normal(arg.shape, dtype=np.float32)
     s, q = fast.batchnorm_backward_sums(dy, x2, mean, inv)
 
@@ -87,8 +87,8 @@ def kernels(repeats):
         "BN apply + max pool (unfused)": unfused_forward,
         "BN·max pool fused forward": lambda: fast.batchnorm_max_pool2d_forward(x, scale, shift, *geo),
         "max pool + BN backward (unfused)": unfused_backward,
-        "BN·max pool fused backward": lambda: fast.batchnorm_max_pool2d_backward(dp, arg, x, mean, inv, scale,
-                                                                                  *geo),
+        "BN·max pool fused backward": lambda: fast.batchnorm_max_pool2d_backward(dp, arg, x_win, x, mean, inv,
+                                                                                  scale, *geo),
     }, repeats)
     print(f"R0 block 1, x {x.shape} float32 ({x.nbytes / 1e6:.0f} MB), ms (medians of {repeats} rounds):")
     for k, v in ms.items():

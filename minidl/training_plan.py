@@ -63,7 +63,8 @@ class BatchNormMaxPool:
         pool._check_input(x)
         scale, shift = bn._statistics(x.reshape(-1, x.shape[-1]), training)
         self._x4 = x if pool.rank == 2 else x[:, None]
-        y, self._arg = _kernels.active().batchnorm_max_pool2d_forward(self._x4, scale, shift, *self._geometry())
+        y, self._arg, self._x_win = _kernels.active().batchnorm_max_pool2d_forward(self._x4, scale, shift,
+                                                                                   *self._geometry())
         return y if pool.rank == 2 else y[:, 0]
 
     def backward(self, dy):
@@ -73,7 +74,7 @@ class BatchNormMaxPool:
             return bn.backward(pool.backward(dy))
         dy4 = dy if pool.rank == 2 else dy[:, None]
         dx, sum_dy, sum_dy_xhat = _kernels.active().batchnorm_max_pool2d_backward(
-            dy4, self._arg, self._x4, bn._mean, bn._inv_std, bn._scale, *self._geometry())
+            dy4, self._arg, self._x_win, self._x4, bn._mean, bn._inv_std, bn._scale, *self._geometry())
         bn._store_sums(sum_dy, sum_dy_xhat)
         return dx if pool.rank == 2 else dx[:, 0]
 

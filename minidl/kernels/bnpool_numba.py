@@ -15,11 +15,12 @@ quarter + argmax); backward: pool (write the sparse dy of the batch norm), the t
 dx (read both, write dx). Fused:
 
 * forward: the statistics (one read of ``x``, :func:`~.normalization_numba.batchnorm_stats`), then one pass
-  that normalises each window while it is in registers and writes only the pooled output and the argmax —
-  the normalised array is never written;
+  that normalises each window while it is in registers and writes only the pooled output, the argmax and
+  the winners' inputs — the normalised array is never written;
 * backward: the pooled gradient ``dy`` reaches only the winner of each window, so BN's two sums
-  ``Σ dy_bn`` and ``Σ dy_bn·x̂`` need only ``dy`` and the winners' ``x`` (one read of ``x``, ``dy`` and
-  ``arg`` a quarter of it); then one dense pass writes ``dx = scale·(dy_bn − Σdy_bn/M) + (x − μ)·β′``
+  ``Σ dy_bn`` and ``Σ dy_bn·x̂`` need only ``dy`` and the winners' ``x`` which the forward pass wrote
+  beside the argmax (``x_win``, a quarter of ``x``: this sums pass measured 2 ms where reading the winners
+  out of ``x`` took 6); then one dense pass writes ``dx = scale·(dy_bn − Σdy_bn/M) + (x − μ)·β′``
   (``β′ = −scale·inv_std·Σdy_bn·x̂/M``), with ``dy_bn`` read from ``dy`` where ``arg`` names the cell, 0
   elsewhere. About five passes instead of eleven.
 
@@ -39,7 +40,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from . import workspace
+from . import reference, workspace
 from .geometry import output_hw
 from .normalization_numba import (_BLOCKS, _threads_for, batchnorm_apply, batchnorm_backward_input,
                                   batchnorm_backward_sums)
@@ -47,59 +48,61 @@ from .pooling_numba import avg_pool2d_backward, max_pool2d_backward, max_pool2d_
 
 
 @njit(parallel=True, cache=True)
-def _forward_tiled(x, scale, shift, ph, pw, y, arg):
-    """``y[n,i,j,k] = max`` over the window ``(i·ph + a, j·pw + c)`` of ``x·scale[k] + shift[k]``, and its
-    position ``a·pw + c`` in ``arg`` (strict ``>`` from −∞: the first maximum, as the unfused pooling).
-    Parallel over pooled rows ``(n, i)``."""
+def _forward_tiled(x, scale, shift, ph, pw, y, arg, xw):
+    """``y[n,i,j,k] = max`` over the window ``(i·ph + a, j·pw + c)`` of ``x·scale[k] + shift[k]``, its
+    position ``a·pw + c`` in ``arg`` (strict ``>`` from −∞: the first maximum, as the unfused pooling) and
+    its ``x`` in ``xw``. Parallel over pooled rows ``(n, i)``. Each window is reduced in three local rows
+    (one allocation per pooled row), then copied out: selecting into the three outputs directly compiled to
+    scalar code, twice as slow (measured 28 vs 14 ms on R0's first block; a copy of ``x`` 8 ms)."""
     N, Ho, Wo, C = y.shape
     for r in prange(N * Ho):
         n = r // Ho
         i = r - n * Ho
+        by = np.empty(C, x.dtype)
+        bi = np.empty(C, np.int32)
+        bx = np.empty(C, x.dtype)
         for j in range(Wo):
-            yo = y[n, i, j]
-            ao = arg[n, i, j]
             for k in range(C):
-                yo[k] = -np.inf
-                ao[k] = 0
+                by[k] = -np.inf
+                bi[k] = 0
+                bx[k] = 0.0
             for a in range(ph):
                 for c in range(pw):
                     xr = x[n, i * ph + a, j * pw + c]
-                    idx = a * pw + c
+                    idx = np.int32(a * pw + c)
                     for k in range(C):   # selects, not branches: vectorised over channels
-                        v = xr[k] * scale[k] + shift[k]
-                        best = yo[k]
-                        take = v > best
-                        yo[k] = v if take else best
-                        ao[k] = idx if take else ao[k]
+                        xv = xr[k]
+                        v = xv * scale[k] + shift[k]
+                        take = v > by[k]
+                        by[k] = v if take else by[k]
+                        bi[k] = idx if take else bi[k]
+                        bx[k] = xv if take else bx[k]
+            yo = y[n, i, j]
+            ao = arg[n, i, j]
+            xo = xw[n, i, j]
+            for k in range(C):
+                yo[k] = by[k]
+                ao[k] = bi[k]
+                xo[k] = bx[k]
 
 
 @njit(parallel=True, cache=True)
-def _sums_at_winners(dy, arg, x, mean, ph, pw, T, part_s, part_q):
-    """Per block ``t`` of pooled rows, per channel: ``Σ dy`` and ``Σ dy·(x_win − μ)``, ``x_win`` the winner of
-    each window (float64). The windows' cells are read in order and the winner selected (``arg`` equal to the
-    cell's position), not gathered: unit-stride loads, vectorised over channels (a gather measured 2–3×
-    slower). The accumulators are local per block, as in :mod:`.normalization_numba`."""
-    N, Ho, Wo, C = dy.shape
-    R = N * Ho
+def _pooled_sums(dy, xw, mean, T, part_s, part_q):
+    """Per block ``t`` of pooled cells, per channel: ``Σ dy`` and ``Σ dy·(x_win − μ)`` (float64) — BN's two
+    sums, over the pooled cells only. Local accumulators per block, as in :mod:`.normalization_numba`."""
+    C = dy.shape[-1]
+    R = dy.size // C
+    d2 = dy.reshape(R, C)
+    x2 = xw.reshape(R, C)
     step = (R + T - 1) // T
     for t in prange(T):
         s = np.zeros(C)
         q = np.zeros(C)
         for r in range(t * step, min(R, (t + 1) * step)):
-            n = r // Ho
-            i = r - n * Ho
-            for j in range(Wo):
-                dr = dy[n, i, j]
-                ar = arg[n, i, j]
-                for k in range(C):
-                    s[k] += np.float64(dr[k])
-                for a in range(ph):
-                    for c in range(pw):
-                        xr = x[n, i * ph + a, j * pw + c]
-                        idx = a * pw + c
-                        for k in range(C):
-                            d = np.float64(dr[k]) if ar[k] == idx else 0.0
-                            q[k] += d * (np.float64(xr[k]) - mean[k])
+            for k in range(C):
+                d = np.float64(d2[r, k])
+                s[k] += d
+                q[k] += d * (np.float64(x2[r, k]) - mean[k])
         for k in range(C):
             part_s[t, k] = s[k]
             part_q[t, k] = q[k]
@@ -169,25 +172,26 @@ def _tiles(pool, strides, pads):
 
 
 def batchnorm_max_pool2d_forward(x, scale, shift, pool, strides, pads):
-    """Same as :func:`minidl.kernels.reference.batchnorm_max_pool2d_forward`: ``(y, arg)``, in one pass over
-    ``x`` when the windows tile it (module docstring)."""
+    """Same as :func:`minidl.kernels.reference.batchnorm_max_pool2d_forward`: ``(y, arg, x_win)``, in one pass
+    over ``x`` when the windows tile it (module docstring)."""
     x = np.ascontiguousarray(x)
     dt = x.dtype
     if not _tiles(pool, strides, pads):
         C = x.shape[-1]
         xn = batchnorm_apply(x.reshape(-1, C), scale, shift).reshape(x.shape)
-        return max_pool2d_forward(xn, pool, strides, pads)
+        y, arg = max_pool2d_forward(xn, pool, strides, pads)
+        return y, arg, reference._at_winners(x, arg, pool, strides, pads)
     Ho, Wo = output_hw(x.shape, pool, strides, pads)
-    y = workspace.empty((x.shape[0], Ho, Wo, x.shape[3]), dt)
-    arg = workspace.empty(y.shape, np.int32)
+    shape = (x.shape[0], Ho, Wo, x.shape[3])
+    y, arg, xw = workspace.empty(shape, dt), workspace.empty(shape, np.int32), workspace.empty(shape, dt)
     with _threads_for(x.size):
-        _forward_tiled(x, np.asarray(scale, dt), np.asarray(shift, dt), pool[0], pool[1], y, arg)
-    return y, arg
+        _forward_tiled(x, np.asarray(scale, dt), np.asarray(shift, dt), pool[0], pool[1], y, arg, xw)
+    return y, arg, xw
 
 
-def batchnorm_max_pool2d_backward(dy, arg, x, mean, inv_std, scale, pool, strides, pads):
+def batchnorm_max_pool2d_backward(dy, arg, x_win, x, mean, inv_std, scale, pool, strides, pads):
     """Same as :func:`minidl.kernels.reference.batchnorm_max_pool2d_backward`: ``(dx, Σ dy_bn, Σ dy_bn·x̂)``;
-    the sums over the pooled cells, then one dense pass (module docstring)."""
+    the sums over the pooled cells (``dy``, ``x_win``), then one dense pass (module docstring)."""
     x = np.ascontiguousarray(x)
     dt = x.dtype
     dy = np.ascontiguousarray(dy, dtype=dt)
@@ -201,11 +205,10 @@ def batchnorm_max_pool2d_backward(dy, arg, x, mean, inv_std, scale, pool, stride
         sum_dy, sum_dy_xhat = batchnorm_backward_sums(dbn, x2, mean, inv_std)
         dx = batchnorm_backward_input(dbn, x2, mean, inv_std, scale, sum_dy, sum_dy_xhat)
         return dx.reshape(x.shape), sum_dy, sum_dy_xhat
-    rows = dy.shape[0] * dy.shape[1]
-    T = max(1, min(_BLOCKS, rows))
+    T = max(1, min(_BLOCKS, dy.size // C))
     part_s, part_q = np.empty((T, C)), np.empty((T, C))
-    with _threads_for(x.size):
-        _sums_at_winners(dy, arg, x, mean, pool[0], pool[1], T, part_s, part_q)
+    with _threads_for(dy.size):
+        _pooled_sums(dy, np.ascontiguousarray(x_win, dtype=dt), mean, T, part_s, part_q)
     sum_dy, sum_dy_xhat = part_s.sum(axis=0), part_q.sum(axis=0) * inv_std
     M = x.size // C
     scale = np.asarray(scale, np.float64)

@@ -167,23 +167,28 @@ class KernelFamily(Protocol):
     # ------------------------------------------------------------------------------------ pooling ↔ batch norm blocks
     def batchnorm_max_pool2d_forward(self, x: np.ndarray, scale: np.ndarray, shift: np.ndarray,
                                      pool: tuple[int, int], strides: tuple[int, int],
-                                     pads: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
-        """A training block batch norm → max pooling, forward: ``(y, arg)`` of :meth:`max_pool2d_forward` on
-        ``x·scale + shift`` per channel (:meth:`batchnorm_apply`). x ``(N, H, W, C)``; scale, shift ``(C,)``.
+                                     pads: tuple[int, int, int, int]
+                                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A training block batch norm → max pooling, forward: ``(y, arg, x_win)``, ``y`` and ``arg`` of
+        :meth:`max_pool2d_forward` on ``x·scale + shift`` per channel (:meth:`batchnorm_apply`), and ``x_win``
+        the input at each window's winner, in x's dtype (all three ``(N, Ho, Wo, C)``). x ``(N, H, W, C)``;
+        scale, shift ``(C,)``.
 
-        The fast family writes only ``y`` and ``arg`` where the windows tile ``x`` (stride = pool size, no
+        The fast family writes only these three where the windows tile ``x`` (stride = pool size, no
         padding): the normalised array is never stored (:mod:`minidl.kernels.bnpool_numba`).
         """
 
-    def batchnorm_max_pool2d_backward(self, dy: np.ndarray, arg: np.ndarray, x: np.ndarray, mean: np.ndarray,
-                                      inv_std: np.ndarray, scale: np.ndarray, pool: tuple[int, int],
-                                      strides: tuple[int, int], pads: tuple[int, int, int, int]
+    def batchnorm_max_pool2d_backward(self, dy: np.ndarray, arg: np.ndarray, x_win: np.ndarray, x: np.ndarray,
+                                      mean: np.ndarray, inv_std: np.ndarray, scale: np.ndarray,
+                                      pool: tuple[int, int], strides: tuple[int, int],
+                                      pads: tuple[int, int, int, int]
                                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Its backward in training mode: ``dy_bn`` = :meth:`max_pool2d_backward` of ``dy`` ``(N, Ho, Wo, C)``,
         then :meth:`batchnorm_backward_sums` and :meth:`batchnorm_backward_input` of ``dy_bn`` (``x`` the batch
-        norm's input, ``mean``/``inv_std`` its batch statistics). Returns ``(dx, Σ dy_bn, Σ dy_bn·x̂)``: dx of
-        x's shape, the two sums float64 ``(C,)``. The fast family takes the sums over the pooled cells only
-        (``dy_bn`` is zero off the winners) and writes dx in one pass, without ``dy_bn``.
+        norm's input, ``mean``/``inv_std`` its batch statistics; ``arg``, ``x_win`` the forward's). Returns
+        ``(dx, Σ dy_bn, Σ dy_bn·x̂)``: dx of x's shape, the two sums float64 ``(C,)``. The fast family takes
+        the sums over the pooled cells (``dy_bn`` is zero off the winners: ``Σ dy``, ``Σ dy·x̂_win``) and
+        writes dx in one pass, without ``dy_bn``.
         """
 
     def avg_pool2d_batchnorm_backward(self, dy: np.ndarray, p: np.ndarray, mean: np.ndarray, inv_std: np.ndarray,

@@ -296,17 +296,28 @@ def batchnorm_backward_input(dy2, x2, mean, inv_std, scale, sum_dy, sum_dy_xhat)
 
 
 def batchnorm_max_pool2d_forward(x, scale, shift, pool, strides, pads):
-    """A batch norm's affine, then max pooling (a training block BN → MaxPool): ``(y, arg)`` of
-    :func:`max_pool2d_forward` on ``x·scale + shift`` (:func:`batchnorm_apply` per channel); x ``(N, H, W, C)``."""
+    """A batch norm's affine, then max pooling (a training block BN → MaxPool): ``(y, arg, x_win)``, ``y`` and
+    ``arg`` of :func:`max_pool2d_forward` on ``x·scale + shift`` (:func:`batchnorm_apply` per channel), and
+    ``x_win`` the input ``x`` at each window's winner (all three ``(N, Ho, Wo, C)``); x ``(N, H, W, C)``."""
     xn = batchnorm_apply(x.reshape(-1, x.shape[-1]), scale, shift).reshape(x.shape)
-    return max_pool2d_forward(xn, pool, strides, pads)
+    y, arg = max_pool2d_forward(xn, pool, strides, pads)
+    return y, arg, _at_winners(x, arg, pool, strides, pads)
 
 
-def batchnorm_max_pool2d_backward(dy, arg, x, mean, inv_std, scale, pool, strides, pads):
+def _at_winners(x, arg, pool, strides, pads):
+    """``x[n, i·sh + a − top, j·sw + c − left, k]`` with ``(a, c) = divmod(arg[n, i, j, k], pw)``: the value
+    of each window's winner (never padding: padding is −∞ and never wins)."""
+    a, c = np.divmod(arg, pool[1])
+    n, i, j, k = np.indices(arg.shape, sparse=True)
+    return x[n, i * strides[0] + a - pads[0], j * strides[1] + c - pads[2], k]
+
+
+def batchnorm_max_pool2d_backward(dy, arg, x_win, x, mean, inv_std, scale, pool, strides, pads):
     """Backward of :func:`batchnorm_max_pool2d_forward` in training mode (batch statistics ``mean``,
     ``inv_std``): the pooling's gradient ``dy_bn`` (:func:`max_pool2d_backward`), then the batch norm's sums
     and input gradient. Returns ``(dx, Σ dy_bn, Σ dy_bn·x̂)`` — dx ``(N, H, W, C)``, the sums float64 ``(C,)``
-    (the gradients of β and γ)."""
+    (the gradients of β and γ). ``x_win`` (the forward's) is not needed here: ``dy_bn`` is zero off the
+    winners, so the sums are also ``Σ dy`` and ``Σ dy·(x_win − μ)·inv_std`` over the pooled cells."""
     C = x.shape[-1]
     dbn = max_pool2d_backward(dy, arg, x.shape, pool, strides, pads).reshape(-1, C)
     x2 = x.reshape(-1, C)

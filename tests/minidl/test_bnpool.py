@@ -57,18 +57,22 @@ def test_fused_batchnorm_max_pool_equals_the_unfused_steps_and_the_reference(g, 
     geo = (g["pool"], g["strides"], g["pads"])
     tol = TOL[g["dtype"]]
     with threads.limit_threads(n_threads):
-        y, arg = FAST.batchnorm_max_pool2d_forward(x, scale, shift, *geo)
+        y, arg, x_win = FAST.batchnorm_max_pool2d_forward(x, scale, shift, *geo)
         x2 = x.reshape(-1, g["C"])
         y_u, arg_u = FAST.max_pool2d_forward(FAST.batchnorm_apply(x2, scale, shift).reshape(x.shape), *geo)
-        y_r, arg_r = REF.batchnorm_max_pool2d_forward(x, scale, shift, *geo)
+        y_r, arg_r, x_win_r = REF.batchnorm_max_pool2d_forward(x, scale, shift, *geo)
         np.testing.assert_array_equal(y, y_u)
         np.testing.assert_array_equal(arg, arg_u)
         np.testing.assert_allclose(y, y_r, **tol)
         np.testing.assert_array_equal(arg, arg_r)
+        np.testing.assert_array_equal(x_win, x_win_r)
+        assert x_win.dtype == x.dtype
         assert y.dtype == x.dtype and arg.dtype == np.int32
         dy = rng.standard_normal(y.shape).astype(g["dtype"])
-        dx, sum_dy, sum_dy_xhat = FAST.batchnorm_max_pool2d_backward(dy, arg, x, mean, inv_std, scale, *geo)
-    dx_r, sum_dy_r, sum_dy_xhat_r = REF.batchnorm_max_pool2d_backward(dy, arg_r, x, mean, inv_std, scale, *geo)
+        dx, sum_dy, sum_dy_xhat = FAST.batchnorm_max_pool2d_backward(dy, arg, x_win, x, mean, inv_std, scale,
+                                                                     *geo)
+    dx_r, sum_dy_r, sum_dy_xhat_r = REF.batchnorm_max_pool2d_backward(dy, arg_r, x_win_r, x, mean, inv_std,
+                                                                      scale, *geo)
     assert dx.dtype == x.dtype and dx.shape == x.shape
     assert sum_dy.dtype == sum_dy_xhat.dtype == np.float64
     np.testing.assert_allclose(sum_dy, sum_dy_r, rtol=1e-9, atol=1e-9)
@@ -106,14 +110,16 @@ def test_batchnorm_max_pool_returns_new_arrays_and_leaves_its_arguments_unchange
              seed=1)
     rng, x, mean, inv_std, scale, shift = _data(g)
     before = x.copy()
-    y, arg = K.batchnorm_max_pool2d_forward(x, scale, shift, (2, 2), (2, 2), (0, 0, 0, 0))
+    y, arg, x_win = K.batchnorm_max_pool2d_forward(x, scale, shift, (2, 2), (2, 2), (0, 0, 0, 0))
     dy = rng.standard_normal(y.shape).astype(np.float32)
-    dy_before, arg_before = dy.copy(), arg.copy()
-    dx, _, _ = K.batchnorm_max_pool2d_backward(dy, arg, x, mean, inv_std, scale, (2, 2), (2, 2), (0, 0, 0, 0))
+    dy_before, arg_before, x_win_before = dy.copy(), arg.copy(), x_win.copy()
+    dx, _, _ = K.batchnorm_max_pool2d_backward(dy, arg, x_win, x, mean, inv_std, scale, (2, 2), (2, 2),
+                                               (0, 0, 0, 0))
     assert not np.shares_memory(dx, x) and not np.shares_memory(y, x)
     np.testing.assert_array_equal(x, before)
     np.testing.assert_array_equal(dy, dy_before)
     np.testing.assert_array_equal(arg, arg_before)
+    np.testing.assert_array_equal(x_win, x_win_before)
 
 
 def _model(kind, dtype="float32", seed=0, **bn):
