@@ -8,7 +8,8 @@ on the number of threads. Statistics use float64 accumulators and a per-channel 
 so the one-pass variance ``E[(x−s)²] − E[x−s]²`` does not cancel catastrophically. Each block sums
 into local arrays, written to its row at the end: accumulators in rows of the buffer itself may alias
 the input for the compiler, which then keeps them in memory (measured on R0's 156 MB batch-norm input,
-2 threads: statistics 6.3 → 5.1 ms, backward sums 6.5 → 5.3 ms; a plain copy of the array 7.5 ms).
+2 threads, alternating in one process on a busy machine: statistics 16.7 → 8.7 ms, backward sums
+17.7 → 9.4 ms, a plain copy of the array 8.9 ms; ``benchmarks/bench_bnpool.py`` times the passes).
 
 Small arrays (fewer than ``SERIAL_BELOW`` elements, e.g. batch norm after a Dense layer) run on one
 thread: starting and synchronising a thread team costs more than their whole computation (measured with
