@@ -2,9 +2,10 @@
 BN → MaxPool block against its unfused layers, and R0/R1 ``train_on_batch`` steps with the training plan
 on and off (:data:`minidl.training_plan.FUSE`), all in one process.
 
-Kernels run on R0's first batch-norm input, ``(64, 48, 398, 32)`` float32 (156 MB), R1's on ``(128, 999, 64)``.
-Every number is the median over ``--repeats`` rounds, the contenders alternating within each round (each
-timing itself the median of 3 calls after a warm-up), so a busy machine slows all of them alike.
+Kernels run on R0's first batch-norm input, ``(64, 48, 398, 32)`` float32 (156 MB). Every number is the
+median over ``--repeats`` rounds, the contenders alternating within each round (each timing itself the
+median of 3 calls after a warm-up), so a busy machine slows all of them alike. Then, per workload, the
+training step with the plan on and off, and each block of the plan against the sum of its layers.
 
     python benchmarks/bench_bnpool.py [--repeats 7] [--steps 5] [--only kernels R0 R1]
 """

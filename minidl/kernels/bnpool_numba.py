@@ -42,9 +42,8 @@ from numba import njit, prange
 
 from . import reference, workspace
 from .geometry import output_hw
-from .normalization_numba import (_BLOCKS, _threads_for, batchnorm_apply, batchnorm_backward_input,
-                                  batchnorm_backward_sums)
-from .pooling_numba import avg_pool2d_backward, max_pool2d_backward, max_pool2d_forward
+from .normalization_numba import _threads_for, batchnorm_apply, batchnorm_backward_input, batchnorm_backward_sums
+from .pooling_numba import _avg_pool_backward_tiled, avg_pool2d_backward, max_pool2d_backward, max_pool2d_forward
 
 
 @njit(parallel=True, cache=True)
@@ -87,28 +86,6 @@ def _forward_tiled(x, scale, shift, ph, pw, y, arg, xw):
 
 
 @njit(parallel=True, cache=True)
-def _pooled_sums(dy, xw, mean, T, part_s, part_q):
-    """Per block ``t`` of pooled cells, per channel: ``Σ dy`` and ``Σ dy·(x_win − μ)`` (float64) — BN's two
-    sums, over the pooled cells only. Local accumulators per block, as in :mod:`.normalization_numba`."""
-    C = dy.shape[-1]
-    R = dy.size // C
-    d2 = dy.reshape(R, C)
-    x2 = xw.reshape(R, C)
-    step = (R + T - 1) // T
-    for t in prange(T):
-        s = np.zeros(C)
-        q = np.zeros(C)
-        for r in range(t * step, min(R, (t + 1) * step)):
-            for k in range(C):
-                d = np.float64(d2[r, k])
-                s[k] += d
-                q[k] += d * (np.float64(x2[r, k]) - mean[k])
-        for k in range(C):
-            part_s[t, k] = s[k]
-            part_q[t, k] = q[k]
-
-
-@njit(parallel=True, cache=True)
 def _dx_tiled(dy, arg, x, mean, alpha, beta, gamma, zero, ph, pw, dx):
     """``dx = u·α + (x − μ)·β + γ`` per channel, ``u = dy`` of the cell's window where ``arg`` names the cell,
     else ``zero`` (0 in dx's dtype; also for cells in no window). The terms and their order are those of the unfused
@@ -134,37 +111,6 @@ def _dx_tiled(dy, arg, x, mean, alpha, beta, gamma, zero, ph, pw, dx):
             else:
                 for k in range(C):
                     out[k] = zero * alpha[k] + (xr[k] - mean[k]) * beta[k] + gamma[k]
-
-
-@njit(parallel=True, cache=True)
-def _avg_dx_tiled(dy, p, mean, alpha, beta, gamma, ph, pw, top, left, dx):
-    """Average pooling → batch norm, backward in one pass: each cell of ``dx`` gets its window's batch-norm
-    input gradient ``dy·α + (p − μ)·β + γ`` (:func:`~.normalization_numba._affine`'s terms, in that order)
-    times ``1/count`` (:func:`~.pooling_numba._avg_pool_backward_tiled`'s); cells in no window get 0.
-    Windows tile the input (stride = pool size). Parallel over input rows ``(n, r)``."""
-    N, H, W, C = dx.shape
-    Ho, Wo = dy.shape[1], dy.shape[2]
-    for r in prange(N * H):
-        n = r // H
-        pr = r - n * H
-        i = (pr + top) // ph
-        p0 = max(i * ph - top, 0)
-        p1 = min(i * ph - top + ph, H)
-        for q in range(W):
-            j = (q + left) // pw
-            out = dx[n, pr, q]
-            if i < Ho and j < Wo:
-                q0 = max(j * pw - left, 0)
-                q1 = min(j * pw - left + pw, W)
-                inv = 1.0 / ((p1 - p0) * (q1 - q0))
-                dr = dy[n, i, j]
-                xr = p[n, i, j]
-                for k in range(C):
-                    t = dr[k] * alpha[k] + (xr[k] - mean[k]) * beta[k] + gamma[k]
-                    out[k] = t * inv
-            else:
-                for k in range(C):
-                    out[k] = 0.0
 
 
 def _tiles(pool, strides, pads):
@@ -205,11 +151,9 @@ def batchnorm_max_pool2d_backward(dy, arg, x_win, x, mean, inv_std, scale, pool,
         sum_dy, sum_dy_xhat = batchnorm_backward_sums(dbn, x2, mean, inv_std)
         dx = batchnorm_backward_input(dbn, x2, mean, inv_std, scale, sum_dy, sum_dy_xhat)
         return dx.reshape(x.shape), sum_dy, sum_dy_xhat
-    T = max(1, min(_BLOCKS, dy.size // C))
-    part_s, part_q = np.empty((T, C)), np.empty((T, C))
-    with _threads_for(dy.size):
-        _pooled_sums(dy, np.ascontiguousarray(x_win, dtype=dt), mean, T, part_s, part_q)
-    sum_dy, sum_dy_xhat = part_s.sum(axis=0), part_q.sum(axis=0) * inv_std
+    # dy_bn is dy at the winners, 0 elsewhere: its sums are those of dy against the winners' inputs
+    sum_dy, sum_dy_xhat = batchnorm_backward_sums(dy.reshape(-1, C), np.asarray(x_win, dt).reshape(-1, C), mean,
+                                                  inv_std)
     M = x.size // C
     scale = np.asarray(scale, np.float64)
     a, c = sum_dy / M, sum_dy_xhat / M
@@ -237,8 +181,8 @@ def avg_pool2d_batchnorm_backward(dy, p, mean, inv_std, scale, sum_dy, sum_dy_xh
     a, c = np.asarray(sum_dy) / M, np.asarray(sum_dy_xhat) / M
     dx = workspace.empty(x_shape, dt)
     with _threads_for(dx.size):
-        _avg_dx_tiled(dy, p, np.asarray(mean, dt), scale.astype(dt), (-scale * c * inv_std).astype(dt),
-                      (-scale * a).astype(dt), pool[0], pool[1], pads[0], pads[2], dx)
+        _avg_pool_backward_tiled(dy, pool[0], pool[1], pads[0], pads[2], True, p, np.asarray(mean, dt),
+                                 scale.astype(dt), (-scale * c * inv_std).astype(dt), (-scale * a).astype(dt), dx)
     return dx
 
 
