@@ -50,6 +50,15 @@ def _data(g):
     return rng, x, mean, inv_std, scale, shift
 
 
+def _close_to_scale(actual, desired, dtype):
+    """Equal to the rounding of ``dtype`` relative to the array's largest value: a batch norm's input gradient
+    cancels terms of that size (the fast family's float32 arithmetic, the reference's float64), so a value
+    near 0 is only as exact as the largest one."""
+    tol = TOL[dtype]
+    scale = float(np.max(np.abs(desired), initial=0.0))
+    np.testing.assert_allclose(actual, desired, rtol=tol["rtol"], atol=tol["atol"] + tol["rtol"] * scale)
+
+
 @settings(max_examples=60, deadline=None)
 @given(blocks(), st.sampled_from([1, 2]))
 def test_fused_batchnorm_max_pool_equals_the_unfused_steps_and_the_reference(g, n_threads):
@@ -77,7 +86,7 @@ def test_fused_batchnorm_max_pool_equals_the_unfused_steps_and_the_reference(g, 
     assert sum_dy.dtype == sum_dy_xhat.dtype == np.float64
     np.testing.assert_allclose(sum_dy, sum_dy_r, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(sum_dy_xhat, sum_dy_xhat_r, rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(dx, dx_r, **tol)
+    _close_to_scale(dx, dx_r, g["dtype"])
 
 
 @settings(max_examples=60, deadline=None)
@@ -100,7 +109,7 @@ def test_fused_avg_pool_batchnorm_backward_has_the_bits_of_the_unfused_steps_and
         unfused = FAST.avg_pool2d_backward(dbn.reshape(p.shape), x_shape, *geo)
     assert dx.dtype == p.dtype and dx.shape == x_shape
     np.testing.assert_array_equal(dx, unfused)
-    np.testing.assert_allclose(dx, REF.avg_pool2d_batchnorm_backward(*args), **TOL[g["dtype"]])
+    _close_to_scale(dx, REF.avg_pool2d_batchnorm_backward(*args), g["dtype"])
 
 
 @pytest.mark.parametrize("name", ["reference", "fast"])
