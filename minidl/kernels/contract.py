@@ -70,6 +70,20 @@ class KernelFamily(Protocol):
         activation, as ``activation.backward`` of ``linear`` returns it).
         """
 
+    def conv_layer_backward(self, x: np.ndarray, dy: np.ndarray, y: np.ndarray, w: np.ndarray,
+                            strides: tuple[int, int], pads: tuple[int, int, int, int], activation: ActivationFunction,
+                            use_bias: bool, need_dx: bool = True
+                            ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """The backward pass of a convolution layer, the reverse of :meth:`conv_bias_activation`: ``(dW, db, dx)``.
+
+        x, w, strides, pads and activation as given to :meth:`conv_bias_activation` (an image or a sequence),
+        ``y`` its output and ``dy = ∂L/∂y`` of y's shape. Then ``dz = dy·f'(z)`` (:meth:`activation_backward`),
+        ``(dW, dx)`` as :meth:`conv2d_backward` of dz (dW shaped like w, dx like x; dx None unless
+        ``need_dx``), and ``db = Σ dz`` over every axis but the last (``(F,)``; None unless ``use_bias``).
+        New arrays. The fast family, for a plain ReLU or no activation, applies the ReLU's mask and sums ``db``
+        while each sample's ``dy`` is read for the convolution — the masked ``dz`` is never written to memory.
+        """
+
     def conv_inference(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: tuple[int, int],
                        pads: tuple[int, int, int, int], activation: ActivationFunction,
                        pool: tuple | None = None, affine: tuple | None = None) -> np.ndarray:

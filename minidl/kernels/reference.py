@@ -184,6 +184,21 @@ def activation_backward(dy, y, activation):
     return activation.backward(dy)
 
 
+def conv_layer_backward(x, dy, y, w, strides, pads, activation, use_bias, need_dx=True):
+    """The backward pass of a convolution layer, the reverse of :func:`conv_bias_activation`:
+    ``(dW, db, dx)``. With ``z = x ⋆ w + b`` and ``y = f(z)``:
+
+    * ``dz = dy·f'(z)`` (:func:`activation_backward`),
+    * ``dW, dx`` = :func:`conv2d_backward` of ``dz`` (``dx`` None unless ``need_dx``),
+    * ``db[f] = Σ_{n,i,j} dz[n, i, j, f]`` (None unless ``use_bias``).
+    """
+    dz = activation_backward(dy, y, activation)
+    x4, w4 = as_image(x, w)
+    dW, dx = conv2d_backward(x4, dz if dz.ndim == 4 else dz[:, None], w4, strides, pads, need_dx)
+    db = dz.reshape(-1, dz.shape[-1]).sum(axis=0) if use_bias else None
+    return dW.reshape(w.shape), db, None if dx is None else dx.reshape(x.shape)
+
+
 # ---------------------------------------------------------------------------------------- pooling
 
 
@@ -317,7 +332,7 @@ def conv_inference(x, w, b, strides, pads, activation, pool=None, affine=None):
 
 
 __all__ = ["all_finite", "matmul", "weight_gradient",
-           "conv_bias_activation", "activation_backward",
+           "conv_bias_activation", "activation_backward", "conv_layer_backward",
            "conv2d_forward", "conv2d_backward", "conv2d_backward_weights", "conv2d_backward_input",
            "bias_act_forward", "relu_backward", "conv_inference",
            "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",

@@ -119,6 +119,83 @@ def test_winograd_conv_forward_and_backward_equal_reference(g, relu):
     _check_fast_conv_paths(g, relu, ("winograd",))
 
 
+
+@pytest.mark.parametrize("path", ["direct", "im2col", "blocked", "winograd", "blocked 1-D Winograd",
+                                  "blocked 2-D Winograd"])
+@settings(max_examples=15, deadline=None)
+@given(g=geometries(), activation=st.sampled_from(["relu", "linear", "tanh"]), use_bias=st.booleans(),
+       need_dx=st.booleans())
+def test_conv_layer_backward_equals_reference_and_has_the_bits_of_the_unfused_steps(path, g, activation, use_bias,
+                                                                                    need_dx):
+    """The fast family masks dy by the ReLU and sums db while the convolution reads dy: dW and dx are the
+    bits of its own unfused steps (activation_backward, then conv2d_backward), db equals Σ dz, and all
+    three equal the reference — on every path, including exact zeros of the ReLU output (dz = 0 there)."""
+    if path == "blocked 1-D Winograd":   # the Winograd F(4, r) blocks of Conv1D layers, at any channel count
+        kw = 2 + g["seed"] % 2
+        g.update(k=(1, kw), W=max(g["W"], kw), strides=(1, 1), N=max(g["N"], 2))
+        g["pads"] = padding_amounts((g["H"], g["W"]), (1, kw), (1, 1), "valid" if g["seed"] % 3 else "same")
+    if path == "blocked 2-D Winograd":   # F(2×2, 3×3) of 3×3 stride-1 kernels, dW and dx in one pass
+        g.update(k=(3, 3), H=max(g["H"], 3), W=max(g["W"], 3), strides=(1, 1), N=max(g["N"], 2))
+        g["pads"] = padding_amounts((g["H"], g["W"]), (3, 3), (1, 1), "valid" if g["seed"] % 3 else "same")
+    rng, x, w, b = _data(g)
+    tol = TOL[g["dtype"]]
+    f = activations.get(activation)
+    y = REF.conv_bias_activation(x, w, b, g["strides"], g["pads"], f)
+    dy = rng.standard_normal(y.shape).astype(g["dtype"])
+    dW_ref, db_ref, dx_ref = REF.conv_layer_backward(x, dy, y, w, g["strides"], g["pads"], f, use_bias, need_dx)
+    old_min_c = conv_blocked.WINOGRAD_1D_MIN_C
+    conv_blocked.WINOGRAD_1D_MIN_C = 1
+    try:
+        with _conv_path("blocked" if path.startswith("blocked") else path):
+            fast = activations.get(activation)
+            fast.forward(REF.conv2d_forward(x, w, b, g["strides"], g["pads"]))   # what its backward needs
+            dW, db, dx = FAST.conv_layer_backward(x, dy, y, w, g["strides"], g["pads"], fast, use_bias, need_dx)
+            if activation != "tanh":
+                dz = FAST.activation_backward(dy, y, activations.get(activation))
+                dW_steps, dx_steps = FAST.conv2d_backward(x, dz, w, g["strides"], g["pads"], need_dx)
+                np.testing.assert_array_equal(dW, dW_steps, err_msg=f"dW ({path}): fused vs unfused bits")
+                if need_dx:
+                    np.testing.assert_array_equal(dx, dx_steps, err_msg=f"dx ({path}): fused vs unfused bits")
+    finally:
+        conv_blocked.WINOGRAD_1D_MIN_C = old_min_c
+    assert dW.dtype == x.dtype and dW.shape == w.shape
+    np.testing.assert_allclose(dW, dW_ref, **tol, err_msg=f"dW ({path})")
+    assert (db is None) == (not use_bias) and (dx is None) == (not need_dx)
+    if use_bias:
+        assert db.dtype == x.dtype and db.shape == (g["F"],)
+        np.testing.assert_allclose(db, db_ref, **tol, err_msg=f"db ({path})")
+    if need_dx:
+        np.testing.assert_allclose(dx, dx_ref, **tol, err_msg=f"dx ({path})")
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_conv_layer_backward_of_a_sequence_equals_reference_on_r1_like_shapes(n_threads):
+    """A Conv1D layer's backward (sequence in, 1-D kernel) through the blocked 1-D Winograd path at its real
+    channel threshold and through im2col, on one and two threads."""
+    rng = np.random.default_rng(11)
+    f = activations.get("relu")
+    for C in (conv_blocked.WINOGRAD_1D_MIN_C, 8):
+        x = rng.standard_normal((3, 37, C)).astype(np.float32)
+        w = (rng.standard_normal((2, C, 5)) * 0.1).astype(np.float32)
+        b = rng.standard_normal(5).astype(np.float32)
+        y = REF.conv_bias_activation(x, w, b, (1, 1), (0, 0, 0, 0), f)
+        dy = rng.standard_normal(y.shape).astype(np.float32)
+        expected = REF.conv_layer_backward(x, dy, y, w, (1, 1), (0, 0, 0, 0), f, True, True)
+        with threads.limit_threads(n_threads):
+            got = FAST.conv_layer_backward(x, dy, y, w, (1, 1), (0, 0, 0, 0), f, True, True)
+        for name, a, e in zip(("dW", "db", "dx"), got, expected):
+            assert a.shape == e.shape, name
+            np.testing.assert_allclose(a, e, **TOL[np.float32], err_msg=f"{name}, C = {C}")
+
+
+def test_bias_gradient_sums_every_row_for_any_row_count():
+    rng = np.random.default_rng(3)
+    for rows in (1, 7, 16, 1000):
+        dz = rng.standard_normal((rows, 3, 4)).astype(np.float32)
+        np.testing.assert_allclose(conv_numba.bias_gradient(dz), dz.reshape(-1, 4).sum(axis=0, dtype=np.float64),
+                                   rtol=1e-6, atol=1e-6)
+
+
 @pytest.mark.parametrize("m, r, points", [(2, 2, (0, 1)), (2, 3, (0, 1, -1)), (3, 2, (0, 1, -1)),
                                            (4, 2, (0, 1, -1, 2)), (4, 3, (0, 1, -1, 2, -2)),
                                            (6, 3, (0, 1, -1, 2, -2, Fraction(1, 2), Fraction(-1, 2)))])
