@@ -199,42 +199,11 @@ def _direct_forward(x, w, b, sh, sw, top, left, relu, y):
 
 
 @njit(parallel=True, cache=True)
-def _direct_dw(x, dy, sh, sw, top, left, T, part):
-    """``part[t] = Σ_{rows of block t} window ⊗ dy``: block-private partial dW (summed by the caller)."""
-    N, H, W, C = x.shape
-    kh, kw, F = part.shape[1], part.shape[2], part.shape[4]
-    Ho, Wo = dy.shape[1], dy.shape[2]
-    rows = N * Ho
-    step = (rows + T - 1) // T
-    for t in prange(T):
-        for a in range(kh):
-            for c in range(kw):
-                for k in range(C):
-                    for f in range(F):
-                        part[t, a, c, k, f] = 0.0
-        for r in range(t * step, min(rows, (t + 1) * step)):
-            n = r // Ho
-            i = r - n * Ho
-            for j in range(Wo):
-                for a in range(kh):
-                    p = i * sh - top + a
-                    if p < 0 or p >= H:
-                        continue
-                    for c in range(kw):
-                        q = j * sw - left + c
-                        if q < 0 or q >= W:
-                            continue
-                        for k in range(C):
-                            v = x[n, p, q, k]
-                            for f in range(F):
-                                part[t, a, c, k, f] += v * dy[n, i, j, f]
-
-
-@njit(parallel=True, cache=True)
-def _direct_layer_dw(x, dy, y, relu, sh, sw, top, left, T, part, db_part):
-    """:func:`_direct_dw` of ``dz = dy·[y > 0]`` (``dy`` itself if not ``relu``; ``y`` unused then), each
-    output row masked first into a row buffer (in cache), and ``db_part[t, f] = Σ dz`` over block t's rows
-    (float64). The same additions in the same order as :func:`_direct_dw` of ``dz``: the same bits."""
+def _direct_dw(x, dy, y, relu, sh, sw, top, left, T, part, db_part):
+    """``part[t] = Σ_{rows of block t} window ⊗ dz``: block-private partial dW (summed by the caller) of
+    ``dz = dy·[y > 0]`` (``dy`` itself if not ``relu``; ``y`` unused then), and ``db_part[t, f] = Σ dz`` over
+    block t's rows (float64). Each output row is masked first into a row buffer (in cache); the additions
+    into ``part`` do not depend on ``relu``, so masking here or before gives the same bits."""
     N, H, W, C = x.shape
     kh, kw, F = part.shape[1], part.shape[2], part.shape[4]
     Ho, Wo = dy.shape[1], dy.shape[2]
@@ -403,7 +372,7 @@ def conv2d_backward(x, dy, w, strides, pads, need_dx=True):
     if K <= DIRECT_MAX_K and not _pointwise(kh, kw, strides, pads):
         T = min(_DIRECT_BLOCKS, N * Ho)
         part = np.empty((T, kh, kw, C, F), dtype=x.dtype)
-        _direct_dw(x, dy, strides[0], strides[1], pads[0], pads[2], T, part)
+        _direct_dw(x, dy, dy, False, strides[0], strides[1], pads[0], pads[2], T, part, np.empty((T, F)))
         dx = None
         if need_dx:
             dx = workspace.empty(x.shape, x.dtype)
@@ -442,7 +411,7 @@ def conv2d_backward(x, dy, w, strides, pads, need_dx=True):
 def conv_layer_backward(x, dy, y, w, strides, pads, activation, use_bias, need_dx=True):
     """Same as :func:`minidl.kernels.reference.conv_layer_backward`. For a plain ReLU or no activation, the
     mask and the bias gradient are computed on each piece of ``dy`` as the convolution's backward pass reads
-    it — in the direct loops (:func:`_direct_layer_dw`) or per sample in the cache-blocked pass
+    it — in the direct loops (:func:`_direct_dw`) or per sample in the cache-blocked pass
     (:func:`minidl.kernels.conv_blocked.layer_backward`) — so the masked ``dz`` never goes through memory;
     other activations run their own ``backward`` first."""
     relu = is_plain_relu(activation)
@@ -461,7 +430,7 @@ def conv_layer_backward(x, dy, y, w, strides, pads, activation, use_bias, need_d
         T = min(_DIRECT_BLOCKS, N * Ho)
         part = np.empty((T, kh, kw, C, F), dtype=x4.dtype)
         db_part = np.empty((T, F), dtype=np.float64)
-        _direct_layer_dw(x4, dy4, dy4 if y4 is None else y4, relu, strides[0], strides[1], pads[0], pads[2], T,
+        _direct_dw(x4, dy4, dy4 if y4 is None else y4, relu, strides[0], strides[1], pads[0], pads[2], T,
                          part, db_part)
         dW, db = part.sum(axis=0), db_part.sum(axis=0).astype(x4.dtype)
         dx = None
