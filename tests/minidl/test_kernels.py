@@ -490,3 +490,40 @@ def test_reduction_dot_equals_the_plain_product_for_every_block_split(rows, n_th
     assert blas.reduction_dot(a, b, out=out, n_threads=n_threads) is out
     np.testing.assert_allclose(out, a.T @ b, rtol=1e-12, atol=1e-12)
     assert threads.thread_info()["blas"] == before
+
+
+def test_written_out_f42_transforms_are_the_cook_toom_matrices_of_f42():
+    """The F(4, 2) tiles written out in winograd_numba (BT_F42, AT_F42) are what cook_toom gives for TILES[2]:
+    changing the points there must change them too."""
+    BT, _, AT = winograd_numba.transforms(2, np.float64)
+    np.testing.assert_array_equal(BT, np.array(winograd_numba.BT_F42, dtype=float))
+    np.testing.assert_array_equal(AT, np.array(winograd_numba.AT_F42, dtype=float))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_written_out_f42_tiles_equal_the_loops_over_the_coefficients(dtype):
+    """Interior tiles (written out) and the generic loops give the same V, M → y and dM, edge tiles included."""
+    rng = np.random.default_rng(2)
+    BT, _, AT = winograd_numba.transforms(2, dtype)
+    x = rng.standard_normal((1, 23, 7)).astype(dtype)
+    T = -(-22 // 4)
+    V = np.empty((5, T, 7), dtype)
+    for t in range(T):
+        winograd_numba._input_tile(x, 0, t, t, BT, 4, 0, V)
+    padded = np.concatenate([x[0], np.zeros((4 * T + 1 - 23, 7), dtype)])
+    tiles = np.stack([padded[4 * t:4 * t + 5] for t in range(T)])            # (T, 5, C)
+    np.testing.assert_allclose(V, np.einsum("xj,tjc->xtc", BT, tiles), rtol=1e-6, atol=1e-6)
+    M = rng.standard_normal((5, T, 3)).astype(dtype)
+    b = rng.standard_normal(3).astype(dtype)
+    for relu in (False, True):
+        y = np.full((1, 22, 3), np.nan, dtype)
+        for t in range(T):
+            winograd_numba._output_tile(M, 0, t, t, AT, b, relu, y)
+        expected = (np.einsum("ix,xtf->tif", AT, M).reshape(-1, 3)[:22] + b)
+        np.testing.assert_allclose(y[0], np.maximum(expected, 0) if relu else expected, rtol=1e-6, atol=1e-6)
+    dy = rng.standard_normal((1, 22, 3)).astype(dtype)
+    dM = np.empty((5, T, 3), dtype)
+    for t in range(T):
+        winograd_numba._output_tile_backward(dy, 0, t, t, AT, dM)
+    dy_tiles = np.concatenate([dy[0], np.zeros((4 * T - 22, 3), dtype)]).reshape(T, 4, 3)
+    np.testing.assert_allclose(dM, np.einsum("ix,tif->xtf", AT, dy_tiles), rtol=1e-6, atol=1e-6)
