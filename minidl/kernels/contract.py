@@ -20,9 +20,9 @@ Conventions (channels-last, as Keras and TensorFlow)
 
 Memory: every function returns **new arrays** and leaves its arguments unchanged (the fast family may
 work in place on buffers it allocated itself, never on yours) — except the optimizer's update
-(:meth:`KernelFamily.adam_update`), which exists to update the weights and their state in place. Pass the array arguments of one call in
-one dtype (float32 or float64); the outputs have that dtype, except batch-norm statistics and sums
-(float64).
+(:meth:`KernelFamily.adam_update`), which exists to update the weights and their state in place. Pass the
+array arguments of one call in one dtype (float32 or float64); the outputs have that dtype, except
+batch-norm statistics and sums (float64).
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 Property, checked by hypothesis over shapes, float32/float64, amsgrad, hyperparameters and several steps:
 ``fast.adam_update`` leaves ``w, m, v`` (and ``vhat``) with exactly the bits of ``reference.adam_update`` —
-on its serial path and on its parallel path (forced on small arrays, split in blocks of any size). Also: NaN/∞ gradients
-and a zero denominator behave as NumPy, arrays it cannot update in one pass fall back to the same lines, and
-:class:`minidl.optimizers.Adam` updates the weights in place through the active family.
+on its serial path and on its parallel path (forced on small arrays, split in blocks of any size). Also:
+NaN/∞ gradients and a zero denominator behave as NumPy, arrays it cannot update in one pass fall back to
+the same lines, and :class:`minidl.optimizers.Adam` updates the weights in place through the active family.
 """
 
 import contextlib
@@ -132,7 +132,8 @@ def test_adam_optimizer_updates_in_place_with_the_same_bits_in_both_families(ams
     for name in ("reference", "fast"):
         weights = [w.copy() for w in weights0]
         opt = optimizers.Adam(0.01, amsgrad=amsgrad)
-        with use_kernels(name), _parallel_from(1000), threads.limit_threads(2):   # the (300, 7) kernel on the parallel path
+        # the (300, 7) kernel on the parallel path, the others on the serial one
+        with use_kernels(name), _parallel_from(1000), threads.limit_threads(2):
             for step in grads:
                 opt.apply([(str(i), w, g) for i, (w, g) in enumerate(zip(weights, step))])
         out[name] = weights, opt.get_state()
