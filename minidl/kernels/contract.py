@@ -19,9 +19,10 @@ Conventions (channels-last, as Keras and TensorFlow)
 * batch-norm functions see arrays as ``(M, C)``: every axis but the channel flattened into rows.
 
 Memory: every function returns **new arrays** and leaves its arguments unchanged (the fast family may
-work in place on buffers it allocated itself, never on yours). Pass the array arguments of one call in
-one dtype (float32 or float64); the outputs have that dtype, except batch-norm statistics and sums
-(float64).
+work in place on buffers it allocated itself, never on yours) — except the optimizer's update
+(:meth:`KernelFamily.adam_update`), which exists to update the weights and their state in place. Pass the
+array arguments of one call in one dtype (float32 or float64); the outputs have that dtype, except
+batch-norm statistics and sums (float64).
 """
 
 from __future__ import annotations
@@ -177,6 +178,17 @@ class KernelFamily(Protocol):
     def batchnorm_backward_input(self, dy2: np.ndarray, x2: np.ndarray, mean: np.ndarray, inv_std: np.ndarray,
                                  scale: np.ndarray, sum_dy: np.ndarray, sum_dy_xhat: np.ndarray) -> np.ndarray:
         """Training-mode ``dx = scale·(dy − mean(dy) − x̂·mean(dy·x̂))`` (means over the M rows): ``(M, C)``."""
+
+    # ------------------------------------------------------------------------------------ optimizer
+    def adam_update(self, w: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, vhat: np.ndarray | None,
+                    lr: float, beta_1: float, beta_2: float, epsilon: float, t: int) -> None:
+        """Adam's step ``t`` (≥ 1) on a weight ``w`` with gradient ``g``, **in place** on ``w``, ``m``, ``v``:
+        ``m ← m + (g − m)(1−β₁)``; ``v ← v + (g² − v)(1−β₂)``; [amsgrad: ``v̂ ← max(v̂, v)``, used as ``v``];
+        ``w ← w − α·m/(√v + ε)``, ``α = η·√(1−β₂ᵗ)/(1−β₁ᵗ)`` (:class:`minidl.optimizers.Adam`).
+
+        ``w, g, m, v`` (and ``vhat``, None without amsgrad) of one shape and dtype, float32 or float64; every
+        operation in that dtype. Returns None. Both families give the same bits (the fast one in one pass).
+        """
 
 
 def is_plain_relu(activation: ActivationFunction) -> bool:

@@ -11,6 +11,7 @@ functions of the modules that implement them:
 * :mod:`.pooling_numba` — max and average pooling;
 * :mod:`.fusion_numba` — a conv → batch norm → pooling block of inference in one pass;
 * :mod:`.normalization_numba` — the batch-normalisation passes.
+* :mod:`.optimizer_numba` — the Adam update of a weight array in one pass.
 
 Importing this module loads numba (and compiles, or loads from numba's cache, each kernel on first use).
 """
@@ -38,6 +39,7 @@ from .normalization_numba import (batchnorm_apply, batchnorm_backward_input,  # 
                                   batchnorm_backward_sums, batchnorm_stats)
 from .pooling_numba import (avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward,  # noqa: F401
                             max_pool2d_forward)
+from .optimizer_numba import adam_update  # noqa: F401
 
 
 def weight_gradient(a, b):

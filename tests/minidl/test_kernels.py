@@ -356,6 +356,23 @@ def test_all_finite_equals_reference_for_nan_inf_anywhere(dtype, size):
                 assert not FAST.all_finite(y.reshape(2, -1)) and not REF.all_finite(y)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_all_finite_reads_the_exponent_bits_right_at_the_edges_and_on_views(dtype):
+    info = np.finfo(dtype)
+    edge = np.array([0.0, -0.0, info.max, -info.max, info.tiny, info.smallest_subnormal, -info.smallest_subnormal,
+                     info.eps, 1.0], dtype=dtype)   # all finite, exponent fields from 0 to the largest finite
+    for K in (REF, FAST):
+        assert K.all_finite(edge) and K.all_finite(edge[:0])
+        x = np.tile(edge, (4, 8))
+        for view in (x, x.T, x[:, ::3], x[::2]):   # contiguous, transposed, strided
+            assert K.all_finite(view)
+        for bad in (np.nan, -np.nan, np.inf, -np.inf):
+            y = x.copy()
+            y[3, -1] = bad   # in each of the views below
+            for view in (y, y.T, y[:, 2::3], y[1::2]):
+                assert not K.all_finite(view), (K.__name__, bad)
+
+
 @pytest.mark.parametrize("rows", [3, 1000])
 def test_dense_products_equal_plain_matrix_products_in_both_families(rows):
     rng = np.random.default_rng(rows)
