@@ -19,6 +19,13 @@ threads collapsed next to numba's pool on a busy machine (benchmarks/RESULTS.md,
 (forward + backward, R0/R1 shapes) against a float32 sgemm timed in the same run, and cold / warm
 start-up time of a minidl training process (empty vs filled numba cache).
 
+OpenBLAS picks its kernels when it loads, unless ``OPENBLAS_CORETYPE`` forces a set (some machines set it,
+with ``OPENBLAS_L2_SIZE``, for old OpenBLAS builds that fail on their CPU). The header prints both variables
+and the kernel set each loaded OpenBLAS runs (``blas``: ``architecture``). To measure what a user of current
+NumPy gets on such a machine, unset both for the benchmark command alone (never in tests or CI):
+``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_keras.py`` (an AVX-512 machine then
+runs OpenBLAS's SkylakeX kernels: sgemm 1024³ on 2 threads 446 instead of 228 GFLOP/s with Haswell's).
+
     python benchmarks/bench_keras.py                  # everything, ~10 min on 2 cores
     python benchmarks/bench_keras.py --only R0 --repeats 3
     python benchmarks/bench_keras.py --only R0 R1 --profile --no-startup   # + minidl's time per layer
@@ -333,7 +340,8 @@ def main(argv=None):
     info = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": _cpu(), "python": platform.python_version(),
             "numpy": np.__version__, "numba": __import__("numba").__version__, "tensorflow": tf.__version__,
             "keras": keras.__version__,
-            "torch": torch.__version__ if torch is not None else None, "threads": threads.thread_info(), "blas": _blas()}
+            "torch": torch.__version__ if torch is not None else None, "threads": threads.thread_info(), "blas": _blas(),
+            "env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_WAIT_POLICY")}}
     print(json.dumps(info, indent=1))
     results = {"info": info, "workloads": [], "sgemm_gflops": [], "conv_gflops": {}, "startup": {}}
     jits = {"auto": ["auto"], "false": [False], "both": ["auto", False]}[args.keras_jit]

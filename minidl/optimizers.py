@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import kernels as _kernels
 from . import schedules as _schedules
 from ._naming import lookup
 
@@ -218,18 +219,13 @@ class Adam(Optimizer):
         self.beta_1, self.beta_2, self.epsilon, self.amsgrad = float(beta_1), float(beta_2), float(epsilon), bool(amsgrad)
 
     def update_step(self, key, w, g, lr):
-        t = self.iterations + 1
-        dt = w.dtype.type
-        alpha = lr * np.sqrt(1 - dt(self.beta_2) ** t) / (1 - dt(self.beta_1) ** t)
+        """The equations above, in place, by the active kernel family (:func:`minidl.kernels.reference.adam_update`
+        is the NumPy version to read; the fast family gives the same bits in one pass over each array)."""
         m = self._slot(key, "momentum", w)
         v = self._slot(key, "velocity", w)
-        m += (g - m) * (1 - dt(self.beta_1))
-        v += (g * g - v) * (1 - dt(self.beta_2))
-        if self.amsgrad:
-            vhat = self._slot(key, "velocity_hat", w)
-            np.maximum(vhat, v, out=vhat)
-            v = vhat
-        w -= m * alpha / (np.sqrt(v) + self.epsilon)
+        vhat = self._slot(key, "velocity_hat", w) if self.amsgrad else None
+        _kernels.active().adam_update(w, g, m, v, vhat, lr, self.beta_1, self.beta_2, self.epsilon,
+                                      self.iterations + 1)
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,

@@ -1,10 +1,18 @@
-"""The fast family's input check: :func:`all_finite` over cache-sized pieces, without a big temporary.
+"""The fast family's input check: :func:`all_finite` in one vectorised pass over the bits, no temporary.
 
 ``np.all(np.isfinite(x))`` (the reference) writes a boolean array as large as ``x`` and reads it back: for
-a batch of benchmark R1, 128 × 1000 × 270 float32, a fresh 35 MB array per ``train_on_batch``. Here the
-flattened array is checked in pieces of ``PIECE`` elements into one small reused boolean buffer (in
-cache), stopping at the first piece with a NaN or ±∞: measured 1.2–1.4× faster on that batch (a
-numba loop was slower still: NumPy's ``isfinite`` is already vectorised).
+a batch of benchmark R1, 128 × 1000 × 270 float32, a fresh 35 MB array per ``train_on_batch``.
+
+A float is NaN or ±∞ exactly when all the bits of its exponent field are set. For a C-contiguous float32 or
+float64 array, :func:`_largest_exponent` reads the elements as unsigned integers and keeps the largest
+exponent field, ``max(bits & mask)`` — an integer reduction that LLVM vectorises without any ``fastmath``
+(no rounding is involved) — so ``x`` is read once, at memory speed, with no temporary. Measured on the R1
+batch (138 MB, 2-core machine under load, medians in one process): 6.2 ms in pieces of ``np.isfinite``
+(below), 4.0 ms here, 9.7 ms for the reference. A serial loop: the check also runs in the prefetch thread
+of a batch source, beside the training's parallel kernels; it releases the GIL (``nogil``).
+
+Other arrays (float16, non-contiguous views) are checked with ``np.isfinite`` in pieces of ``PIECE`` elements
+into one small reused boolean buffer (in cache), stopping at the first piece with a NaN or ±∞.
 """
 
 from __future__ import annotations
@@ -12,16 +20,35 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+from numba import njit
 
 #: elements per piece (the boolean buffer: 64 KB)
 PIECE = 1 << 16
 
+#: the exponent field of each float type, and the unsigned integer type of the same width
+_EXPONENT = {np.dtype(np.float32): (np.uint32, np.uint32(0x7F800000)),
+             np.dtype(np.float64): (np.uint64, np.uint64(0x7FF0000000000000))}
+
 _BUFFER = threading.local()
+
+
+@njit(nogil=True, cache=True)
+def _largest_exponent(bits, mask):
+    """``max(bits & mask)`` over a 1-D unsigned array: equal to ``mask`` iff some element is NaN or ±∞."""
+    largest = mask ^ mask   # 0, of the mask's type
+    for i in range(bits.size):
+        largest = max(largest, bits[i] & mask)
+    return largest
 
 
 def all_finite(x):
     """Same as the reference: True if no element of ``x`` is NaN or ±∞."""
-    flat = np.asarray(x).reshape(-1)
+    x = np.asarray(x)
+    exponent = _EXPONENT.get(x.dtype)
+    if exponent is not None and x.flags.c_contiguous and x.size:
+        uint, mask = exponent
+        return bool(_largest_exponent(x.reshape(-1).view(uint), mask) != mask)
+    flat = x.reshape(-1)
     if flat.size <= PIECE:
         return bool(np.all(np.isfinite(flat)))
     buf = getattr(_BUFFER, "mask", None)

@@ -19,9 +19,10 @@ Conventions (channels-last, as Keras and TensorFlow)
 * batch-norm functions see arrays as ``(M, C)``: every axis but the channel flattened into rows.
 
 Memory: every function returns **new arrays** and leaves its arguments unchanged (the fast family may
-work in place on buffers it allocated itself, never on yours). Pass the array arguments of one call in
-one dtype (float32 or float64); the outputs have that dtype, except batch-norm statistics and sums
-(float64).
+work in place on buffers it allocated itself, never on yours) — except the optimizer's update
+(:meth:`KernelFamily.adam_update`), which exists to update the weights and their state in place. Pass the
+array arguments of one call in one dtype (float32 or float64); the outputs have that dtype, except
+batch-norm statistics and sums (float64).
 """
 
 from __future__ import annotations
@@ -68,6 +69,20 @@ class KernelFamily(Protocol):
         ``activation.backward(dy)``, except for a plain ReLU: :meth:`relu_backward` ``(dy, y)``, ``dy`` where
         ``y > 0`` (0 at exactly 0). dy and y of the same shape → dz, a new array (or ``dy`` itself for no
         activation, as ``activation.backward`` of ``linear`` returns it).
+        """
+
+    def conv_layer_backward(self, x: np.ndarray, dy: np.ndarray, y: np.ndarray, w: np.ndarray,
+                            strides: tuple[int, int], pads: tuple[int, int, int, int], activation: ActivationFunction,
+                            use_bias: bool, need_dx: bool = True
+                            ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """The backward pass of a convolution layer, the reverse of :meth:`conv_bias_activation`: ``(dW, db, dx)``.
+
+        x, w, strides, pads and activation as given to :meth:`conv_bias_activation` (an image or a sequence),
+        ``y`` its output and ``dy = ∂L/∂y`` of y's shape. Then ``dz = dy·f'(z)`` (:meth:`activation_backward`),
+        ``(dW, dx)`` as :meth:`conv2d_backward` of dz (dW shaped like w, dx like x; dx None unless
+        ``need_dx``), and ``db = Σ dz`` over every axis but the last (``(F,)``; None unless ``use_bias``).
+        New arrays. The fast family, for a plain ReLU or no activation, applies the ReLU's mask and sums ``db``
+        while each sample's ``dy`` is read for the convolution — the masked ``dz`` is never written to memory.
         """
 
     def conv_inference(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: tuple[int, int],
@@ -200,6 +215,17 @@ class KernelFamily(Protocol):
         ``(N, Ho, Wo, C)``): :meth:`batchnorm_backward_input`, then :meth:`avg_pool2d_backward` → dx
         ``(x_shape)``. The fast family writes dx in one pass where the windows tile, never the batch norm's
         input gradient.
+        """
+
+    # ------------------------------------------------------------------------------------ optimizer
+    def adam_update(self, w: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, vhat: np.ndarray | None,
+                    lr: float, beta_1: float, beta_2: float, epsilon: float, t: int) -> None:
+        """Adam's step ``t`` (≥ 1) on a weight ``w`` with gradient ``g``, **in place** on ``w``, ``m``, ``v``:
+        ``m ← m + (g − m)(1−β₁)``; ``v ← v + (g² − v)(1−β₂)``; [amsgrad: ``v̂ ← max(v̂, v)``, used as ``v``];
+        ``w ← w − α·m/(√v + ε)``, ``α = η·√(1−β₂ᵗ)/(1−β₁ᵗ)`` (:class:`minidl.optimizers.Adam`).
+
+        ``w, g, m, v`` (and ``vhat``, None without amsgrad) of one shape and dtype, float32 or float64; every
+        operation in that dtype. Returns None. Both families give the same bits (the fast one in one pass).
         """
 
 

@@ -108,6 +108,42 @@ def _bias_act_block(y2, b, relu):
             y2[r, f] = v
 
 
+@njit(nogil=True, cache=True)
+def _layer_gradient_sample(dy, y, n, relu, dz, db):
+    """One sample of a conv layer's output gradient: ``dz[0] = dy[n]·[y[n] > 0]`` (``dy[n]`` itself if not
+    ``relu``; ``y`` unused then) and ``db[f] = Σ_{i,j} dz[0, i, j, f]``, summed in float64 (``db`` ``(F,)``)."""
+    Ho, Wo, F = dy.shape[1], dy.shape[2], dy.shape[3]
+    for f in range(F):
+        db[f] = 0.0
+    for i in range(Ho):
+        for j in range(Wo):
+            for f in range(F):
+                v = dy[n, i, j, f]
+                if relu and not y[n, i, j, f] > 0:
+                    v = 0.0
+                dz[0, i, j, f] = v
+                db[f] += v
+
+
+def _layer_gradients(dy, y, relu, db_parts):
+    """``n ↦ (d, i)`` such that ``d[i]`` is sample n's gradient before the convolution: ``dy[n]`` itself when
+    there is nothing to do (``db_parts`` None, no ReLU), otherwise the sample masked by the ReLU into the
+    calling thread's scratch (in cache for the blocks that read it next), its bias gradient into
+    ``db_parts[n]`` (float64)."""
+    if db_parts is None and not relu:
+        return lambda n: (dy, n)
+    Ho, Wo, F = dy.shape[1], dy.shape[2], dy.shape[3]
+    y = dy if y is None else y
+
+    def gradient(n):
+        dz = _SCRATCH.get("dz", Ho * Wo * F, dy.dtype).reshape(1, Ho, Wo, F)
+        db = _SCRATCH.get("db", F, np.float64) if db_parts is None else db_parts[n]
+        _layer_gradient_sample(dy, y, n, relu, dz, db)
+        return dz, 0
+
+    return gradient
+
+
 def applicable(N: int, backward: bool = False) -> bool:
     """True where this module computes a convolution: any forward pass (a single sample's blocks are
     spread over the threads instead, so that a sample's output has the same bits alone and in a batch),
@@ -245,11 +281,12 @@ def _plan_1d(w, Wo, dtype):
     return BT, AT, U, -(-Wo // AT.shape[0])
 
 
-def _winograd_1d_backward(x, dy, w, pads, need_dx):
+def _winograd_1d_backward(x, dy, w, pads, need_dx, gradient=None):
     """``(dW, dx)`` of a kernel one pixel high by F(4, r) run backwards (:mod:`.winograd_numba`), one task per
     sample, each image row (sequence) a block: ``dM`` (transposed output transform of ``dy``), ``dU[ξ] +=
     V[ξ]ᵀ·dM[ξ]`` and, if ``need_dx``, ``dV[ξ] = dM[ξ]·U[ξ]ᵀ`` and its transposed input transform into ``dx``.
-    Then ``dW[c] = Σ_ξ G[ξ, c]·dU[ξ]``; partial ``dU`` per sample, summed in sample order."""
+    Then ``dW[c] = Σ_ξ G[ξ, c]·dU[ξ]``; partial ``dU`` per sample, summed in sample order. ``gradient``: see
+    :func:`conv_backward`."""
     N, H, W, C = x.shape
     F, Wo = w.shape[3], dy.shape[2]
     BT, AT, U, T = _plan_1d(w, Wo, x.dtype)
@@ -259,12 +296,15 @@ def _winograd_1d_backward(x, dy, w, pads, need_dx):
     dx = workspace.empty(x.shape, x.dtype) if need_dx else None
     partials = np.zeros((N, alpha, C, F), dtype=x.dtype)
 
+    gradient = gradient or (lambda n: (dy, n))
+
     def sample(n):
+        d, dn = gradient(n)
         part = _SCRATCH.get("dU", alpha * C * F, x.dtype).reshape(alpha, C, F)
         for r in range(H):
             V = _SCRATCH.get("V", alpha * T * C, x.dtype).reshape(alpha, T, C)
             dM = _SCRATCH.get("M", alpha * T * F, x.dtype).reshape(alpha, T, F)
-            winograd_numba.transform_rows(x[n], dy[n], r, 1, BT, AT, m, pads[2], T, V, dM)
+            winograd_numba.transform_rows(x[n], d[dn], r, 1, BT, AT, m, pads[2], T, V, dM)
             np.matmul(V.transpose(0, 2, 1), dM, out=part)
             partials[n] += part
             if need_dx:
@@ -279,16 +319,17 @@ def _winograd_1d_backward(x, dy, w, pads, need_dx):
     return np.ascontiguousarray(np.einsum("xc,xif->cif", G, dU)[None]), dx
 
 
-def _winograd_backward(x, dy, w, pads, need_dx):
+def _winograd_backward(x, dy, w, pads, need_dx, gradient=None):
     """``(dW, dx)`` of a stride-1 3×3 convolution by F(2×2, 3×3) run backwards, one task per sample. Per block
     of tiles: ``V`` (the input transform, as forward) and ``dM`` (the transposed output transform of ``dy``),
     the 16 products ``dU[ξη] += V[ξη]ᵀ · dM[ξη]`` and, if ``need_dx``, ``dV[ξη] = dM[ξη] · U[ξη]ᵀ`` (``U`` the
     transformed kernel) and the transposed input transform of ``dV`` added onto ``dx`` of that sample — the
     gradient of the forward's own algorithm, so ``dM`` serves both and only ``dy``'s own tiles are
     multiplied. At the end ``dW[a, c] = Σ_{ξ,η} G[ξ, a]·G[η, c]·dU[ξη]`` (the transposed kernel transform).
-    Partial ``dU`` per sample, summed in sample order."""
+    Partial ``dU`` per sample, summed in sample order. ``gradient``: see :func:`conv_backward`."""
     N = x.shape[0]
     C, F = w.shape[2], w.shape[3]
+    gradient = gradient or (lambda n: (dy, n))
     Ho, Wo = dy.shape[1], dy.shape[2]
     _, G, _ = winograd2d_numba.transforms(x.dtype, m=2)
     Ut = np.ascontiguousarray(winograd2d_numba.kernel_transform(w, G).transpose(0, 2, 1))   # (16, F, C)
@@ -298,6 +339,7 @@ def _winograd_backward(x, dy, w, pads, need_dx):
     dx = workspace.empty(x.shape, x.dtype) if need_dx else None
 
     def sample(n):
+        d, dn = gradient(n)
         acc = partials[n]
         part = _SCRATCH.get("dU", 16 * C * F, x.dtype).reshape(16, C, F)
         tmp_in = _SCRATCH.get("tmp_in", 16 * C, x.dtype).reshape(4, 4, C)
@@ -310,7 +352,7 @@ def _winograd_backward(x, dy, w, pads, need_dx):
             V = _SCRATCH.get("V", 16 * tiles * C, x.dtype).reshape(16, tiles, C)
             dM = _SCRATCH.get("M", 16 * tiles * F, x.dtype).reshape(16, tiles, F)
             winograd2d_numba.input_transform_f2(x, n, ti0, ti1, pads[0], pads[2], Tw, tmp_in, V)
-            winograd2d_numba.output_transform_backward_f2(dy, n, ti0, ti1, Tw, tmp_out, dM)
+            winograd2d_numba.output_transform_backward_f2(d, dn, ti0, ti1, Tw, tmp_out, dM)
             np.matmul(V.transpose(0, 2, 1), dM, out=part)
             acc += part
             if need_dx:
@@ -324,16 +366,20 @@ def _winograd_backward(x, dy, w, pads, need_dx):
     return np.ascontiguousarray(np.einsum("xa,yc,xyif->acif", G, G, dU.reshape(4, 4, C, F))), dx
 
 
-def conv_backward(x, dy, w, strides, pads, need_dx):
+def conv_backward(x, dy, w, strides, pads, need_dx, gradient=None):
     """``(dW, dx)`` (``dx`` None unless ``need_dx``), one task per sample; see the module docstring.
 
     For 3×3 stride-1 kernels (with :data:`WINOGRAD` and F(2×2)), both by Winograd instead, in one pass:
-    :func:`_winograd_backward`.
+    :func:`_winograd_backward`. ``gradient`` (default: ``n ↦ (dy, n)``) gives each sample's output gradient
+    as ``(d, i)``, the gradient being ``d[i]`` — :func:`layer_backward` passes one that masks ``dy`` by the
+    ReLU first (:func:`_layer_gradients`).
     """
+    dy = np.ascontiguousarray(dy, dtype=x.dtype)
     if WINOGRAD and winograd2d_numba.applicable(w.shape, strides) and winograd2d_numba.TILE == 2:
-        return _winograd_backward(x, np.ascontiguousarray(dy, dtype=x.dtype), w, pads, need_dx)
+        return _winograd_backward(x, dy, w, pads, need_dx, gradient)
     if _winograd_1d(w.shape, strides, dy.shape[2]):
-        return _winograd_1d_backward(x, np.ascontiguousarray(dy, dtype=x.dtype), w, pads, need_dx)
+        return _winograd_1d_backward(x, dy, w, pads, need_dx, gradient)
+    gradient = gradient or (lambda n: (dy, n))
     N = x.shape[0]
     kh, kw, C, F = w.shape
     Ho, Wo = dy.shape[1], dy.shape[2]
@@ -347,6 +393,7 @@ def conv_backward(x, dy, w, strides, pads, need_dx):
     partials = np.zeros((N, K, F), dtype=x.dtype)
 
     def sample(n):
+        g, gn = gradient(n)
         acc = partials[n]
         part = _SCRATCH.get("part", K * F, x.dtype).reshape(K, F)
         if need_dx:
@@ -355,7 +402,7 @@ def conv_backward(x, dy, w, strides, pads, need_dx):
             rows = (i1 - i0) * Wo
             cols = _SCRATCH.get("cols", rows * K, x.dtype).reshape(rows, K)
             _im2col_block(x, n, i0, i1, *geometry, cols)
-            d = dy[n, i0:i1].reshape(rows, F)
+            d = g[gn, i0:i1].reshape(rows, F)
             np.dot(cols.T, d, out=part)
             acc += part
             if need_dx:
@@ -368,3 +415,21 @@ def conv_backward(x, dy, w, strides, pads, need_dx):
     for n in range(1, N):   # in sample order
         dW += partials[n]
     return dW.reshape(w.shape), dx
+
+
+def layer_backward(x, dy, y, w, strides, pads, need_dx, relu, want_db):
+    """``(dW, db, dx)`` of a conv layer ``y = relu?(x ⋆ w + b)`` from ``dy = ∂L/∂y`` (images and kernels 4-D):
+    each sample's ``dy`` masked by the ReLU (if ``relu``) and summed for ``db`` (if ``want_db``) just before
+    its blocks read it (:func:`_layer_gradients`), then :func:`conv_backward`. ``db`` per sample in float64,
+    summed in sample order."""
+    dy = np.ascontiguousarray(dy, dtype=x.dtype)
+    db_parts = np.zeros((x.shape[0], dy.shape[3]), dtype=np.float64) if want_db else None
+    y = None if y is None else np.ascontiguousarray(y, dtype=x.dtype)
+    dW, dx = conv_backward(x, dy, w, strides, pads, need_dx, _layer_gradients(dy, y, relu, db_parts))
+    db = None
+    if want_db:
+        total = db_parts[0].copy()
+        for n in range(1, len(db_parts)):   # in sample order
+            total += db_parts[n]
+        db = total.astype(x.dtype)
+    return dW, db, dx

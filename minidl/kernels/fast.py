@@ -12,7 +12,8 @@ functions of the modules that implement them:
 * :mod:`.fusion_numba` — a conv → batch norm → pooling block of inference in one pass;
 * :mod:`.normalization_numba` — the batch-normalisation passes;
 * :mod:`.bnpool_numba` — training blocks batch norm → max pooling and average pooling → batch norm, in
-  fewer passes.
+  fewer passes;
+* :mod:`.optimizer_numba` — the Adam update of a weight array in one pass.
 
 Importing this module loads numba (and compiles, or loads from numba's cache, each kernel on first use).
 """
@@ -36,12 +37,13 @@ from .bnpool_numba import (avg_pool2d_batchnorm_backward, batchnorm_max_pool2d_b
 from .checks import all_finite  # noqa: F401
 from .conv_numba import (activation_backward, bias_act_forward, conv2d_backward,  # noqa: F401
                          conv2d_backward_input, conv2d_backward_weights, conv2d_forward, conv_bias_activation,
-                         relu_backward)
+                         conv_layer_backward, relu_backward)
 from .fusion_numba import conv_inference  # noqa: F401
 from .normalization_numba import (batchnorm_apply, batchnorm_backward_input,  # noqa: F401
                                   batchnorm_backward_sums, batchnorm_stats)
 from .pooling_numba import (avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward,  # noqa: F401
                             max_pool2d_forward)
+from .optimizer_numba import adam_update  # noqa: F401
 
 
 def weight_gradient(a, b):

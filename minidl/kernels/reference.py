@@ -4,7 +4,8 @@ This module is one of the two kernel families (the contract, with every signatur
 semantics, is :class:`minidl.kernels.contract.KernelFamily`). Every function here has a fast twin in
 :mod:`minidl.kernels.fast` with the same signature and the same result; ``tests/minidl/test_kernels.py``
 proves they agree (hypothesis over random shapes, strides and paddings, float32 and float64). Every
-function returns new arrays and leaves its arguments unchanged.
+function returns new arrays and leaves its arguments unchanged, except the optimizer's update
+(:func:`adam_update`), which updates the weights and their state in place.
 
 Conventions (channels-last, as Keras and TensorFlow)
 ----------------------------------------------------
@@ -184,6 +185,21 @@ def activation_backward(dy, y, activation):
     return activation.backward(dy)
 
 
+def conv_layer_backward(x, dy, y, w, strides, pads, activation, use_bias, need_dx=True):
+    """The backward pass of a convolution layer, the reverse of :func:`conv_bias_activation`:
+    ``(dW, db, dx)``. With ``z = x ⋆ w + b`` and ``y = f(z)``:
+
+    * ``dz = dy·f'(z)`` (:func:`activation_backward`),
+    * ``dW, dx`` = :func:`conv2d_backward` of ``dz`` (``dx`` None unless ``need_dx``),
+    * ``db[f] = Σ_{n,i,j} dz[n, i, j, f]`` (None unless ``use_bias``).
+    """
+    dz = activation_backward(dy, y, activation)
+    x4, w4 = as_image(x, w)
+    dW, dx = conv2d_backward(x4, dz if dz.ndim == 4 else dz[:, None], w4, strides, pads, need_dx)
+    db = dz.reshape(-1, dz.shape[-1]).sum(axis=0) if use_bias else None
+    return dW.reshape(w.shape), db, None if dx is None else dx.reshape(x.shape)
+
+
 # ---------------------------------------------------------------------------------------- pooling
 
 
@@ -356,10 +372,41 @@ def conv_inference(x, w, b, strides, pads, activation, pool=None, affine=None):
     return y4 if x.ndim == 4 else y4[:, 0]
 
 
+# ---------------------------------------------------------------------------------------- optimizer
+
+
+def adam_coefficients(dtype, lr, beta_1, beta_2, epsilon, t):
+    """The scalars of Adam's step ``t`` in ``dtype`` (as Keras computes them, in the weights' dtype):
+    ``(α, 1 − β₁, 1 − β₂, ε)`` with the bias-corrected step size ``α = η·sqrt(1 − β₂ᵗ)/(1 − β₁ᵗ)``."""
+    dt = np.dtype(dtype).type
+    alpha = dt(lr) * np.sqrt(1 - dt(beta_2) ** t) / (1 - dt(beta_1) ** t)
+    return alpha, 1 - dt(beta_1), 1 - dt(beta_2), dt(epsilon)
+
+
+def adam_update(w, g, m, v, vhat, lr, beta_1, beta_2, epsilon, t):
+    """Adam's step ``t`` (≥ 1), Keras's ε-hat form, **in place** on ``w``, ``m``, ``v`` (and ``vhat``)::
+
+        m ← m + (g − m)·(1 − β₁)          the running mean of the gradients
+        v ← v + (g² − v)·(1 − β₂)         the running mean of their squares
+        v̂ ← max(v̂, v)                     with amsgrad only (vhat given); v̂ then replaces v below
+        w ← w − α·m / (sqrt(v) + ε)        α = η·sqrt(1 − β₂ᵗ)/(1 − β₁ᵗ) corrects the zero start of m, v
+
+    Every operation in the weights' dtype, as NumPy evaluates these lines (each step a pass over the array).
+    """
+    alpha, c1, c2, eps = adam_coefficients(w.dtype, lr, beta_1, beta_2, epsilon, t)
+    m += (g - m) * c1
+    v += (g * g - v) * c2
+    if vhat is not None:
+        np.maximum(vhat, v, out=vhat)
+        v = vhat
+    w -= m * alpha / (np.sqrt(v) + eps)
+
+
 __all__ = ["all_finite", "matmul", "weight_gradient",
-           "conv_bias_activation", "activation_backward",
+           "conv_bias_activation", "activation_backward", "conv_layer_backward",
            "conv2d_forward", "conv2d_backward", "conv2d_backward_weights", "conv2d_backward_input",
            "bias_act_forward", "relu_backward", "conv_inference",
            "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
            "batchnorm_stats", "batchnorm_apply", "batchnorm_backward_sums", "batchnorm_backward_input",
-           "batchnorm_max_pool2d_forward", "batchnorm_max_pool2d_backward", "avg_pool2d_batchnorm_backward"]
+           "batchnorm_max_pool2d_forward", "batchnorm_max_pool2d_backward", "avg_pool2d_batchnorm_backward",
+           "adam_update"]

@@ -10,9 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 from .. import kernels as _kernels
+from ..activations import LinearFunction
 from .base import ActivationMixin, Layer, serialize
 
 _PADDINGS = ("valid", "same")
+_LINEAR = LinearFunction()   # f(z) = z: what backward_linear differentiates through
 
 
 def _int_tuple(value, n: int, argument: str, layer: str) -> tuple[int, ...]:
@@ -94,33 +96,29 @@ class _Conv(ActivationMixin, Layer):
                              f"larger than the input (or padding='same')")
         return (*(out if self.rank == 2 else out[1:]), self.filters)
 
-    def _kernel4(self):
-        w = self.params["kernel"]
-        return w if self.rank == 2 else w[None]
-
     # -------------------------------------------------------------- passes
     def forward(self, x, training=False):
-        x = self._check_input(x).astype(self.dtype, copy=False)
-        self._x4 = x if self.rank == 2 else x[:, None]   # a sequence is an image one pixel high
+        self._x = self._check_input(x).astype(self.dtype, copy=False)
         # kernel → bias → activation, y = f(x ⋆ W + b), in the active kernel family
-        self._y = _kernels.active().conv_bias_activation(x, self.params["kernel"], self.params.get("bias"),
+        self._y = _kernels.active().conv_bias_activation(self._x, self.params["kernel"], self.params.get("bias"),
                                                          self._s2(), self._pads(self.input_shape), self.activation)
         return self._y
 
     def backward(self, dy):
-        return self.backward_linear(_kernels.active().activation_backward(dy, self._y, self.activation))
+        return self._backward(dy, self.activation)
 
     def backward_linear(self, dz):
-        K = _kernels.active()
-        dz4 = dz if self.rank == 2 else dz[:, None]
-        dW, dx = K.conv2d_backward(self._x4, dz4, self._kernel4(), self._s2(), self._pads(self.input_shape),
-                                   self.compute_input_gradient)
-        self._store_grad("kernel", dW if self.rank == 2 else dW[0])
+        return self._backward(dz, _LINEAR)
+
+    def _backward(self, dy, activation):
+        # the reverse of forward: dz = dy·f'(z) (f' = 1 from backward_linear), then dW, db and dx from dz
+        dW, db, dx = _kernels.active().conv_layer_backward(
+            self._x, dy, self._y, self.params["kernel"], self._s2(), self._pads(self.input_shape), activation,
+            self.use_bias, self.compute_input_gradient)
+        self._store_grad("kernel", dW)
         if self.use_bias:
-            self._store_grad("bias", dz.reshape(-1, self.filters).sum(axis=0))
-        if dx is None:
-            return None
-        return dx if self.rank == 2 else dx[:, 0]
+            self._store_grad("bias", db)
+        return dx
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "kernel_size": list(self.kernel_size),

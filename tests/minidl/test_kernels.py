@@ -119,6 +119,83 @@ def test_winograd_conv_forward_and_backward_equal_reference(g, relu):
     _check_fast_conv_paths(g, relu, ("winograd",))
 
 
+
+@pytest.mark.parametrize("path", ["direct", "im2col", "blocked", "winograd", "blocked 1-D Winograd",
+                                  "blocked 2-D Winograd"])
+@settings(max_examples=15, deadline=None)
+@given(g=geometries(), activation=st.sampled_from(["relu", "linear", "tanh"]), use_bias=st.booleans(),
+       need_dx=st.booleans())
+def test_conv_layer_backward_equals_reference_and_has_the_bits_of_the_unfused_steps(path, g, activation, use_bias,
+                                                                                    need_dx):
+    """The fast family masks dy by the ReLU and sums db while the convolution reads dy: dW and dx are the
+    bits of its own unfused steps (activation_backward, then conv2d_backward), db equals Σ dz, and all
+    three equal the reference — on every path, including exact zeros of the ReLU output (dz = 0 there)."""
+    if path == "blocked 1-D Winograd":   # the Winograd F(4, r) blocks of Conv1D layers, at any channel count
+        kw = 2 + g["seed"] % 2
+        g.update(k=(1, kw), W=max(g["W"], kw), strides=(1, 1), N=max(g["N"], 2))
+        g["pads"] = padding_amounts((g["H"], g["W"]), (1, kw), (1, 1), "valid" if g["seed"] % 3 else "same")
+    if path == "blocked 2-D Winograd":   # F(2×2, 3×3) of 3×3 stride-1 kernels, dW and dx in one pass
+        g.update(k=(3, 3), H=max(g["H"], 3), W=max(g["W"], 3), strides=(1, 1), N=max(g["N"], 2))
+        g["pads"] = padding_amounts((g["H"], g["W"]), (3, 3), (1, 1), "valid" if g["seed"] % 3 else "same")
+    rng, x, w, b = _data(g)
+    tol = TOL[g["dtype"]]
+    f = activations.get(activation)
+    y = REF.conv_bias_activation(x, w, b, g["strides"], g["pads"], f)
+    dy = rng.standard_normal(y.shape).astype(g["dtype"])
+    dW_ref, db_ref, dx_ref = REF.conv_layer_backward(x, dy, y, w, g["strides"], g["pads"], f, use_bias, need_dx)
+    old_min_c = conv_blocked.WINOGRAD_1D_MIN_C
+    conv_blocked.WINOGRAD_1D_MIN_C = 1
+    try:
+        with _conv_path("blocked" if path.startswith("blocked") else path):
+            fast = activations.get(activation)
+            fast.forward(REF.conv2d_forward(x, w, b, g["strides"], g["pads"]))   # what its backward needs
+            dW, db, dx = FAST.conv_layer_backward(x, dy, y, w, g["strides"], g["pads"], fast, use_bias, need_dx)
+            if activation != "tanh":
+                dz = FAST.activation_backward(dy, y, activations.get(activation))
+                dW_steps, dx_steps = FAST.conv2d_backward(x, dz, w, g["strides"], g["pads"], need_dx)
+                np.testing.assert_array_equal(dW, dW_steps, err_msg=f"dW ({path}): fused vs unfused bits")
+                if need_dx:
+                    np.testing.assert_array_equal(dx, dx_steps, err_msg=f"dx ({path}): fused vs unfused bits")
+    finally:
+        conv_blocked.WINOGRAD_1D_MIN_C = old_min_c
+    assert dW.dtype == x.dtype and dW.shape == w.shape
+    np.testing.assert_allclose(dW, dW_ref, **tol, err_msg=f"dW ({path})")
+    assert (db is None) == (not use_bias) and (dx is None) == (not need_dx)
+    if use_bias:
+        assert db.dtype == x.dtype and db.shape == (g["F"],)
+        np.testing.assert_allclose(db, db_ref, **tol, err_msg=f"db ({path})")
+    if need_dx:
+        np.testing.assert_allclose(dx, dx_ref, **tol, err_msg=f"dx ({path})")
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_conv_layer_backward_of_a_sequence_equals_reference_on_r1_like_shapes(n_threads):
+    """A Conv1D layer's backward (sequence in, 1-D kernel) through the blocked 1-D Winograd path at its real
+    channel threshold and through im2col, on one and two threads."""
+    rng = np.random.default_rng(11)
+    f = activations.get("relu")
+    for C in (conv_blocked.WINOGRAD_1D_MIN_C, 8):
+        x = rng.standard_normal((3, 37, C)).astype(np.float32)
+        w = (rng.standard_normal((2, C, 5)) * 0.1).astype(np.float32)
+        b = rng.standard_normal(5).astype(np.float32)
+        y = REF.conv_bias_activation(x, w, b, (1, 1), (0, 0, 0, 0), f)
+        dy = rng.standard_normal(y.shape).astype(np.float32)
+        expected = REF.conv_layer_backward(x, dy, y, w, (1, 1), (0, 0, 0, 0), f, True, True)
+        with threads.limit_threads(n_threads):
+            got = FAST.conv_layer_backward(x, dy, y, w, (1, 1), (0, 0, 0, 0), f, True, True)
+        for name, a, e in zip(("dW", "db", "dx"), got, expected):
+            assert a.shape == e.shape, name
+            np.testing.assert_allclose(a, e, **TOL[np.float32], err_msg=f"{name}, C = {C}")
+
+
+def test_bias_gradient_sums_every_row_for_any_row_count():
+    rng = np.random.default_rng(3)
+    for rows in (1, 7, 16, 1000):
+        dz = rng.standard_normal((rows, 3, 4)).astype(np.float32)
+        np.testing.assert_allclose(conv_numba.bias_gradient(dz), dz.reshape(-1, 4).sum(axis=0, dtype=np.float64),
+                                   rtol=1e-6, atol=1e-6)
+
+
 @pytest.mark.parametrize("m, r, points", [(2, 2, (0, 1)), (2, 3, (0, 1, -1)), (3, 2, (0, 1, -1)),
                                            (4, 2, (0, 1, -1, 2)), (4, 3, (0, 1, -1, 2, -2)),
                                            (6, 3, (0, 1, -1, 2, -2, Fraction(1, 2), Fraction(-1, 2)))])
@@ -279,6 +356,23 @@ def test_all_finite_equals_reference_for_nan_inf_anywhere(dtype, size):
                 assert not FAST.all_finite(y.reshape(2, -1)) and not REF.all_finite(y)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_all_finite_reads_the_exponent_bits_right_at_the_edges_and_on_views(dtype):
+    info = np.finfo(dtype)
+    edge = np.array([0.0, -0.0, info.max, -info.max, info.tiny, info.smallest_subnormal, -info.smallest_subnormal,
+                     info.eps, 1.0], dtype=dtype)   # all finite, exponent fields from 0 to the largest finite
+    for K in (REF, FAST):
+        assert K.all_finite(edge) and K.all_finite(edge[:0])
+        x = np.tile(edge, (4, 8))
+        for view in (x, x.T, x[:, ::3], x[::2]):   # contiguous, transposed, strided
+            assert K.all_finite(view)
+        for bad in (np.nan, -np.nan, np.inf, -np.inf):
+            y = x.copy()
+            y[3, -1] = bad   # in each of the views below
+            for view in (y, y.T, y[:, 2::3], y[1::2]):
+                assert not K.all_finite(view), (K.__name__, bad)
+
+
 @pytest.mark.parametrize("rows", [3, 1000])
 def test_dense_products_equal_plain_matrix_products_in_both_families(rows):
     rng = np.random.default_rng(rows)
@@ -413,3 +507,40 @@ def test_reduction_dot_equals_the_plain_product_for_every_block_split(rows, n_th
     assert blas.reduction_dot(a, b, out=out, n_threads=n_threads) is out
     np.testing.assert_allclose(out, a.T @ b, rtol=1e-12, atol=1e-12)
     assert threads.thread_info()["blas"] == before
+
+
+def test_written_out_f42_transforms_are_the_cook_toom_matrices_of_f42():
+    """The F(4, 2) tiles written out in winograd_numba (BT_F42, AT_F42) are what cook_toom gives for TILES[2]:
+    changing the points there must change them too."""
+    BT, _, AT = winograd_numba.transforms(2, np.float64)
+    np.testing.assert_array_equal(BT, np.array(winograd_numba.BT_F42, dtype=float))
+    np.testing.assert_array_equal(AT, np.array(winograd_numba.AT_F42, dtype=float))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_written_out_f42_tiles_equal_the_loops_over_the_coefficients(dtype):
+    """Interior tiles (written out) and the generic loops give the same V, M → y and dM, edge tiles included."""
+    rng = np.random.default_rng(2)
+    BT, _, AT = winograd_numba.transforms(2, dtype)
+    x = rng.standard_normal((1, 23, 7)).astype(dtype)
+    T = -(-22 // 4)
+    V = np.empty((5, T, 7), dtype)
+    for t in range(T):
+        winograd_numba._input_tile(x, 0, t, t, BT, 4, 0, V)
+    padded = np.concatenate([x[0], np.zeros((4 * T + 1 - 23, 7), dtype)])
+    tiles = np.stack([padded[4 * t:4 * t + 5] for t in range(T)])            # (T, 5, C)
+    np.testing.assert_allclose(V, np.einsum("xj,tjc->xtc", BT, tiles), rtol=1e-6, atol=1e-6)
+    M = rng.standard_normal((5, T, 3)).astype(dtype)
+    b = rng.standard_normal(3).astype(dtype)
+    for relu in (False, True):
+        y = np.full((1, 22, 3), np.nan, dtype)
+        for t in range(T):
+            winograd_numba._output_tile(M, 0, t, t, AT, b, relu, y)
+        expected = (np.einsum("ix,xtf->tif", AT, M).reshape(-1, 3)[:22] + b)
+        np.testing.assert_allclose(y[0], np.maximum(expected, 0) if relu else expected, rtol=1e-6, atol=1e-6)
+    dy = rng.standard_normal((1, 22, 3)).astype(dtype)
+    dM = np.empty((5, T, 3), dtype)
+    for t in range(T):
+        winograd_numba._output_tile_backward(dy, 0, t, t, AT, dM)
+    dy_tiles = np.concatenate([dy[0], np.zeros((4 * T - 22, 3), dtype)]).reshape(T, 4, 3)
+    np.testing.assert_allclose(dM, np.einsum("ix,tif->xtf", AT, dy_tiles), rtol=1e-6, atol=1e-6)

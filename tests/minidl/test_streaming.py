@@ -137,6 +137,32 @@ def test_shuffled_array_source_equals_shuffled_arrays_with_the_models_generator(
     assert_same_weights(ref, src)
 
 
+def test_shuffled_array_source_batches_are_the_samples_of_the_order_and_never_overwritten_while_held(rng):
+    """Large shuffled batches are gathered into recycled buffers (minidl.kernels.workspace): each batch is
+    still ``x[order[part]]`` for every input array, and a batch somebody holds is never reused."""
+    x1 = rng.standard_normal((48, 256, 256)).astype(np.float32)   # 4 MB per batch of 16: pooled
+    x2 = rng.standard_normal((48, 3)).astype(np.float32)
+    y = np.arange(48)
+    for x in (x1, [x1, x2]):
+        source = ArraySource(x, y, batch_size=BATCH, shuffle=True, seed=1)
+        held = []
+        for epoch in range(3):
+            source.on_epoch_begin()
+            batches = [source[i] for i in range(len(source))]
+            for i, (xb, yb) in enumerate(batches):
+                idx = source.order[i * BATCH:(i + 1) * BATCH]
+                np.testing.assert_array_equal(yb, idx)
+                for a, b in zip(x if isinstance(x, list) else [x], xb if isinstance(x, list) else [xb]):
+                    np.testing.assert_array_equal(b, a[idx])
+            if epoch == 0:
+                held = [(xb if isinstance(x, list) else [xb], yb) for xb, yb in batches]
+                copies = [([a.copy() for a in xb], yb) for xb, yb in held]
+            del batches
+        for (xb, yb), (xc, yc) in zip(held, copies):   # the first epoch's batches, held: unchanged
+            for a, c in zip(xb, xc):
+                np.testing.assert_array_equal(a, c)
+
+
 def test_pydataset_batch_order_is_shuffled_from_the_model_seed_unless_shuffle_false(rng):
     x, y = blobs(rng, n=80)
     orders = []

@@ -37,7 +37,11 @@ def test_blocked_winograd_forward_equals_reference(N, H, W, C, F, padding, relu,
     finally:
         w2.TILE, w2.BLOCK_TILES = old
     assert got.dtype == x.dtype
-    np.testing.assert_allclose(got, ref, **TOL[dtype])
+    # Winograd's rounding error scales with the largest output, not with each output: an output near 0 next
+    # to large ones carries an absolute error of a few ulps of the large ones (F(4×4) in float32: ≈ 3e-6 of
+    # the largest, RESULTS.md), so the absolute tolerance follows the largest output
+    scale = max(1.0, float(np.abs(ref).max()))
+    np.testing.assert_allclose(got, ref, rtol=TOL[dtype]["rtol"], atol=TOL[dtype]["atol"] * scale)
 
 
 def test_written_out_f2_transforms_equal_the_general_ones():
