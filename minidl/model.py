@@ -44,6 +44,7 @@ from . import config
 from . import data as _data
 from . import inference as _inference
 from . import kernels as _kernels
+from .kernels import blas as _blas
 from . import losses as _losses
 from . import metrics as _metrics
 from . import optimizers as _optimizers
@@ -165,8 +166,9 @@ class BaseModel:
         return self.forward, self.backward
 
     def _train_step(self, x, y, sample_weight=None):
-        loss, y_pred = self._gradients(x, y, True, sample_weight, *self._training_passes())
-        self.optimizer.apply(self._trainable_variables())
+        with _blas.single_threaded_blas():   # minidl's kernels use the cores themselves (kernels/blas.py)
+            loss, y_pred = self._gradients(x, y, True, sample_weight, *self._training_passes())
+            self.optimizer.apply(self._trainable_variables())
         return loss, [m.values(y, y_pred) for m in self.metrics]  # metrics are not weighted (as Keras)
 
     # ---------------------------------------------------------------- checks
@@ -399,7 +401,8 @@ class BaseModel:
             raise RuntimeError("The model has no layers")
         feed = self._feed(x, None, None, batch_size, steps, "x", need_y=False)
         with feed.epoch() as batches:
-            outs = [self._inference_forward(xb) for xb, _, _ in batches]
+            with _blas.single_threaded_blas():
+                outs = [self._inference_forward(xb) for xb, _, _ in batches]
         if not outs:
             raise ValueError(f"x ({type(x).__name__}) gave no batches to predict")
         return np.concatenate(outs)
@@ -422,7 +425,7 @@ class BaseModel:
         total, n = 0.0, 0
         metric_sums = np.zeros(len(self.metrics))
         fused = self._fused_activation()
-        with feed.epoch() as batches:
+        with feed.epoch() as batches, _blas.single_threaded_blas():
             for xb, yb, wb in batches:
                 y_pred = self._inference_forward(xb)
                 value = (self.loss.fused(yb, fused.z, y_pred, wb)[0] if fused is not None

@@ -24,14 +24,27 @@ every position — run 2.5× slower than other products of the same size even on
 * ``run_tasks(tasks)``: independent tasks (e.g. one sample each of a cache-blocked convolution,
   :mod:`.conv_blocked`) on the same threads, each with a single-threaded BLAS;
 * ``matmul(a, b)``: ``a @ b``, through ``reduction_dot`` when the inner dimension is long and several
-  threads are configured (the fast family's ``matmul``, used by the Dense layer).
+  threads are configured (the fast family's ``matmul``, used by the Dense layer), and cut in row blocks
+  over the threads (``parallel_dots``) when it is large and the BLAS runs on one thread.
+
+During a training step or an inference batch the BLAS runs on one thread
+------------------------------------------------------------------------
+``single_threaded_blas()`` (entered by the models around each ``train_on_batch`` / ``fit`` step and each
+``predict`` / ``evaluate`` batch): OpenBLAS set to one thread inside, restored after. The heavy products of
+a step already run on minidl's own threads (the helpers above, one single-threaded BLAS call each); what
+was left multi-threaded — e.g. a Dense layer's ``dz·Wᵀ`` — woke OpenBLAS's worker threads, which then wait
+for more work *spinning* on a core while numba's threads and the task threads need both cores for the next
+kernels. Measured, quiet 2-core machine, alternating in one process: an R0 ``train_on_batch`` step
+190.5 → 149.6 ms, R1 135.1 → 105.7 ms with OpenBLAS kept on one thread (``benchmarks/RESULTS.md``).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import ctypes
 import functools
+import threading
 
 import numpy as np
 
@@ -186,6 +199,10 @@ def reduction_dot(a, b, out=None, n_threads: int | None = None):
 #: inner dimension from which :func:`matmul` sums over blocks when several threads are configured
 LONG_INNER = 4096
 
+#: multiply-adds × 2 from which :func:`matmul`, the BLAS on one thread, cuts a product in row blocks over the
+#: threads (below it, starting the threads costs more than it saves)
+PARALLEL_FLOPS = 2e7
+
 
 def matmul(a, b):
     """``a @ b`` for a 2-D ``a``; with a long inner dimension (≥ ``LONG_INNER``, e.g. a Dense layer after
@@ -197,9 +214,46 @@ def matmul(a, b):
     under load; the blocked sum took 40 ms.
     """
     import numba
-    if a.ndim != 2 or a.shape[1] < LONG_INNER or numba.get_num_threads() < 2:
+    n = numba.get_num_threads()
+    if a.ndim != 2 or b.ndim != 2 or n < 2:
         return a @ b
-    return reduction_dot(a.T, b)
+    if a.shape[1] >= LONG_INNER:
+        return reduction_dot(a.T, b)
+    rows = a.shape[0]
+    if (_openblas_threads() or n) > 1 or 2 * rows * a.shape[1] * b.shape[1] < PARALLEL_FLOPS or rows < 2:
+        return a @ b
+    # the BLAS on one thread (single_threaded_blas): row blocks side by side on every thread
+    out = np.empty((rows, b.shape[1]), dtype=np.result_type(a, b))
+    edges = np.linspace(0, rows, min(rows, 2 * n) + 1).astype(int)
+    parallel_dots([(a[i:j], b, out[i:j]) for i, j in zip(edges[:-1], edges[1:])], n)
+    return out
+
+
+_SINGLE = threading.local()
+
+
+@contextlib.contextmanager
+def single_threaded_blas():
+    """``with single_threaded_blas(): ...`` — OpenBLAS on one thread inside (re-entrant), its thread count
+    restored on leaving the outermost one; see the module docstring. Does nothing without OpenBLAS thread
+    control or when numba has one thread."""
+    import numba
+    depth = getattr(_SINGLE, "depth", 0)
+    setters = _openblas_setters() if depth == 0 and numba.get_num_threads() > 1 else ()
+    before = _openblas_threads() if setters else None
+    if before is not None and before > 1:
+        for fn in setters:
+            fn(1)
+    else:
+        before = None
+    _SINGLE.depth = depth + 1
+    try:
+        yield
+    finally:
+        _SINGLE.depth = depth
+        if before is not None:
+            for fn in setters:
+                fn(before)
 
 
 def blas_threads() -> int | None:

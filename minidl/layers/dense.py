@@ -71,7 +71,7 @@ class Dense(ActivationMixin, Layer):
         self._store_grad("kernel", _kernels.active().weight_gradient(x2, dz2))   # x2ᵀ·dz2
         if self.use_bias:
             self._store_grad("bias", dz2.sum(axis=0))
-        return dz @ W.T
+        return _kernels.active().matmul(dz, W.T)   # dz·Wᵀ
 
     def get_config(self):
         return {**super().get_config(), "units": self.units, "activation": self._activation_config(),

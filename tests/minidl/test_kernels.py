@@ -479,6 +479,41 @@ def test_matmul_equals_the_plain_product_with_a_long_inner_dimension(n_threads):
         np.testing.assert_allclose(blas.matmul(a[:, :10], b[:10]), a[:, :10] @ b[:10], rtol=1e-12)
 
 
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_single_threaded_blas_sets_one_thread_inside_nested_and_restores_after(n_threads):
+    from minidl.kernels import blas
+    with threads.limit_threads(n_threads):
+        with blas.single_threaded_blas():
+            assert blas.blas_threads() == 1
+            with blas.single_threaded_blas():
+                assert blas.blas_threads() == 1
+            assert blas.blas_threads() == 1   # the inner one leaves the outer's setting alone
+        assert blas.blas_threads() == n_threads
+        with pytest.raises(ZeroDivisionError):   # restored also when the body raises
+            with blas.single_threaded_blas():
+                1 / 0
+        assert blas.blas_threads() == n_threads
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_in_row_blocks_with_a_single_threaded_blas_equals_the_plain_product(n_threads, dtype):
+    """Large products (a Dense layer's dz·Wᵀ) are cut in row blocks over the threads when the BLAS is on one
+    thread: the same numbers, for every row count (odd, fewer rows than blocks)."""
+    from minidl.kernels import blas
+    rng = np.random.default_rng(8)
+    for rows in (2, 3, 7, 64):
+        inner = int(blas.PARALLEL_FLOPS // (2 * rows * 300)) + 1   # just above the threshold
+        a, b = rng.standard_normal((rows, inner)).astype(dtype), rng.standard_normal((inner, 300)).astype(dtype)
+        with threads.limit_threads(n_threads), blas.single_threaded_blas():
+            got = blas.matmul(a, b)
+        assert got.dtype == dtype and got.shape == (rows, 300)
+        expected = a.astype(np.float64) @ b.astype(np.float64)
+        # float32 sums of ~1,000 terms: the error follows the largest output (cancellation near 0)
+        np.testing.assert_allclose(got, expected, rtol=TOL[dtype]["rtol"],
+                                   atol=TOL[dtype]["atol"] * np.abs(expected).max())
+
+
 @pytest.mark.parametrize("n_threads", [1, 2, 3])
 def test_parallel_dots_computes_every_product_and_restores_blas_threads(n_threads):
     from minidl import threads
