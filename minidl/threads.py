@@ -12,6 +12,11 @@ another process on a shared 2-core machine thrash. ``set_num_threads(n)`` sets b
 
 ``limit_threads(n)`` is the same as a context manager; ``thread_info()`` says what is in effect.
 
+Inside a model's training step and inference batches OpenBLAS itself runs on one thread
+(:func:`minidl.kernels.blas.single_threaded_blas`): minidl's kernels spread their products over the ``n``
+threads themselves, and OpenBLAS's own workers, once woken, spin on the cores those kernels need. Your own
+NumPy code outside those passes keeps ``n`` BLAS threads.
+
 The thread count is part of what makes a run reproducible: the same seed, machine, kernel family *and*
 thread count give the same weights bit for bit; 1 and 2 threads agree to float32 rounding only, because
 OpenBLAS's products add their terms in a thread-dependent order.
