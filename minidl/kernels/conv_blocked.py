@@ -26,8 +26,9 @@ Tasks (samples) are taken from one queue by ``numba.get_num_threads()`` Python t
 turn), each calling a
 single-threaded BLAS (:func:`minidl.kernels.blas.run_tasks`); the numba loops here release the GIL
 (``nogil=True``) and are serial: the parallelism is over samples. A thread owns whole samples, so the
-scatter-add onto ``dx`` (overlapping windows) never races; each sample's partial ``dW`` is kept and they
-are summed in sample order at the end, so the result does not depend on which thread took which sample.
+scatter-add onto ``dx`` (overlapping windows) never races. In the backward passes a task is a fixed group of
+:data:`SAMPLES_PER_TASK` samples, each group's partial ``dW`` is kept and they are summed in group order at the
+end (:func:`_sum_over_samples`), so the result does not depend on which thread took which group.
 """
 
 from __future__ import annotations
@@ -176,6 +177,33 @@ class _Workspace(threading.local):
 
 _SCRATCH = _Workspace()
 
+#: samples per task of a backward pass: a task adds its samples' weight-gradient parts, in order, into its own
+#: partial, and the partials are summed in task order at the end — a fixed grouping, so the bits depend neither
+#: on the thread count nor on which thread took which task. (One partial per sample, as before, wrote 44 MB of
+#: fresh partials per R1 step, whose page faults kept two threads from scaling: R1 conv₁ backward 1.4× faster on
+#: two threads than on one.)
+SAMPLES_PER_TASK = 8
+
+
+def _sum_over_samples(N, shape, dtype, sample):
+    """``Σ_n`` of what ``sample(n, acc)`` adds into ``acc`` (an array of ``shape``), over samples ``0 … N − 1``:
+    :data:`SAMPLES_PER_TASK` samples per task, each task into its own partial (recycled buffers), the partials
+    summed in order."""
+    groups = [(g, min(g + SAMPLES_PER_TASK, N)) for g in range(0, N, SAMPLES_PER_TASK)]
+    partials = workspace.empty((len(groups), *shape), dtype)
+
+    def task(k):
+        acc = partials[k]
+        acc[...] = 0.0
+        for n in range(*groups[k]):
+            sample(n, acc)
+
+    run_tasks([lambda k=k: task(k) for k in range(len(groups))])
+    total = partials[0].copy()
+    for k in range(1, len(groups)):   # in order
+        total += partials[k]
+    return total
+
 
 def conv_forward(x, w, b, strides, pads, Ho, Wo, relu, pooled=None):
     """``y = relu?(x ⋆ w + b)`` (N, Ho, Wo, F), one task per sample; see the module docstring.
@@ -285,8 +313,8 @@ def _winograd_1d_backward(x, dy, w, pads, need_dx, gradient=None):
     """``(dW, dx)`` of a kernel one pixel high by F(4, r) run backwards (:mod:`.winograd_numba`), one task per
     sample, each image row (sequence) a block: ``dM`` (transposed output transform of ``dy``), ``dU[ξ] +=
     V[ξ]ᵀ·dM[ξ]`` and, if ``need_dx``, ``dV[ξ] = dM[ξ]·U[ξ]ᵀ`` and its transposed input transform into ``dx``.
-    Then ``dW[c] = Σ_ξ G[ξ, c]·dU[ξ]``; partial ``dU`` per sample, summed in sample order. ``gradient``: see
-    :func:`conv_backward`."""
+    Then ``dW[c] = Σ_ξ G[ξ, c]·dU[ξ]``; ``dU`` summed over the samples by :func:`_sum_over_samples`.
+    ``gradient``: see :func:`conv_backward`."""
     N, H, W, C = x.shape
     F, Wo = w.shape[3], dy.shape[2]
     BT, AT, U, T = _plan_1d(w, Wo, x.dtype)
@@ -294,11 +322,9 @@ def _winograd_1d_backward(x, dy, w, pads, need_dx, gradient=None):
     m, alpha = AT.shape
     Ut = np.ascontiguousarray(U.transpose(0, 2, 1))
     dx = workspace.empty(x.shape, x.dtype) if need_dx else None
-    partials = np.zeros((N, alpha, C, F), dtype=x.dtype)
-
     gradient = gradient or (lambda n: (dy, n))
 
-    def sample(n):
+    def sample(n, acc):
         d, dn = gradient(n)
         part = _SCRATCH.get("dU", alpha * C * F, x.dtype).reshape(alpha, C, F)
         for r in range(H):
@@ -306,16 +332,13 @@ def _winograd_1d_backward(x, dy, w, pads, need_dx, gradient=None):
             dM = _SCRATCH.get("M", alpha * T * F, x.dtype).reshape(alpha, T, F)
             winograd_numba.transform_rows(x[n], d[dn], r, 1, BT, AT, m, pads[2], T, V, dM)
             np.matmul(V.transpose(0, 2, 1), dM, out=part)
-            partials[n] += part
+            acc += part
             if need_dx:
                 dV = _SCRATCH.get("dV", alpha * T * C, x.dtype).reshape(alpha, T, C)
                 np.matmul(dM, Ut, out=dV)
                 winograd_numba.input_rows_backward(dV, 0, 1, BT, m, pads[2], T, dx[n, r:r + 1])
 
-    run_tasks([lambda n=n: sample(n) for n in range(N)])
-    dU = partials[0].copy()
-    for n in range(1, N):   # in sample order
-        dU += partials[n]
+    dU = _sum_over_samples(N, (alpha, C, F), x.dtype, sample)
     return np.ascontiguousarray(np.einsum("xc,xif->cif", G, dU)[None]), dx
 
 
@@ -326,7 +349,7 @@ def _winograd_backward(x, dy, w, pads, need_dx, gradient=None):
     transformed kernel) and the transposed input transform of ``dV`` added onto ``dx`` of that sample — the
     gradient of the forward's own algorithm, so ``dM`` serves both and only ``dy``'s own tiles are
     multiplied. At the end ``dW[a, c] = Σ_{ξ,η} G[ξ, a]·G[η, c]·dU[ξη]`` (the transposed kernel transform).
-    Partial ``dU`` per sample, summed in sample order. ``gradient``: see :func:`conv_backward`."""
+    ``dU`` summed over the samples by :func:`_sum_over_samples`. ``gradient``: see :func:`conv_backward`."""
     N = x.shape[0]
     C, F = w.shape[2], w.shape[3]
     gradient = gradient or (lambda n: (dy, n))
@@ -335,12 +358,10 @@ def _winograd_backward(x, dy, w, pads, need_dx, gradient=None):
     Ut = np.ascontiguousarray(winograd2d_numba.kernel_transform(w, G).transpose(0, 2, 1))   # (16, F, C)
     Tw, Th = -(-Wo // 2), -(-Ho // 2)
     step = winograd2d_numba.tile_rows(Wo, 2)
-    partials = np.zeros((N, 16, C, F), dtype=x.dtype)
     dx = workspace.empty(x.shape, x.dtype) if need_dx else None
 
-    def sample(n):
+    def sample(n, acc):
         d, dn = gradient(n)
-        acc = partials[n]
         part = _SCRATCH.get("dU", 16 * C * F, x.dtype).reshape(16, C, F)
         tmp_in = _SCRATCH.get("tmp_in", 16 * C, x.dtype).reshape(4, 4, C)
         tmp_out = _SCRATCH.get("tmp_out", 8 * F, x.dtype).reshape(2, 4, F)
@@ -359,10 +380,7 @@ def _winograd_backward(x, dy, w, pads, need_dx, gradient=None):
                 np.matmul(dM, Ut, out=V)   # dV, in V's place (V is used up)
                 winograd2d_numba.input_transform_backward_f2(V, n, ti0, ti1, pads[0], pads[2], Tw, tmp_in, dx)
 
-    run_tasks([lambda n=n: sample(n) for n in range(N)])
-    dU = partials[0].copy()
-    for n in range(1, N):   # in sample order
-        dU += partials[n]
+    dU = _sum_over_samples(N, (16, C, F), x.dtype, sample)
     return np.ascontiguousarray(np.einsum("xa,yc,xyif->acif", G, G, dU.reshape(4, 4, C, F))), dx
 
 
@@ -388,13 +406,9 @@ def conv_backward(x, dy, w, strides, pads, need_dx, gradient=None):
     dx = workspace.empty(x.shape, x.dtype) if need_dx else None
     blocks = _row_blocks(Ho, _row_step(Wo))
     geometry = (kh, kw, strides[0], strides[1], pads[0], pads[2], Wo)
-    # one partial dW₂ per sample, summed in sample order at the end: the same bits whichever thread took
-    # which sample (a training run is reproducible for a given thread count)
-    partials = np.zeros((N, K, F), dtype=x.dtype)
 
-    def sample(n):
+    def sample(n, acc):
         g, gn = gradient(n)
-        acc = partials[n]
         part = _SCRATCH.get("part", K * F, x.dtype).reshape(K, F)
         if need_dx:
             dx[n] = 0.0   # this sample's windows scatter-add onto it below
@@ -410,10 +424,8 @@ def conv_backward(x, dy, w, strides, pads, need_dx, gradient=None):
                 np.dot(d, W2t, out=dcols)
                 _col2im_block_add(dcols, n, i0, i1, *geometry, dx)
 
-    run_tasks([lambda n=n: sample(n) for n in range(N)])
-    dW = partials[0].copy()
-    for n in range(1, N):   # in sample order
-        dW += partials[n]
+    # dW₂ summed over fixed groups of samples, in order: the same bits whichever thread took which group
+    dW = _sum_over_samples(N, (K, F), x.dtype, sample)
     return dW.reshape(w.shape), dx
 
 

@@ -579,3 +579,30 @@ def test_written_out_f42_tiles_equal_the_loops_over_the_coefficients(dtype):
         winograd_numba._output_tile_backward(dy, 0, t, t, AT, dM)
     dy_tiles = np.concatenate([dy[0], np.zeros((4 * T - 22, 3), dtype)]).reshape(T, 4, 3)
     np.testing.assert_allclose(dM, np.einsum("ix,tif->xtf", AT, dy_tiles), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("kernel", [(3, 3, 4, 5), (1, 2, 6, 3), (2, 2, 3, 4)], ids=["2-D Winograd", "1-D Winograd",
+                                                                                  "im2col"])
+def test_blocked_backward_has_the_same_bits_on_one_and_two_threads_with_several_sample_groups(kernel):
+    """The weight gradient is summed over fixed groups of samples (SAMPLES_PER_TASK), in group order: the bits
+    do not depend on the thread count, with a batch of several groups and a partial last one."""
+    rng = np.random.default_rng(12)
+    N = 2 * conv_blocked.SAMPLES_PER_TASK + 3
+    x = rng.standard_normal((N, 1 if kernel[0] == 1 else 7, 9, kernel[2])).astype(np.float32)
+    w = rng.standard_normal(kernel).astype(np.float32)
+    y = REF.conv_bias_activation(x, w, None, (1, 1), (0, 0, 0, 0), activations.get("relu"))
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    old = conv_blocked.WINOGRAD_1D_MIN_C
+    conv_blocked.WINOGRAD_1D_MIN_C = 1
+    try:
+        results = []
+        for n_threads in (1, 2):
+            with threads.limit_threads(n_threads):
+                results.append(conv_blocked.layer_backward(x, dy, y, w, (1, 1), (0, 0, 0, 0), True, True, True))
+    finally:
+        conv_blocked.WINOGRAD_1D_MIN_C = old
+    for one, two in zip(*results):
+        np.testing.assert_array_equal(one, two)
+    expected = REF.conv_layer_backward(x, dy, y, w, (1, 1), (0, 0, 0, 0), activations.get("relu"), True, True)
+    for got, want in zip(results[1], expected):
+        np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4 * np.abs(want).max())
