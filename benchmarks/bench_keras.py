@@ -277,23 +277,25 @@ def layer_profile(minidl, name, repeats):
         for lname in names[1:]:
             rows[lname][column].append(0.0)
 
+    from minidl.kernels.blas import single_threaded_blas
     for _ in range(repeats):
-        a = x
-        steps = minidl.training_plan.plan(m.layers)   # training as train_on_batch runs it: the training plan
-        for step in steps:
-            t = time.perf_counter()
-            a = step.forward(a, training=True)
-            record(step, "fwd", time.perf_counter() - t)
-        _, d, from_logits = m._loss_and_grad(y, a)
-        for i, step in reversed(list(enumerate(steps))):
-            t = time.perf_counter()
-            d = step.backward_linear(d) if (from_logits and i == len(steps) - 1) else step.backward(d)
-            record(step, "bwd", time.perf_counter() - t)
-        a = x   # inference as predict runs it: the steps of the inference plan
-        for step in minidl.inference.plan(m.layers):
-            t = time.perf_counter()
-            a = minidl.inference.run([step], a)
-            record(step, "infer", time.perf_counter() - t)
+        with single_threaded_blas():   # as in train_on_batch and predict: OpenBLAS on one thread (kernels/blas.py)
+            a = x
+            steps = minidl.training_plan.plan(m.layers)   # training as train_on_batch runs it: the training plan
+            for step in steps:
+                t = time.perf_counter()
+                a = step.forward(a, training=True)
+                record(step, "fwd", time.perf_counter() - t)
+            _, d, from_logits = m._loss_and_grad(y, a)
+            for i, step in reversed(list(enumerate(steps))):
+                t = time.perf_counter()
+                d = step.backward_linear(d) if (from_logits and i == len(steps) - 1) else step.backward(d)
+                record(step, "bwd", time.perf_counter() - t)
+            a = x   # inference as predict runs it: the steps of the inference plan
+            for step in minidl.inference.plan(m.layers):
+                t = time.perf_counter()
+                a = minidl.inference.run([step], a)
+                record(step, "infer", time.perf_counter() - t)
     return [(lname, {k: 1e3 * statistics.median(v) for k, v in r.items()}) for lname, r in rows.items()]
 
 
