@@ -24,10 +24,12 @@ block runs its steps one after the other (the same results).
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 from numba import njit
 
-from . import conv_blocked, workspace
+from . import conv_blocked, reference, workspace
 from .blas import run_tasks
 from .contract import is_linear, is_plain_relu
 from . import conv_numba
@@ -66,23 +68,15 @@ def _fusable(kh, kw, C, strides, pads, activation, pool):
     return tuple(size) == tuple(pool_strides) and not any(pool_pads)
 
 
+#: the fast family's step functions, for the blocks that are not fused (the reference's order, our kernels)
+_STEPS = types.SimpleNamespace(conv_bias_activation=conv_bias_activation, batchnorm_apply=batchnorm_apply,
+                               max_pool2d_forward=max_pool2d_forward, avg_pool2d_forward=avg_pool2d_forward)
+
+
 def _composed(x, w, b, strides, pads, activation, pool, affine):
-    """The block's steps one after the other (the reference's order, the fast family's functions)."""
-    y = conv_bias_activation(x, w, b, strides, pads, activation)
-    y4 = y if y.ndim == 4 else y[:, None]
-
-    def apply_affine(a):
-        return batchnorm_apply(a.reshape(-1, a.shape[-1]), affine[0], affine[1]).reshape(a.shape)
-
-    if affine is not None and affine[2]:
-        y4 = apply_affine(y4)
-    if pool is not None:
-        mode, size, pool_strides, pool_pads = pool
-        y4 = (max_pool2d_forward(y4, size, pool_strides, pool_pads)[0] if mode == "max"
-              else avg_pool2d_forward(y4, size, pool_strides, pool_pads))
-    if affine is not None and not affine[2]:
-        y4 = apply_affine(y4)
-    return y4 if x.ndim == 4 else y4[:, 0]
+    """The block's steps one after the other (:func:`~.reference.conv_inference_steps` with the fast family's
+    functions)."""
+    return reference.conv_inference_steps(_STEPS, x, w, b, strides, pads, activation, pool, affine)
 
 
 def conv_inference(x, w, b, strides, pads, activation, pool=None, affine=None):

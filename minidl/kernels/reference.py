@@ -38,6 +38,8 @@ every side, and correlate with ``w`` rotated by 180° in space and with ``C`` an
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from .contract import is_plain_relu
@@ -354,19 +356,26 @@ def conv_inference(x, w, b, strides, pads, activation, pool=None, affine=None):
     """Inference forward of a conv block, step by step: :func:`conv_bias_activation`, then the optional
     per-channel affine (batch norm with moving statistics, :func:`batchnorm_apply`) and pooling, in the
     order ``affine[2]`` (``before_pool``) says. ``pool = (mode, pool_size, pool_strides, pool_pads)``."""
-    y = conv_bias_activation(x, w, b, strides, pads, activation)
+    return conv_inference_steps(sys.modules[__name__], x, w, b, strides, pads, activation, pool, affine)
+
+
+def conv_inference_steps(family, x, w, b, strides, pads, activation, pool=None, affine=None):
+    """:func:`conv_inference` by the step functions of ``family`` (a module, or any object with
+    ``conv_bias_activation``, ``batchnorm_apply``, ``max_pool2d_forward`` and ``avg_pool2d_forward``): the
+    reference's own, or the fast family's where it does not fuse a block."""
+    y = family.conv_bias_activation(x, w, b, strides, pads, activation)
     y4 = y if y.ndim == 4 else y[:, None]
 
     def apply_affine(a):
         scale, shift, _ = affine
-        return batchnorm_apply(a.reshape(-1, a.shape[-1]), scale, shift).reshape(a.shape)
+        return family.batchnorm_apply(a.reshape(-1, a.shape[-1]), scale, shift).reshape(a.shape)
 
     if affine is not None and affine[2]:
         y4 = apply_affine(y4)
     if pool is not None:
         mode, size, pool_strides, pool_pads = pool
-        y4 = (max_pool2d_forward(y4, size, pool_strides, pool_pads)[0] if mode == "max"
-              else avg_pool2d_forward(y4, size, pool_strides, pool_pads))
+        y4 = (family.max_pool2d_forward(y4, size, pool_strides, pool_pads)[0] if mode == "max"
+              else family.avg_pool2d_forward(y4, size, pool_strides, pool_pads))
     if affine is not None and not affine[2]:
         y4 = apply_affine(y4)
     return y4 if x.ndim == 4 else y4[:, 0]
