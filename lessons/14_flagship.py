@@ -194,20 +194,22 @@ def train_mlp(x):
     return model, scaler, history
 
 
-start = time.perf_counter()
-mlp, scaler, mlp_history = train_mlp(stats)
-mlp_probs = mlp.predict(scaler.transform(stats[test]))
+def mlp_on(x, name, title):
+    """:func:`train_mlp` on ``x``, then its test-set probabilities (timed as ``timings[name]``):
+    ``(model, scaler, history, probabilities)``."""
+    start = time.perf_counter()
+    model, fitted_scaler, history = train_mlp(x)
+    probs = model.predict(fitted_scaler.transform(x[test]))
+    timings[name] = time.perf_counter() - start
+    print(f"{title} test accuracy: {np.mean(probs.argmax(axis=1) == labels[test]):.3f} "
+          f"({len(history.history['loss'])} epochs)")
+    return model, fitted_scaler, history, probs
+
+
+mlp, scaler, mlp_history, mlp_probs = mlp_on(stats, "MLP", "MLP")
 mlp_pred = mlp_probs.argmax(axis=1)
-timings["MLP"] = time.perf_counter() - start
-print(f"MLP test accuracy: {np.mean(mlp_pred == labels[test]):.3f} "
-      f"({len(mlp_history.history['loss'])} epochs)")
-start = time.perf_counter()
-mlp_sfs, scaler_sfs, mlp_sfs_history = train_mlp(stats_sfs)
-mlp_sfs_probs = mlp_sfs.predict(scaler_sfs.transform(stats_sfs[test]))
+mlp_sfs, scaler_sfs, mlp_sfs_history, mlp_sfs_probs = mlp_on(stats_sfs, "MLP + SFS", "MLP with the SFS,")
 mlp_sfs_pred = mlp_sfs_probs.argmax(axis=1)
-timings["MLP + SFS"] = time.perf_counter() - start
-print(f"MLP with the SFS, test accuracy: {np.mean(mlp_sfs_pred == labels[test]):.3f} "
-      f"({len(mlp_sfs_history.history['loss'])} epochs)")
 
 # %% [markdown]
 # ## 6 · CNN on genotype images
