@@ -529,6 +529,28 @@ def test_parallel_dots_computes_every_product_and_restores_blas_threads(n_thread
     assert threads.thread_info()["blas"] == before
 
 
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_reduction_dot_with_a_short_sum_and_a_wide_output_in_output_row_blocks(n_threads, dtype, monkeypatch):
+    """A short sum (fewer rows than one block) with a large output — a Dense layer's dW after Flatten, aᵀ·b
+    with a ``(64, 68,992)`` — is cut in blocks of output rows over the threads: the same numbers, ``out``
+    filled in place, and the blocks are taken (with several threads) or not (one)."""
+    from minidl.kernels import blas
+    rng = np.random.default_rng(11)
+    R, N = 16, 24
+    M = int(blas.PARALLEL_FLOPS // (2 * R * N)) + 37   # just above the threshold, not a multiple of the blocks
+    a, b = rng.standard_normal((R, M)).astype(dtype), rng.standard_normal((R, N)).astype(dtype)
+    calls = []
+    real = blas.parallel_dots
+    monkeypatch.setattr(blas, "parallel_dots", lambda products, n=None: (calls.append(n), real(products, n)))
+    with threads.limit_threads(n_threads), blas.single_threaded_blas():
+        out = np.full((M, N), np.nan, dtype=dtype)
+        assert blas.reduction_dot(a, b, out=out) is out
+    assert len(calls) == (1 if n_threads > 1 else 0)
+    expected = a.T.astype(np.float64) @ b.astype(np.float64)
+    np.testing.assert_allclose(out, expected, rtol=TOL[dtype]["rtol"], atol=TOL[dtype]["atol"] * np.abs(expected).max())
+
+
 @pytest.mark.parametrize("rows", [1, 383, 384, 385, 2000])
 @pytest.mark.parametrize("n_threads", [1, 2])
 def test_reduction_dot_equals_the_plain_product_for_every_block_split(rows, n_threads):
