@@ -153,6 +153,9 @@ def run_tasks(tasks, n_threads: int | None = None):
     _run_with_single_threaded_blas(tasks, max(n, 1))
 
 
+#: how deep this thread is inside :func:`single_threaded_blas` (``depth``)
+_SINGLE = threading.local()
+
 #: rows per BLAS call in :func:`reduction_dot`
 REDUCTION_BLOCK = 384
 
@@ -222,6 +225,10 @@ def matmul(a, b):
     busy machine each synchronisation may wait a scheduler time slice for a descheduled partner — measured
     1.7 s instead of 22 ms for ``(64 × 68,992) · (68,992 × 64)`` (benchmark R0's Dense layer) with 2 threads
     under load; the blocked sum took 40 ms.
+
+    Inside :func:`single_threaded_blas` (a model's training step or inference batch), a large product is cut
+    in row blocks computed side by side on minidl's threads (:func:`parallel_dots`); outside it the BLAS
+    uses its own threads.
     """
     import numba
     n = numba.get_num_threads()
@@ -230,8 +237,8 @@ def matmul(a, b):
     if a.shape[1] >= LONG_INNER:
         return reduction_dot(a.T, b)
     rows = a.shape[0]
-    if (_openblas_threads() or n) > 1 or 2 * rows * a.shape[1] * b.shape[1] < PARALLEL_FLOPS or rows < 2:
-        return a @ b
+    if not getattr(_SINGLE, "depth", 0) or 2 * rows * a.shape[1] * b.shape[1] < PARALLEL_FLOPS or rows < 2:
+        return a @ b   # outside a model's passes the BLAS has its own threads (or the product is small)
     # the BLAS on one thread (single_threaded_blas): row blocks side by side on every thread — two per thread
     # for balance, but one when blocks would be short: each block's product packs all of b again (measured on
     # benchmark R0's Dense dz·Wᵀ, (64 × 64)·(64 × 68,992), 2 threads: 4 blocks 7.2 ms, 2 blocks 4.5 ms)
@@ -239,9 +246,6 @@ def matmul(a, b):
     edges = np.linspace(0, rows, min(rows, 2 * n if rows >= 2 * n * MIN_BLOCK_ROWS else n) + 1).astype(int)
     parallel_dots([(a[i:j], b, out[i:j]) for i, j in zip(edges[:-1], edges[1:])], n)
     return out
-
-
-_SINGLE = threading.local()
 
 
 @contextlib.contextmanager
