@@ -17,7 +17,9 @@ rows. The median of the repeats is reported, with each peer's time over minidl's
 ``OMP_WAIT_POLICY=PASSIVE`` is set (unless given): with spinning OpenMP threads, PyTorch's two intra-op
 threads collapsed next to numba's pool on a busy machine (benchmarks/RESULTS.md, issue 18 section). Also: the FLOP rate of minidl's conv layers
 (forward + backward, R0/R1 shapes) against a float32 sgemm timed in the same run, and cold / warm
-start-up time of a minidl training process (empty vs filled numba cache).
+start-up time of a minidl training process (empty vs filled numba cache). The run ends with a summary against
+the targets of issue 18 (:func:`summary`: every ratio ≥ 2×, each conv layer ≥ 60 % of the run's sgemm, a warm
+start under 3 s), each missed one with the factor it is short by.
 
 OpenBLAS picks its kernels when it loads, unless ``OPENBLAS_CORETYPE`` forces a set (some machines set it,
 with ``OPENBLAS_L2_SIZE``, for old OpenBLAS builds that fail on their CPU). The header prints both variables
@@ -119,7 +121,9 @@ def conv_flops(layer, in_shape):
 
 
 def conv_gflops(minidl, name, batch, repeats):
-    """GFLOP/s of minidl's conv layers of workload ``name`` alone (forward + backward, with dx)."""
+    """GFLOP/s of minidl's conv layers of workload ``name`` alone (forward + backward, with dx), with OpenBLAS
+    on one thread as inside a training step."""
+    from minidl.kernels.blas import single_threaded_blas
     model = minidl.Sequential(architecture(name, minidl, minidl), seed=0)
     rng = np.random.default_rng(1)
     results = []
@@ -134,7 +138,8 @@ def conv_gflops(minidl, name, batch, repeats):
             def step():
                 layer.forward(x, training=True)
                 layer.backward(dy)
-            t = statistics.median(timed(step) for _ in range(repeats))
+            with single_threaded_blas():   # as a training step runs its layers (OpenBLAS on one thread)
+                t = statistics.median(timed(step) for _ in range(repeats))
             results.append((layer.name, shape, conv_flops(layer, shape) * batch / t / 1e9))
         shape = layer.output_shape
     return results
@@ -308,6 +313,53 @@ def _print_workload(name, jit, r):
         print(f"  {labels[mode]:20s} minidl {r[f'{mode}_minidl']:.0f}; {peers}", flush=True)
 
 
+#: the issue's targets: every ratio against a peer, and each conv layer's rate as a share of the run's sgemm
+TARGET_RATIO = 2.0
+TARGET_CONV_SHARE = 0.6
+TARGET_WARM_START_S = 3.0
+
+
+def summary(results) -> list[str]:
+    """The run against the targets, as markdown lines: a table of the ratios (workload × path × peer, ``*``
+    where below :data:`TARGET_RATIO`), the conv layers' share of the run's median sgemm rate and the warm
+    start-up, then one line per missed target saying by how much."""
+    labels = {"fit": "`fit`", "tob": "`train_on_batch`", "infer": "inference"}
+    peers = [lib for lib in ("keras", "torch") if any(f"fit_{lib}" in w for w in results["workloads"])]
+    lines = ["| workload | peer | " + " | ".join(labels[m] for m in MODES) + " |",
+             "|---|---|" + "---|" * len(MODES)]
+    missed = []
+    for w in results["workloads"]:
+        for lib in peers:
+            cells = []
+            for mode in MODES:
+                ratio = w[f"{mode}_ratio_{lib}"]
+                cells.append(f"{ratio:.2f}×" + ("" if ratio >= TARGET_RATIO else " *"))
+                if ratio < TARGET_RATIO:
+                    missed.append(f"{w['workload']} {labels[mode]} vs {lib} (jit_compile={w['keras_jit_compile']}): "
+                                  f"{ratio:.2f}×, "
+                                  f"{TARGET_RATIO / ratio:.2f}× short")
+            name = w["workload"] if w["keras_jit_compile"] == "auto" else f"{w['workload']} (jit_compile={w['keras_jit_compile']})"
+            lines.append(f"| {name} | {lib} | " + " | ".join(cells) + " |")
+    sgemm = statistics.median(results["sgemm_gflops"]) if results["sgemm_gflops"] else None
+    for name, layers in results["conv_gflops"].items():
+        for lname, shape, g in layers:
+            share = g / sgemm if sgemm else float("nan")
+            lines.append(f"- {name} {lname} on {tuple(shape)}: {g:.0f} GFLOP/s = {share:.0%} of the run's median "
+                         f"sgemm ({sgemm:.0f})")
+            if share < TARGET_CONV_SHARE:
+                missed.append(f"{name} {lname}: {share:.0%} of sgemm, {TARGET_CONV_SHARE / share:.1f}× short of "
+                              f"{TARGET_CONV_SHARE:.0%}")
+    for name, r in results["startup"].items():
+        warm = r["warm"]["first_step_s"] + r["warm"]["import_build_s"]
+        lines.append(f"- {name} warm start (import, build, first step): {warm:.1f} s; cold-cache JIT "
+                     f"{r['cold']['jit_s']:.1f} s")
+        if warm >= TARGET_WARM_START_S:
+            missed.append(f"{name} warm start {warm:.1f} s (target < {TARGET_WARM_START_S:.0f} s)")
+    lines.append("missed: " + ("; ".join(missed) if missed else "none") + f" (target ≥ {TARGET_RATIO:.0f}× on "
+                 f"every row, ≥ {TARGET_CONV_SHARE:.0%} of sgemm per conv layer)")
+    return lines
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", nargs="*", default=list(WORKLOADS), help="workloads to run (R0 R1 R2)")
@@ -375,6 +427,8 @@ def main(argv=None):
                 print(f"start-up {name} ({label} numba cache): import+build {r['import_build_s']:.1f} s, first step "
                       f"{r['first_step_s']:.1f} s, second step {r['second_step_s']:.1f} s → JIT/load "
                       f"{r['jit_s']:.1f} s", flush=True)
+    print("\nAgainst the targets (* = below the target):", flush=True)
+    print("\n".join(summary(results)), flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1, default=str)
