@@ -39,7 +39,7 @@ import threading
 import numpy as np
 from numba import njit
 
-from . import winograd2d_numba, winograd_numba, workspace
+from . import gemm_numba, winograd2d_numba, winograd_numba, workspace
 from .blas import run_tasks
 from .pooling_numba import pool_affine_rows
 
@@ -56,6 +56,13 @@ WINOGRAD = True
 #: kernels one pixel high, 2 or 3 wide, stride 1 (every such Conv1D) with at least this many input channels
 #: run Winograd F(4, r) of :mod:`.winograd_numba` per block, forward and backward (with :data:`WINOGRAD`)
 WINOGRAD_1D_MIN_C = 128
+
+
+def _products(a, b, out, accumulate=False):
+    """``out[ξ] = a[ξ]·b[ξ]`` (``+=`` if ``accumulate``) for each ``ξ`` of the leading axis: the small products of
+    one sample's block, by :func:`.gemm_numba.dot` (on the calling thread)."""
+    for xi in range(a.shape[0]):
+        gemm_numba.dot(a[xi], b[xi], out[xi], accumulate)
 
 
 @njit(nogil=True, cache=True)
@@ -242,7 +249,7 @@ def conv_forward(x, w, b, strides, pads, Ho, Wo, relu, pooled=None):
                 winograd2d_numba.input_transform_f2(x, n, ti0, ti1, pads[0], pads[2], Tw, tmp_in, V)
             else:
                 winograd2d_numba.input_transform(x, n, ti0, ti1, pads[0], pads[2], BT, m, Tw, tmp_in, V)
-            np.matmul(V, U, out=M)   # the α² products, one BLAS call each
+            _products(V, U, M)   # the α² products
             if m == 2:
                 winograd2d_numba.output_transform_f2(M, ti0, ti1, Tw, bias, relu, Ho, s0, tmp_out, out)
             else:
@@ -258,7 +265,7 @@ def conv_forward(x, w, b, strides, pads, Ho, Wo, relu, pooled=None):
             V = _SCRATCH.get("V", alpha * tiles * C, x.dtype).reshape(alpha, tiles, C)
             M = _SCRATCH.get("M", alpha * tiles * F, x.dtype).reshape(alpha, tiles, F)
             winograd_numba.transform_rows(x[n], no_dy, s0, s1 - s0, BT, AT, AT.shape[0], pads[2], T, V, M)
-            np.matmul(V, U, out=M)   # the α products
+            _products(V, U, M)   # the α products
             winograd_numba.output_rows(M, 0, s1 - s0, AT, T, bias, relu, out)
     else:
         step = _row_step(Wo)
@@ -268,7 +275,7 @@ def conv_forward(x, w, b, strides, pads, Ho, Wo, relu, pooled=None):
             cols = _SCRATCH.get("cols", rows * K, x.dtype).reshape(rows, K)
             _im2col_block(x, n, s0, s1, *geometry, cols)
             out2 = out.reshape(rows, F)
-            np.dot(cols, W2, out=out2)
+            gemm_numba.dot(cols, W2, out2)
             _bias_act_block(out2, bias, relu)
 
     blocks = _row_blocks(Ho, step, ph)
@@ -326,16 +333,14 @@ def _winograd_1d_backward(x, dy, w, pads, need_dx, gradient=None):
 
     def sample(n, acc):
         d, dn = gradient(n)
-        part = _SCRATCH.get("dU", alpha * C * F, x.dtype).reshape(alpha, C, F)
         for r in range(H):
             V = _SCRATCH.get("V", alpha * T * C, x.dtype).reshape(alpha, T, C)
             dM = _SCRATCH.get("M", alpha * T * F, x.dtype).reshape(alpha, T, F)
             winograd_numba.transform_rows(x[n], d[dn], r, 1, BT, AT, m, pads[2], T, V, dM)
-            np.matmul(V.transpose(0, 2, 1), dM, out=part)
-            acc += part
+            _products(V.transpose(0, 2, 1), dM, acc, accumulate=True)
             if need_dx:
                 dV = _SCRATCH.get("dV", alpha * T * C, x.dtype).reshape(alpha, T, C)
-                np.matmul(dM, Ut, out=dV)
+                _products(dM, Ut, dV)
                 winograd_numba.input_rows_backward(dV, 0, 1, BT, m, pads[2], T, dx[n, r:r + 1])
 
     dU = _sum_over_samples(N, (alpha, C, F), x.dtype, sample)
@@ -362,7 +367,6 @@ def _winograd_backward(x, dy, w, pads, need_dx, gradient=None):
 
     def sample(n, acc):
         d, dn = gradient(n)
-        part = _SCRATCH.get("dU", 16 * C * F, x.dtype).reshape(16, C, F)
         tmp_in = _SCRATCH.get("tmp_in", 16 * C, x.dtype).reshape(4, 4, C)
         tmp_out = _SCRATCH.get("tmp_out", 8 * F, x.dtype).reshape(2, 4, F)
         if need_dx:
@@ -374,10 +378,9 @@ def _winograd_backward(x, dy, w, pads, need_dx, gradient=None):
             dM = _SCRATCH.get("M", 16 * tiles * F, x.dtype).reshape(16, tiles, F)
             winograd2d_numba.input_transform_f2(x, n, ti0, ti1, pads[0], pads[2], Tw, tmp_in, V)
             winograd2d_numba.output_transform_backward_f2(d, dn, ti0, ti1, Tw, tmp_out, dM)
-            np.matmul(V.transpose(0, 2, 1), dM, out=part)
-            acc += part
+            _products(V.transpose(0, 2, 1), dM, acc, accumulate=True)
             if need_dx:
-                np.matmul(dM, Ut, out=V)   # dV, in V's place (V is used up)
+                _products(dM, Ut, V)   # dV, in V's place (V is used up)
                 winograd2d_numba.input_transform_backward_f2(V, n, ti0, ti1, pads[0], pads[2], Tw, tmp_in, dx)
 
     dU = _sum_over_samples(N, (16, C, F), x.dtype, sample)
@@ -402,14 +405,13 @@ def conv_backward(x, dy, w, strides, pads, need_dx, gradient=None):
     kh, kw, C, F = w.shape
     Ho, Wo = dy.shape[1], dy.shape[2]
     K = kh * kw * C
-    W2t = w.reshape(K, F).T
+    W2t = np.ascontiguousarray(w.reshape(K, F).T)
     dx = workspace.empty(x.shape, x.dtype) if need_dx else None
     blocks = _row_blocks(Ho, _row_step(Wo))
     geometry = (kh, kw, strides[0], strides[1], pads[0], pads[2], Wo)
 
     def sample(n, acc):
         g, gn = gradient(n)
-        part = _SCRATCH.get("part", K * F, x.dtype).reshape(K, F)
         if need_dx:
             dx[n] = 0.0   # this sample's windows scatter-add onto it below
         for i0, i1 in blocks:
@@ -417,11 +419,10 @@ def conv_backward(x, dy, w, strides, pads, need_dx, gradient=None):
             cols = _SCRATCH.get("cols", rows * K, x.dtype).reshape(rows, K)
             _im2col_block(x, n, i0, i1, *geometry, cols)
             d = g[gn, i0:i1].reshape(rows, F)
-            np.dot(cols.T, d, out=part)
-            acc += part
+            gemm_numba.dot(cols.T, d, acc, accumulate=True)
             if need_dx:
                 dcols = _SCRATCH.get("dcols", rows * K, x.dtype).reshape(rows, K)
-                np.dot(d, W2t, out=dcols)
+                gemm_numba.dot(d, W2t, dcols)
                 _col2im_block_add(dcols, n, i0, i1, *geometry, dx)
 
     # dW₂ summed over fixed groups of samples, in order: the same bits whichever thread took which group

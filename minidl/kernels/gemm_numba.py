@@ -1,0 +1,124 @@
+"""Small float32 matrix products in numba, ``C = A·B`` or ``C += A·B``, for the products inside the fast convolutions.
+
+Part of the fast kernel family's plumbing (not needed to understand a network: the reference family writes
+every product as ``@``). ``tests/minidl/test_gemm.py`` checks every shape class against NumPy.
+
+Why our own product
+-------------------
+The Winograd convolutions (:mod:`.winograd_numba`) do most of their arithmetic in many small products, such as
+one ``(250 × 270)·(270 × 64)`` per sample and transform point for benchmark R1's first layer. OpenBLAS runs
+such a product at about 172 GFLOP/s on one thread of this project's AVX-512 test machine with its AVX-512
+kernels. With the AVX2 kernels that an ``OPENBLAS_CORETYPE=Haswell`` setting forces, it runs at about 110.
+The kernel below runs the same product at 205–215 GFLOP/s either way: numba compiles it for the CPU it runs on.
+Measured one thread, ``benchmarks/RESULTS.md``.
+
+How: a register-blocked inner kernel
+------------------------------------
+``C``'s block of :data:`R` rows × :data:`NF` columns (4 × 64 floats: sixteen 16-float AVX-512 registers) is
+accumulated in a small array on the stack (:func:`_stack_block`). Its size and every index into it are
+constants, so the compiler keeps it in registers for the whole sum over ``k``. Per ``k``, the kernel loads one
+row of ``B`` (64 values), broadcasts each of the 4 values of ``A``, and does 16 vector multiply-adds, each
+fused (``fastmath={"contract"}``: ``a·b + c`` rounded once). The sum over ``k`` runs in order, so the result
+does not depend on blocking or threads. It differs from the BLAS's in rounding only.
+
+Columns come in blocks of 64, rows in blocks of 4, then one at a time. ``B``'s column count must be a multiple
+of 64 (:func:`supported`: 64 filters, as in the benchmarks' layers). Blocks of 16 or 32 columns compiled to
+code 20 times slower (9 GFLOP/s: the compiler unrolls such short loops before it vectorises them, and then
+keeps the accumulators in memory), so any other width goes to NumPy's product, as does float64.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import carray, njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+#: rows of A (and C) per register block
+R = 4
+#: columns of B (and C) per register block
+NF = 64
+
+
+@intrinsic
+def _stack_block(typingctx, dtype):
+    """A pointer to ``R·NF`` uninitialised elements of ``dtype`` on the stack of the calling function."""
+    def codegen(context, builder, signature, args):
+        return cgutils.alloca_once(builder, context.get_value_type(dtype.dtype),
+                                   size=context.get_constant(types.intp, R * NF))
+    return types.CPointer(dtype.dtype)(dtype), codegen
+
+
+@njit(nogil=True, cache=True, fastmath={"contract"}, inline="always")
+def _block_4x64(A, B, C, i0, j0, accumulate, acc):
+    K = A.shape[1]
+    for r in range(4):
+        for f in range(64):
+            acc[r, f] = C[i0 + r, j0 + f] if accumulate else 0.0
+    for k in range(K):
+        b = B[k]
+        a0, a1, a2, a3 = A[i0, k], A[i0 + 1, k], A[i0 + 2, k], A[i0 + 3, k]
+        for f in range(64):
+            bf = b[j0 + f]
+            acc[0, f] += a0 * bf
+            acc[1, f] += a1 * bf
+            acc[2, f] += a2 * bf
+            acc[3, f] += a3 * bf
+    for r in range(4):
+        for f in range(64):
+            C[i0 + r, j0 + f] = acc[r, f]
+
+
+@njit(nogil=True, cache=True, fastmath={"contract"}, inline="always")
+def _block_1x64(A, B, C, i, j0, accumulate, acc):
+    K = A.shape[1]
+    for f in range(64):
+        acc[0, f] = C[i, j0 + f] if accumulate else 0.0
+    for k in range(K):
+        b = B[k]
+        a = A[i, k]
+        for f in range(64):
+            acc[0, f] += a * b[j0 + f]
+    for f in range(64):
+        C[i, j0 + f] = acc[0, f]
+
+
+@njit(nogil=True, cache=True, fastmath={"contract"})
+def gemm(A, B, C, accumulate):
+    """``C = A·B`` (``C += A·B`` if ``accumulate``) for float32 ``A`` ``(M, K)``, ``B`` ``(K, N)``, ``C``
+    ``(M, N)``, ``N`` a multiple of 64 (:func:`supported`); ``A`` may be any strided view (a transposed one
+    too), ``B`` and ``C`` with unit stride along their rows. Serial, without the GIL: callers run one product
+    per thread."""
+    M = A.shape[0]
+    N = B.shape[1]
+    acc = carray(_stack_block(C.dtype), (R, NF))
+    j0 = 0
+    while j0 + NF <= N:   # while loops: the same loop as ``for j0 in range(0, N − NF + 1, NF)`` compiled 7× slower
+        i0 = 0
+        while i0 + R <= M:
+            _block_4x64(A, B, C, i0, j0, accumulate, acc)
+            i0 += R
+        for i in range(i0, M):
+            _block_1x64(A, B, C, i, j0, accumulate, acc)
+        j0 += NF
+
+
+def supported(a, b, out) -> bool:
+    """True when :func:`gemm` computes ``a·b`` into ``out``: float32 throughout, ``b``'s columns a multiple of
+    64, ``b`` and ``out`` with unit stride along their rows."""
+    return (a.dtype == b.dtype == out.dtype == np.float32 and b.shape[1] % NF == 0 and b.shape[1] > 0
+            and b.strides[1] == 4 and out.strides[1] == 4)
+
+
+def dot(a, b, out, accumulate=False):
+    """``out = a·b`` (``out += a·b`` if ``accumulate``): :func:`gemm` where :func:`supported`, else NumPy."""
+    if supported(a, b, out):
+        gemm(a, b, out, accumulate)
+    elif accumulate:
+        out += a @ b
+    else:
+        np.dot(a, b, out=out)
+    return out
+
+
+__all__ = ["R", "NF", "gemm", "supported", "dot"]

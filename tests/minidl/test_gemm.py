@@ -1,0 +1,70 @@
+"""The fast family's own small matrix product (minidl/kernels/gemm_numba.py) against NumPy's, float64 sums.
+
+Every shape class the register blocks meet: rows a multiple of the 4-row block or not, one or several 64-column
+blocks, a short and a long sum, ``A`` a transposed (strided) view as in the weight gradients, ``C = A·B`` and
+``C += A·B``; and :func:`dot` sends what :func:`gemm` does not compute (float64, widths not a multiple of 64,
+column-strided ``B``) to NumPy with the same results."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from minidl.kernels import gemm_numba
+
+
+def _expected(a, b, c0=None):
+    out = a.astype(np.float64) @ b.astype(np.float64)
+    return out if c0 is None else out + c0.astype(np.float64)
+
+
+def _close(got, expected, k):
+    # float32 sums of k products: the error follows the largest output and grows with √k
+    tol = 4e-7 * np.sqrt(k + 1) * max(1.0, np.abs(expected).max(initial=0.0))
+    np.testing.assert_allclose(got, expected, rtol=0, atol=tol)
+
+
+@settings(max_examples=60, deadline=None)
+@given(m=st.integers(1, 23), k=st.integers(1, 300), blocks=st.integers(1, 3), transposed=st.booleans(),
+       accumulate=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_gemm_equals_the_float64_product(m, k, blocks, transposed, accumulate, seed):
+    rng = np.random.default_rng(seed)
+    n = gemm_numba.NF * blocks
+    a = rng.standard_normal((k, m)).astype(np.float32).T if transposed else rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    c0 = rng.standard_normal((m, n)).astype(np.float32)
+    c = c0.copy()
+    assert gemm_numba.supported(a, b, c)
+    gemm_numba.gemm(a, b, c, accumulate)
+    _close(c, _expected(a, b, c0 if accumulate else None), k)
+
+
+def test_gemm_writes_only_its_output_and_reads_b_by_rows_of_a_wider_array():
+    """``B`` and ``C`` may be row slices of wider arrays (unit stride along a row): only ``C``'s own columns
+    change, and the columns of ``B`` outside its view are not read."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((9, 40)).astype(np.float32)
+    wide_b = rng.standard_normal((40, 200)).astype(np.float32)
+    b = wide_b[:, 8:136]
+    wide_c = np.full((9, 300), 7.0, dtype=np.float32)
+    c = wide_c[:, 100:228]
+    assert gemm_numba.supported(a, b, c)
+    gemm_numba.gemm(a, b, c, False)
+    _close(c, _expected(a, b), 40)
+    assert np.all(wide_c[:, :100] == 7.0) and np.all(wide_c[:, 228:] == 7.0)
+
+
+@pytest.mark.parametrize("case", ["float64", "width 32", "width 96", "strided b", "empty"])
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_dot_sends_what_gemm_does_not_compute_to_numpy(case, accumulate):
+    rng = np.random.default_rng(1)
+    dtype = np.float64 if case == "float64" else np.float32
+    n = {"width 32": 32, "width 96": 96, "empty": 0}.get(case, 64)
+    a = rng.standard_normal((6, 20)).astype(dtype)
+    b = rng.standard_normal((20, 2 * n)).astype(dtype)[:, ::2] if case == "strided b" else \
+        rng.standard_normal((20, n)).astype(dtype)
+    c0 = rng.standard_normal((6, n)).astype(dtype)
+    out = c0.copy()
+    assert not gemm_numba.supported(a, b, out)
+    assert gemm_numba.dot(a, b, out, accumulate) is out
+    _close(out, _expected(a, b, c0 if accumulate else None), 20)
