@@ -22,6 +22,10 @@ Two variants of the forward blocks: 3×3 stride-1 kernels run Winograd F(2×2, 3
 instead of im2col (:mod:`.winograd2d_numba`, also their ``dx`` and ``dW``), and a fused inference block
 (:mod:`.fusion_numba`) pools each block's output while it is in cache.
 
+The blocks' products go to :func:`.gemm_numba.dot`. Where the product's output is a multiple of 64 columns wide
+(64 filters, say), its own register-blocked numba kernel computes it, faster than the BLAS on these small
+shapes. Anything else goes to the BLAS (written "BLAS" below).
+
 Tasks (samples) are taken from one queue by ``numba.get_num_threads()`` Python threads (one thread: in
 turn), each calling a
 single-threaded BLAS (:func:`minidl.kernels.blas.run_tasks`); the numba loops here release the GIL

@@ -13,7 +13,8 @@ functions of the modules that implement them:
 * :mod:`.normalization_numba` — the batch-normalisation passes;
 * :mod:`.bnpool_numba` — training blocks batch norm → max pooling and average pooling → batch norm, in
   fewer passes;
-* :mod:`.optimizer_numba` — the Adam update of a weight array in one pass.
+* :mod:`.optimizer_numba` — the Adam update of a weight array in one pass;
+* :mod:`.gemm_numba` — the convolutions' small matrix products (64 columns at a time, register-blocked).
 
 Importing this module loads numba (and compiles, or loads from numba's cache, each kernel on first use).
 """
