@@ -64,9 +64,8 @@ WINOGRAD_1D_MIN_C = 128
 
 def _products(a, b, out, accumulate=False):
     """``out[ξ] = a[ξ]·b[ξ]`` (``+=`` if ``accumulate``) for each ``ξ`` of the leading axis: the small products of
-    one sample's block, by :func:`.gemm_numba.dot` (on the calling thread)."""
-    for xi in range(a.shape[0]):
-        gemm_numba.dot(a[xi], b[xi], out[xi], accumulate)
+    one sample's block, by :func:`.gemm_numba.dot_stack` (on the calling thread)."""
+    gemm_numba.dot_stack(a, b, out, accumulate)
 
 
 @njit(nogil=True, cache=True)

@@ -39,6 +39,30 @@ def test_gemm_equals_the_float64_product(m, k, blocks, transposed, accumulate, s
     _close(c, _expected(a, b, c0 if accumulate else None), k)
 
 
+@settings(max_examples=30, deadline=None)
+@given(depth=st.integers(1, 6), m=st.integers(1, 13), k=st.integers(1, 70), transposed=st.booleans(),
+       accumulate=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_gemm_stack_equals_a_product_per_slice(depth, m, k, transposed, accumulate, seed):
+    """``dot_stack`` (the α products of a Winograd block in one call): each slice as :func:`gemm` computes it,
+    ``a`` a stack of transposed views too (``V.transpose(0, 2, 1)`` in the weight gradients)."""
+    rng = np.random.default_rng(seed)
+    a = (rng.standard_normal((depth, k, m)).astype(np.float32).transpose(0, 2, 1) if transposed
+         else rng.standard_normal((depth, m, k)).astype(np.float32))
+    b = rng.standard_normal((depth, k, 64)).astype(np.float32)
+    c0 = rng.standard_normal((depth, m, 64)).astype(np.float32)
+    out = c0.copy()
+    assert gemm_numba.dot_stack(a, b, out, accumulate) is out
+    for xi in range(depth):
+        single = c0[xi].copy()
+        gemm_numba.gemm(a[xi], b[xi], single, accumulate)
+        np.testing.assert_array_equal(out[xi], single)
+    # and a stack it does not compute (float64) goes to NumPy with the same numbers
+    out64 = c0.astype(np.float64)
+    gemm_numba.dot_stack(a.astype(np.float64), b.astype(np.float64), out64, accumulate)
+    expected = np.matmul(a.astype(np.float64), b.astype(np.float64)) + (c0 if accumulate else 0.0)
+    np.testing.assert_allclose(out64, expected, rtol=1e-12, atol=1e-12)
+
+
 def test_gemm_writes_only_its_output_and_reads_b_by_rows_of_a_wider_array():
     """``B`` and ``C`` may be row slices of wider arrays (unit stride along a row): only ``C``'s own columns
     change, and the columns of ``B`` outside its view are not read."""
