@@ -9,7 +9,7 @@ The Winograd convolutions (:mod:`.winograd_numba`) do most of their arithmetic i
 one ``(250 × 270)·(270 × 64)`` per sample and transform point for benchmark R1's first layer. OpenBLAS runs
 such a product at about 172 GFLOP/s on one thread of this project's AVX-512 test machine with its AVX-512
 kernels. With the AVX2 kernels that an ``OPENBLAS_CORETYPE=Haswell`` setting forces, it runs at about 110.
-The kernel below runs the same product at 205–215 GFLOP/s either way: numba compiles it for the CPU it runs on.
+The kernel below runs the same product at 215–248 GFLOP/s either way: numba compiles it for the CPU it runs on.
 Measured one thread, ``benchmarks/RESULTS.md``.
 
 How: a register-blocked inner kernel
@@ -20,6 +20,9 @@ constants, so the compiler keeps it in registers for the whole sum over ``k``. P
 row of ``B`` (64 values), broadcasts each of the 4 values of ``A``, and does 16 vector multiply-adds, each
 fused (``fastmath={"contract"}``: ``a·b + c`` rounded once). The sum over ``k`` runs in order, so the result
 does not depend on blocking or threads. It differs from the BLAS's in rounding only.
+
+It is used only when numba compiles for AVX-512 (:data:`ENABLED`). With AVX2's 16 registers of 8 floats the
+block does not fit in registers, and OpenBLAS's AVX2 kernels are faster (numbers there).
 
 Columns come in blocks of 64, rows in blocks of 4, then one at a time. ``B``'s column count must be a multiple
 of 64 (:func:`supported`: 64 filters, as in the benchmarks' layers). Blocks of 16 or 32 columns compiled to
@@ -38,6 +41,26 @@ from numba.extending import intrinsic
 R = 4
 #: columns of B (and C) per register block
 NF = 64
+
+
+def _compiles_for_avx512() -> bool:
+    """True when numba compiles for a CPU with AVX-512 (its target: ``NUMBA_CPU_NAME`` / ``NUMBA_CPU_FEATURES``
+    if set, else this machine's)."""
+    import numba
+    features = numba.config.CPU_FEATURES
+    if features is None:
+        if numba.config.CPU_NAME is not None:   # a named target without its features: do not guess
+            return False
+        from llvmlite import binding
+        features = binding.get_host_cpu_features().flatten()
+    return "+avx512f" in features.split(",")
+
+
+#: use :func:`gemm` in :func:`dot` / :func:`dot_stack` (where :func:`supported`). Only with AVX-512: its 4 × 64
+#: block needs 16 of AVX-512's 32 vector registers. Compiled for AVX2 (16 registers of 8 floats, so the block
+#: spills), the same code ran at 62–86 GFLOP/s on one thread against OpenBLAS's 100–112 with the same
+#: instructions (numba told ``NUMBA_CPU_NAME=haswell``), so without AVX-512 the BLAS keeps these products
+ENABLED = _compiles_for_avx512()
 
 
 @intrinsic
@@ -121,8 +144,8 @@ def supported(a, b, out) -> bool:
 
 def dot_stack(a, b, out, accumulate=False):
     """``out[ξ] = a[ξ]·b[ξ]`` (``+=`` if ``accumulate``) for each ``ξ`` of the leading axis: :func:`gemm_stack`
-    where :func:`supported`, else NumPy's product per ``ξ``."""
-    if supported(a[0], b[0], out[0]):
+    where :data:`ENABLED` and :func:`supported`, else NumPy's product per ``ξ``."""
+    if ENABLED and supported(a[0], b[0], out[0]):
         gemm_stack(a, b, out, accumulate)
     elif accumulate:
         out += np.matmul(a, b)
@@ -132,8 +155,9 @@ def dot_stack(a, b, out, accumulate=False):
 
 
 def dot(a, b, out, accumulate=False):
-    """``out = a·b`` (``out += a·b`` if ``accumulate``): :func:`gemm` where :func:`supported`, else NumPy."""
-    if supported(a, b, out):
+    """``out = a·b`` (``out += a·b`` if ``accumulate``): :func:`gemm` where :data:`ENABLED` and :func:`supported`,
+    else NumPy."""
+    if ENABLED and supported(a, b, out):
         gemm(a, b, out, accumulate)
     elif accumulate:
         out += a @ b
@@ -142,4 +166,4 @@ def dot(a, b, out, accumulate=False):
     return out
 
 
-__all__ = ["R", "NF", "gemm", "gemm_stack", "supported", "dot", "dot_stack"]
+__all__ = ["R", "NF", "ENABLED", "gemm", "gemm_stack", "supported", "dot", "dot_stack"]

@@ -44,18 +44,23 @@ def test_gemm_equals_the_float64_product(m, k, blocks, transposed, accumulate, s
        accumulate=st.booleans(), seed=st.integers(0, 2**32 - 1))
 def test_gemm_stack_equals_a_product_per_slice(depth, m, k, transposed, accumulate, seed):
     """``dot_stack`` (the α products of a Winograd block in one call): each slice as :func:`gemm` computes it,
-    ``a`` a stack of transposed views too (``V.transpose(0, 2, 1)`` in the weight gradients)."""
+    ``a`` a stack of transposed views too (``V.transpose(0, 2, 1)`` in the weight gradients). ``gemm_stack``
+    itself, whether or not this machine's CPU lets ``dot_stack`` use it (``ENABLED``: AVX-512)."""
     rng = np.random.default_rng(seed)
     a = (rng.standard_normal((depth, k, m)).astype(np.float32).transpose(0, 2, 1) if transposed
          else rng.standard_normal((depth, m, k)).astype(np.float32))
     b = rng.standard_normal((depth, k, 64)).astype(np.float32)
     c0 = rng.standard_normal((depth, m, 64)).astype(np.float32)
     out = c0.copy()
-    assert gemm_numba.dot_stack(a, b, out, accumulate) is out
+    gemm_numba.gemm_stack(a, b, out, accumulate)
     for xi in range(depth):
         single = c0[xi].copy()
         gemm_numba.gemm(a[xi], b[xi], single, accumulate)
         np.testing.assert_array_equal(out[xi], single)
+    # dot_stack: gemm_stack's numbers where ENABLED, NumPy's otherwise (float32 rounding)
+    via_dot = c0.copy()
+    assert gemm_numba.dot_stack(a, b, via_dot, accumulate) is via_dot
+    _close(via_dot, out.astype(np.float64), k)
     # and a stack it does not compute (float64) goes to NumPy with the same numbers
     out64 = c0.astype(np.float64)
     gemm_numba.dot_stack(a.astype(np.float64), b.astype(np.float64), out64, accumulate)
@@ -76,6 +81,34 @@ def test_gemm_writes_only_its_output_and_reads_b_by_rows_of_a_wider_array():
     gemm_numba.gemm(a, b, c, False)
     _close(c, _expected(a, b), 40)
     assert np.all(wide_c[:, :100] == 7.0) and np.all(wide_c[:, 228:] == 7.0)
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+def test_dot_uses_gemm_only_where_enabled(enabled, monkeypatch):
+    """``ENABLED`` (AVX-512) decides whether a supported product takes :func:`gemm`; the numbers agree."""
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal((10, 30)).astype(np.float32), rng.standard_normal((30, 64)).astype(np.float32)
+    calls = []
+    monkeypatch.setattr(gemm_numba, "ENABLED", enabled)
+    monkeypatch.setattr(gemm_numba, "gemm", lambda *args: calls.append(1) or _real_gemm(*args))
+    out = np.empty((10, 64), dtype=np.float32)
+    gemm_numba.dot(a, b, out)
+    assert len(calls) == (1 if enabled else 0)
+    _close(out, _expected(a, b), 30)
+
+
+_real_gemm = gemm_numba.gemm
+
+
+def test_enabled_follows_the_target_cpu(monkeypatch):
+    import numba
+    monkeypatch.setattr(numba.config, "CPU_NAME", "haswell")
+    monkeypatch.setattr(numba.config, "CPU_FEATURES", "+avx,+avx2,+fma")
+    assert not gemm_numba._compiles_for_avx512()
+    monkeypatch.setattr(numba.config, "CPU_FEATURES", "+avx,+avx2,+fma,+avx512f,+avx512bw")
+    assert gemm_numba._compiles_for_avx512()
+    monkeypatch.setattr(numba.config, "CPU_FEATURES", None)
+    assert not gemm_numba._compiles_for_avx512()   # a named CPU without its features: not guessed
 
 
 @pytest.mark.parametrize("case", ["float64", "width 32", "width 96", "strided b", "empty"])
