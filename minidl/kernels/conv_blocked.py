@@ -62,12 +62,6 @@ WINOGRAD = True
 WINOGRAD_1D_MIN_C = 128
 
 
-def _products(a, b, out, accumulate=False):
-    """``out[ξ] = a[ξ]·b[ξ]`` (``+=`` if ``accumulate``) for each ``ξ`` of the leading axis: the small products of
-    one sample's block, by :func:`.gemm_numba.dot_stack` (on the calling thread)."""
-    gemm_numba.dot_stack(a, b, out, accumulate)
-
-
 @njit(nogil=True, cache=True)
 def _im2col_block(x, n, i0, i1, kh, kw, sh, sw, top, left, Wo, cols):
     """cols[(i − i0)·Wo + j, (a·kw + c)·C + k] = xp[n, i·sh + a, j·sw + c, k] for output rows i0 ≤ i < i1."""
@@ -252,7 +246,7 @@ def conv_forward(x, w, b, strides, pads, Ho, Wo, relu, pooled=None):
                 winograd2d_numba.input_transform_f2(x, n, ti0, ti1, pads[0], pads[2], Tw, tmp_in, V)
             else:
                 winograd2d_numba.input_transform(x, n, ti0, ti1, pads[0], pads[2], BT, m, Tw, tmp_in, V)
-            _products(V, U, M)   # the α² products
+            gemm_numba.dot_stack(V, U, M)   # the α² products
             if m == 2:
                 winograd2d_numba.output_transform_f2(M, ti0, ti1, Tw, bias, relu, Ho, s0, tmp_out, out)
             else:
@@ -268,7 +262,7 @@ def conv_forward(x, w, b, strides, pads, Ho, Wo, relu, pooled=None):
             V = _SCRATCH.get("V", alpha * tiles * C, x.dtype).reshape(alpha, tiles, C)
             M = _SCRATCH.get("M", alpha * tiles * F, x.dtype).reshape(alpha, tiles, F)
             winograd_numba.transform_rows(x[n], no_dy, s0, s1 - s0, BT, AT, AT.shape[0], pads[2], T, V, M)
-            _products(V, U, M)   # the α products
+            gemm_numba.dot_stack(V, U, M)   # the α products
             winograd_numba.output_rows(M, 0, s1 - s0, AT, T, bias, relu, out)
     else:
         step = _row_step(Wo)
@@ -340,10 +334,10 @@ def _winograd_1d_backward(x, dy, w, pads, need_dx, gradient=None):
             V = _SCRATCH.get("V", alpha * T * C, x.dtype).reshape(alpha, T, C)
             dM = _SCRATCH.get("M", alpha * T * F, x.dtype).reshape(alpha, T, F)
             winograd_numba.transform_rows(x[n], d[dn], r, 1, BT, AT, m, pads[2], T, V, dM)
-            _products(V.transpose(0, 2, 1), dM, acc, accumulate=True)
+            gemm_numba.dot_stack(V.transpose(0, 2, 1), dM, acc, accumulate=True)
             if need_dx:
                 dV = _SCRATCH.get("dV", alpha * T * C, x.dtype).reshape(alpha, T, C)
-                _products(dM, Ut, dV)
+                gemm_numba.dot_stack(dM, Ut, dV)
                 winograd_numba.input_rows_backward(dV, 0, 1, BT, m, pads[2], T, dx[n, r:r + 1])
 
     dU = _sum_over_samples(N, (alpha, C, F), x.dtype, sample)
@@ -381,9 +375,9 @@ def _winograd_backward(x, dy, w, pads, need_dx, gradient=None):
             dM = _SCRATCH.get("M", 16 * tiles * F, x.dtype).reshape(16, tiles, F)
             winograd2d_numba.input_transform_f2(x, n, ti0, ti1, pads[0], pads[2], Tw, tmp_in, V)
             winograd2d_numba.output_transform_backward_f2(d, dn, ti0, ti1, Tw, tmp_out, dM)
-            _products(V.transpose(0, 2, 1), dM, acc, accumulate=True)
+            gemm_numba.dot_stack(V.transpose(0, 2, 1), dM, acc, accumulate=True)
             if need_dx:
-                _products(dM, Ut, V)   # dV, in V's place (V is used up)
+                gemm_numba.dot_stack(dM, Ut, V)   # dV, in V's place (V is used up)
                 winograd2d_numba.input_transform_backward_f2(V, n, ti0, ti1, pads[0], pads[2], Tw, tmp_in, dx)
 
     dU = _sum_over_samples(N, (16, C, F), x.dtype, sample)
