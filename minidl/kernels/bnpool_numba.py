@@ -42,7 +42,8 @@ from numba import njit, prange
 
 from . import reference, workspace
 from .geometry import output_hw
-from .normalization_numba import _threads_for, batchnorm_apply, batchnorm_backward_input, batchnorm_backward_sums
+from .normalization_numba import (_threads_for, batchnorm_apply, batchnorm_backward_input,
+                                  batchnorm_backward_sums, dx_coefficients)
 from .pooling_numba import _avg_pool_backward_tiled, avg_pool2d_backward, max_pool2d_backward, max_pool2d_forward
 
 
@@ -154,13 +155,10 @@ def batchnorm_max_pool2d_backward(dy, arg, x_win, x, mean, inv_std, scale, pool,
     # dy_bn is dy at the winners, 0 elsewhere: its sums are those of dy against the winners' inputs
     sum_dy, sum_dy_xhat = batchnorm_backward_sums(dy.reshape(-1, C), np.asarray(x_win, dt).reshape(-1, C), mean,
                                                   inv_std)
-    M = x.size // C
-    scale = np.asarray(scale, np.float64)
-    a, c = sum_dy / M, sum_dy_xhat / M
+    alpha, beta, gamma = dx_coefficients(sum_dy, sum_dy_xhat, x.size // C, scale, inv_std, dt)
     dx = workspace.empty(x.shape, dt)
     with _threads_for(x.size):
-        _dx_tiled(dy, arg, x, mean.astype(dt), scale.astype(dt), (-scale * c * inv_std).astype(dt),
-                  (-scale * a).astype(dt), dt.type(0), pool[0], pool[1], dx)
+        _dx_tiled(dy, arg, x, mean.astype(dt), alpha, beta, gamma, dt.type(0), pool[0], pool[1], dx)
     return dx, sum_dy, sum_dy_xhat
 
 
@@ -175,14 +173,11 @@ def avg_pool2d_batchnorm_backward(dy, p, mean, inv_std, scale, sum_dy, sum_dy_xh
         dbn = batchnorm_backward_input(dy.reshape(-1, C), p.reshape(-1, C), mean, inv_std, scale, sum_dy,
                                        sum_dy_xhat)
         return avg_pool2d_backward(dbn.reshape(p.shape), x_shape, pool, strides, pads)
-    M = p.size // C
-    scale = np.asarray(scale, np.float64)
-    inv_std = np.asarray(inv_std, np.float64)
-    a, c = np.asarray(sum_dy) / M, np.asarray(sum_dy_xhat) / M
+    alpha, beta, gamma = dx_coefficients(sum_dy, sum_dy_xhat, p.size // C, scale, inv_std, dt)
     dx = workspace.empty(x_shape, dt)
     with _threads_for(dx.size):
-        _avg_pool_backward_tiled(dy, pool[0], pool[1], pads[0], pads[2], True, p, np.asarray(mean, dt),
-                                 scale.astype(dt), (-scale * c * inv_std).astype(dt), (-scale * a).astype(dt), dx)
+        _avg_pool_backward_tiled(dy, pool[0], pool[1], pads[0], pads[2], True, p, np.asarray(mean, dt), alpha, beta,
+                                 gamma, dx)
     return dx
 
 

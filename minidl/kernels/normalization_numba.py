@@ -139,12 +139,20 @@ def batchnorm_backward_input(dy2, x2, mean, inv_std, scale, sum_dy, sum_dy_xhat)
     """Training-mode ``dx = scale·(dy − mean(dy) − x̂·mean(dy·x̂))``, as one affine pass in dy and x."""
     x2 = np.ascontiguousarray(x2)
     dy2 = np.ascontiguousarray(dy2, dtype=x2.dtype)
-    M = x2.shape[0]
     dt = x2.dtype
-    scale = np.asarray(scale, np.float64)
-    a, c = np.asarray(sum_dy) / M, np.asarray(sum_dy_xhat) / M
+    alpha, beta, gamma = dx_coefficients(sum_dy, sum_dy_xhat, x2.shape[0], scale, inv_std, dt)
     dx2 = workspace.empty(x2.shape, x2.dtype)
     with _threads_for(x2.size):
-        _affine(dy2, x2, scale.astype(dt), np.asarray(mean, dt), (-scale * c * inv_std).astype(dt),
-                (-scale * a).astype(dt), dx2)
+        _affine(dy2, x2, alpha, np.asarray(mean, dt), beta, gamma, dx2)
     return dx2
+
+
+def dx_coefficients(sum_dy, sum_dy_xhat, M, scale, inv_std, dt):
+    """``(α, β, γ)`` in dtype ``dt`` of the batch norm's training-mode input gradient as one affine pass,
+    ``dx = dy·α + (x − μ)·β + γ`` (:func:`batchnorm_backward_input` and the fused blocks of
+    :mod:`.bnpool_numba`): ``α = scale``, ``β = −scale·inv_std·Σdy·x̂/M``, ``γ = −scale·Σdy/M`` over the ``M``
+    rows of the batch (``x̂ = (x − μ)·inv_std``)."""
+    scale = np.asarray(scale, np.float64)
+    a, c = np.asarray(sum_dy) / M, np.asarray(sum_dy_xhat) / M
+    inv_std = np.asarray(inv_std, np.float64)
+    return scale.astype(dt), (-scale * c * inv_std).astype(dt), (-scale * a).astype(dt)
