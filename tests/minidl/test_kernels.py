@@ -530,6 +530,45 @@ def test_parallel_dots_computes_every_product_and_restores_blas_threads(n_thread
 
 
 @pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_run_tasks_runs_every_task_once_on_at_most_n_threads_and_raises_the_first_error(n_threads):
+    """The workers share one list of tasks: each task runs exactly once, on at most ``n_threads`` threads, with
+    OpenBLAS on one thread inside and restored after. When a task raises, the workers take no new task (each
+    finishes the one it holds), every worker is waited for, the error reaches the caller and the BLAS threads
+    are restored. (Without OpenBLAS thread control the tasks run in turn: the same assertions hold.)"""
+    import threading
+    import time
+    from minidl import threads
+    from minidl.kernels import blas
+    before = threads.thread_info()["blas"]
+    ran, names, inside = [], set(), set()
+
+    def task(k):
+        time.sleep(0.001)   # let every worker take some
+        ran.append(k)
+        names.add(threading.current_thread().name)
+        inside.add(blas.blas_threads())
+
+    blas.run_tasks([lambda k=k: task(k) for k in range(40)], n_threads=n_threads)
+    assert sorted(ran) == list(range(40))
+    assert len(names) <= n_threads and inside <= {1, None}
+    assert threads.thread_info()["blas"] == before
+
+    started = []
+
+    def failing(k):
+        started.append(k)
+        if k == 3:
+            raise ValueError("task 3 failed")
+        time.sleep(0.002)   # the others are still busy when task 3 fails
+
+    with pytest.raises(ValueError, match="task 3 failed"):
+        blas.run_tasks([lambda k=k: failing(k) for k in range(200)], n_threads=n_threads)
+    # tasks 0–3, and at most one more taken by each other worker before it saw the failure
+    assert 4 <= len(started) <= 4 + n_threads - 1 and len(set(started)) == len(started)
+    assert threads.thread_info()["blas"] == before
+
+
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_reduction_dot_with_a_short_sum_and_a_wide_output_in_output_row_blocks(n_threads, dtype, monkeypatch):
     """A short sum (fewer rows than one block) with a large output — a Dense layer's dW after Flatten, aᵀ·b
