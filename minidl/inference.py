@@ -14,7 +14,9 @@ layers grouped into **steps**, and run them with :func:`run` (a functional ``Mod
 affine ``x·scale + shift`` (moving statistics, :meth:`BatchNormalization.inference_affine`), and the fast
 family pools each piece of the convolution's output while it is in cache, so the output before pooling is
 never written (:mod:`minidl.kernels.fusion_numba`). Results are those of the layers run one by one (the
-same bits with the fast family; ``tests/minidl/test_fusion.py``); nothing is kept for a backward pass.
+same bits with the fast family, except 3×3 Winograd convolutions, which a block computes with larger tiles:
+equal to about 4e-6 of the largest output in float32; ``tests/minidl/test_fusion.py``); nothing is kept for a
+backward pass.
 
 ``model.forward(x, training=False)`` itself still runs layer by layer and keeps each layer's values, so a
 backward pass may follow it (``compute_gradients(training=False)``, :mod:`minidl.gradcheck`, saliency maps).

@@ -20,7 +20,8 @@ sets the time. Here each task is **one sample** and its output rows are cut in *
 
 Two variants of the forward blocks: 3×3 stride-1 kernels run Winograd F(2×2, 3×3) on the block's tiles
 instead of im2col (:mod:`.winograd2d_numba`, also their ``dx`` and ``dW``), and a fused inference block
-(:mod:`.fusion_numba`) pools each block's output while it is in cache.
+(:mod:`.fusion_numba`) pools each block's output while it is in cache (and runs F(4×4, 3×3): no backward pass
+follows it).
 
 The blocks' products go to :func:`.gemm_numba.dot`. Where the product's output is a multiple of 64 columns wide
 (64 filters, say), its own register-blocked numba kernel computes it, faster than the BLAS on these small
@@ -301,7 +302,8 @@ def conv_forward(x, w, b, strides, pads, Ho, Wo, relu, pooled=None):
     Hp = Ho // ph
     samples = None   # (n0, n1) ↦ those samples' blocks in one call, where a path has such a loop
     if WINOGRAD and winograd2d_numba.applicable(w.shape, strides):
-        BT, G, AT = winograd2d_numba.transforms(x.dtype)
+        # F(4×4) in a fused inference block, else F(2×2) (winograd2d_numba.INFERENCE_TILE)
+        BT, G, AT = winograd2d_numba.transforms(x.dtype, winograd2d_numba.INFERENCE_TILE if pooled else None)
         m, alpha = AT.shape
         U = winograd2d_numba.kernel_transform(w, G)
         Tw = -(-Wo // m)
@@ -316,11 +318,15 @@ def conv_forward(x, w, b, strides, pads, Ho, Wo, relu, pooled=None):
             tmp_out = _SCRATCH.get("tmp_out", m * alpha * F, x.dtype).reshape(m, alpha, F)
             if m == 2:   # the transforms written out: additions only
                 winograd2d_numba.input_transform_f2(x, n, ti0, ti1, pads[0], pads[2], Tw, tmp_in, V)
+            elif m == 4:
+                winograd2d_numba.input_transform_f4(x, n, ti0, ti1, pads[0], pads[2], Tw, tmp_in, V)
             else:
                 winograd2d_numba.input_transform(x, n, ti0, ti1, pads[0], pads[2], BT, m, Tw, tmp_in, V)
             gemm_numba.dot_stack(V, U, M)   # the α² products
             if m == 2:
                 winograd2d_numba.output_transform_f2(M, ti0, ti1, Tw, bias, relu, Ho, s0, tmp_out, out)
+            elif m == 4:
+                winograd2d_numba.output_transform_f4(M, ti0, ti1, Tw, bias, relu, Ho, s0, tmp_out, out)
             else:
                 winograd2d_numba.output_transform(M, ti0, ti1, AT, Tw, bias, relu, Ho, s0, tmp_out, out)
     elif _winograd_1d(w.shape, strides, Wo):

@@ -3,7 +3,9 @@
 Part of the fast kernel family (:func:`conv_inference`, the contract's
 :meth:`~minidl.kernels.contract.KernelFamily.conv_inference`); same results as
 :func:`minidl.kernels.reference.conv_inference` (``tests/minidl/test_fusion.py``: bit for bit equal to the
-fast family's unfused layers, and equal to the reference). Which layers form a block is decided by
+fast family's unfused layers, and equal to the reference; a 3×3 stride-1 Winograd block computes F(4×4, 3×3)
+where the layer computes F(2×2), so those two agree to F(4×4)'s rounding, :mod:`.winograd2d_numba`). Which
+layers form a block is decided by
 :mod:`minidl.inference`; the layers themselves keep their plain forward and backward passes.
 
 Why fuse

@@ -27,7 +27,13 @@ operations per tile, not ``α⁴·C``). Positions outside the (padded) input rea
 end of the last partial tile are not written, so any size and ``"same"`` padding need no copy.
 
 :data:`TILE` chooses ``m``: 2 (transform coefficients 0, ±1, ±½ — float32 error as im2col's) or 4 (4× fewer
-products, coefficients up to 8: float32 error about 10× larger; measured in the test).
+products, coefficients up to 8: float32 error about 10× larger; measured in the test). Training uses F(2×2):
+its backward pass (below) is F(2×2)'s. A fused inference block (:mod:`.fusion_numba`), where no backward pass
+follows, uses :data:`INFERENCE_TILE` = 4: 36 products per 16 outputs instead of 16 per 4, with float32 errors
+of about 4e-6 of the largest output (3e-7 for F(2×2), 9e-7 for im2col). Written out
+(:func:`input_transform_f4`, :func:`output_transform_f4`), R0's second convolution block (64 images of
+24 × 199 × 32 → 64 filters, with batch norm and max pooling) took 18.8–20.4 ms instead of 22.8–25.7
+(alternating in one process). The general loops (:func:`input_transform`) had been slower than F(2×2).
 """
 
 from __future__ import annotations
@@ -41,6 +47,10 @@ from .winograd_numba import cook_toom
 
 #: outputs per tile side m: F(m×m, 3×3) with the Cook–Toom points of :data:`POINTS`
 TILE = 2
+
+#: the tile side of a fused inference block (convolution → batch norm → pooling, :mod:`.fusion_numba`), where
+#: no backward pass follows
+INFERENCE_TILE = 4
 
 #: interpolation points (besides ∞) of F(m, 3) for each tile side m
 POINTS = {2: (0, 1, -1), 4: (0, 1, -1, 2, -2)}
@@ -75,8 +85,10 @@ def kernel_transform(w, G):
 
 
 def tile_rows(Wo, m):
-    """Rows of tiles per block: about :data:`BLOCK_TILES` tiles."""
-    return max(1, BLOCK_TILES // max(1, -(-Wo // m)))
+    """Rows of tiles per block: about :data:`BLOCK_TILES` tiles of F(2×2) (16 products each), fewer of larger
+    tiles, so that the block's ``V`` and ``M`` take about the same memory (α² products per tile)."""
+    tiles = BLOCK_TILES * 16 // (m + 2) ** 2
+    return max(1, tiles // max(1, -(-Wo // m)))
 
 
 @njit(nogil=True, cache=True)
@@ -220,6 +232,155 @@ def output_transform_f2(M, ti0, ti1, Tw, b, relu, Ho, row0, tmp, out):
                         if relu and v < 0:
                             v = 0.0
                         out[r - row0, q + 1, f] = v
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _times2(v):
+    """``2·v`` as ``v + v``: exact, and of ``v``'s type (``2.0 * v`` would make a float32 ``v`` a float64)."""
+    return v + v
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _times4(v):
+    """``4·v``, exact (:func:`_times2` twice); ``_times4(v) + v`` is ``5·v`` rounded once, as ``5.0 * v`` is."""
+    w = v + v
+    return w + w
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _bt4(eta, d0, d1, d2, d3, d4, d5):
+    """Row ``η`` of F(4×4)'s ``Bᵀ`` applied to ``d``: ``4·d0 − 5·d2 + d4``, ``4·(d1 + d2) − (d3 + d4)``,
+    ``4·(d2 − d1) + (d3 − d4)``, ``2·(d3 − d1) + (d4 − d2)``, ``2·(d1 − d3) + (d4 − d2)``, ``4·d1 − 5·d3 + d5``
+    (multiples by exact doublings, :func:`_times4`)."""
+    if eta == 0:
+        return _times4(d0) - (_times4(d2) + d2) + d4
+    if eta == 1:
+        return _times4(d1 + d2) - (d3 + d4)
+    if eta == 2:
+        return _times4(d2 - d1) + (d3 - d4)
+    if eta == 3:
+        return _times2(d3 - d1) + (d4 - d2)
+    if eta == 4:
+        return _times2(d1 - d3) + (d4 - d2)
+    return _times4(d1) - (_times4(d3) + d3) + d5
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _at4(i, m0, m1, m2, m3, m4, m5):
+    """Row ``i`` of F(4×4)'s ``Aᵀ`` applied to ``m``: ``m0 + (m1 + m2) + (m3 + m4)``, ``(m1 − m2) + 2·(m3 − m4)``,
+    ``(m1 + m2) + 4·(m3 + m4)``, ``(m1 − m2) + 8·(m3 − m4) + m5``."""
+    if i == 0:
+        return m0 + (m1 + m2) + (m3 + m4)
+    if i == 1:
+        return (m1 - m2) + _times2(m3 - m4)
+    if i == 2:
+        return (m1 + m2) + _times4(m3 + m4)
+    return (m1 - m2) + _times2(_times4(m3 - m4)) + m5
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _output_column_f4(tmp, i, j, b, relu, out, r, q):
+    """``out[r, q] = act(b + Σ_η Aᵀ[j, η]·tmp[i, η])`` for one output of an F(4×4) tile, ``j`` a branch per
+    call, not per filter."""
+    F = out.shape[2]
+    if j == 0:
+        for f in range(F):
+            v = b[f] + _at4(0, tmp[i, 0, f], tmp[i, 1, f], tmp[i, 2, f], tmp[i, 3, f], tmp[i, 4, f], tmp[i, 5, f])
+            out[r, q, f] = 0.0 if relu and v < 0 else v
+    elif j == 1:
+        for f in range(F):
+            v = b[f] + _at4(1, tmp[i, 0, f], tmp[i, 1, f], tmp[i, 2, f], tmp[i, 3, f], tmp[i, 4, f], tmp[i, 5, f])
+            out[r, q, f] = 0.0 if relu and v < 0 else v
+    elif j == 2:
+        for f in range(F):
+            v = b[f] + _at4(2, tmp[i, 0, f], tmp[i, 1, f], tmp[i, 2, f], tmp[i, 3, f], tmp[i, 4, f], tmp[i, 5, f])
+            out[r, q, f] = 0.0 if relu and v < 0 else v
+    else:
+        for f in range(F):
+            v = b[f] + _at4(3, tmp[i, 0, f], tmp[i, 1, f], tmp[i, 2, f], tmp[i, 3, f], tmp[i, 4, f], tmp[i, 5, f])
+            out[r, q, f] = 0.0 if relu and v < 0 else v
+
+
+@njit(nogil=True, cache=True)
+def input_transform_f4(x, n, ti0, ti1, top, left, Tw, tmp, V):
+    """:func:`input_transform` for F(4×4, 3×3), its ``Bᵀ`` (6 × 6, :func:`_bt4`) written out, vectorised over
+    channels. Each output row is its own loop over the channels: a loop writing all six rows at once was left
+    unvectorised by the compiler (too many pairs of arrays to check for overlap) and ran 4× slower. The six
+    loops of the width pass are written out on purpose: as a loop over ``η`` they ran 30 % slower (0.146 vs
+    0.111 ms per R0 sample, one thread).
+    ``tmp`` ``(6, 6, C)`` scratch: the tile."""
+    H, W, C = x.shape[1], x.shape[2], x.shape[3]
+    for ti in range(ti0, ti1):
+        for t in range(Tw):
+            row = (ti - ti0) * Tw + t
+            for i in range(6):   # the 6 × 6 tile, zero outside the image
+                p = 4 * ti + i - top
+                for j in range(6):
+                    q = 4 * t + j - left
+                    if 0 <= p < H and 0 <= q < W:
+                        for k in range(C):
+                            tmp[i, j, k] = x[n, p, q, k]
+                    else:
+                        for k in range(C):
+                            tmp[i, j, k] = 0.0
+            for j in range(6):   # along the height, in place
+                for k in range(C):
+                    d0, d1, d2 = tmp[0, j, k], tmp[1, j, k], tmp[2, j, k]
+                    d3, d4, d5 = tmp[3, j, k], tmp[4, j, k], tmp[5, j, k]
+                    tmp[0, j, k] = _bt4(0, d0, d1, d2, d3, d4, d5)
+                    tmp[1, j, k] = _bt4(1, d0, d1, d2, d3, d4, d5)
+                    tmp[2, j, k] = _bt4(2, d0, d1, d2, d3, d4, d5)
+                    tmp[3, j, k] = _bt4(3, d0, d1, d2, d3, d4, d5)
+                    tmp[4, j, k] = _bt4(4, d0, d1, d2, d3, d4, d5)
+                    tmp[5, j, k] = _bt4(5, d0, d1, d2, d3, d4, d5)
+            for i in range(6):   # along the width, into V[6·i + η], one loop per row η
+                for k in range(C):
+                    V[6 * i, row, k] = _bt4(0, tmp[i, 0, k], tmp[i, 1, k], tmp[i, 2, k], tmp[i, 3, k],
+                                            tmp[i, 4, k], tmp[i, 5, k])
+                for k in range(C):
+                    V[6 * i + 1, row, k] = _bt4(1, tmp[i, 0, k], tmp[i, 1, k], tmp[i, 2, k], tmp[i, 3, k],
+                                                tmp[i, 4, k], tmp[i, 5, k])
+                for k in range(C):
+                    V[6 * i + 2, row, k] = _bt4(2, tmp[i, 0, k], tmp[i, 1, k], tmp[i, 2, k], tmp[i, 3, k],
+                                                tmp[i, 4, k], tmp[i, 5, k])
+                for k in range(C):
+                    V[6 * i + 3, row, k] = _bt4(3, tmp[i, 0, k], tmp[i, 1, k], tmp[i, 2, k], tmp[i, 3, k],
+                                                tmp[i, 4, k], tmp[i, 5, k])
+                for k in range(C):
+                    V[6 * i + 4, row, k] = _bt4(4, tmp[i, 0, k], tmp[i, 1, k], tmp[i, 2, k], tmp[i, 3, k],
+                                                tmp[i, 4, k], tmp[i, 5, k])
+                for k in range(C):
+                    V[6 * i + 5, row, k] = _bt4(5, tmp[i, 0, k], tmp[i, 1, k], tmp[i, 2, k], tmp[i, 3, k],
+                                                tmp[i, 4, k], tmp[i, 5, k])
+
+
+@njit(nogil=True, cache=True)
+def output_transform_f4(M, ti0, ti1, Tw, b, relu, Ho, row0, tmp, out):
+    """:func:`output_transform` for F(4×4, 3×3), its ``Aᵀ`` (4 × 6, :func:`_at4`) written out, one output row
+    (then column) per loop over the filters (see :func:`input_transform_f4`). ``tmp`` ``(4, 6, F)`` scratch."""
+    Wo, F = out.shape[1], out.shape[2]
+    for ti in range(ti0, ti1):
+        for t in range(Tw):
+            row = (ti - ti0) * Tw + t
+            for eta in range(6):   # along the height: tmp[i, η] = Σ_ξ Aᵀ[i, ξ]·M[ξη], one loop per row i
+                for f in range(F):   # (indexed, not through row views: faster)
+                    tmp[0, eta, f] = _at4(0, M[eta, row, f], M[6 + eta, row, f], M[12 + eta, row, f],
+                                          M[18 + eta, row, f], M[24 + eta, row, f], M[30 + eta, row, f])
+                for f in range(F):
+                    tmp[1, eta, f] = _at4(1, M[eta, row, f], M[6 + eta, row, f], M[12 + eta, row, f],
+                                          M[18 + eta, row, f], M[24 + eta, row, f], M[30 + eta, row, f])
+                for f in range(F):
+                    tmp[2, eta, f] = _at4(2, M[eta, row, f], M[6 + eta, row, f], M[12 + eta, row, f],
+                                          M[18 + eta, row, f], M[24 + eta, row, f], M[30 + eta, row, f])
+                for f in range(F):
+                    tmp[3, eta, f] = _at4(3, M[eta, row, f], M[6 + eta, row, f], M[12 + eta, row, f],
+                                          M[18 + eta, row, f], M[24 + eta, row, f], M[30 + eta, row, f])
+            for i in range(4):   # along the width, then bias and ReLU: columns 4t … 4t + 3 inside the image
+                r = 4 * ti + i
+                if r >= Ho or r - row0 < 0 or r - row0 >= out.shape[0]:
+                    continue
+                for j in range(min(4, Wo - 4 * t)):
+                    _output_column_f4(tmp, i, j, b, relu, out, r - row0, 4 * t + j)
 
 
 @njit(nogil=True, cache=True)

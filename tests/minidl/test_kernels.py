@@ -155,11 +155,16 @@ def test_blocked_im2col_sample_loops_have_the_bits_of_the_per_sample_steps(g, F,
             np.testing.assert_array_equal(a, c, err_msg=f"{name}: sample loops vs per-sample steps")
     y, dW, db, dx = results[True]
     expected = REF.conv_layer_backward(x, dy, y, w, g["strides"], g["pads"], f, use_bias, need_dx)
-    np.testing.assert_allclose(y, REF.conv_bias_activation(x, w, b, g["strides"], g["pads"], f), **TOL[np.float32])
+
+    def close(a, e, name):   # float32 sums of up to 64·k·k terms: the error follows the largest value
+        np.testing.assert_allclose(a, e, rtol=TOL[np.float32]["rtol"],
+                                   atol=TOL[np.float32]["atol"] * max(1.0, float(np.abs(e).max())), err_msg=name)
+
+    close(y, REF.conv_bias_activation(x, w, b, g["strides"], g["pads"], f), "y")
     for name, a, e in zip(("dW", "db", "dx"), (dW, db, dx), expected):
         assert (a is None) == (e is None), name
         if e is not None:
-            np.testing.assert_allclose(a, e, **TOL[np.float32], err_msg=name)
+            close(a, e, name)
 
 
 @SETTINGS

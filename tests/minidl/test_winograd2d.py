@@ -62,6 +62,30 @@ def test_written_out_f2_transforms_equal_the_general_ones():
     np.testing.assert_allclose(out, out2, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_written_out_f4_transforms_equal_the_general_ones(dtype):
+    """F(4×4)'s written-out transforms (fused inference blocks): the general loops' numbers, in the input's
+    type (their multiples are exact doublings, so a float32 input stays float32), at the image's edges (the
+    tiles start outside the padded image, the last ones are partial) and for the rows of a block only."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 11, 14, 5)).astype(dtype)
+    BT, G, AT = w2.transforms(dtype, m=4)
+    Tw, tiles = 4, 2 * 4
+    V, V4 = np.empty((36, tiles, 5), dtype), np.empty((36, tiles, 5), dtype)
+    w2.input_transform(x, 1, 1, 3, 1, 1, BT, 4, Tw, np.empty((6, 6, 5), dtype), V)
+    w2.input_transform_f4(x, 1, 1, 3, 1, 1, Tw, np.empty((6, 6, 5), dtype), V4)
+    np.testing.assert_allclose(V4, V, **TOL[dtype])
+    M = rng.standard_normal((36, tiles, 3)).astype(dtype)
+    b = rng.standard_normal(3).astype(dtype)
+    for relu in (False, True):
+        out, out4 = np.full((7, 14, 3), 7.0, dtype), np.full((7, 14, 3), 7.0, dtype)
+        w2.output_transform(M, 1, 3, AT, Tw, b, relu, 10, 3, np.empty((4, 6, 3), dtype), out)
+        w2.output_transform_f4(M, 1, 3, Tw, b, relu, 10, 3, np.empty((4, 6, 3), dtype), out4)
+        np.testing.assert_allclose(out4, out, **TOL[dtype])
+        assert (out4[0] == 7.0).all() and not (out4[1:] == 7.0).any()   # rows 4 … 9 written, row 3 (out[0]) not
+        assert out4.dtype == dtype
+
+
 @pytest.mark.parametrize("m, bound", [(2, 1e-6), (4, 1e-5)])
 def test_float32_error_against_float64_stays_near_im2col(m, bound):
     """R0's second convolution (C = 32 → F = 64, 3×3) on [0, 1) inputs: the largest error relative to the
