@@ -278,29 +278,6 @@ def _at4(i, m0, m1, m2, m3, m4, m5):
     return (m1 - m2) + _times2(_times4(m3 - m4)) + m5
 
 
-@njit(nogil=True, cache=True, inline="always")
-def _output_column_f4(tmp, i, j, b, relu, out, r, q):
-    """``out[r, q] = act(b + Σ_η Aᵀ[j, η]·tmp[i, η])`` for one output of an F(4×4) tile, ``j`` a branch per
-    call, not per filter."""
-    F = out.shape[2]
-    if j == 0:
-        for f in range(F):
-            v = b[f] + _at4(0, tmp[i, 0, f], tmp[i, 1, f], tmp[i, 2, f], tmp[i, 3, f], tmp[i, 4, f], tmp[i, 5, f])
-            out[r, q, f] = 0.0 if relu and v < 0 else v
-    elif j == 1:
-        for f in range(F):
-            v = b[f] + _at4(1, tmp[i, 0, f], tmp[i, 1, f], tmp[i, 2, f], tmp[i, 3, f], tmp[i, 4, f], tmp[i, 5, f])
-            out[r, q, f] = 0.0 if relu and v < 0 else v
-    elif j == 2:
-        for f in range(F):
-            v = b[f] + _at4(2, tmp[i, 0, f], tmp[i, 1, f], tmp[i, 2, f], tmp[i, 3, f], tmp[i, 4, f], tmp[i, 5, f])
-            out[r, q, f] = 0.0 if relu and v < 0 else v
-    else:
-        for f in range(F):
-            v = b[f] + _at4(3, tmp[i, 0, f], tmp[i, 1, f], tmp[i, 2, f], tmp[i, 3, f], tmp[i, 4, f], tmp[i, 5, f])
-            out[r, q, f] = 0.0 if relu and v < 0 else v
-
-
 @njit(nogil=True, cache=True)
 def input_transform_f4(x, n, ti0, ti1, top, left, Tw, tmp, V):
     """:func:`input_transform` for F(4×4, 3×3), its ``Bᵀ`` (6 × 6, :func:`_bt4`) written out, vectorised over
@@ -380,7 +357,13 @@ def output_transform_f4(M, ti0, ti1, Tw, b, relu, Ho, row0, tmp, out):
                 if r >= Ho or r - row0 < 0 or r - row0 >= out.shape[0]:
                     continue
                 for j in range(min(4, Wo - 4 * t)):
-                    _output_column_f4(tmp, i, j, b, relu, out, r - row0, 4 * t + j)
+                    dst = out[r - row0, 4 * t + j]
+                    for f in range(F):
+                        v = b[f] + _at4(j, tmp[i, 0, f], tmp[i, 1, f], tmp[i, 2, f], tmp[i, 3, f], tmp[i, 4, f],
+                                        tmp[i, 5, f])
+                        if relu and v < 0:
+                            v = 0.0
+                        dst[f] = v
 
 
 @njit(nogil=True, cache=True)
