@@ -247,10 +247,44 @@ def _direct_dw(x, dy, y, relu, sh, sw, top, left, T, part, db_part):
 @njit(parallel=True, cache=True)
 def _direct_dx(dy, w, sh, sw, top, left, dx):
     """Gather form of the full convolution: dx[n, p, q, k] = Σ dy[n, i, j, :]·w[a, c, k, :] over the
-    windows (i, j) covering (p, q). Parallel over input rows (n, p); innermost loop over filters."""
+    windows (i, j) covering (p, q). Parallel over input rows (n, p).
+
+    With column stride 1 (every stride-1 kernel), parallel over samples, the sum runs along the rows: each
+    row ``i`` of ``dy[n]`` is transposed once into ``dzT`` ``(F, Wo)`` and, for each input row ``p = i·sh + a −
+    top`` it reaches, kernel column ``c``, channel ``k`` and filter ``f``, ``acc[p, k, q] += w[a, c, k, f]·
+    dzT[f, q + left − c]`` for the whole row ``q`` — one vectorised multiply-add per 16 cells. The general loops below sum over the filters innermost, a
+    sequential sum per cell that cannot be vectorised: 109 ms against 20 ms for R0's first layer (64 images of
+    50 × 400, 32 filters 3 × 3; 2 threads), measured. Either order sums the same terms; the results differ by rounding."""
     N, H, W, C = dx.shape
     kh, kw, F = w.shape[0], w.shape[1], w.shape[3]
     Ho, Wo = dy.shape[1], dy.shape[2]
+    if sw == 1:
+        for n in prange(N):
+            acc = np.zeros((H, C, W), dtype=dx.dtype)
+            dzT = np.empty((F, Wo), dtype=dy.dtype)
+            for i in range(Ho):
+                for j in range(Wo):   # dy[n, i] transposed once, for the kh input rows it reaches
+                    for f in range(F):
+                        dzT[f, j] = dy[n, i, j, f]
+                for a in range(kh):
+                    p = i * sh + a - top
+                    if p < 0 or p >= H:
+                        continue
+                    for c in range(kw):
+                        off = left - c   # the output column of input column q is q + off
+                        q0, q1 = max(0, -off), min(W, Wo - off)
+                        for k in range(C):
+                            row = acc[p, k, q0:q1]
+                            for f in range(F):
+                                wv = w[a, c, k, f]
+                                src = dzT[f, q0 + off:q1 + off]   # (indices from 0: no negative-index test)
+                                for t in range(q1 - q0):
+                                    row[t] += wv * src[t]
+            for p in range(H):
+                for q in range(W):
+                    for k in range(C):
+                        dx[n, p, q, k] = acc[p, k, q]
+        return
     for r in prange(N * H):
         n = r // H
         p = r - n * H
