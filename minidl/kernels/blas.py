@@ -110,7 +110,9 @@ def _run_with_single_threaded_blas(tasks, n):
     task: with a job (a future) per task, each one woke the waiting main thread, which then competed for the
     GIL with the workers. Measured (2 threads, alternating in one process): R1's first Conv1D forward,
     128 tasks of one sample each, 24.1 → 21.0 ms; its second 6.0 → 4.0 ms. After a task raises, the workers
-    take no new task; every worker is waited for, then the first error is raised."""
+    take no new task; every worker is waited for, then the first error is raised. When the caller is
+    interrupted while it waits (Ctrl-C in a notebook), the workers likewise take no new task: they finish the
+    ones they hold, and the interruption reaches the caller at once."""
     setters = _openblas_setters()
     pool = _pool(n)
     before = _openblas_threads() or n
@@ -134,7 +136,11 @@ def _run_with_single_threaded_blas(tasks, n):
         fn(1)
     try:
         jobs = [pool.submit(worker) for _ in range(n)]
-        concurrent.futures.wait(jobs)
+        try:
+            concurrent.futures.wait(jobs)
+        except BaseException:   # e.g. KeyboardInterrupt in the waiting thread
+            failed.set()
+            raise
         for job in jobs:
             job.result()
     finally:

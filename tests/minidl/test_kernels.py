@@ -623,6 +623,29 @@ def test_run_tasks_runs_every_task_once_on_at_most_n_threads_and_raises_the_firs
     assert threads.thread_info()["blas"] == before
 
 
+def test_run_tasks_interrupted_while_waiting_stops_taking_tasks(monkeypatch):
+    """Ctrl-C while the caller waits for the workers: the interruption reaches the caller, and the workers take
+    no new task (each finishes the one it holds) instead of running the rest of the list in the background."""
+    import concurrent.futures
+    import time
+    from minidl.kernels import blas
+    if not blas._openblas_setters():   # not the case with NumPy's OpenBLAS (CI): without it tasks run in turn
+        pytest.fail("no OpenBLAS thread control: run_tasks would not use worker threads")
+    started = []
+
+    def interrupted_wait(jobs, *args, **kwargs):
+        time.sleep(0.01)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(concurrent.futures, "wait", interrupted_wait)
+    with pytest.raises(KeyboardInterrupt):
+        blas.run_tasks([lambda k=k: (started.append(k), time.sleep(0.002)) for k in range(500)], n_threads=2)
+    time.sleep(0.05)   # the workers finish what they hold
+    count = len(started)
+    time.sleep(0.05)
+    assert len(started) == count < 100   # stopped early, and nothing runs on afterwards
+
+
 @pytest.mark.parametrize("n_threads", [1, 2, 3])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_reduction_dot_with_a_short_sum_and_a_wide_output_in_output_row_blocks(n_threads, dtype, monkeypatch):
