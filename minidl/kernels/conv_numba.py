@@ -247,14 +247,17 @@ def _direct_dw(x, dy, y, relu, sh, sw, top, left, T, part, db_part):
 @njit(parallel=True, cache=True)
 def _direct_dx(dy, w, sh, sw, top, left, dx):
     """Gather form of the full convolution: dx[n, p, q, k] = Σ dy[n, i, j, :]·w[a, c, k, :] over the
-    windows (i, j) covering (p, q). Parallel over input rows (n, p).
+    windows (i, j) covering (p, q).
 
     With column stride 1 (every stride-1 kernel), parallel over samples, the sum runs along the rows: each
     row ``i`` of ``dy[n]`` is transposed once into ``dzT`` ``(F, Wo)`` and, for each input row ``p = i·sh + a −
     top`` it reaches, kernel column ``c``, channel ``k`` and filter ``f``, ``acc[p, k, q] += w[a, c, k, f]·
-    dzT[f, q + left − c]`` for the whole row ``q`` — one vectorised multiply-add per 16 cells. The general loops below sum over the filters innermost, a
-    sequential sum per cell that cannot be vectorised: 109 ms against 20 ms for R0's first layer (64 images of
-    50 × 400, 32 filters 3 × 3; 2 threads), measured. Either order sums the same terms; the results differ by rounding."""
+    dzT[f, q + left − c]`` for the whole row ``q`` — one vectorised multiply-add per 16 cells.
+
+    Other column strides: parallel over input rows (n, p), summing over the filters innermost — a sequential
+    sum per cell that cannot be vectorised (for R0's first layer, 64 images of 50 × 400 and 32 filters 3 × 3
+    on 2 threads, 109 ms against the row form's 20 ms, measured). Both sum the same terms; the results differ
+    by rounding."""
     N, H, W, C = dx.shape
     kh, kw, F = w.shape[0], w.shape[1], w.shape[3]
     Ho, Wo = dy.shape[1], dy.shape[2]

@@ -135,17 +135,30 @@ def gemm_stack(A, B, C, accumulate):
         gemm(A[xi], B[xi], C[xi], accumulate)
 
 
+def supports(dtype, b) -> bool:
+    """True when :func:`gemm` computes products ``a·b`` for any ``a`` and output of ``dtype`` with unit stride
+    along their rows: float32 throughout, ``b``'s columns a multiple of 64, ``b`` with unit stride along its
+    rows. (What a numba loop that calls :func:`gemm` itself checks before it starts.)"""
+    return (np.dtype(dtype) == b.dtype == np.float32 and b.shape[1] % NF == 0 and b.shape[1] > 0
+            and b.strides[1] == 4)
+
+
 def supported(a, b, out) -> bool:
     """True when :func:`gemm` computes ``a·b`` into ``out``: float32 throughout, ``b``'s columns a multiple of
     64, ``b`` and ``out`` with unit stride along their rows."""
-    return (a.dtype == b.dtype == out.dtype == np.float32 and b.shape[1] % NF == 0 and b.shape[1] > 0
-            and b.strides[1] == 4 and out.strides[1] == 4)
+    return a.dtype == out.dtype and out.strides[1] == 4 and supports(a.dtype, b)
+
+
+def used(a, b, out) -> bool:
+    """True when :func:`dot` / :func:`dot_stack` compute ``a·b`` with :func:`gemm`: :data:`ENABLED` and
+    :func:`supported`."""
+    return ENABLED and supported(a, b, out)
 
 
 def dot_stack(a, b, out, accumulate=False):
     """``out[ξ] = a[ξ]·b[ξ]`` (``+=`` if ``accumulate``) for each ``ξ`` of the leading axis: :func:`gemm_stack`
     where :data:`ENABLED` and :func:`supported`, else NumPy's product per ``ξ``."""
-    if ENABLED and supported(a[0], b[0], out[0]):
+    if used(a[0], b[0], out[0]):
         gemm_stack(a, b, out, accumulate)
     elif accumulate:
         out += np.matmul(a, b)
@@ -157,7 +170,7 @@ def dot_stack(a, b, out, accumulate=False):
 def dot(a, b, out, accumulate=False):
     """``out = a·b`` (``out += a·b`` if ``accumulate``): :func:`gemm` where :data:`ENABLED` and :func:`supported`,
     else NumPy."""
-    if ENABLED and supported(a, b, out):
+    if used(a, b, out):
         gemm(a, b, out, accumulate)
     elif accumulate:
         out += a @ b
@@ -166,4 +179,4 @@ def dot(a, b, out, accumulate=False):
     return out
 
 
-__all__ = ["R", "NF", "ENABLED", "gemm", "gemm_stack", "supported", "dot", "dot_stack"]
+__all__ = ["R", "NF", "ENABLED", "gemm", "gemm_stack", "supports", "supported", "used", "dot", "dot_stack"]
