@@ -244,8 +244,9 @@ class Model(BaseModel):
     def _output_layer(self):
         return self.outputs[0].layer
 
-    def _check_x(self, x, name="x"):
-        """The model's inputs as a list of checked arrays, from an array (one input), a list or a dict."""
+    def _check_x(self, x, name="x", finite=True):
+        """The model's inputs as a list of checked arrays, from an array (one input), a list or a dict (their
+        values finite unless ``finite`` is False)."""
         names = [l.name for l in self.input_layers]
         k = len(names)
         listed = ", ".join(map(repr, names))
@@ -264,7 +265,7 @@ class Model(BaseModel):
         else:
             raise ValueError(f"The model has {k} inputs ({listed}): pass {name} as a list of {k} arrays in that order "
                              f"or a dict keyed by the Input names; got one {type(x).__name__}")
-        checked = [self._check_array(a, name if k == 1 else f"{name}[{n!r}]", layer.shape)
+        checked = [self._check_array(a, name if k == 1 else f"{name}[{n!r}]", layer.shape, finite)
                    for a, n, layer in zip(arrays, names, self.input_layers)]
         counts = [len(a) for a in checked]
         if len(set(counts)) > 1:

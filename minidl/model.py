@@ -63,7 +63,7 @@ class BaseModel:
     - ``layers`` — every layer, in Keras order (``get_weights()`` concatenates their weights in this order);
     - ``forward(x, training)`` and ``backward(dy, from_logits, need_input_gradient)``;
     - ``_output_layer()`` — the layer that produces the output (for the fused softmax/sigmoid path);
-    - ``_check_x(x, name)`` — the model's inputs, checked (one array, or a list for several inputs);
+    - ``_check_x(x, name, finite)`` — the model's inputs, checked (one array, or a list for several inputs);
     - ``_summary_columns()``, ``get_config()`` and ``from_config(cfg)``.
 
     :class:`Sequential` (a stack) and :class:`minidl.functional.Model` (a graph of layers) are the two.
@@ -139,10 +139,17 @@ class BaseModel:
     def train_on_batch(self, x, y, sample_weight=None, class_weight=None):
         """One gradient step on one batch; returns the loss (and metrics, if any, as a list)."""
         self._require_compiled("train_on_batch")
-        x, y = self._check_xy(x, y)
+        deferred = self._first_layer_checks_input(x)   # x's check for NaN/∞ made by the first layer, as it reads x
+        x, y = self._check_xy(x, y, finite_x=not deferred)
         w = self._sample_weights(sample_weight, class_weight, y)
-        loss, values = self._train_step(self._as_input(x), y, w)
+        loss, values = self._train_step(self._as_input(x), y, w, check_input="x" if deferred else None)
         return loss if not self.metrics else [loss, *[float(np.mean(v)) for v in values]]
+
+    def _first_layer_checks_input(self, x):
+        """True when the training pass's first layer can check ``x`` for NaN/∞ itself, in the pass that reads it
+        (:meth:`minidl.layers.conv.Conv2D.forward_checked`); :class:`Sequential` says when. The model then leaves
+        that check out of its own and raises after the first layer's forward pass (which changes no state)."""
+        return False
 
     def compute_gradients(self, x, y, training=True, sample_weight=None):
         """Forward, loss and backward on one batch, without updating any weight.
@@ -165,15 +172,20 @@ class BaseModel:
         :meth:`backward`, unless a model runs fused blocks of layers there (:mod:`minidl.training_plan`)."""
         return self.forward, self.backward
 
-    def _train_step(self, x, y, sample_weight=None):
+    def _train_step(self, x, y, sample_weight=None, check_input=None):
+        """One step; with ``check_input`` (the input's name), the first layer checks ``x`` for NaN/∞
+        (:meth:`_first_layer_checks_input`)."""
+        forward, backward = self._training_passes()
+        if check_input is not None:
+            forward = functools.partial(forward, check_input=check_input)
         with _blas.single_threaded_blas():   # minidl's kernels use the cores themselves (kernels/blas.py)
-            loss, y_pred = self._gradients(x, y, True, sample_weight, *self._training_passes())
+            loss, y_pred = self._gradients(x, y, True, sample_weight, forward, backward)
             self.optimizer.apply(self._trainable_variables())
         return loss, [m.values(y, y_pred) for m in self.metrics]  # metrics are not weighted (as Keras)
 
     # ---------------------------------------------------------------- checks
-    def _check_xy(self, x, y, names=("x", "y")):
-        x = self._check_x(x, names[0])
+    def _check_xy(self, x, y, names=("x", "y"), finite_x=True):
+        x = self._check_x(x, names[0], finite=finite_x)
         if y is None:
             raise ValueError(f"{names[1]} is required")
         y = np.asarray(y)
@@ -188,8 +200,9 @@ class BaseModel:
             raise ValueError(f"{names[1]} contains NaN or infinite values")
         return x, y
 
-    def _check_array(self, x, name, expected):
-        """``x`` as a numeric batch of samples of shape ``expected`` (None: any), with finite values."""
+    def _check_array(self, x, name, expected, finite=True):
+        """``x`` as a numeric batch of samples of shape ``expected`` (None: any), with finite values (unless
+        ``finite`` is False: that check is made elsewhere)."""
         x = np.asarray(x)
         if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
             raise TypeError(f"{name} must be a numeric array; got dtype {x.dtype}")
@@ -199,7 +212,7 @@ class BaseModel:
             raise ValueError(f"{name} has no samples (shape {x.shape}); expected at least one sample")
         if expected is not None and tuple(x.shape[1:]) != tuple(expected):
             raise ValueError(f"{name} has sample shape {tuple(x.shape[1:])}; the model expects {tuple(expected)}")
-        if np.issubdtype(x.dtype, np.floating) and not _kernels.active().all_finite(x):
+        if finite and np.issubdtype(x.dtype, np.floating) and not _kernels.active().all_finite(x):
             raise ValueError(f"{name} contains NaN or infinite values")
         return x
 
@@ -605,19 +618,32 @@ class Sequential(BaseModel):
     def _output_layer(self):
         return self.layers[-1]
 
-    def _check_x(self, x, name="x"):
+    def _check_x(self, x, name="x", finite=True):
         expected = self.input_layer.shape if self.input_layer is not None else (
             self.layers[0].input_shape if self.layers and self.layers[0].built else None)
-        return self._check_array(x, name, expected)
+        return self._check_array(x, name, expected, finite)
+
+    def _first_layer_checks_input(self, x):
+        """True for a first layer with ``forward_checked`` (a convolution: never inside a fused block of the
+        training plan) given the array it will read as it is: a float array of the model's dtype."""
+        return (hasattr(self.layers[0], "forward_checked") and isinstance(x, np.ndarray)
+                and x.dtype == self.dtype and np.issubdtype(x.dtype, np.floating))
 
     # ---------------------------------------------------------------- passes
     def forward(self, x, training=False):
         """Run ``x`` through every layer and return the output."""
         return self._forward(self.layers, x, training=training)
 
-    def _forward(self, steps, x, training=False):
+    def _forward(self, steps, x, training=False, check_input=None):
+        """The steps in turn. With ``check_input`` (the input's name), the first step checks its input for NaN/∞
+        while it reads it (:meth:`_first_layer_checks_input`), and a non-finite input raises the model's error."""
         a = self.input_layer.forward(x) if self.input_layer is not None else x
-        for step in steps:
+        for i, step in enumerate(steps):
+            if i == 0 and check_input is not None:
+                a, finite = step.forward_checked(a, training=training)
+                if not finite:
+                    raise ValueError(f"{check_input} contains NaN or infinite values")
+                continue
             a = step.forward(a, training=training)
         return a
 

@@ -53,6 +53,7 @@ from numba import njit
 
 from . import gemm_numba, winograd2d_numba, winograd_numba, workspace
 from .blas import run_tasks
+from .checks import all_finite
 from .pooling_numba import pool_affine_rows
 
 #: output positions per block (rows of the private ``cols``): long enough for a good BLAS product, short
@@ -280,12 +281,18 @@ def _our_product(dtype, b):
     return gemm_numba.ENABLED and gemm_numba.supports(dtype, b)
 
 
-def conv_forward(x, w, b, strides, pads, Ho, Wo, relu, pooled=None):
+def conv_forward(x, w, b, strides, pads, Ho, Wo, relu, pooled=None, finite=None):
     """``y = relu?(x ⋆ w + b)`` (N, Ho, Wo, F), one task per sample; see the module docstring.
 
     ``pooled = (ph, pw, is_max, scale, shift, use_affine, affine_first)``: a fused inference block
     (:mod:`.fusion_numba`) — each block's output, while in cache, goes through
     :func:`~.pooling_numba.pool_affine_rows` and only the pooled ``(N, Ho // ph, Wo // pw, F)`` is written.
+
+    ``finite``: None, or a boolean array ``(N,)`` that receives, for each sample, whether its values are all
+    finite (:func:`~.checks.all_finite`: a model's input check). The task about to read a sample checks it first,
+    so the check's pass over the sample brings it into cache for the blocks; measured on benchmark R1's first
+    Conv1D (128 × 1000 × 270 float32, 138 MB): check then convolution 28.2 ms, the two in one pass 22.5 ms, the
+    convolution alone 24.1 ms.
     """
     N = x.shape[0]
     kh, kw, C, F = w.shape
@@ -362,6 +369,10 @@ def conv_forward(x, w, b, strides, pads, Ho, Wo, relu, pooled=None):
 
     blocks = _row_blocks(Ho, step, ph)
 
+    def check(n0, n1):   # the input check of samples n0 … n1, by the task about to read them
+        if finite is not None:
+            finite[n0:n1] = all_finite(x[n0:n1])
+
     def block(n, i0, i1):
         if pooled is None:
             product(n, i0, i1, y[n, i0:i1])
@@ -376,13 +387,19 @@ def conv_forward(x, w, b, strides, pads, Ho, Wo, relu, pooled=None):
             pool_affine_rows(out[:P * ph], *pooled, y, n, i0 // ph)
 
     def sample(n):
+        check(n, n + 1)
         for i0, i1 in blocks:
             block(n, i0, i1)
 
+    def group(n0, n1):
+        check(n0, n1)
+        samples(n0, n1)
+
     if N == 1:   # the blocks of the one sample are the tasks: the same products, so the same bits as in a batch
+        check(0, 1)
         run_tasks([lambda i0=i0, i1=i1: block(0, i0, i1) for i0, i1 in blocks])
     elif samples is not None:
-        run_tasks([lambda g=g: samples(*g) for g in _groups(N)])
+        run_tasks([lambda g=g: group(*g) for g in _groups(N)])
     else:
         run_tasks([lambda n=n: sample(n) for n in range(N)])
     return y

@@ -42,6 +42,7 @@ from numba import njit, prange
 
 from . import conv_blocked, winograd_numba, workspace
 from .blas import reduction_dot
+from .checks import all_finite
 from .contract import is_linear, is_plain_relu
 from .geometry import as_image, output_hw
 
@@ -354,6 +355,13 @@ def conv2d_forward(x, w, b, strides, pads, relu=False):
     """Same as :func:`minidl.kernels.reference.conv2d_forward`: direct loops for small receptive fields,
     otherwise im2col + BLAS in batch chunks, with the bias (and ReLU, if asked) applied to each chunk
     while it is still in cache."""
+    return _conv2d_forward(x, w, b, strides, pads, relu)
+
+
+def _conv2d_forward(x, w, b, strides, pads, relu, finite=None):
+    """:func:`conv2d_forward`. ``finite``: None, or a boolean array ``(N,)`` filled with whether each sample of
+    ``x`` is finite (a model's input check, :func:`~.checks.all_finite`): in the cache-blocked path by the task
+    that reads the sample (:func:`.conv_blocked.conv_forward`), elsewhere in a pass of its own first."""
     x = np.ascontiguousarray(x)
     w = np.ascontiguousarray(w, dtype=x.dtype)
     N, H, W, C = x.shape
@@ -361,12 +369,15 @@ def conv2d_forward(x, w, b, strides, pads, relu=False):
     F = w.shape[3]
     K = kh * kw * C
     bias = np.zeros(F, dtype=x.dtype) if b is None else np.ascontiguousarray(b, dtype=x.dtype)
+    blocked = K > DIRECT_MAX_K and not _pointwise(kh, kw, strides, pads) and _blocked(N)
+    if finite is not None and not blocked:
+        finite[:] = all_finite(x)
     if K <= DIRECT_MAX_K and not _pointwise(kh, kw, strides, pads):
         y = workspace.empty((N, Ho, Wo, F), x.dtype)
         _direct_forward(x, w, bias, strides[0], strides[1], pads[0], pads[2], relu, y)
         return y
-    if not _pointwise(kh, kw, strides, pads) and _blocked(N):
-        return conv_blocked.conv_forward(x, w, b, strides, pads, Ho, Wo, relu)
+    if blocked:
+        return conv_blocked.conv_forward(x, w, b, strides, pads, Ho, Wo, relu, finite=finite)
     if _winograd(K, w.shape, strides, Wo):
         return winograd_numba.conv_forward(x, w, b, pads, Wo, relu)
     y = workspace.empty((N, Ho, Wo, F), x.dtype)
@@ -539,12 +550,26 @@ def conv_bias_activation(x, w, b, strides, pads, activation):
     """Same as :func:`minidl.kernels.reference.conv_bias_activation`. With a plain ReLU or no activation,
     bias and ReLU are applied inside :func:`conv2d_forward`, to each piece of the output while it is in
     cache (one pass over memory fewer); otherwise ``activation.forward`` runs on the biased output."""
+    return _conv_bias_activation(x, w, b, strides, pads, activation)
+
+
+def conv_bias_activation_checked(x, w, b, strides, pads, activation):
+    """Same as the reference: ``(conv_bias_activation(…), all_finite(x))``. Where the convolution takes the
+    cache-blocked path, each task checks the samples it is about to read (:func:`.conv_blocked.conv_forward`),
+    so that ``x`` comes from memory once for both."""
+    finite = np.empty(len(x), dtype=bool)
+    y = _conv_bias_activation(x, w, b, strides, pads, activation, finite)
+    return y, bool(finite.all())
+
+
+def _conv_bias_activation(x, w, b, strides, pads, activation, finite=None):
+    """:func:`conv_bias_activation`; ``finite`` as in :func:`_conv2d_forward`."""
     x4, w4 = as_image(x, w)
     relu = is_plain_relu(activation)
     if relu or is_linear(activation):
-        y = conv2d_forward(x4, w4, b, strides, pads, relu=relu)
+        y = _conv2d_forward(x4, w4, b, strides, pads, relu, finite)
         return y[:, 0] if x.ndim == 3 else y
-    z = conv2d_forward(x4, w4, None, strides, pads)
+    z = _conv2d_forward(x4, w4, None, strides, pads, False, finite)
     z = z[:, 0] if x.ndim == 3 else z
     return activation.forward(z if b is None else _bias_act_inplace(z, b, False))
 

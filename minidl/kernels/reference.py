@@ -180,6 +180,12 @@ def conv_bias_activation(x, w, b, strides, pads, activation):
     return activation.forward(z)
 
 
+def conv_bias_activation_checked(x, w, b, strides, pads, activation):
+    """A first layer's forward pass and the model's input check: :func:`conv_bias_activation` and
+    :func:`all_finite` of ``x``, as ``(y, finite)``."""
+    return conv_bias_activation(x, w, b, strides, pads, activation), all_finite(x)
+
+
 def activation_backward(dy, y, activation):
     """``dz = dy·f'(z)`` for the activation of :func:`conv_bias_activation`; ``y`` is its output."""
     if is_plain_relu(activation):
@@ -412,7 +418,7 @@ def adam_update(w, g, m, v, vhat, lr, beta_1, beta_2, epsilon, t):
 
 
 __all__ = ["all_finite", "matmul", "weight_gradient",
-           "conv_bias_activation", "activation_backward", "conv_layer_backward",
+           "conv_bias_activation", "conv_bias_activation_checked", "activation_backward", "conv_layer_backward",
            "conv2d_forward", "conv2d_backward", "conv2d_backward_weights", "conv2d_backward_input",
            "bias_act_forward", "relu_backward", "conv_inference",
            "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",

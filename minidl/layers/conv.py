@@ -104,6 +104,16 @@ class _Conv(ActivationMixin, Layer):
                                                          self._s2(), self._pads(self.input_shape), self.activation)
         return self._y
 
+    def forward_checked(self, x, training=False):
+        """:meth:`forward` and whether ``x`` is finite, ``(y, finite)``: a model's input check made by its first
+        layer, in the same pass over ``x`` (``train_on_batch``; the forward pass changes no state of the
+        layer but the values its backward reads, so the model raises afterwards)."""
+        self._x = self._check_input(x).astype(self.dtype, copy=False)
+        self._y, finite = _kernels.active().conv_bias_activation_checked(
+            self._x, self.params["kernel"], self.params.get("bias"), self._s2(), self._pads(self.input_shape),
+            self.activation)
+        return self._y, finite
+
     def backward(self, dy):
         return self._backward(dy, self.activation)
 

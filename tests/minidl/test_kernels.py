@@ -223,6 +223,57 @@ def test_conv_layer_backward_equals_reference_and_has_the_bits_of_the_unfused_st
         np.testing.assert_allclose(dx, dx_ref, **tol, err_msg=f"dx ({path})")
 
 
+@pytest.mark.parametrize("path", ["direct", "im2col", "blocked", "winograd", "blocked 1-D Winograd",
+                                  "blocked 2-D Winograd", "blocked sample loops"])
+@settings(max_examples=15, deadline=None)
+@given(g=geometries(), bad=st.sampled_from([None, np.nan, np.inf, -np.inf]), where=st.floats(0, 1, exclude_max=True),
+       activation=st.sampled_from(["relu", "linear", "tanh"]), n_threads=st.sampled_from([1, 2]))
+def test_conv_bias_activation_checked_is_the_forward_and_the_input_check_on_every_path(path, g, bad, where,
+                                                                                       activation, n_threads):
+    """``conv_bias_activation_checked`` returns the bits of ``conv_bias_activation`` and ``all_finite(x)``, with a
+    NaN or ±∞ anywhere in any sample (or none), on every path of the fast family — among them the cache-blocked
+    ones, whose tasks check the samples they read, one at a time or a group at a time (the im2col sample loops,
+    with our product switched on whatever the CPU) — and in the reference family."""
+    from unittest import mock
+    from minidl.kernels import gemm_numba
+    if path == "blocked 1-D Winograd":
+        g.update(k=(1, 2 + g["seed"] % 2), W=max(g["W"], 3), strides=(1, 1), N=max(g["N"], 2))
+        g["pads"] = padding_amounts((g["H"], g["W"]), g["k"], (1, 1), "valid" if g["seed"] % 3 else "same")
+    if path == "blocked 2-D Winograd":
+        g.update(k=(3, 3), H=max(g["H"], 3), W=max(g["W"], 3), strides=(1, 1), N=max(g["N"], 2))
+        g["pads"] = padding_amounts((g["H"], g["W"]), (3, 3), (1, 1), "valid" if g["seed"] % 3 else "same")
+    if path == "blocked sample loops":
+        g.update(F=64, dtype=np.float32, N=max(g["N"], 2))
+        if g["k"] == (1, 1) and g["strides"] == (1, 1) and not any(g["pads"]):
+            g.update(k=(1, 2), W=max(g["W"], 2))
+    rng, x, w, b = _data(g)
+    if bad is not None:
+        x.reshape(-1)[int(where * x.size)] = bad
+    f = activations.get(activation)
+    y_ref, finite_ref = REF.conv_bias_activation_checked(x, w, b, g["strides"], g["pads"], f)
+    assert finite_ref is (bad is None)
+    np.testing.assert_array_equal(y_ref, REF.conv_bias_activation(x, w, b, g["strides"], g["pads"], f))
+    old_min_c = conv_blocked.WINOGRAD_1D_MIN_C
+    conv_blocked.WINOGRAD_1D_MIN_C = 1
+    loops = path == "blocked sample loops"
+    spy = mock.patch.object(conv_blocked, "_im2col_forward_samples",
+                            side_effect=conv_blocked._im2col_forward_samples)
+    try:
+        with (threads.limit_threads(n_threads), _conv_path("blocked" if path.startswith("blocked") else path),
+              mock.patch.object(gemm_numba, "ENABLED", gemm_numba.ENABLED or loops),
+              mock.patch.object(conv_blocked, "WINOGRAD", not loops), spy as forward_loop):
+            y, finite = FAST.conv_bias_activation_checked(x, w, b, g["strides"], g["pads"], f)
+            y_plain = FAST.conv_bias_activation(x, w, b, g["strides"], g["pads"], f)
+    finally:
+        conv_blocked.WINOGRAD_1D_MIN_C = old_min_c
+    assert finite is (bad is None)
+    if loops:
+        assert forward_loop.call_count >= 2   # the groups' loops ran, with and without the check
+    np.testing.assert_array_equal(y, y_plain, err_msg=f"{path}: checked vs plain forward bits")
+    if bad is None:
+        np.testing.assert_allclose(y, y_ref, **TOL[g["dtype"]], err_msg=f"{path}: fast vs reference")
+
+
 @pytest.mark.parametrize("n_threads", [1, 2])
 def test_conv_layer_backward_of_a_sequence_equals_reference_on_r1_like_shapes(n_threads):
     """A Conv1D layer's backward (sequence in, 1-D kernel) through the blocked 1-D Winograd path at its real
