@@ -640,9 +640,14 @@ class Sequential(BaseModel):
         a = self.input_layer.forward(x) if self.input_layer is not None else x
         for i, step in enumerate(steps):
             if i == 0 and check_input is not None:
-                a, finite = step.forward_checked(a, training=training)
+                # arithmetic on a NaN/∞ warns (NumPy's products): held back, and shown only if x was finite
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    a, finite = step.forward_checked(a, training=training)
                 if not finite:
                     raise ValueError(f"{check_input} contains NaN or infinite values")
+                for w in caught:
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
                 continue
             a = step.forward(a, training=training)
         return a
