@@ -127,6 +127,19 @@ def gemm(A, B, C, accumulate):
 
 
 @njit(nogil=True, cache=True)
+def gemm_long(A, B, C, accumulate, chunk):
+    """:func:`gemm` for a long inner dimension, ``B`` larger than a core's cache (a Dense layer after Flatten:
+    ``B`` is its kernel, 68,992 × 64 floats for benchmark R0): ``k`` in chunks of ``chunk`` rows of ``B``, each
+    chunk used by every row block of ``A`` while it is in cache — :func:`gemm` alone reads all of ``B`` again
+    for each block of 4 rows. The same bits as :func:`gemm`: each element's sum still runs over ``k`` in order
+    (a chunk's block starts from the sum so far)."""
+    K = A.shape[1]
+    for k0 in range(0, K, chunk):
+        k1 = min(k0 + chunk, K)
+        gemm(A[:, k0:k1], B[k0:k1], C, accumulate or k0 > 0)
+
+
+@njit(nogil=True, cache=True)
 def gemm_stack(A, B, C, accumulate):
     """:func:`gemm` for each ``ξ`` of the leading axis: ``C[ξ] = A[ξ]·B[ξ]`` (or ``+=``), in one call — the α
     products of a Winograd block cost one call from Python, not α (each call from Python holds the GIL for a
@@ -179,4 +192,4 @@ def dot(a, b, out, accumulate=False):
     return out
 
 
-__all__ = ["R", "NF", "ENABLED", "gemm", "gemm_stack", "supports", "supported", "used", "dot", "dot_stack"]
+__all__ = ["R", "NF", "ENABLED", "gemm", "gemm_long", "gemm_stack", "supports", "supported", "used", "dot", "dot_stack"]

@@ -68,6 +68,25 @@ def test_gemm_stack_equals_a_product_per_slice(depth, m, k, transposed, accumula
     np.testing.assert_allclose(out64, expected, rtol=1e-12, atol=1e-12)
 
 
+@settings(max_examples=40, deadline=None)
+@given(m=st.integers(1, 13), k=st.integers(1, 700), chunk=st.integers(1, 300), a_slice=st.booleans(),
+       accumulate=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_gemm_long_has_the_bits_of_gemm_for_every_chunk(m, k, chunk, a_slice, accumulate, seed):
+    """``gemm_long`` (the inner dimension in chunks, for a Dense layer after Flatten) continues each element's
+    sum chunk after chunk, in order: the bits of one :func:`gemm`, whatever the chunk, ``a`` a column slice of a
+    wider array too (a task's part of the inner dimension)."""
+    rng = np.random.default_rng(seed)
+    wide = rng.standard_normal((m, k + 9)).astype(np.float32)
+    a = wide[:, 5:5 + k] if a_slice else np.ascontiguousarray(wide[:, :k])
+    b = rng.standard_normal((k, 64)).astype(np.float32)
+    c0 = rng.standard_normal((m, 64)).astype(np.float32)
+    plain, chunked = c0.copy(), c0.copy()
+    gemm_numba.gemm(a, b, plain, accumulate)
+    gemm_numba.gemm_long(a, b, chunked, accumulate, chunk)
+    np.testing.assert_array_equal(chunked, plain)
+    _close(chunked, _expected(a, b, c0 if accumulate else None), k)
+
+
 def test_gemm_writes_only_its_output_and_reads_b_by_rows_of_a_wider_array():
     """``B`` and ``C`` may be row slices of wider arrays (unit stride along a row): only ``C``'s own columns
     change, and the columns of ``B`` outside its view are not read."""

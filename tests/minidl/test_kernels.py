@@ -585,6 +585,38 @@ def test_matmul_equals_the_plain_product_with_a_long_inner_dimension(n_threads):
         np.testing.assert_allclose(blas.matmul(a[:, :10], b[:10]), a[:, :10] @ b[:10], rtol=1e-12)
 
 
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+@pytest.mark.parametrize("inner", ["long", "long, odd"])
+def test_dense_products_after_flatten_by_our_product_equal_the_plain_products(n_threads, inner, monkeypatch):
+    """A Dense layer after Flatten (a long input, 64k units): ``x·W`` by our product in fixed groups of the inner
+    dimension (:func:`blas._long_product`), ``xᵀ·dz`` in blocks of output rows, and ``dz·Wᵀ`` in blocks of
+    columns — the plain products' numbers, on every thread count, with our product switched on whatever the
+    CPU (it is only slower without AVX-512); the partial groups' sums do not depend on the threads."""
+    from minidl.kernels import blas, gemm_numba
+    monkeypatch.setattr(gemm_numba, "ENABLED", True)
+    rng = np.random.default_rng(12)
+    K = blas.LONG_INNER + (3 * blas.LONG_GROUP + 77 if inner == "long, odd" else 0)
+    x = rng.standard_normal((6, K)).astype(np.float32)
+    w = rng.standard_normal((K, 128)).astype(np.float32)
+    dz = rng.standard_normal((6, 128)).astype(np.float32)
+    x64, w64, dz64 = (v.astype(np.float64) for v in (x, w, dz))
+    calls = []
+    monkeypatch.setattr(gemm_numba, "gemm_long",
+                        lambda *args, f=gemm_numba.gemm_long: calls.append(1) or f(*args))
+    with threads.limit_threads(n_threads), blas.single_threaded_blas():
+        z = blas.matmul(x, w)
+        dw = blas.reduction_dot(x, dz)
+        dx = blas.matmul(dz, w.T)
+    assert bool(calls) == (n_threads > 1)   # one thread: the BLAS's own product
+    for got, expected, k in ((z, x64 @ w64, K), (dw, x64.T @ dz64, 6), (dx, dz64 @ w64.T, 128)):
+        assert got.dtype == np.float32 and got.shape == expected.shape
+        np.testing.assert_allclose(got, expected, rtol=0, atol=4e-7 * np.sqrt(k) * np.abs(expected).max())
+    with threads.limit_threads(2), blas.single_threaded_blas():
+        z2 = blas.matmul(x, w)
+    if n_threads > 1:
+        np.testing.assert_array_equal(z, z2)   # fixed groups: the same bits on 2 or 3 threads
+
+
 @pytest.mark.parametrize("n_threads", [1, 2])
 def test_single_threaded_blas_sets_one_thread_inside_nested_and_restores_after(n_threads):
     from minidl.kernels import blas
