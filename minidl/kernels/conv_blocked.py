@@ -140,30 +140,55 @@ def _layer_gradient_sample(dy, y, n, relu, dz, db):
 
 
 @njit(nogil=True, cache=True)
-def _im2col_forward_samples(x, n0, n1, blocks, kh, kw, sh, sw, top, left, Wo, W2, b, relu, cols, y):
+def _window_rows(x, n, p, sw, Wo, K):
+    """The im2col rows of one kernel row on input row ``p`` of sample ``n``, without a copy: row ``j`` is
+    ``x[n, p, j·sw … j·sw + kw − 1, :]`` flattened, ``K = kw·C`` consecutive values of a C-contiguous ``x`` —
+    so the rows are a strided view of ``x`` (they overlap for ``sw < kw``). Only without padding."""
+    C = x.shape[3]
+    return np.lib.stride_tricks.as_strided(x[n, p].reshape(-1), shape=(Wo, K),
+                                           strides=(sw * C * x.itemsize, x.itemsize))
+
+
+@njit(nogil=True, cache=True)
+def _im2col_forward_samples(x, n0, n1, blocks, kh, kw, sh, sw, top, left, Wo, W2, b, relu, view, cols, y):
     """The im2col forward blocks of samples ``n0 ≤ n < n1`` (``blocks`` ``(B, 2)``: output rows ``i0, i1``) in
     one call: im2col into ``cols``, :func:`~.gemm_numba.gemm` into ``y``, bias and ReLU — the steps of
-    :func:`conv_forward`'s blocks, the same products, so the same bits. Only where our product applies."""
+    :func:`conv_forward`'s blocks, the same products, so the same bits. Only where our product applies.
+
+    With ``view`` (no padding), each output row's product reads its im2col rows straight from ``x``
+    (:func:`_window_rows`), one kernel row after another, each product continuing the sums of the one before
+    (``accumulate``): every element sums the same terms in the same order as from ``cols``, so the same bits,
+    without writing ``cols``. R1's second Conv1D (499 × 64, kernel 2): 0.055 → 0.043 ms per sample."""
     F = W2.shape[1]
+    K = W2.shape[0] // kh   # values per kernel row: kw·C
     for n in range(n0, n1):
         for k in range(blocks.shape[0]):
             i0, i1 = blocks[k, 0], blocks[k, 1]
             rows = (i1 - i0) * Wo
-            c = cols[:rows]
-            _im2col_block(x, n, i0, i1, kh, kw, sh, sw, top, left, Wo, c)
             out = y[n, i0:i1].reshape((rows, F))
-            gemm_numba.gemm(c, W2, out, False)
+            if view:
+                for i in range(i0, i1):
+                    for a in range(kh):
+                        gemm_numba.gemm(_window_rows(x, n, i * sh + a, sw, Wo, K), W2[a * K:(a + 1) * K],
+                                        y[n, i], a > 0)
+            else:
+                c = cols[:rows]
+                _im2col_block(x, n, i0, i1, kh, kw, sh, sw, top, left, Wo, c)
+                gemm_numba.gemm(c, W2, out, False)
             _bias_act_block(out, b, relu)
 
 
 @njit(nogil=True, cache=True)
 def _im2col_backward_samples(x, dy, y, n0, n1, masked, relu, db_parts, blocks, kh, kw, sh, sw, top, left, Wo,
-                             W2t, need_dx, cols, dcols, dz, acc, dx):
+                             W2t, need_dx, view, cols, dcols, dz, acc, dx):
     """The im2col backward of samples ``n0 ≤ n < n1`` in one call, as :func:`conv_backward`'s ``sample`` does it:
     the gradient masked by the ReLU and summed for ``db`` if ``masked`` (:func:`_layer_gradient_sample`),
     then per block im2col, ``acc += colsᵀ·dz`` and, if ``need_dx``, ``dcols = dz·W₂ᵀ`` scattered onto ``dx``.
-    The same products in the same order, so the same bits. Only where our product applies."""
+    The same products in the same order, so the same bits. Only where our product applies. With ``view`` (no
+    padding) ``colsᵀ·dz`` reads the im2col rows from ``x`` (as :func:`_im2col_forward_samples`): per output row
+    and kernel row, the same terms in the same order."""
     F = W2t.shape[0]
+    K = W2t.shape[1] // kh   # values per kernel row: kw·C
     for n in range(n0, n1):
         if masked:
             _layer_gradient_sample(dy, y, n, relu, dz, db_parts[n])
@@ -175,10 +200,16 @@ def _im2col_backward_samples(x, dy, y, n0, n1, masked, relu, db_parts, blocks, k
         for k in range(blocks.shape[0]):
             i0, i1 = blocks[k, 0], blocks[k, 1]
             rows = (i1 - i0) * Wo
-            c = cols[:rows]
-            _im2col_block(x, n, i0, i1, kh, kw, sh, sw, top, left, Wo, c)
             d = g[i0:i1].reshape((rows, F))
-            gemm_numba.gemm(c.T, d, acc, True)
+            if view:
+                for i in range(i0, i1):
+                    for a in range(kh):
+                        gemm_numba.gemm(_window_rows(x, n, i * sh + a, sw, Wo, K).T, g[i], acc[a * K:(a + 1) * K],
+                                        True)
+            else:
+                c = cols[:rows]
+                _im2col_block(x, n, i0, i1, kh, kw, sh, sw, top, left, Wo, c)
+                gemm_numba.gemm(c.T, d, acc, True)
             if need_dx:
                 dc = dcols[:rows]
                 gemm_numba.gemm(d, W2t, dc, False)
@@ -363,9 +394,11 @@ def conv_forward(x, w, b, strides, pads, Ho, Wo, relu, pooled=None, finite=None)
             # the same blocks as a numba loop over a group of samples (module docstring)
             table = np.array(_row_blocks(Ho, step), dtype=np.int64)
 
+            view = not any(pads)   # no padding: the im2col rows are views of x
+
             def samples(n0, n1):
                 cols = _SCRATCH.get("cols", step * Wo * K, x.dtype).reshape(step * Wo, K)
-                _im2col_forward_samples(x, n0, n1, table, *geometry, W2, bias, relu, cols, y)
+                _im2col_forward_samples(x, n0, n1, table, *geometry, W2, bias, relu, view, cols, y)
 
     blocks = _row_blocks(Ho, step, ph)
 
@@ -542,7 +575,7 @@ def conv_backward(x, dy, w, strides, pads, need_dx, gradient=None):
             dcols = _SCRATCH.get("dcols", rows * K, x.dtype).reshape(rows, K)
             dz = _SCRATCH.get("dz", Ho * Wo * F, x.dtype).reshape(1, Ho, Wo, F)
             _im2col_backward_samples(x, g.dy, g.y, n0, n1, g.masked, g.relu, db_parts, table, *geometry, W2t,
-                                     need_dx, cols, dcols, dz, acc, no_dx if dx is None else dx)
+                                     need_dx, not any(pads), cols, dcols, dz, acc, no_dx if dx is None else dx)
 
         dW = _sum_over_samples(N, (K, F), x.dtype, samples=samples)
     else:
