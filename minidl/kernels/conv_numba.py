@@ -38,13 +38,14 @@ Numba checklist (each kernel below)
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import carray, njit, prange
 
 from . import conv_blocked, winograd_numba, workspace
 from .blas import reduction_dot
 from .checks import all_finite
 from .contract import is_linear, is_plain_relu
 from .geometry import as_image, output_hw
+from .gemm_numba import stack_buffer
 
 #: target size in bytes of the im2col buffer of one batch chunk: large enough that each numba launch and
 #: each BLAS call has work for many samples (launch overhead dominated with one sample per chunk)
@@ -149,6 +150,11 @@ def _direct_cell(x, w, b, n, i, j, sh, sw, top, left, relu, out):
                 out[j, f] = 0.0
 
 
+#: filters of a first layer on a 1-channel image computed four cells at a time (:func:`direct_row`); its weights
+#: and bias are copied to a stack buffer of this many filters
+DIRECT_BLOCK_F = 64
+
+
 @njit(nogil=True, cache=True)
 def direct_row(x, w, b, n, i, sh, sw, top, left, relu, out):
     """One output row of the direct loops, ``out[j, :]`` for ``j < out.shape[0]`` (:func:`_direct_cell` each).
@@ -157,15 +163,30 @@ def direct_row(x, w, b, n, i, sh, sw, top, left, relu, out):
     A 3×3 kernel on one channel (a genotype image's first layer) has its interior cells written out: the
     nine inputs in registers, one pass over the filters summing the nine products in the same order, so the
     same bits — :func:`_direct_cell` accumulates in ``out`` itself, nine passes over a row of 32 filters (too
-    short to vectorise well), 2–3× slower."""
+    short to vectorise well), 2–3× slower. With stride 1 and at most :data:`DIRECT_BLOCK_F` filters, four
+    neighbouring cells at a time (:func:`_four_cells`)."""
     H, W, C = x.shape[1], x.shape[2], x.shape[3]
     kh, kw, F = w.shape[0], w.shape[1], w.shape[3]
     p0 = i * sh - top
     fast = C == 1 and kh == 3 and kw == 3 and p0 >= 0 and p0 + 2 < H
-    for j in range(out.shape[0]):
+    four = fast and sw == 1 and F <= DIRECT_BLOCK_F
+    wb = carray(stack_buffer(out.dtype, 640), (10, DIRECT_BLOCK_F))   # 10 · DIRECT_BLOCK_F elements
+    if four:   # the nine weights and the bias of each filter, in a buffer no array overlaps
+        for f in range(F):
+            for a in range(3):
+                for c in range(3):
+                    wb[a * 3 + c, f] = w[a, c, 0, f]
+            wb[9, f] = b[f]
+    j = 0
+    while j < out.shape[0]:
         q0 = j * sw - left
+        if four and q0 >= 0 and q0 + 5 < W and j + 3 < out.shape[0]:
+            _four_cells(x, n, p0, q0, F, wb, relu, out, j)
+            j += 4
+            continue
         if not (fast and q0 >= 0 and q0 + 2 < W):
             _direct_cell(x, w, b, n, i, j, sh, sw, top, left, relu, out)
+            j += 1
             continue
         x00, x01, x02 = x[n, p0, q0, 0], x[n, p0, q0 + 1, 0], x[n, p0, q0 + 2, 0]
         x10, x11, x12 = x[n, p0 + 1, q0, 0], x[n, p0 + 1, q0 + 1, 0], x[n, p0 + 1, q0 + 2, 0]
@@ -184,6 +205,52 @@ def direct_row(x, w, b, n, i, sh, sw, top, left, relu, out):
             if relu and v < 0:
                 v = 0.0
             out[j, f] = v
+        j += 1
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _four_cells(x, n, p0, q0, F, wb, relu, out, j):
+    """``out[j … j + 3, :]`` of a 3×3 stride-1 kernel on one channel, inputs ``x[n, p0 … p0 + 2, q0 … q0 + 5]``
+    (18 values in registers), weights and bias from ``wb`` (:func:`direct_row`): each cell sums its nine
+    products in the order of the one-cell loop, so the same bits. Four independent sums per filter instead of
+    one chain of nine dependent additions, and no run-time overlap checks (``wb`` is on the stack): measured
+    12.1 → 5.1 ns per cell with 32 filters, one thread."""
+    a0, a1, a2 = x[n, p0, q0, 0], x[n, p0, q0 + 1, 0], x[n, p0, q0 + 2, 0]
+    a3, a4, a5 = x[n, p0, q0 + 3, 0], x[n, p0, q0 + 4, 0], x[n, p0, q0 + 5, 0]
+    b0, b1, b2 = x[n, p0 + 1, q0, 0], x[n, p0 + 1, q0 + 1, 0], x[n, p0 + 1, q0 + 2, 0]
+    b3, b4, b5 = x[n, p0 + 1, q0 + 3, 0], x[n, p0 + 1, q0 + 4, 0], x[n, p0 + 1, q0 + 5, 0]
+    c0, c1, c2 = x[n, p0 + 2, q0, 0], x[n, p0 + 2, q0 + 1, 0], x[n, p0 + 2, q0 + 2, 0]
+    c3, c4, c5 = x[n, p0 + 2, q0 + 3, 0], x[n, p0 + 2, q0 + 4, 0], x[n, p0 + 2, q0 + 5, 0]
+    for f in range(F):
+        w00, w01, w02 = wb[0, f], wb[1, f], wb[2, f]
+        w10, w11, w12 = wb[3, f], wb[4, f], wb[5, f]
+        w20, w21, w22 = wb[6, f], wb[7, f], wb[8, f]
+        v0 = wb[9, f]
+        v1 = v0
+        v2 = v0
+        v3 = v0
+        v0 += a0 * w00; v1 += a1 * w00; v2 += a2 * w00; v3 += a3 * w00   # noqa: E702 (one row per product)
+        v0 += a1 * w01; v1 += a2 * w01; v2 += a3 * w01; v3 += a4 * w01   # noqa: E702
+        v0 += a2 * w02; v1 += a3 * w02; v2 += a4 * w02; v3 += a5 * w02   # noqa: E702
+        v0 += b0 * w10; v1 += b1 * w10; v2 += b2 * w10; v3 += b3 * w10   # noqa: E702
+        v0 += b1 * w11; v1 += b2 * w11; v2 += b3 * w11; v3 += b4 * w11   # noqa: E702
+        v0 += b2 * w12; v1 += b3 * w12; v2 += b4 * w12; v3 += b5 * w12   # noqa: E702
+        v0 += c0 * w20; v1 += c1 * w20; v2 += c2 * w20; v3 += c3 * w20   # noqa: E702
+        v0 += c1 * w21; v1 += c2 * w21; v2 += c3 * w21; v3 += c4 * w21   # noqa: E702
+        v0 += c2 * w22; v1 += c3 * w22; v2 += c4 * w22; v3 += c5 * w22   # noqa: E702
+        if relu:
+            if v0 < 0:
+                v0 = 0.0
+            if v1 < 0:
+                v1 = 0.0
+            if v2 < 0:
+                v2 = 0.0
+            if v3 < 0:
+                v3 = 0.0
+        out[j, f] = v0
+        out[j + 1, f] = v1
+        out[j + 2, f] = v2
+        out[j + 3, f] = v3
 
 
 @njit(parallel=True, cache=True)

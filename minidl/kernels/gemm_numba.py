@@ -15,7 +15,7 @@ Measured one thread, ``benchmarks/RESULTS.md``.
 How: a register-blocked inner kernel
 ------------------------------------
 ``C``'s block of :data:`R` rows × :data:`NF` columns (4 × 64 floats: sixteen 16-float AVX-512 registers) is
-accumulated in a small array on the stack (:func:`_stack_block`). Its size and every index into it are
+accumulated in a small array on the stack (:func:`stack_buffer`). Its size and every index into it are
 constants, so the compiler keeps it in registers for the whole sum over ``k``. Per ``k``, the kernel loads one
 row of ``B`` (64 values), broadcasts each of the 4 values of ``A``, and does 16 vector multiply-adds, each
 fused (``fastmath={"contract"}``: ``a·b + c`` rounded once). The sum over ``k`` runs in order, so the result
@@ -64,12 +64,18 @@ ENABLED = _compiles_for_avx512()
 
 
 @intrinsic
-def _stack_block(typingctx, dtype):
-    """A pointer to ``R·NF`` uninitialised elements of ``dtype`` on the stack of the calling function."""
+def stack_buffer(typingctx, dtype, size):
+    """A pointer to ``size`` (a literal integer) uninitialised elements of ``dtype`` on the stack of the calling
+    function; view it with ``numba.carray``. The compiler knows that no argument array overlaps it, so a loop
+    reading it and writing an array needs no run-time overlap checks (and their cost on short loops)."""
+    if not isinstance(size, types.IntegerLiteral):
+        return None
+    n = size.literal_value
+
     def codegen(context, builder, signature, args):
         return cgutils.alloca_once(builder, context.get_value_type(dtype.dtype),
-                                   size=context.get_constant(types.intp, R * NF))
-    return types.CPointer(dtype.dtype)(dtype), codegen
+                                   size=context.get_constant(types.intp, n))
+    return types.CPointer(dtype.dtype)(dtype, size), codegen
 
 
 @njit(nogil=True, cache=True, fastmath={"contract"}, inline="always")
@@ -114,7 +120,7 @@ def gemm(A, B, C, accumulate):
     per thread."""
     M = A.shape[0]
     N = B.shape[1]
-    acc = carray(_stack_block(C.dtype), (R, NF))
+    acc = carray(stack_buffer(C.dtype, 256), (R, NF))   # R·NF elements
     j0 = 0
     while j0 + NF <= N:   # while loops: the same loop as ``for j0 in range(0, N − NF + 1, NF)`` compiled 7× slower
         i0 = 0
@@ -192,4 +198,4 @@ def dot(a, b, out, accumulate=False):
     return out
 
 
-__all__ = ["R", "NF", "ENABLED", "gemm", "gemm_long", "gemm_stack", "supports", "supported", "used", "dot", "dot_stack"]
+__all__ = ["R", "NF", "ENABLED", "stack_buffer", "gemm", "gemm_long", "gemm_stack", "supports", "supported", "used", "dot", "dot_stack"]

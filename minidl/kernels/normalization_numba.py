@@ -86,13 +86,22 @@ def _backward_sums(dy2, x2, mean, T, part_s, part_q):
 def _affine(u2, v2, alpha, v_shift, beta, gamma, out):
     """``out = u·α + (v − v_shift)·β + γ`` per channel, parallel over rows.
 
-    Apply:    ``u = x``, ``α = scale``, ``β = 0``, ``γ = shift``.
     Backward: ``u = dy``, ``v = x``, ``α = scale``, ``v_shift = μ``, ``β = −scale·c/σ``, ``γ = −scale·a``.
     """
     M, C = u2.shape
     for r in prange(M):
         for k in range(C):
             out[r, k] = u2[r, k] * alpha[k] + (v2[r, k] - v_shift[k]) * beta[k] + gamma[k]
+
+
+@njit(parallel=True, cache=True)
+def _scale_shift(x2, scale, shift, out):
+    """``out = x·scale + shift`` per channel, parallel over rows: the apply pass, as the reference computes it
+    (through :func:`_affine` with ``β = 0``, an infinite ``x`` gave ``∞·0 = NaN``)."""
+    M, C = x2.shape
+    for r in prange(M):
+        for k in range(C):
+            out[r, k] = x2[r, k] * scale[k] + shift[k]
 
 
 def _blocks(M, C):
@@ -118,9 +127,8 @@ def batchnorm_apply(x2, scale, shift):
     x2 = np.ascontiguousarray(x2)
     dt = x2.dtype
     y2 = workspace.empty(x2.shape, x2.dtype)
-    zero = np.zeros(x2.shape[1], dtype=dt)
     with _threads_for(x2.size):
-        _affine(x2, x2, np.asarray(scale, dtype=dt), zero, zero, np.asarray(shift, dtype=dt), y2)
+        _scale_shift(x2, np.asarray(scale, dtype=dt), np.asarray(shift, dtype=dt), y2)
     return y2
 
 

@@ -11,9 +11,10 @@ inside ``prange``.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import carray, njit, prange
 
 from . import workspace
+from .gemm_numba import stack_buffer
 from .geometry import output_hw
 
 
@@ -201,6 +202,52 @@ def avg_pool2d_backward(dy, x_shape, pool, strides, pads):
     return dx
 
 
+#: filters and values per pooled row (``Wp·F``) up to which :func:`pool_affine_rows` takes its 2 × 2 max path; its
+#: stack buffer holds :data:`POOL_ROW` values, two rows of :data:`POOL_BLOCK_F` and one more
+POOL_BLOCK_F = 64
+POOL_ROW = 8192
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _max_pool_2x2_rows(z, F, P, Wp, scale, shift, use_affine, affine_first, y, n, i0):
+    """:func:`pool_affine_rows` for a 2 × 2 max: the four values of each window and their affine in registers,
+    compared in the window's order with the same comparisons (so the same bits), one loop over the filters per
+    pooled cell instead of six; each pooled row is built in a stack buffer and copied to ``y`` in one loop. The
+    loops read only ``z`` and write only the stack, so they need no run-time overlap checks, which cost more
+    than the work on 32 filters. Measured on benchmark R0's first block (398 × 32 conv rows): 0.117 → 0.036 ms per
+    sample, one thread."""
+    buf = carray(stack_buffer(z.dtype, 8321), (POOL_ROW + 2 * POOL_BLOCK_F + 1,))   # POOL_ROW + 2·POOL_BLOCK_F + 1
+    for f in range(F):
+        buf[POOL_ROW + f] = scale[f]
+        buf[POOL_ROW + POOL_BLOCK_F + f] = shift[f]
+    buf[POOL_ROW + 2 * POOL_BLOCK_F] = -np.inf   # the start of each max, in z's dtype (a float64 -inf would
+    lowest = buf[POOL_ROW + 2 * POOL_BLOCK_F]    # make the affine after the max a float64 computation)
+    before = use_affine and affine_first
+    after = use_affine and not affine_first
+    for i in range(P):
+        for j in range(Wp):
+            for f in range(F):
+                s, t = buf[POOL_ROW + f], buf[POOL_ROW + POOL_BLOCK_F + f]
+                v00, v01 = z[2 * i, 2 * j, f], z[2 * i, 2 * j + 1, f]
+                v10, v11 = z[2 * i + 1, 2 * j, f], z[2 * i + 1, 2 * j + 1, f]
+                if before:
+                    v00 = v00 * s + t
+                    v01 = v01 * s + t
+                    v10 = v10 * s + t
+                    v11 = v11 * s + t
+                best = lowest
+                best = v00 if v00 > best else best
+                best = v01 if v01 > best else best
+                best = v10 if v10 > best else best
+                best = v11 if v11 > best else best
+                if after:
+                    best = best * s + t
+                buf[j * F + f] = best
+        row = y[n, i0 + i].reshape(-1)
+        for k in range(Wp * F):
+            row[k] = buf[k]
+
+
 @njit(nogil=True, cache=True)
 def pool_affine_rows(z, ph, pw, is_max, scale, shift, use_affine, affine_first, y, n, i0):
     """Epilogue of a fused inference block (:mod:`.fusion_numba`): pool rows of a conv output held in cache.
@@ -215,6 +262,9 @@ def pool_affine_rows(z, ph, pw, is_max, scale, shift, use_affine, affine_first, 
     F = z.shape[2]
     P = z.shape[0] // ph
     Wp = y.shape[2]
+    if ph == 2 and pw == 2 and is_max and F <= POOL_BLOCK_F and Wp * F <= POOL_ROW:
+        _max_pool_2x2_rows(z, F, P, Wp, scale, shift, use_affine, affine_first, y, n, i0)
+        return
     inv = 1.0 / (ph * pw)
     for i in range(P):
         for j in range(Wp):

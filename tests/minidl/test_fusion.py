@@ -100,6 +100,28 @@ def test_fast_conv_inference_has_the_bits_of_the_unfused_steps_and_equals_refere
     _close_to(default, ref, g["dtype"])
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("affine", [None, True, False], ids=["no affine", "affine first", "affine after"])
+@pytest.mark.parametrize("F", [1, 32, 64, 65])
+@pytest.mark.parametrize("C", [1, 5], ids=["direct", "blocked"])
+def test_fused_2x2_max_pooling_has_the_bits_of_the_unfused_steps_with_ties_nan_and_inf(dtype, affine, F, C):
+    """The 2 × 2 max pooling of a fused block (its own loop up to 64 filters, the general one beyond): the bits of
+    the unfused layers, with ties, exact zeros of the ReLU, a NaN and ±∞ among the conv outputs, the affine
+    (inference batch norm) before or after the max."""
+    rng = np.random.default_rng(F + C)
+    x = rng.integers(-2, 3, (2, 7, 11, C)).astype(dtype)   # small integers: ties and exact zeros
+    x[0, 3, 4, 0], x[1, 2, 2, 0], x[1, 5, 7, 0] = np.nan, np.inf, -np.inf
+    w = rng.integers(-2, 3, (3, 3, C, F)).astype(dtype)
+    b = rng.integers(-1, 2, F).astype(dtype)
+    aff = None if affine is None else (rng.standard_normal(F), rng.standard_normal(F), affine)
+    for activation in ("relu", "linear"):
+        args = (x, w, b, (1, 1), (0, 0, 0, 0), activations.get(activation), ("max", (2, 2), (2, 2), (0, 0, 0, 0)),
+                aff)
+        with _f2_blocks():
+            np.testing.assert_array_equal(FAST.conv_inference(*args), fusion_numba._composed(*args))
+
+
 def test_reference_conv_inference_is_the_layers_in_turn():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 7, 9, 3))

@@ -275,6 +275,31 @@ def test_conv_bias_activation_checked_is_the_forward_and_the_input_check_on_ever
         np.testing.assert_allclose(y, y_ref, **TOL[g["dtype"]], err_msg=f"{path}: fast vs reference")
 
 
+@settings(max_examples=40, deadline=None)
+@given(W=st.integers(3, 21), F=st.sampled_from([1, 5, 16, 32, 64, 65]), padding=st.sampled_from(["valid", "same"]),
+       sw=st.sampled_from([1, 2]), relu=st.booleans(), dtype=st.sampled_from([np.float32, np.float64]),
+       seed=st.integers(0, 2**16))
+def test_direct_row_written_out_cells_have_the_bits_of_the_plain_cell(W, F, padding, sw, relu, dtype, seed):
+    """A 3×3 kernel on one channel (a genotype image's first layer): ``direct_row`` writes its interior cells
+    out, four at a time with stride 1 and at most ``DIRECT_BLOCK_F`` filters, else one at a time — each the same
+    nine products summed in the same order as the plain ``_direct_cell``, so the same bits, at every position
+    of the row (edges, the cells left over after the blocks of four), with exact zeros before the ReLU."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-2, 3, (2, 5, W, 1)).astype(dtype)   # small integers: exact zeros and ties
+    w = rng.integers(-2, 3, (3, 3, 1, F)).astype(dtype) * dtype(0.5)
+    b = rng.integers(-2, 3, F).astype(dtype)
+    x[1] = rng.standard_normal((5, W, 1))
+    pads = padding_amounts((5, W), (3, 3), (1, sw), padding)
+    Ho, Wo = conv_numba.output_hw(x.shape, (3, 3), (1, sw), pads)
+    for n in range(2):
+        for i in range(Ho):
+            row, cells = np.empty((Wo, F), dtype), np.empty((Wo, F), dtype)
+            conv_numba.direct_row(x, w, b, n, i, 1, sw, pads[0], pads[2], relu, row)
+            for j in range(Wo):
+                conv_numba._direct_cell(x, w, b, n, i, j, 1, sw, pads[0], pads[2], relu, cells)
+            np.testing.assert_array_equal(row, cells, err_msg=f"sample {n}, row {i}")
+
+
 @pytest.mark.parametrize("n_threads", [1, 2])
 def test_conv_layer_backward_of_a_sequence_equals_reference_on_r1_like_shapes(n_threads):
     """A Conv1D layer's backward (sequence in, 1-D kernel) through the blocked 1-D Winograd path at its real
@@ -407,6 +432,20 @@ def test_fast_batchnorm_passes_equal_reference(M, C, dtype, seed):
     np.testing.assert_allclose(sums_f, sums_r, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(FAST.batchnorm_backward_input(dy2, x2, mean_r, inv_std, scale, *sums_r),
                                REF.batchnorm_backward_input(dy2, x2, mean_r, inv_std, scale, *sums_r), **tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fast_batchnorm_apply_keeps_infinities_and_nan_as_the_reference(dtype):
+    """``x·scale + shift`` of an infinite x is ±∞ and of a NaN is NaN, in both families (the fast apply pass once
+    computed ``x·scale + x·0 + shift``: NaN for ±∞)."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((50, 6)).astype(dtype)
+    x[3, 1], x[7, 2], x[9, 4] = np.inf, -np.inf, np.nan
+    scale, shift = rng.standard_normal(6), rng.standard_normal(6)
+    fast, ref = FAST.batchnorm_apply(x, scale, shift), REF.batchnorm_apply(x, scale, shift)
+    np.testing.assert_array_equal(np.isnan(fast), np.isnan(ref))
+    assert np.isinf(fast[3, 1]) and np.isinf(fast[7, 2]) and np.isnan(fast[9, 4])
+    np.testing.assert_allclose(fast, ref, **TOL[dtype])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
