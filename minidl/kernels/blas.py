@@ -48,6 +48,8 @@ import threading
 
 import numpy as np
 
+from . import gemm_numba, workspace
+
 
 def _openblas_libraries():
     """Paths of OpenBLAS shared libraries loaded in this process (Linux: /proc/self/maps)."""
@@ -213,7 +215,7 @@ def reduction_dot(a, b, out=None, n_threads: int | None = None):
         # a short sum: one product, but a large one (a wide output, e.g. benchmark R0's Dense dW, 64 rows of
         # 68,992 inputs) cut in blocks of output rows over the threads: 5.3 → 4.5 ms on 2 threads; by our
         # product where it applies (a Dense layer after Flatten with 64k units): 4.7 → 2.3–2.8 ms there
-        if threads > 1 and M >= LONG_INNER and _our_long_product(a.dtype, b) and out.strides[1] == out.itemsize:
+        if threads > 1 and M >= LONG_INNER and gemm_numba.computes(a.dtype, b) and out.strides[1] == out.itemsize:
             rows = [(i, min(i + LONG_OUTPUT_ROWS, M)) for i in range(0, M, LONG_OUTPUT_ROWS)]
             run_tasks([functools.partial(_gemm_rows, a, b, out, i, j) for i, j in rows], threads)
             return out
@@ -255,15 +257,8 @@ LONG_CHUNK = 512
 LONG_OUTPUT_ROWS = 1024
 
 
-def _our_long_product(dtype, b):
-    """True when :func:`.gemm_numba.gemm` computes products ``a·b`` (``a`` and the output of ``dtype``)."""
-    from . import gemm_numba
-    return gemm_numba.ENABLED and gemm_numba.supports(dtype, b)
-
-
 def _gemm_rows(a, b, out, i, j):
     """``out[i:j] = a[:, i:j]ᵀ · b`` by :func:`.gemm_numba.gemm` (a task of :func:`reduction_dot`)."""
-    from . import gemm_numba
     gemm_numba.gemm(a[:, i:j].T, b, out[i:j], False)
 
 
@@ -274,10 +269,9 @@ def _long_product(a, b):
     process: 1.9–2.4 ms, against 4.6 ms for :func:`reduction_dot`'s BLAS calls on blocks of 384 rows; R0's
     ``predict`` 4–11 % faster. Each element sums at most :data:`LONG_GROUP` terms in a row: with standard-normal
     ``a`` and ``b`` (outputs of about ±260), a float32 error of 5.5e-4 against 3.8e-4 for the BLAS blocks."""
-    from . import gemm_numba
     K = a.shape[1]
     groups = [(k, min(k + LONG_GROUP, K)) for k in range(0, K, LONG_GROUP)]
-    parts = np.empty((len(groups), a.shape[0], b.shape[1]), dtype=a.dtype)
+    parts = workspace.empty((len(groups), a.shape[0], b.shape[1]), a.dtype)   # reused across batches
     run_tasks([functools.partial(gemm_numba.gemm_long, a[:, k0:k1], b[k0:k1], parts[g], False, LONG_CHUNK)
                for g, (k0, k1) in enumerate(groups)])
     out = parts[0].copy()
@@ -311,7 +305,7 @@ def matmul(a, b):
     if a.ndim != 2 or b.ndim != 2 or n < 2:
         return a @ b
     if a.shape[1] >= LONG_INNER:
-        return _long_product(a, b) if _our_long_product(a.dtype, b) else reduction_dot(a.T, b)
+        return _long_product(a, b) if gemm_numba.computes(a.dtype, b) else reduction_dot(a.T, b)
     rows = a.shape[0]
     if not getattr(_SINGLE, "depth", 0) or 2 * rows * a.shape[1] * b.shape[1] < PARALLEL_FLOPS or rows < 2:
         return a @ b   # outside a model's passes the BLAS has its own threads (or the product is small)

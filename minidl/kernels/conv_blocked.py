@@ -315,7 +315,7 @@ def _sum_over_samples(N, shape, dtype, sample=None, samples=None):
 def _our_product(dtype, b):
     """True when the products ``a·b`` of the im2col blocks (``a`` and the output of ``dtype``, row-contiguous)
     run :func:`.gemm_numba.gemm`, which the numba sample loops call directly."""
-    return gemm_numba.ENABLED and gemm_numba.supports(dtype, b)
+    return gemm_numba.computes(dtype, b)
 
 
 def conv_forward(x, w, b, strides, pads, Ho, Wo, relu, pooled=None, finite=None):

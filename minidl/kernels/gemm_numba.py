@@ -41,6 +41,7 @@ from numba.extending import intrinsic
 R = 4
 #: columns of B (and C) per register block
 NF = 64
+_BLOCK = R * NF   # elements of a register block, a compile-time constant (stack_buffer needs one)
 
 
 def _compiles_for_avx512() -> bool:
@@ -120,7 +121,7 @@ def gemm(A, B, C, accumulate):
     per thread."""
     M = A.shape[0]
     N = B.shape[1]
-    acc = carray(stack_buffer(C.dtype, 256), (R, NF))   # R·NF elements
+    acc = carray(stack_buffer(C.dtype, _BLOCK), (R, NF))
     j0 = 0
     while j0 + NF <= N:   # while loops: the same loop as ``for j0 in range(0, N − NF + 1, NF)`` compiled 7× slower
         i0 = 0
@@ -168,6 +169,12 @@ def supported(a, b, out) -> bool:
     return a.dtype == out.dtype and out.strides[1] == 4 and supports(a.dtype, b)
 
 
+def computes(dtype, b) -> bool:
+    """True when our product computes ``a·b`` here (:data:`ENABLED` and :func:`supports`): what the fast family's
+    numba loops and blocked products that call :func:`gemm` themselves ask before they start."""
+    return ENABLED and supports(dtype, b)
+
+
 def used(a, b, out) -> bool:
     """True when :func:`dot` / :func:`dot_stack` compute ``a·b`` with :func:`gemm`: :data:`ENABLED` and
     :func:`supported`."""
@@ -198,4 +205,4 @@ def dot(a, b, out, accumulate=False):
     return out
 
 
-__all__ = ["R", "NF", "ENABLED", "stack_buffer", "gemm", "gemm_long", "gemm_stack", "supports", "supported", "used", "dot", "dot_stack"]
+__all__ = ["R", "NF", "ENABLED", "stack_buffer", "gemm", "gemm_long", "gemm_stack", "supports", "supported", "computes", "used", "dot", "dot_stack"]

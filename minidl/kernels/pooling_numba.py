@@ -206,6 +206,7 @@ def avg_pool2d_backward(dy, x_shape, pool, strides, pads):
 #: stack buffer holds :data:`POOL_ROW` values, two rows of :data:`POOL_BLOCK_F` and one more
 POOL_BLOCK_F = 64
 POOL_ROW = 8192
+_ROW_BUFFER = POOL_ROW + 2 * POOL_BLOCK_F + 1   # its size, a compile-time constant (stack_buffer needs one)
 
 
 @njit(nogil=True, cache=True, inline="always")
@@ -216,7 +217,7 @@ def _max_pool_2x2_rows(z, F, P, Wp, scale, shift, use_affine, affine_first, y, n
     loops read only ``z`` and write only the stack, so they need no run-time overlap checks, which cost more
     than the work on 32 filters. Measured on benchmark R0's first block (398 × 32 conv rows): 0.117 → 0.036 ms per
     sample, one thread."""
-    buf = carray(stack_buffer(z.dtype, 8321), (POOL_ROW + 2 * POOL_BLOCK_F + 1,))   # POOL_ROW + 2·POOL_BLOCK_F + 1
+    buf = carray(stack_buffer(z.dtype, _ROW_BUFFER), (_ROW_BUFFER,))
     for f in range(F):
         buf[POOL_ROW + f] = scale[f]
         buf[POOL_ROW + POOL_BLOCK_F + f] = shift[f]
