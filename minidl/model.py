@@ -624,8 +624,9 @@ class Sequential(BaseModel):
         return self._check_array(x, name, expected, finite)
 
     def _first_layer_checks_input(self, x):
-        """True for a first layer with ``forward_checked`` (a convolution: never inside a fused block of the
-        training plan) given the array it will read as it is: a float array of the model's dtype."""
+        """True for a first layer with ``forward_checked`` (a convolution; the first step of the training plan
+        then has it too: the layer, or a block the convolution starts, :class:`~minidl.training_plan.ConvAvgPoolBatchNorm`)
+        given the array it will read as it is: a float array of the model's dtype."""
         return (hasattr(self.layers[0], "forward_checked") and isinstance(x, np.ndarray)
                 and x.dtype == self.dtype and np.issubdtype(x.dtype, np.floating))
 

@@ -3,10 +3,11 @@
 A training step needs every value its backward pass reads, but not every layer's output: after a batch
 norm → max pooling pair only the pooled output goes on. ``Sequential``'s training step asks :func:`plan` for
 its layers grouped into **steps**, and runs its forward pass through them in order and its backward pass in
-reverse. A step is a layer, run as usual, or a block of two:
+reverse. A step is a layer, run as usual, or a block of two or three:
 
     BatchNormalization (trainable) → MaxPooling1D/2D        (:class:`BatchNormMaxPool`)
     AveragePooling1D/2D → BatchNormalization (trainable)    (:class:`AvgPoolBatchNorm`)
+    Conv1D/2D → AveragePooling1D/2D → BatchNormalization (trainable)    (:class:`ConvAvgPoolBatchNorm`)
 
 The first is computed by the kernel family's
 :meth:`~minidl.kernels.contract.KernelFamily.batchnorm_max_pool2d_forward` and ``…_backward``: batch
@@ -16,7 +17,10 @@ sums over the pooling's winners only and writes ``dx`` in one pass (:mod:`minidl
 The second runs its forward as the two layers, and its backward writes the pooling's input gradient in one
 pass from the batch norm's output gradient
 (:meth:`~minidl.kernels.contract.KernelFamily.avg_pool2d_batchnorm_backward`), without storing the batch
-norm's input gradient.
+norm's input gradient. The third goes one step further (benchmark R1's two blocks): the convolution's backward pass
+makes each sample's gradient from the batch norm's output gradient as it reads it
+(:meth:`~minidl.kernels.contract.KernelFamily.conv_avg_pool_batchnorm_backward`), so the pooling's input
+gradient is never written either; its forward pass is the three layers'.
 Results equal the layers run one by one to float rounding (the sums add the same terms in another order;
 the forward values are the same bits): the batch statistics are those of the batch norm's input and the
 moving statistics are updated as in :meth:`BatchNormalization.forward` (``tests/minidl/test_bnpool.py``).
@@ -24,7 +28,7 @@ moving statistics are updated as in :meth:`BatchNormalization.forward` (``tests/
 Scope, as :mod:`minidl.inference`: only the training step is planned. ``model.forward(x, training=True)``,
 ``model.backward``, ``compute_gradients`` (and so :mod:`minidl.gradcheck`), :mod:`minidl.inspect` and a
 learner's own loop run layer by layer, so every layer keeps its output and the values its backward reads.
-Inside a :class:`BatchNormMaxPool` the batch norm's output exists only pooled; in both blocks the layers'
+Inside a :class:`BatchNormMaxPool` the batch norm's output exists only pooled; in every block the layers'
 own ``backward`` is not run (the block's is). A functional ``Model`` asks :func:`plan_graph` for its blocks.
 Set :data:`FUSE` to False to turn the planning off (for A/B timings).
 """
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 from . import inference as _inference
 from . import kernels as _kernels
+from .layers.conv import Conv1D, Conv2D
 from .layers.normalization import BatchNormalization
 from .layers.pooling import AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D
 
@@ -121,6 +126,82 @@ class AvgPoolBatchNorm:
         return "AvgPoolBatchNorm(" + " → ".join(layer.name for layer in self.layers) + ")"
 
 
+class ConvAvgPoolBatchNorm:
+    """A convolution layer, an average pooling layer and a batch norm, as one step of a training pass.
+
+    Forward runs the three layers in turn (each keeps what its backward would read); backward, for a batch
+    norm in training mode, takes the batch norm's sums, then the kernel family's
+    :meth:`~minidl.kernels.contract.KernelFamily.conv_avg_pool_batchnorm_backward` gives the convolution's
+    gradients and input gradient directly from the batch norm's output gradient (a batch norm in inference
+    mode: the three layers' backward passes). As the model's first step it checks the model's input as the
+    convolution reads it (:meth:`forward_checked`).
+    """
+
+    def __init__(self, conv, pool, bn):
+        self.conv, self.pool, self.bn = conv, pool, bn
+        self.layers = (conv, pool, bn)
+
+    @property
+    def compute_input_gradient(self):
+        """The convolution's: a first step's backward may skip ``∂L/∂input`` (:meth:`Sequential._backward`)."""
+        return self.conv.compute_input_gradient
+
+    @compute_input_gradient.setter
+    def compute_input_gradient(self, value):
+        self.conv.compute_input_gradient = value
+
+    def forward(self, x, training=False):
+        """The batch norm's output for ``x`` (the convolution's input)."""
+        return self._rest(self.conv.forward(x, training=training), training)
+
+    def forward_checked(self, x, training=False):
+        """:meth:`forward` and whether ``x`` is finite, ``(out, finite)``: the convolution checks ``x`` as it reads
+        it (:meth:`minidl.layers.conv.Conv2D.forward_checked`). For a non-finite ``x`` the pooling and the batch
+        norm are not run (the model raises; the batch norm's moving statistics stay as they were)."""
+        y, finite = self.conv.forward_checked(x, training=training)
+        return (self._rest(y, training) if finite else y), finite
+
+    def _rest(self, y, training):
+        return self.bn.forward(self.pool.forward(y, training=training), training=training)
+
+    def backward(self, dy):
+        """``∂L/∂x`` from ``dy = ∂L/∂(batch-norm output)`` (None if the convolution computes no input gradient);
+        stores the gradients of the convolution and the batch norm."""
+        conv, pool, bn = self.conv, self.pool, self.bn
+        if not bn._training:
+            return conv.backward(pool.backward(bn.backward(dy)))
+        K = _kernels.active()
+        dy2 = dy.reshape(bn._x2.shape)
+        sums = K.batchnorm_backward_sums(dy2, bn._x2, bn._mean, bn._inv_std)
+        bn._store_sums(*sums)
+        p = bn._x2.reshape(bn._shape)
+        dW, db, dx = K.conv_avg_pool_batchnorm_backward(
+            conv._x, dy2.reshape(p.shape), p, conv._y, conv.params["kernel"], conv._s2(),
+            conv._pads(conv.input_shape), conv.activation, conv.use_bias, conv.compute_input_gradient,
+            (pool._p2(), pool._s2(), pool._pads(pool.input_shape)), (bn._mean, bn._inv_std, bn._scale, *sums))
+        conv._store_grad("kernel", dW)
+        if conv.use_bias:
+            conv._store_grad("bias", db)
+        return dx
+
+    def __repr__(self):
+        return "ConvAvgPoolBatchNorm(" + " → ".join(layer.name for layer in self.layers) + ")"
+
+
+_AVERAGE_POOLING = {Conv1D: AveragePooling1D, Conv2D: AveragePooling2D}
+
+
+def _triple(conv, pool, bn):
+    """The block conv → average pooling → batch norm (:class:`ConvAvgPoolBatchNorm`), or None."""
+    if not (FUSE and conv is not None and pool is not None and bn is not None
+            and conv.built and pool.built and bn.built):
+        return None
+    if type(conv) in _AVERAGE_POOLING and type(pool) is _AVERAGE_POOLING[type(conv)] \
+            and type(bn) is BatchNormalization and bn.trainable:
+        return ConvAvgPoolBatchNorm(conv, pool, bn)
+    return None
+
+
 def _block(first, second):
     """The block of ``first`` → ``second`` (:class:`BatchNormMaxPool`, :class:`AvgPoolBatchNorm`), or None."""
     if not (FUSE and first is not None and second is not None and first.built and second.built):
@@ -137,27 +218,33 @@ def plan(layers) -> list:
     output): layers, with a block in place of each fusable pair (module docstring)."""
     layers = list(layers)
     steps, i = [], 0
+
+    def at(k):
+        return layers[k] if k < len(layers) else None
+
     while i < len(layers):
-        block = _block(layers[i], layers[i + 1] if i + 1 < len(layers) else None)
+        block = _triple(at(i), at(i + 1), at(i + 2)) or _block(at(i), at(i + 1))
         steps.append(block if block is not None else layers[i])
-        i += 2 if block is not None else 1
+        i += len(block.layers) if block is not None else 1
     return steps
 
 
 def plan_graph(ops, output) -> dict:
     """The blocks of a graph's training pass (``ops`` in topological order, ``output`` the output layer):
-    ``{first layer: block}`` for each fusable pair in which the first layer feeds only the second and is not
-    the output (:func:`minidl.inference.only_next`), so no one else needs the value between them."""
+    ``{first layer: block}`` for each fusable pair or triple in which every layer but the last feeds only the
+    next one and is not the output (:func:`minidl.inference.only_next`), so no one else needs the values between
+    them."""
     following = _inference.only_next(ops, output)
     blocks, inside = {}, set()
     for layer in ops:
         if layer in inside:
             continue
-        block = _block(layer, following(layer))
+        second = following(layer)
+        block = _triple(layer, second, following(second)) or _block(layer, second)
         if block is not None:
             blocks[layer] = block
             inside.update(block.layers)
     return blocks
 
 
-__all__ = ["FUSE", "AvgPoolBatchNorm", "BatchNormMaxPool", "plan", "plan_graph"]
+__all__ = ["FUSE", "AvgPoolBatchNorm", "BatchNormMaxPool", "ConvAvgPoolBatchNorm", "plan", "plan_graph"]

@@ -226,6 +226,25 @@ class KernelFamily(Protocol):
         input gradient.
         """
 
+    def conv_avg_pool_batchnorm_backward(self, x: np.ndarray, dy: np.ndarray, p: np.ndarray, y: np.ndarray,
+                                         w: np.ndarray, strides: tuple[int, int], pads: tuple[int, int, int, int],
+                                         activation: ActivationFunction, use_bias: bool, need_dx: bool,
+                                         pool: tuple, batchnorm: tuple
+                                         ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """A training block convolution layer → average pooling → batch norm, backward from the batch norm's
+        ``dy`` (training mode): ``(dW, db, dx)`` of the convolution layer, as :meth:`conv_layer_backward` of the
+        pooling's input gradient :meth:`avg_pool2d_batchnorm_backward`.
+
+        x, y, w, strides, pads, activation, use_bias, need_dx as for :meth:`conv_layer_backward` (``y`` the conv
+        layer's output, an image or a sequence); ``p`` the pooled output the batch norm normalised and ``dy``,
+        both of the pooling's output shape (an image or a sequence, as ``y``). ``pool = (pool_size,
+        pool_strides, pool_pads)`` in 2-D form; ``batchnorm = (mean, inv_std, scale, sum_dy, sum_dy_xhat)`` (its
+        batch statistics and :meth:`batchnorm_backward_sums` of ``dy`` and ``p``). The fast family, for a plain
+        ReLU or no activation and windows that tile, makes each sample's masked gradient from ``dy`` and ``p``
+        as the convolution's backward pass reads it: the pooling's input gradient (twice the size of ``dy`` for
+        a pool of 2) is never written to memory.
+        """
+
     # ------------------------------------------------------------------------------------ optimizer
     def adam_update(self, w: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, vhat: np.ndarray | None,
                     lr: float, beta_1: float, beta_2: float, epsilon: float, t: int) -> None:

@@ -178,6 +178,68 @@ def _layer_gradient_sample(dy, y, n, relu, dz, db):
 
 
 @njit(nogil=True, cache=True)
+def _pooled_gradient_sample(dy, p_in, y, n, relu, pool, coef, dz, db):
+    """:func:`_layer_gradient_sample` for a conv layer followed by average pooling and a batch norm in training
+    mode (a block of :mod:`minidl.training_plan`), from the batch norm's output gradient ``dy`` ``(N, Hp, Wp, F)``
+    (``p_in`` the pooled values it normalised): conv output cell ``(i, j)`` in the pooling window ``(i + top) //
+    ph, (j + left) // pw`` of ``count`` real cells gets ``g/count`` of its window, ``g = dy·α + (p_in − μ)·β + γ``
+    the batch norm's input gradient (``coef`` rows ``μ, α, β, γ``:
+    :func:`~.normalization_numba.dx_coefficients`); cells in no window get 0. ``pool = (ph, pw, top, left)``
+    (windows that tile: stride = pool size). Then the ReLU's mask and ``db`` as :func:`_layer_gradient_sample`.
+
+    The arithmetic of :func:`~.pooling_numba._avg_pool_backward_tiled` followed by the mask, so the same bits as
+    the two passes, without writing the pooling's input gradient (twice the size of ``dy``) to memory. Each
+    window's value is computed once, on the stack (up to :data:`_DB_BUFFER` channels; wider layers: per cell),
+    then spread over its cells (R1's first block, 128 samples on one thread: the plain mask 4.0 ms, this 4.9 ms;
+    computed per cell, 5.6)."""
+    Ho, Wo, F = dz.shape[1], dz.shape[2], dz.shape[3]
+    Hp, Wp = dy.shape[1], dy.shape[2]
+    ph, pw, top, left = pool[0], pool[1], pool[2], pool[3]
+    mean, alpha, beta, gamma = coef[0], coef[1], coef[2], coef[3]
+    narrow = F <= _DB_BUFFER
+    for i in range(Ho):   # cells in no window (past the last whole one): 0
+        inside = (i + top) // ph < Hp
+        for j in range(Wo):
+            if not (inside and (j + left) // pw < Wp):
+                out = dz[0, i, j]
+                for f in range(F):
+                    out[f] = 0.0
+    if not narrow:   # wide layers: each cell's value computed there
+        for i in range(min(Ho, Hp * ph - top)):
+            a = (i + top) // ph
+            p0, p1 = max(a * ph - top, 0), min(a * ph - top + ph, Ho)
+            for j in range(min(Wo, Wp * pw - left)):
+                c = (j + left) // pw
+                q0, q1 = max(c * pw - left, 0), min(c * pw - left + pw, Wo)
+                inv = 1.0 / ((p1 - p0) * (q1 - q0))
+                dr, pr, mask, out = dy[n, a, c], p_in[n, a, c], y[n, i, j], dz[0, i, j]
+                for f in range(F):
+                    v = (dr[f] * alpha[f] + (pr[f] - mean[f]) * beta[f] + gamma[f]) * inv
+                    out[f] = 0.0 if relu and not mask[f] > 0 else v
+    if narrow:
+        g = carray(gemm_numba.stack_buffer(dz.dtype, _DB_BUFFER), (_DB_BUFFER,))
+        for a in range(Hp):
+            p0, p1 = max(a * ph - top, 0), min(a * ph - top + ph, Ho)
+            for c in range(Wp):
+                q0, q1 = max(c * pw - left, 0), min(c * pw - left + pw, Wo)
+                inv = 1.0 / ((p1 - p0) * (q1 - q0))
+                dr, pr = dy[n, a, c], p_in[n, a, c]
+                for f in range(F):
+                    g[f] = (dr[f] * alpha[f] + (pr[f] - mean[f]) * beta[f] + gamma[f]) * inv
+                for i in range(p0, p1):
+                    for j in range(q0, q1):
+                        out = dz[0, i, j]
+                        if relu:
+                            mask = y[n, i, j]
+                            for f in range(F):
+                                out[f] = g[f] if mask[f] > 0 else 0.0
+                        else:
+                            for f in range(F):
+                                out[f] = g[f]
+    _column_sums(dz[0].reshape((Ho * Wo, F)), db)
+
+
+@njit(nogil=True, cache=True)
 def _window_rows(x, n, p, sw, Wo, K):
     """The im2col rows of one kernel row on input row ``p`` of sample ``n``, without a copy: row ``j`` is
     ``x[n, p, j·sw … j·sw + kw − 1, :]`` flattened, ``K = kw·C`` consecutive values of a C-contiguous ``x`` —
@@ -217,8 +279,8 @@ def _im2col_forward_samples(x, n0, n1, blocks, kh, kw, sh, sw, top, left, Wo, W2
 
 
 @njit(nogil=True, cache=True)
-def _im2col_backward_samples(x, dy, y, n0, n1, masked, relu, db_parts, blocks, kh, kw, sh, sw, top, left, Wo,
-                             W2t, need_dx, view, cols, dcols, dz, acc, dx):
+def _im2col_backward_samples(x, dy, y, n0, n1, masked, relu, db_parts, pool, p_in, coef, blocks, kh, kw, sh, sw, top,
+                             left, Wo, W2t, need_dx, view, cols, dcols, dz, acc, dx):
     """The im2col backward of samples ``n0 ≤ n < n1`` in one call, as :func:`conv_backward`'s ``sample`` does it:
     the gradient masked by the ReLU and summed for ``db`` if ``masked`` (:func:`_layer_gradient_sample`),
     then per block im2col, ``acc += colsᵀ·dz`` and, if ``need_dx``, ``dcols = dz·W₂ᵀ`` scattered onto ``dx``.
@@ -228,7 +290,10 @@ def _im2col_backward_samples(x, dy, y, n0, n1, masked, relu, db_parts, blocks, k
     F = W2t.shape[0]
     K = W2t.shape[1] // kh   # values per kernel row: kw·C
     for n in range(n0, n1):
-        if masked:
+        if masked and pool[0] > 0:   # dy: a batch norm's after average pooling (pool, p_in, coef: _LayerGradients)
+            _pooled_gradient_sample(dy, p_in, y, n, relu, pool, coef, dz, db_parts[n])
+            g = dz[0]
+        elif masked:
             _layer_gradient_sample(dy, y, n, relu, dz, db_parts[n])
             g = dz[0]
         else:
@@ -256,23 +321,35 @@ def _im2col_backward_samples(x, dy, y, n0, n1, masked, relu, db_parts, blocks, k
 
 class _LayerGradients:
     """``n ↦ (d, i)`` such that ``d[i]`` is sample n's gradient before the convolution: ``dy[n]`` itself when
-    there is nothing to do (``db_parts`` None, no ReLU), otherwise the sample masked by the ReLU into the
-    calling thread's scratch (in cache for the blocks that read it next), its bias gradient into
-    ``db_parts[n]`` (float64). Its fields (``dy``, ``y``, ``relu``, ``db_parts``) are also read by the
-    sample loops in numba (:func:`_im2col_backward_samples`), which do the same per sample."""
+    there is nothing to do (``db_parts`` None, no ReLU, not ``pooled``), otherwise the sample masked by the ReLU
+    into the calling thread's scratch (in cache for the blocks that read it next), its bias gradient into
+    ``db_parts[n]`` (float64). Its fields (``dy``, ``y``, ``relu``, ``db_parts``, ``pool``, ``p_in``, ``coef``)
+    are also read by the sample loops in numba (:func:`_im2col_backward_samples`), which do the same per sample.
 
-    def __init__(self, dy, y, relu, db_parts):
+    ``pooled = (p_in, (ph, pw, top, left), coef)``: ``dy`` is the gradient of a batch norm after an average
+    pooling of the conv output ``y`` (:func:`_pooled_gradient_sample`); ``shape`` is then the conv output's."""
+
+    def __init__(self, dy, y, relu, db_parts, pooled=None, shape=None):
         self.dy, self.relu, self.db_parts = dy, relu, db_parts
         self.y = dy if y is None else y
-        self.masked = relu or db_parts is not None
+        self.shape = tuple(dy.shape if shape is None else shape)   # the conv output's
+        self.masked = relu or db_parts is not None or pooled is not None
+        if pooled is None:   # unused placeholders of the numba loops' types
+            self.p_in, self.pool, self.coef = dy, np.zeros(4, np.int64), np.zeros((4, 1), dy.dtype)
+        else:
+            p_in, pool, coef = pooled
+            self.p_in, self.pool, self.coef = p_in, np.asarray(pool, np.int64), coef
 
     def __call__(self, n):
         if not self.masked:
             return self.dy, n
-        Ho, Wo, F = self.dy.shape[1], self.dy.shape[2], self.dy.shape[3]
+        _, Ho, Wo, F = self.shape
         dz = _SCRATCH.get("dz", Ho * Wo * F, self.dy.dtype).reshape(1, Ho, Wo, F)
         db = _SCRATCH.get("db", F, np.float64) if self.db_parts is None else self.db_parts[n]
-        _layer_gradient_sample(self.dy, self.y, n, self.relu, dz, db)
+        if self.pool[0] > 0:
+            _pooled_gradient_sample(self.dy, self.p_in, self.y, n, self.relu, self.pool, self.coef, dz, db)
+        else:
+            _layer_gradient_sample(self.dy, self.y, n, self.relu, dz, db)
         return dz, 0
 
 
@@ -488,20 +565,19 @@ def _plan_1d(w, Wo, dtype):
     return BT, AT, U, -(-Wo // AT.shape[0])
 
 
-def _winograd_1d_backward(x, dy, w, pads, need_dx, gradient=None):
+def _winograd_1d_backward(x, shape, w, pads, need_dx, gradient):
     """``(dW, dx)`` of a kernel one pixel high by F(4, r) run backwards (:mod:`.winograd_numba`), one task per
     sample, each image row (sequence) a block: ``dM`` (transposed output transform of ``dy``), ``dU[ξ] +=
     V[ξ]ᵀ·dM[ξ]`` and, if ``need_dx``, ``dV[ξ] = dM[ξ]·U[ξ]ᵀ`` and its transposed input transform into ``dx``.
     Then ``dW[c] = Σ_ξ G[ξ, c]·dU[ξ]``; ``dU`` summed over the samples by :func:`_sum_over_samples`.
-    ``gradient``: see :func:`conv_backward`."""
+    ``gradient``, ``shape`` (the output's): see :func:`conv_backward`."""
     N, H, W, C = x.shape
-    F, Wo = w.shape[3], dy.shape[2]
+    F, Wo = w.shape[3], shape[2]
     BT, AT, U, T = _plan_1d(w, Wo, x.dtype)
     _, G, _ = winograd_numba.transforms(w.shape[1], x.dtype)
     m, alpha = AT.shape
     Ut = np.ascontiguousarray(U.transpose(0, 2, 1))
     dx = workspace.empty(x.shape, x.dtype) if need_dx else None
-    gradient = gradient or (lambda n: (dy, n))
 
     def sample(n, acc):
         d, dn = gradient(n)
@@ -519,18 +595,18 @@ def _winograd_1d_backward(x, dy, w, pads, need_dx, gradient=None):
     return np.ascontiguousarray(np.einsum("xc,xif->cif", G, dU)[None]), dx
 
 
-def _winograd_backward(x, dy, w, pads, need_dx, gradient=None):
+def _winograd_backward(x, shape, w, pads, need_dx, gradient):
     """``(dW, dx)`` of a stride-1 3×3 convolution by F(2×2, 3×3) run backwards, one task per sample. Per block
     of tiles: ``V`` (the input transform, as forward) and ``dM`` (the transposed output transform of ``dy``),
     the 16 products ``dU[ξη] += V[ξη]ᵀ · dM[ξη]`` and, if ``need_dx``, ``dV[ξη] = dM[ξη] · U[ξη]ᵀ`` (``U`` the
     transformed kernel) and the transposed input transform of ``dV`` added onto ``dx`` of that sample — the
     gradient of the forward's own algorithm, so ``dM`` serves both and only ``dy``'s own tiles are
     multiplied. At the end ``dW[a, c] = Σ_{ξ,η} G[ξ, a]·G[η, c]·dU[ξη]`` (the transposed kernel transform).
-    ``dU`` summed over the samples by :func:`_sum_over_samples`. ``gradient``: see :func:`conv_backward`."""
+    ``dU`` summed over the samples by :func:`_sum_over_samples`. ``gradient``, ``shape`` (the output's): see
+    :func:`conv_backward`."""
     N = x.shape[0]
     C, F = w.shape[2], w.shape[3]
-    gradient = gradient or (lambda n: (dy, n))
-    Ho, Wo = dy.shape[1], dy.shape[2]
+    Ho, Wo = shape[1], shape[2]
     _, G, _ = winograd2d_numba.transforms(x.dtype, m=2)
     Ut = np.ascontiguousarray(winograd2d_numba.kernel_transform(w, G).transpose(0, 2, 1))   # (16, F, C)
     Tw, Th = -(-Wo // 2), -(-Ho // 2)
@@ -565,18 +641,20 @@ def conv_backward(x, dy, w, strides, pads, need_dx, gradient=None):
     For 3×3 stride-1 kernels (with :data:`WINOGRAD` and F(2×2)), both by Winograd instead, in one pass:
     :func:`_winograd_backward`. ``gradient`` (default: ``n ↦ (dy, n)``) gives each sample's output gradient
     as ``(d, i)``, the gradient being ``d[i]`` — :func:`layer_backward` passes one that masks ``dy`` by the
-    ReLU first (:class:`_LayerGradients`).
+    ReLU first (:class:`_LayerGradients`); its ``shape`` is then the output's (``dy`` may be another array,
+    :func:`_pooled_gradient_sample`).
     """
     dy = np.ascontiguousarray(dy, dtype=x.dtype)
-    if WINOGRAD and winograd2d_numba.applicable(w.shape, strides) and winograd2d_numba.TILE == 2:
-        return _winograd_backward(x, dy, w, pads, need_dx, gradient)
-    if _winograd_1d(w.shape, strides, dy.shape[2]):
-        return _winograd_1d_backward(x, dy, w, pads, need_dx, gradient)
+    shape = dy.shape if gradient is None else gradient.shape   # the conv output's
     plain = gradient is None
     gradient = gradient or (lambda n: (dy, n))
+    if WINOGRAD and winograd2d_numba.applicable(w.shape, strides) and winograd2d_numba.TILE == 2:
+        return _winograd_backward(x, shape, w, pads, need_dx, gradient)
+    if _winograd_1d(w.shape, strides, shape[2]):
+        return _winograd_1d_backward(x, shape, w, pads, need_dx, gradient)
     N = x.shape[0]
     kh, kw, C, F = w.shape
-    Ho, Wo = dy.shape[1], dy.shape[2]
+    Ho, Wo = shape[1], shape[2]
     K = kh * kw * C
     W2t = np.ascontiguousarray(w.reshape(K, F).T)
     dx = workspace.empty(x.shape, x.dtype) if need_dx else None
@@ -599,7 +677,7 @@ def conv_backward(x, dy, w, strides, pads, need_dx, gradient=None):
                 _col2im_block_add(dcols, n, i0, i1, *geometry, dx)
 
     # dW₂ summed over fixed groups of samples, in order: the same bits whichever thread took which group
-    if (N > 1 and (plain or isinstance(gradient, _LayerGradients)) and _our_product(x.dtype, dy.reshape(-1, F))
+    if (N > 1 and (plain or isinstance(gradient, _LayerGradients)) and _our_product(x.dtype, w.reshape(K, F))
             and (not need_dx or _our_product(x.dtype, W2t))):
         # the same steps as a numba loop over each group of samples (module docstring)
         g = _LayerGradients(dy, None, False, None) if plain else gradient
@@ -612,8 +690,9 @@ def conv_backward(x, dy, w, strides, pads, need_dx, gradient=None):
             cols = _SCRATCH.get("cols", rows * K, x.dtype).reshape(rows, K)
             dcols = _SCRATCH.get("dcols", rows * K, x.dtype).reshape(rows, K)
             dz = _SCRATCH.get("dz", Ho * Wo * F, x.dtype).reshape(1, Ho, Wo, F)
-            _im2col_backward_samples(x, g.dy, g.y, n0, n1, g.masked, g.relu, db_parts, table, *geometry, W2t,
-                                     need_dx, not any(pads), cols, dcols, dz, acc, no_dx if dx is None else dx)
+            _im2col_backward_samples(x, g.dy, g.y, n0, n1, g.masked, g.relu, db_parts, g.pool, g.p_in, g.coef, table,
+                                     *geometry, W2t, need_dx, not any(pads), cols, dcols, dz, acc,
+                                     no_dx if dx is None else dx)
 
         dW = _sum_over_samples(N, (K, F), x.dtype, samples=samples)
     else:
@@ -621,15 +700,25 @@ def conv_backward(x, dy, w, strides, pads, need_dx, gradient=None):
     return dW.reshape(w.shape), dx
 
 
-def layer_backward(x, dy, y, w, strides, pads, need_dx, relu, want_db):
+def layer_backward(x, dy, y, w, strides, pads, need_dx, relu, want_db, pooled=None):
     """``(dW, db, dx)`` of a conv layer ``y = relu?(x ⋆ w + b)`` from ``dy = ∂L/∂y`` (images and kernels 4-D):
     each sample's ``dy`` masked by the ReLU (if ``relu``) and summed for ``db`` (if ``want_db``) just before
     its blocks read it (:class:`_LayerGradients`), then :func:`conv_backward`. ``db`` per sample in float64,
-    summed in sample order."""
+    summed in sample order.
+
+    ``pooled = (p_in, (ph, pw, top, left), coef)``: the layer is followed by an average pooling whose windows tile
+    ``y`` and a batch norm in training mode, ``dy`` is the batch norm's output gradient and ``p_in`` its input;
+    each sample's gradient before the convolution is made from them (:func:`_pooled_gradient_sample`), never the
+    pooling's input gradient as a whole. ``y`` is then required (the conv output's shape)."""
     dy = np.ascontiguousarray(dy, dtype=x.dtype)
-    db_parts = np.zeros((x.shape[0], dy.shape[3]), dtype=np.float64) if want_db else None
     y = None if y is None else np.ascontiguousarray(y, dtype=x.dtype)
-    dW, dx = conv_backward(x, dy, w, strides, pads, need_dx, _LayerGradients(dy, y, relu, db_parts))
+    shape = dy.shape if pooled is None else y.shape
+    db_parts = np.zeros((x.shape[0], shape[3]), dtype=np.float64) if want_db else None
+    if pooled is not None:
+        p_in, pool, coef = pooled
+        pooled = (np.ascontiguousarray(p_in, dtype=x.dtype), pool, np.ascontiguousarray(coef, dtype=x.dtype))
+    gradient = _LayerGradients(dy, y, relu, db_parts, pooled, shape)
+    dW, dx = conv_backward(x, dy, w, strides, pads, need_dx, gradient)
     db = None
     if want_db:
         total = db_parts[0].copy()

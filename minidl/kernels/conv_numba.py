@@ -42,10 +42,12 @@ from numba import carray, njit, prange
 
 from . import conv_blocked, winograd_numba, workspace
 from .blas import reduction_dot
+from .bnpool_numba import avg_pool2d_batchnorm_backward
 from .checks import all_finite
 from .contract import is_linear, is_plain_relu
 from .geometry import as_image, output_hw
 from .gemm_numba import stack_buffer
+from .normalization_numba import dx_coefficients
 
 #: target size in bytes of the im2col buffer of one batch chunk: large enough that each numba launch and
 #: each BLAS call has work for many samples (launch overhead dominated with one sample per chunk)
@@ -524,6 +526,18 @@ def conv2d_backward(x, dy, w, strides, pads, need_dx=True):
     return dW2.reshape(w.shape), dx
 
 
+def _layer_backward_route(x4, w4, strides, pads):
+    """How :func:`conv_layer_backward` computes a layer's backward pass: ``"direct"`` (the direct loops, small
+    receptive fields), ``"blocked"`` (:func:`minidl.kernels.conv_blocked.layer_backward`) or ``"plain"``
+    (the mask, then :func:`conv2d_backward`)."""
+    kh, kw, C = w4.shape[0], w4.shape[1], w4.shape[2]
+    if _pointwise(kh, kw, strides, pads):
+        return "plain"
+    if kh * kw * C <= DIRECT_MAX_K:
+        return "direct"
+    return "blocked" if _blocked(x4.shape[0], backward=True) else "plain"
+
+
 def conv_layer_backward(x, dy, y, w, strides, pads, activation, use_bias, need_dx=True):
     """Same as :func:`minidl.kernels.reference.conv_layer_backward`. For a plain ReLU or no activation, the
     mask and the bias gradient are computed on each piece of ``dy`` as the convolution's backward pass reads
@@ -541,8 +555,8 @@ def conv_layer_backward(x, dy, y, w, strides, pads, activation, use_bias, need_d
     N = x4.shape[0]
     kh, kw, Ho, Wo = _geometry(x4.shape, w4.shape, strides, pads)
     C, F = w4.shape[2], w4.shape[3]
-    direct = kh * kw * C <= DIRECT_MAX_K and not _pointwise(kh, kw, strides, pads)
-    if direct:
+    route = _layer_backward_route(x4, w4, strides, pads)
+    if route == "direct":
         T = min(_DIRECT_BLOCKS, N * Ho)
         part = np.empty((T, kh, kw, C, F), dtype=x4.dtype)
         db_part = np.empty((T, F), dtype=np.float64)
@@ -554,12 +568,46 @@ def conv_layer_backward(x, dy, y, w, strides, pads, activation, use_bias, need_d
             dx = workspace.empty(x4.shape, x4.dtype)
             dz = relu_backward(dy4, y4) if relu else dy4
             _direct_dx(dz, w4, strides[0], strides[1], pads[0], pads[2], dx)
-    elif not _pointwise(kh, kw, strides, pads) and _blocked(N, backward=True):
+    elif route == "blocked":
         dW, db, dx = conv_blocked.layer_backward(x4, dy4, y4, w4, strides, pads, need_dx, relu, use_bias)
     else:
         dz = relu_backward(dy4, y4) if relu else dy4
         dW, dx = conv2d_backward(x4, dz, w4, strides, pads, need_dx)
         db = bias_gradient(dz) if use_bias else None
+    return (dW.reshape(w.shape), db if use_bias else None,
+            None if dx is None else dx.reshape(x.shape))
+
+
+def conv_avg_pool_batchnorm_backward(x, dy, p, y, w, strides, pads, activation, use_bias, need_dx, pool, batchnorm):
+    """Same as :func:`minidl.kernels.reference.conv_avg_pool_batchnorm_backward`. For a plain ReLU or no
+    activation, windows that tile the conv output (stride = pool size) and the cache-blocked backward pass, each
+    sample's gradient before the convolution is made from the batch norm's ``dy`` and ``p`` as the pass reads it
+    (:func:`minidl.kernels.conv_blocked.layer_backward` with ``pooled``): the same bits as the two steps, without
+    writing the pooling's input gradient. Otherwise the two steps
+    (:func:`~.bnpool_numba.avg_pool2d_batchnorm_backward`, then :func:`conv_layer_backward`).
+
+    Measured on benchmark R1 (two Conv1D → AveragePooling1D(2) → BatchNormalization blocks, 128 × 999 × 64 and
+    128 × 498 × 64 conv outputs, 2 threads): see ``benchmarks/RESULTS.md``."""
+    size, pool_strides, pool_pads = pool
+    mean, inv_std, scale, sum_dy, sum_dy_xhat = batchnorm
+    relu = is_plain_relu(activation)
+    x4, w4 = as_image(x, w)
+    x4 = np.ascontiguousarray(x4)
+    w4 = np.ascontiguousarray(w4, dtype=x4.dtype)
+    y4 = y if y.ndim == 4 else y[:, None]
+    p4 = p if p.ndim == 4 else p[:, None]
+    dy4 = dy.reshape(p4.shape)
+    if not ((relu or is_linear(activation)) and tuple(pool_strides) == tuple(size)
+            and _layer_backward_route(x4, w4, strides, pads) == "blocked"):
+        dyc = avg_pool2d_batchnorm_backward(dy4, p4, mean, inv_std, scale, sum_dy, sum_dy_xhat, y4.shape, *pool)
+        return conv_layer_backward(x, dyc.reshape(y.shape), y, w, strides, pads, activation, use_bias, need_dx)
+    dt = x4.dtype
+    F = w4.shape[3]
+    alpha, beta, gamma = dx_coefficients(sum_dy, sum_dy_xhat, p4.size // F, scale, inv_std, dt)
+    coef = np.stack([np.asarray(mean, dt), alpha, beta, gamma])
+    geometry = (size[0], size[1], pool_pads[0], pool_pads[2])
+    dW, db, dx = conv_blocked.layer_backward(x4, dy4, y4, w4, strides, pads, need_dx, relu, use_bias,
+                                             pooled=(p4, geometry, coef))
     return (dW.reshape(w.shape), db if use_bias else None,
             None if dx is None else dx.reshape(x.shape))
 

@@ -358,6 +358,18 @@ def avg_pool2d_batchnorm_backward(dy, p, mean, inv_std, scale, sum_dy, sum_dy_xh
     dbn = batchnorm_backward_input(dy.reshape(-1, C), p.reshape(-1, C), mean, inv_std, scale, sum_dy, sum_dy_xhat)
     return avg_pool2d_backward(dbn.reshape(p.shape), x_shape, pool, strides, pads)
 
+def conv_avg_pool_batchnorm_backward(x, dy, p, y, w, strides, pads, activation, use_bias, need_dx, pool, batchnorm):
+    """Backward of a training block conv layer → average pooling → batch norm, step by step: the pooling's
+    input gradient :func:`avg_pool2d_batchnorm_backward` (from the batch norm's ``dy`` and ``p``, the pooled
+    output it normalised), then :func:`conv_layer_backward` of it. ``pool = (pool_size, pool_strides,
+    pool_pads)``, ``batchnorm = (mean, inv_std, scale, sum_dy, sum_dy_xhat)``. Returns ``(dW, db, dx)``."""
+    y4 = y if y.ndim == 4 else y[:, None]
+    p4 = p if p.ndim == 4 else p[:, None]
+    dy4 = dy.reshape(p4.shape)
+    dyc = avg_pool2d_batchnorm_backward(dy4, p4, *batchnorm, y4.shape, *pool)
+    return conv_layer_backward(x, dyc.reshape(y.shape), y, w, strides, pads, activation, use_bias, need_dx)
+
+
 def conv_inference(x, w, b, strides, pads, activation, pool=None, affine=None):
     """Inference forward of a conv block, step by step: :func:`conv_bias_activation`, then the optional
     per-channel affine (batch norm with moving statistics, :func:`batchnorm_apply`) and pooling, in the
@@ -424,4 +436,4 @@ __all__ = ["all_finite", "matmul", "weight_gradient",
            "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
            "batchnorm_stats", "batchnorm_apply", "batchnorm_backward_sums", "batchnorm_backward_input",
            "batchnorm_max_pool2d_forward", "batchnorm_max_pool2d_backward", "avg_pool2d_batchnorm_backward",
-           "adam_update"]
+           "conv_avg_pool_batchnorm_backward", "adam_update"]

@@ -10,6 +10,9 @@
   groups the layers it should, and only those; the layer-by-layer passes are unchanged after fused training.
 """
 
+import contextlib
+from unittest import mock
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -17,7 +20,8 @@ from hypothesis import strategies as st
 
 import minidl
 from minidl import gradcheck, threads, training_plan
-from minidl.kernels import family, padding_amounts
+from minidl.kernels import conv_blocked, conv_numba, family, gemm_numba, normalization_numba, padding_amounts
+from tests.minidl.test_kernels import _conv_path, geometries
 
 REF, FAST = family("reference"), family("fast")
 TOL = {np.float32: dict(rtol=2e-4, atol=2e-5), np.float64: dict(rtol=1e-10, atol=1e-11)}
@@ -112,6 +116,130 @@ def test_fused_avg_pool_batchnorm_backward_has_the_bits_of_the_unfused_steps_and
     _close_to_scale(dx, REF.avg_pool2d_batchnorm_backward(*args), g["dtype"])
 
 
+@st.composite
+def conv_blocks(draw):
+    """A conv layer's geometry (from ``test_kernels``) and the average pooling after it: pool size, strides = pool
+    (tiling, the fused path) or 1, padding; the conv output at least one pool wide."""
+    g = draw(geometries())
+    path = draw(st.sampled_from(["direct", "plain", "blocked", "blocked 1-D Winograd", "blocked 2-D Winograd",
+                                 "blocked sample loops"]))
+    if path == "blocked 1-D Winograd":   # F(4, r) blocks at any channel count (WINOGRAD_1D_MIN_C lowered)
+        g.update(k=(1, draw(st.sampled_from([2, 3]))), strides=(1, 1))
+    if path == "blocked 2-D Winograd":
+        g.update(k=(3, 3), strides=(1, 1))
+    if path == "blocked sample loops":   # the im2col loops in numba: float32, 64 filters, our product switched on
+        g.update(F=64, dtype=np.float32)
+        if g["k"] == (1, 1) and g["strides"] == (1, 1):
+            g.update(k=(1, 2))
+    if path.startswith("blocked"):
+        g["N"] = max(g["N"], 2)
+    H, W = max(g["H"], g["k"][0]), max(g["W"], g["k"][1])
+    padding = draw(st.sampled_from(["valid", "same"]))
+    pads = padding_amounts((H, W), g["k"], g["strides"], padding)
+    Ho = (H + pads[0] + pads[1] - g["k"][0]) // g["strides"][0] + 1
+    Wo = (W + pads[2] + pads[3] - g["k"][1]) // g["strides"][1] + 1
+    ph, pw = draw(st.integers(1, min(3, Ho))), draw(st.integers(1, min(3, Wo)))
+    pool_strides = (ph, pw) if draw(st.integers(0, 3)) else (1, 1)
+    pool_pads = padding_amounts((Ho, Wo), (ph, pw), pool_strides, draw(st.sampled_from(["valid", "same"])))
+    g.update(H=H, W=W, pads=pads, path=path, pool=((ph, pw), pool_strides, pool_pads))
+    return g
+
+
+@contextlib.contextmanager
+def _path(path):
+    """The fast family's conv backward on ``path`` (:func:`tests.minidl.test_kernels._conv_path`; "plain": the
+    mask, then the unblocked ``conv2d_backward``)."""
+    loops = path == "blocked sample loops"
+    with (_conv_path("blocked" if path.startswith("blocked") else "im2col" if path == "plain" else path),
+          mock.patch.object(conv_blocked, "WINOGRAD_1D_MIN_C", 1),
+          mock.patch.object(conv_blocked, "WINOGRAD", not loops),
+          mock.patch.object(gemm_numba, "ENABLED", gemm_numba.ENABLED or loops)):
+        yield
+
+
+@settings(max_examples=80, deadline=None)
+@given(conv_blocks(), st.sampled_from(["relu", "linear", "tanh"]), st.booleans(), st.booleans(),
+       st.sampled_from([1, 2]))
+def test_conv_avg_pool_batchnorm_backward_has_the_bits_of_its_two_steps_and_equals_the_reference(g, activation,
+                                                                                                 use_bias, need_dx,
+                                                                                                 n_threads):
+    """The fused backward of conv → average pooling → batch norm (each sample's gradient made from the batch
+    norm's ``dy`` as the convolution reads it) gives the bits of the fast family's two steps (the pooling's input
+    gradient, then the conv layer's backward) on every conv path, tiling or not, and equals the reference."""
+    rng = np.random.default_rng(g["seed"])
+    dt = g["dtype"]
+    x = rng.standard_normal((g["N"], g["H"], g["W"], g["C"])).astype(dt)
+    w = rng.standard_normal((*g["k"], g["C"], g["F"])).astype(dt)
+    b = rng.standard_normal(g["F"]).astype(dt)
+    if g["seed"] % 4 == 0:
+        x = np.round(x)   # exact zeros of the ReLU output: dz = 0 there
+    f = minidl.activations.get(activation)
+    y = REF.conv_bias_activation(x, w, b, g["strides"], g["pads"], f)
+    p = REF.avg_pool2d_forward(y, *g["pool"])
+    p2 = p.reshape(-1, g["F"])
+    mean, var = REF.batchnorm_stats(p2)
+    inv_std = 1 / np.sqrt(var + 1e-3)
+    scale = rng.choice([-1.5, 0.0, 0.7, 2.0], g["F"]) * inv_std
+    dy = rng.standard_normal(p.shape).astype(dt)
+    sums = REF.batchnorm_backward_sums(dy.reshape(-1, g["F"]), p2, mean, inv_std)
+    bn = (mean, inv_std, scale, *sums)
+    args = (g["strides"], g["pads"])
+    unfused = mock.patch.object(conv_numba, "avg_pool2d_batchnorm_backward",
+                                side_effect=conv_numba.avg_pool2d_batchnorm_backward)
+    with threads.limit_threads(n_threads), _path(g["path"]):
+        with unfused as two_steps:
+            fused = FAST.conv_avg_pool_batchnorm_backward(x, dy, p, y, w, *args, f, use_bias, need_dx, g["pool"], bn)
+        dyc = FAST.avg_pool2d_batchnorm_backward(dy, p, *bn, y.shape, *g["pool"])
+        steps = FAST.conv_layer_backward(x, dyc, y, w, *args, f, use_bias, need_dx)
+    tiles = g["pool"][1] == g["pool"][0]
+    pointwise = g["k"] == (1, 1) and g["strides"] == (1, 1) and not any(g["pads"])   # a product: no blocks
+    assert two_steps.called == (activation == "tanh" or not tiles or pointwise or not g["path"].startswith("blocked"))
+    reference = REF.conv_avg_pool_batchnorm_backward(x, dy, p, y, w, *args, f, use_bias, need_dx, g["pool"], bn)
+    for name, a, s_, r in zip(("dW", "db", "dx"), fused, steps, reference):
+        assert (a is None) == (r is None) == (name == "db" and not use_bias or name == "dx" and not need_dx), name
+        if r is None:
+            continue
+        assert a.dtype == dt and a.shape == r.shape, name
+        np.testing.assert_array_equal(a, s_, err_msg=f"{name} ({g['path']}): fused vs two steps")
+        if name == "db":   # Σ dz cancels to 0 without an activation (a batch norm's input gradient sums to 0):
+            dz = REF.activation_backward(REF.avg_pool2d_batchnorm_backward(dy, p, *bn, y.shape, *g["pool"]), y, f)
+            bound = np.abs(dz).reshape(-1, g["F"]).sum(axis=0)   # exact only to the rounding of its terms
+            assert np.all(np.abs(a - r) <= TOL[dt]["atol"] + TOL[dt]["rtol"] * bound), name
+        else:
+            _close_to_scale(a, r, dt)
+
+
+@pytest.mark.parametrize("F", [3, 64, conv_blocked._DB_BUFFER + 5])   # the last: wider than the stack buffer
+@pytest.mark.parametrize("pool, padding", [((1, 2), "valid"), ((2, 3), "same"), ((3, 1), "same")])
+@pytest.mark.parametrize("relu", [True, False])
+def test_pooled_gradient_sample_has_the_bits_of_the_pooling_backward_then_the_mask(F, pool, padding, relu):
+    """Per sample, the conv gradient made from the batch norm's gradient (each window's value computed once, or
+    per cell for layers wider than the stack buffer) is the fast pooling backward followed by the ReLU's mask,
+    bit for bit, with partial windows ("same") and cells in no window (odd sizes); ``db`` the same sums."""
+    rng = np.random.default_rng(F)
+    N, Ho, Wo = 2, 7, 5
+    y = np.maximum(np.round(rng.standard_normal((N, Ho, Wo, F)), 1), 0).astype(np.float32)   # exact zeros
+    pads = padding_amounts((Ho, Wo), pool, pool, padding)
+    p = REF.avg_pool2d_forward(y, pool, pool, pads)
+    p2 = p.reshape(-1, F)
+    mean, var = REF.batchnorm_stats(p2)
+    inv_std = 1 / np.sqrt(var + 1e-3)
+    scale = rng.choice([-1.5, 0.0, 0.7, 2.0], F) * inv_std
+    dy = rng.standard_normal(p.shape).astype(np.float32)
+    sums = REF.batchnorm_backward_sums(dy.reshape(-1, F), p2, mean, inv_std)
+    dyc = FAST.avg_pool2d_batchnorm_backward(dy, p, mean, inv_std, scale, *sums, y.shape, pool, pool, pads)
+    coef = np.stack([mean.astype(np.float32), *normalization_numba.dx_coefficients(*sums, p2.shape[0], scale,
+                                                                                  inv_std, np.float32)])
+    geometry = np.array([*pool, pads[0], pads[2]], np.int64)
+    for n in range(N):
+        dz, dz_steps = np.full((2, 1, Ho, Wo, F), np.nan, np.float32)   # every cell written
+        db, db_steps = np.zeros((2, F))
+        conv_blocked._pooled_gradient_sample(dy, p, y, n, relu, geometry, coef, dz, db)
+        conv_blocked._layer_gradient_sample(dyc, y, n, relu, dz_steps, db_steps)
+        np.testing.assert_array_equal(dz, dz_steps)
+        np.testing.assert_array_equal(db, db_steps)
+
+
 @pytest.mark.parametrize("name", ["reference", "fast"])
 def test_batchnorm_max_pool_returns_new_arrays_and_leaves_its_arguments_unchanged(name):
     K = family(name)
@@ -133,7 +261,8 @@ def test_batchnorm_max_pool_returns_new_arrays_and_leaves_its_arguments_unchange
 
 def _model(kind, dtype="float32", seed=0, **bn):
     """Conv → BN → MaxPool twice (``kind`` 2 or 1: 2-D or 1-D; the second pooling not tiling its input in
-    1-D), or (``"avg"``) Conv1D → AvgPool → BN twice (the second pooling with "same" padding)."""
+    1-D), or (``"avg"``) Conv1D → AvgPool → BN twice (the second pooling with "same" padding and a partial
+    window): two blocks conv → pool → BN."""
     L = minidl
     if kind == 2:
         body = [L.Input((9, 11, 2)), L.Conv2D(4, 3, activation="relu"), L.BatchNormalization(**bn),
@@ -143,9 +272,9 @@ def _model(kind, dtype="float32", seed=0, **bn):
         body = [L.Input((13, 3)), L.Conv1D(4, 2, activation="relu"), L.BatchNormalization(**bn),
                 L.MaxPooling1D(3, strides=2), L.Conv1D(3, 2, activation="relu"), L.BatchNormalization(),
                 L.MaxPooling1D(2)]
-    else:
-        body = [L.Input((13, 3)), L.Conv1D(4, 2, activation="relu"), L.AveragePooling1D(2),
-                L.BatchNormalization(**bn), L.Conv1D(3, 2, activation="relu"), L.AveragePooling1D(2, padding="same"),
+    else:   # receptive fields 2·9 and 3·8 channels: the cache-blocked backward, where the block fuses its steps
+        body = [L.Input((13, 9)), L.Conv1D(8, 2, activation="relu"), L.AveragePooling1D(2),
+                L.BatchNormalization(**bn), L.Conv1D(3, 3, activation="relu"), L.AveragePooling1D(3, padding="same"),
                 L.BatchNormalization()]
     m = minidl.Sequential([*body, L.Flatten(), L.Dense(3, activation="softmax")], seed=seed)
     m.compile(minidl.Adam(1e-2), "sparse_categorical_crossentropy")
@@ -156,7 +285,7 @@ def _model(kind, dtype="float32", seed=0, **bn):
 
 def _batch(kind, n=6, seed=0):
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, 9, 11, 2) if kind == 2 else (n, 13, 3))
+    x = rng.standard_normal({2: (n, 9, 11, 2), 1: (n, 13, 3), "avg": (n, 13, 9)}[kind])
     return x, rng.integers(0, 3, n)
 
 
@@ -192,7 +321,8 @@ def test_fused_float64_gradients_equal_layer_by_layer_and_numerical_gradients(ra
     x, y = _batch(rank, n=4)
     m = _model(rank, "float64", **bn)
     steps = training_plan.plan(m.layers)
-    blocks = [s for s in steps if isinstance(s, (training_plan.BatchNormMaxPool, training_plan.AvgPoolBatchNorm))]
+    blocks = [s for s in steps if isinstance(s, (training_plan.BatchNormMaxPool, training_plan.AvgPoolBatchNorm,
+                                                 training_plan.ConvAvgPoolBatchNorm))]
     assert len(blocks) == 2
     state = [p.copy() for p in m.get_weights()]
     m.compute_gradients(x, y)
@@ -213,12 +343,13 @@ def test_fused_float64_gradients_equal_layer_by_layer_and_numerical_gradients(ra
     dx = block.backward(R)
 
     def value():   # batch statistics: the moving ones, updated at each call, do not enter
-        return float(np.sum(block.forward(a, training=True) * R)) + block.bn.regularization_loss()
+        return float(np.sum(block.forward(a, training=True) * R)) + sum(l.regularization_loss() for l in block.layers)
 
-    grads = {n: g.copy() for n, g in block.bn.grads.items()}
+    grads = {(layer, n): g.copy() for layer in block.layers for n, g in layer.grads.items()}
     assert gradcheck.relative_error(dx, gradcheck.numerical_gradient(value, a)) < 1e-6
-    for n, g in grads.items():
-        assert gradcheck.relative_error(g, gradcheck.numerical_gradient(value, block.bn.params[n])) < 1e-6, n
+    assert {layer for layer, _ in grads} == {block.bn} | ({block.layers[0]} if rank == "avg" else set())
+    for (layer, n), g in grads.items():   # for "avg" the block conv → pool → BN: the conv's too
+        assert gradcheck.relative_error(g, gradcheck.numerical_gradient(value, layer.params[n])) < 1e-6, n
 
 
 def test_the_plan_fuses_trainable_batch_norm_with_max_pooling_after_or_average_pooling_before_only(fuse):
@@ -235,6 +366,39 @@ def test_the_plan_fuses_trainable_batch_norm_with_max_pooling_after_or_average_p
     assert steps[0].layers == (m.layers[0], m.layers[1]) and steps[6].layers == (m.layers[8], m.layers[9])
     training_plan.FUSE = False
     assert training_plan.plan(m.layers) == list(m.layers)
+
+
+def test_the_plan_fuses_a_conv_with_the_average_pooling_and_trainable_batch_norm_after_it_only(fuse):
+    L = minidl
+    m = minidl.Sequential([L.Input((16, 3)), L.Conv1D(4, 2), L.AveragePooling1D(2), L.BatchNormalization(),
+                           L.Conv1D(4, 2), L.MaxPooling1D(2), L.BatchNormalization(),
+                           L.Conv1D(4, 2), L.AveragePooling1D(1), L.BatchNormalization(trainable=False),
+                           L.Reshape((1, 2, 4)), L.Conv2D(4, 1, activation="relu"), L.AveragePooling2D(1),
+                           L.BatchNormalization(), L.Flatten(), L.Dense(2)], seed=0)
+    steps = training_plan.plan(m.layers)
+    assert [type(s).__name__ for s in steps] == [
+        "ConvAvgPoolBatchNorm", "Conv1D", "MaxPooling1D", "BatchNormalization", "Conv1D", "AveragePooling1D",
+        "BatchNormalization", "Reshape", "ConvAvgPoolBatchNorm", "Flatten", "Dense"]
+    assert steps[0].layers == tuple(m.layers[:3]) and steps[8].layers == tuple(m.layers[10:13])
+    training_plan.FUSE = False
+    assert training_plan.plan(m.layers) == list(m.layers)
+
+
+def test_a_first_block_checks_the_input_and_leaves_the_moving_statistics_of_a_non_finite_batch():
+    """The block conv → pool → BN as a model's first step checks ``x`` as the convolution reads it; a NaN stops
+    the step before the batch norm's moving statistics (or any weight) change."""
+    m = _model("avg")
+    assert isinstance(training_plan.plan(m.layers)[0], training_plan.ConvAvgPoolBatchNorm)
+    x, y = _batch("avg")
+    m.train_on_batch(x, y)
+    before = [w.copy() for w in m.get_weights()]
+    bad = x.copy()
+    bad[3, 5, 1] = np.nan
+    with pytest.raises(ValueError, match="x contains NaN or infinite values"):
+        m.train_on_batch(bad, y)
+    for a, b in zip(m.get_weights(), before):
+        np.testing.assert_array_equal(a, b)
+    assert np.isfinite(m.train_on_batch(x, y))
 
 
 def test_layer_by_layer_passes_keep_every_layer_output_after_fused_training():
