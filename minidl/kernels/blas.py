@@ -262,18 +262,32 @@ def _gemm_rows(a, b, out, i, j):
     gemm_numba.gemm(a[:, i:j].T, b, out[i:j], False)
 
 
+#: rows of ``b`` per task of :func:`_long_product` where the BLAS computes each group's product
+LONG_BLAS_GROUP = 2048
+
+
 def _long_product(a, b):
-    """``a @ b`` for a long inner dimension by our product (:func:`.gemm_numba.gemm_long`): the inner dimension
-    in fixed groups of :data:`LONG_GROUP`, one task each, each into its own partial, the partials added in order.
-    Measured on benchmark R0's Dense forward, ``(64 × 68,992)·(68,992 × 64)``, 2 threads, alternating in one
-    process: 1.9–2.4 ms, against 4.6 ms for :func:`reduction_dot`'s BLAS calls on blocks of 384 rows; R0's
-    ``predict`` 4–11 % faster. Each element sums at most :data:`LONG_GROUP` terms in a row: with standard-normal
+    """``a @ b`` for a long inner dimension: the inner dimension in fixed groups, one task each, each into its own
+    partial, the partials added in order — so the bits do not depend on the thread count. Each group's product by
+    our product (:func:`.gemm_numba.gemm_long`, groups of :data:`LONG_GROUP`) where it applies, else by the BLAS on
+    one thread (groups of :data:`LONG_BLAS_GROUP`).
+
+    Measured, 2 threads, alternating in one process: benchmark R0's Dense forward, ``(64 × 68,992)·(68,992 × 64)``
+    by our product, 1.9–2.4 ms against 4.6 ms for :func:`reduction_dot`'s BLAS calls on blocks of 384 rows (R0's
+    ``predict`` 4–11 % faster); R1's, ``(128 × 15,936)·(15,936 × 32)``, by the BLAS groups, 1.25 ms against 1.97
+    (the one-thread BLAS product: 1.34). Each element sums at most a group's terms in a row: with standard-normal
     ``a`` and ``b`` (outputs of about ±260), a float32 error of 5.5e-4 against 3.8e-4 for the BLAS blocks."""
     K = a.shape[1]
-    groups = [(k, min(k + LONG_GROUP, K)) for k in range(0, K, LONG_GROUP)]
-    parts = workspace.empty((len(groups), a.shape[0], b.shape[1]), a.dtype)   # reused across batches
-    run_tasks([functools.partial(gemm_numba.gemm_long, a[:, k0:k1], b[k0:k1], parts[g], False, LONG_CHUNK)
-               for g, (k0, k1) in enumerate(groups)])
+    ours = gemm_numba.computes(a.dtype, b)
+    size = LONG_GROUP if ours else LONG_BLAS_GROUP
+    groups = [(k, min(k + size, K)) for k in range(0, K, size)]
+    parts = workspace.empty((len(groups), a.shape[0], b.shape[1]), np.result_type(a, b))   # reused across batches
+    if ours:
+        tasks = [functools.partial(gemm_numba.gemm_long, a[:, k0:k1], b[k0:k1], parts[g], False, LONG_CHUNK)
+                 for g, (k0, k1) in enumerate(groups)]
+    else:
+        tasks = [functools.partial(np.dot, a[:, k0:k1], b[k0:k1], out=parts[g]) for g, (k0, k1) in enumerate(groups)]
+    run_tasks(tasks)
     out = parts[0].copy()
     for part in parts[1:]:   # in order
         out += part
@@ -289,12 +303,13 @@ PARALLEL_FLOPS = 2e7
 
 def matmul(a, b):
     """``a @ b`` for a 2-D ``a``; with a long inner dimension (≥ ``LONG_INNER``, e.g. a Dense layer after
-    Flatten) and several threads, computed as :func:`reduction_dot` ``(aᵀ, b)``.
+    Flatten) and several threads, computed in fixed groups of the inner dimension side by side
+    (:func:`_long_product`).
 
     Why: multi-threaded OpenBLAS synchronises its threads once per block of the inner dimension, and on a
     busy machine each synchronisation may wait a scheduler time slice for a descheduled partner — measured
     1.7 s instead of 22 ms for ``(64 × 68,992) · (68,992 × 64)`` (benchmark R0's Dense layer) with 2 threads
-    under load; the blocked sum took 40 ms.
+    under load; a blocked sum took 40 ms.
 
     Inside :func:`single_threaded_blas` (a model's training step or inference batch), a large product is cut
     in row blocks computed side by side on minidl's threads (:func:`parallel_dots`); outside it the BLAS
@@ -305,7 +320,7 @@ def matmul(a, b):
     if a.ndim != 2 or b.ndim != 2 or n < 2:
         return a @ b
     if a.shape[1] >= LONG_INNER:
-        return _long_product(a, b) if gemm_numba.computes(a.dtype, b) else reduction_dot(a.T, b)
+        return _long_product(a, b)
     rows = a.shape[0]
     if not getattr(_SINGLE, "depth", 0) or 2 * rows * a.shape[1] * b.shape[1] < PARALLEL_FLOPS or rows < 2:
         return a @ b   # outside a model's passes the BLAS has its own threads (or the product is small)

@@ -614,15 +614,29 @@ def test_limit_threads_sets_both_pools_and_restores_them():
         threads.set_num_threads(0)
 
 
-@pytest.mark.parametrize("n_threads", [1, 2])
-def test_matmul_equals_the_plain_product_with_a_long_inner_dimension(n_threads):
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_equals_the_plain_product_with_a_long_inner_dimension(n_threads, dtype):
+    """A long inner dimension (a Dense layer after Flatten, here 32 units: the BLAS's products) in fixed groups
+    side by side: the plain product's numbers, the same bits on 2 and 3 threads, in a model's passes or not."""
     from minidl import threads
     from minidl.kernels import blas
     rng = np.random.default_rng(4)
-    a, b = rng.standard_normal((6, blas.LONG_INNER + 5)), rng.standard_normal((blas.LONG_INNER + 5, 3))
+    K = blas.LONG_INNER + 2 * blas.LONG_BLAS_GROUP + 5   # a partial last group
+    a, b = rng.standard_normal((6, K)).astype(dtype), rng.standard_normal((K, 32)).astype(dtype)
+    expected = a.astype(np.float64) @ b
+    tol = dict(rtol=0, atol=(4e-7 if dtype == np.float32 else 1e-15) * np.sqrt(K) * np.abs(expected).max())
     with threads.limit_threads(n_threads):
-        np.testing.assert_allclose(blas.matmul(a, b), a @ b, rtol=1e-10, atol=1e-10)
-        np.testing.assert_allclose(blas.matmul(a[:, :10], b[:10]), a[:, :10] @ b[:10], rtol=1e-12)
+        z = blas.matmul(a, b)
+        assert z.dtype == dtype
+        np.testing.assert_allclose(z, expected, **tol)
+        with blas.single_threaded_blas():
+            np.testing.assert_array_equal(blas.matmul(a, b), z)
+        np.testing.assert_allclose(blas.matmul(a[:, :10], b[:10]), a[:, :10] @ b[:10], rtol=1e-5)
+    with threads.limit_threads(2):
+        z2 = blas.matmul(a, b)
+    if n_threads > 1:
+        np.testing.assert_array_equal(z, z2)   # fixed groups: the same bits on 2 or 3 threads
 
 
 @pytest.mark.parametrize("n_threads", [1, 2, 3])
