@@ -156,6 +156,17 @@ def _column_sums(a, db):
         db[f] = acc[f]
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _masked_row(src, mask, relu, out):
+    """``out = src·[mask > 0]`` (a ReLU's gradient: 0 where the output was not positive) if ``relu``, else ``src``."""
+    if relu:
+        for f in range(out.shape[0]):
+            out[f] = src[f] if mask[f] > 0 else 0.0
+    else:
+        for f in range(out.shape[0]):
+            out[f] = src[f]
+
+
 @njit(nogil=True, cache=True)
 def _layer_gradient_sample(dy, y, n, relu, dz, db):
     """One sample of a conv layer's output gradient: ``dz[0] = dy[n]·[y[n] > 0]`` (``dy[n]`` itself if not
@@ -166,14 +177,7 @@ def _layer_gradient_sample(dy, y, n, relu, dz, db):
     Ho, Wo, F = dy.shape[1], dy.shape[2], dy.shape[3]
     for i in range(Ho):
         for j in range(Wo):
-            src, out = dy[n, i, j], dz[0, i, j]
-            if relu:
-                mask = y[n, i, j]
-                for f in range(F):
-                    out[f] = src[f] if mask[f] > 0 else 0.0
-            else:
-                for f in range(F):
-                    out[f] = src[f]
+            _masked_row(dy[n, i, j], y[n, i, j], relu, dz[0, i, j])
     _column_sums(dz[0].reshape((Ho * Wo, F)), db)
 
 
@@ -228,14 +232,7 @@ def _pooled_gradient_sample(dy, p_in, y, n, relu, pool, coef, dz, db):
                     g[f] = (dr[f] * alpha[f] + (pr[f] - mean[f]) * beta[f] + gamma[f]) * inv
                 for i in range(p0, p1):
                     for j in range(q0, q1):
-                        out = dz[0, i, j]
-                        if relu:
-                            mask = y[n, i, j]
-                            for f in range(F):
-                                out[f] = g[f] if mask[f] > 0 else 0.0
-                        else:
-                            for f in range(F):
-                                out[f] = g[f]
+                        _masked_row(g[:F], y[n, i, j], relu, dz[0, i, j])
     _column_sums(dz[0].reshape((Ho * Wo, F)), db)
 
 
