@@ -290,6 +290,7 @@ class Model(BaseModel):
             block = blocks.get(layer)
             if block is not None:
                 values[block.layers[-1]] = block.forward(args[0], training=training)
+                values.update({inner: None for inner in block.layers[:-1]})   # inside the block: no one else reads
             else:
                 values[layer] = layer.forward(args if isinstance(layer, Merge) else args[0], training=training)
         return values[self._output_layer()]

@@ -8,6 +8,7 @@ reverse. A step is a layer, run as usual, or a block of two or three:
     BatchNormalization (trainable) → MaxPooling1D/2D        (:class:`BatchNormMaxPool`)
     AveragePooling1D/2D → BatchNormalization (trainable)    (:class:`AvgPoolBatchNorm`)
     Conv1D/2D → AveragePooling1D/2D → BatchNormalization (trainable)    (:class:`ConvAvgPoolBatchNorm`)
+    Conv1D/2D → BatchNormalization (trainable) → MaxPooling1D/2D        (:class:`ConvBatchNormMaxPool`)
 
 The first is computed by the kernel family's
 :meth:`~minidl.kernels.contract.KernelFamily.batchnorm_max_pool2d_forward` and ``…_backward``: batch
@@ -20,7 +21,11 @@ pass from the batch norm's output gradient
 norm's input gradient. The third goes one step further (benchmark R1's two blocks): the convolution's backward pass
 makes each sample's gradient from the batch norm's output gradient as it reads it
 (:meth:`~minidl.kernels.contract.KernelFamily.conv_avg_pool_batchnorm_backward`), so the pooling's input
-gradient is never written either; its forward pass is the three layers'.
+gradient is never written either; its forward pass is the three layers'. The fourth does the same for a
+convolution before the first kind of block (benchmark R0's first layer): its weight gradient's loop makes each
+output row's gradient from the pooling's output gradient and winners
+(:meth:`~minidl.kernels.contract.KernelFamily.conv_batchnorm_max_pool_backward`), so the batch norm's input gradient
+(R0: 156 MB per batch) is never written; its forward pass is the convolution's, then the first kind's.
 Results equal the layers run one by one to float rounding (the sums add the same terms in another order;
 the forward values are the same bits): the batch statistics are those of the batch norm's input and the
 moving statistics are updated as in :meth:`BatchNormalization.forward` (``tests/minidl/test_bnpool.py``).
@@ -188,17 +193,70 @@ class ConvAvgPoolBatchNorm:
         return "ConvAvgPoolBatchNorm(" + " → ".join(layer.name for layer in self.layers) + ")"
 
 
+class ConvBatchNormMaxPool:
+    """A convolution layer followed by a :class:`BatchNormMaxPool` block, as one step of a training pass.
+
+    Forward: the convolution, then the block (each keeps what its backward reads). Backward, where the block ran
+    fused (training mode): the kernel family's
+    :meth:`~minidl.kernels.contract.KernelFamily.conv_batchnorm_max_pool_backward` gives the convolution's
+    gradients, its input gradient and the batch norm's sums from the pooling's output gradient; otherwise the
+    block's backward, then the convolution's. As the model's first step it checks the model's input as the
+    convolution reads it (:meth:`forward_checked`).
+    """
+
+    def __init__(self, conv, bn, pool):
+        self.conv, self.bn, self.pool = conv, bn, pool
+        self.layers = (conv, bn, pool)
+        self._block = BatchNormMaxPool(bn, pool)
+
+    compute_input_gradient = ConvAvgPoolBatchNorm.compute_input_gradient
+
+    def forward(self, x, training=False):
+        """The pooling's output for ``x`` (the convolution's input); updates the moving statistics in training."""
+        return self._block.forward(self.conv.forward(x, training=training), training=training)
+
+    def forward_checked(self, x, training=False):
+        """:meth:`forward` and whether ``x`` is finite (:meth:`ConvAvgPoolBatchNorm.forward_checked`)."""
+        y, finite = self.conv.forward_checked(x, training=training)
+        return (self._block.forward(y, training=training) if finite else y), finite
+
+    def backward(self, dy):
+        """``∂L/∂x`` from ``dy = ∂L/∂(pooled output)`` (None if the convolution computes no input gradient);
+        stores the gradients of the convolution and the batch norm."""
+        conv, bn, block = self.conv, self.bn, self._block
+        if not block._fused:
+            return conv.backward(block.backward(dy))
+        dW, db, dx, sum_dy, sum_dy_xhat = _kernels.active().conv_batchnorm_max_pool_backward(
+            conv._x, dy, block._arg, block._x_win, conv._y, conv.params["kernel"], conv._s2(),
+            conv._pads(conv.input_shape), conv.activation, conv.use_bias, conv.compute_input_gradient,
+            block._geometry(), (bn._mean, bn._inv_std, bn._scale))
+        bn._store_sums(sum_dy, sum_dy_xhat)
+        conv._store_grad("kernel", dW)
+        if conv.use_bias:
+            conv._store_grad("bias", db)
+        return dx
+
+    def __repr__(self):
+        return "ConvBatchNormMaxPool(" + " → ".join(layer.name for layer in self.layers) + ")"
+
+
 _AVERAGE_POOLING = {Conv1D: AveragePooling1D, Conv2D: AveragePooling2D}
+_MAX_POOLING = {Conv1D: MaxPooling1D, Conv2D: MaxPooling2D}
 
 
 def _triple(conv, pool, bn):
-    """The block conv → average pooling → batch norm (:class:`ConvAvgPoolBatchNorm`), or None."""
+    """The block conv → average pooling → batch norm (:class:`ConvAvgPoolBatchNorm`) or conv → batch norm → max
+    pooling (:class:`ConvBatchNormMaxPool`, the second and third layers then in ``pool``, ``bn``), or None."""
     if not (FUSE and conv is not None and pool is not None and bn is not None
             and conv.built and pool.built and bn.built):
         return None
-    if type(conv) in _AVERAGE_POOLING and type(pool) is _AVERAGE_POOLING[type(conv)] \
-            and type(bn) is BatchNormalization and bn.trainable:
+    if type(conv) not in _AVERAGE_POOLING:
+        return None
+    if type(pool) is _AVERAGE_POOLING[type(conv)] and type(bn) is BatchNormalization and bn.trainable:
         return ConvAvgPoolBatchNorm(conv, pool, bn)
+    second, third = pool, bn   # conv → BN → max pooling: the arguments in the layers' order
+    if type(second) is BatchNormalization and second.trainable and type(third) is _MAX_POOLING[type(conv)]:
+        return ConvBatchNormMaxPool(conv, second, third)
     return None
 
 
@@ -247,4 +305,5 @@ def plan_graph(ops, output) -> dict:
     return blocks
 
 
-__all__ = ["FUSE", "AvgPoolBatchNorm", "BatchNormMaxPool", "ConvAvgPoolBatchNorm", "plan", "plan_graph"]
+__all__ = ["FUSE", "AvgPoolBatchNorm", "BatchNormMaxPool", "ConvAvgPoolBatchNorm", "ConvBatchNormMaxPool", "plan",
+           "plan_graph"]

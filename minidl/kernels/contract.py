@@ -245,6 +245,24 @@ class KernelFamily(Protocol):
         a pool of 2) is never written to memory.
         """
 
+    def conv_batchnorm_max_pool_backward(self, x: np.ndarray, dy: np.ndarray, arg: np.ndarray, x_win: np.ndarray,
+                                         y: np.ndarray, w: np.ndarray, strides: tuple[int, int],
+                                         pads: tuple[int, int, int, int], activation: ActivationFunction,
+                                         use_bias: bool, need_dx: bool, pool: tuple, batchnorm: tuple
+                                         ) -> tuple:
+        """A training block convolution layer → batch norm → max pooling, backward from the pooling's ``dy``
+        (the batch norm in training mode): ``(dW, db, dx, Σ dy_bn, Σ dy_bn·x̂)`` — :meth:`conv_layer_backward` of
+        the batch norm's input gradient from :meth:`batchnorm_max_pool2d_backward`, and that function's two sums.
+
+        x, y, w, strides, pads, activation, use_bias, need_dx as for :meth:`conv_layer_backward` (``y`` the conv
+        output, the batch norm's input); ``dy``, ``arg``, ``x_win`` of the pooling's output shape, as
+        :meth:`batchnorm_max_pool2d_forward` returned them. ``pool = (pool_size, pool_strides, pool_pads)`` in 2-D
+        form; ``batchnorm = (mean, inv_std, scale)``. The fast family, for a plain ReLU or no activation, windows
+        that tile and the direct loops without an input gradient (R0's first layer), makes each output row's
+        gradient from ``dy`` and ``arg`` as the weight gradient's loop reads it: the batch norm's input gradient
+        is never written to memory.
+        """
+
     # ------------------------------------------------------------------------------------ optimizer
     def adam_update(self, w: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, vhat: np.ndarray | None,
                     lr: float, beta_1: float, beta_2: float, epsilon: float, t: int) -> None:

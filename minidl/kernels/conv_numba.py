@@ -42,12 +42,12 @@ from numba import carray, njit, prange
 
 from . import conv_blocked, winograd_numba, workspace
 from .blas import reduction_dot
-from .bnpool_numba import avg_pool2d_batchnorm_backward
+from .bnpool_numba import avg_pool2d_batchnorm_backward, batchnorm_max_pool2d_backward
 from .checks import all_finite
 from .contract import is_linear, is_plain_relu
 from .geometry import as_image, output_hw
 from .gemm_numba import stack_buffer
-from .normalization_numba import dx_coefficients
+from .normalization_numba import batchnorm_backward_sums, dx_coefficients
 
 #: target size in bytes of the im2col buffer of one batch chunk: large enough that each numba launch and
 #: each BLAS call has work for many samples (launch overhead dominated with one sample per chunk)
@@ -269,17 +269,49 @@ def _direct_forward(x, w, b, sh, sw, top, left, relu, y):
         direct_row(x, w, b, n, i, sh, sw, top, left, relu, y[n, i])
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _max_pooled_gradient_row(dy, arg, y, n, i, pool, coef, zero, Wo, dz):
+    """Output row ``i`` of sample ``n`` of a conv layer followed by a batch norm and a max pooling whose windows
+    tile the conv output (a block of :mod:`minidl.training_plan`), from the pooling's output gradient ``dy`` and
+    ``arg`` ``(N, Hp, Wp, F)``: ``dz[j] = u·α + (y − μ)·β + γ``, ``u = dy`` of the cell's window where ``arg``
+    names the cell, else ``zero`` — the batch norm's input gradient, with ``coef`` rows ``μ, α, β, γ``
+    (:func:`~.normalization_numba.dx_coefficients`) — the terms and order of
+    :func:`~.bnpool_numba._dx_tiled`, so the same bits. ``pool = (ph, pw)``."""
+    ph, pw = pool[0], pool[1]
+    Hp, Wp, F = dy.shape[1], dy.shape[2], dz.shape[1]
+    mean, alpha, beta, gamma = coef[0], coef[1], coef[2], coef[3]
+    a = i // ph
+    for j in range(Wo):
+        c = j // pw
+        yr, out = y[n, i, j], dz[j]
+        if a < Hp and c < Wp:
+            idx = (i - a * ph) * pw + (j - c * pw)
+            dr, ar = dy[n, a, c], arg[n, a, c]
+            for f in range(F):
+                u = dr[f] if ar[f] == idx else zero
+                out[f] = u * alpha[f] + (yr[f] - mean[f]) * beta[f] + gamma[f]
+        else:
+            for f in range(F):
+                out[f] = zero * alpha[f] + (yr[f] - mean[f]) * beta[f] + gamma[f]
+
+
 @njit(parallel=True, cache=True)
-def _direct_dw(x, dy, y, relu, sh, sw, top, left, T, part, db_part):
+def _direct_dw(x, dy, y, relu, sh, sw, top, left, T, part, db_part, pool, arg, coef):
     """``part[t] = Σ_{rows of block t} window ⊗ dz``: block-private partial dW (summed by the caller) of
     ``dz = dy·[y > 0]`` (``dy`` itself if not ``relu``; ``y`` unused then), and ``db_part[t, f] = Σ dz`` over
     block t's rows (float64). Each output row is masked first into a row buffer (in cache); the additions
-    into ``part`` do not depend on ``relu``, so masking here or before gives the same bits."""
+    into ``part`` do not depend on ``relu``, so masking here or before gives the same bits.
+
+    ``pool = (ph, pw)`` with ``ph > 0``: ``dy`` and ``arg`` are the gradient and winners of a batch norm → max
+    pooling after the layer, and each row's gradient before the mask is made from them
+    (:func:`_max_pooled_gradient_row`, ``coef``) instead of read from a conv-output-sized ``dy``. Otherwise
+    (``ph = 0``) ``arg`` and ``coef`` are unused."""
     N, H, W, C = x.shape
     kh, kw, F = part.shape[1], part.shape[2], part.shape[4]
-    Ho, Wo = dy.shape[1], dy.shape[2]
+    Ho, Wo = y.shape[1], y.shape[2]
     rows = N * Ho
     step = (rows + T - 1) // T
+    zero = np.zeros(1, dtype=y.dtype)[0]
     for t in prange(T):
         for a in range(kh):
             for c in range(kw):
@@ -287,17 +319,27 @@ def _direct_dw(x, dy, y, relu, sh, sw, top, left, T, part, db_part):
                     for f in range(F):
                         part[t, a, c, k, f] = 0.0
         db = np.zeros(F, dtype=np.float64)
-        dz = np.empty((Wo, F), dtype=dy.dtype)
+        dz = np.empty((Wo, F), dtype=y.dtype)
         for r in range(t * step, min(rows, (t + 1) * step)):
             n = r // Ho
             i = r - n * Ho
-            for j in range(Wo):
-                for f in range(F):
-                    v = dy[n, i, j, f]
-                    if relu and not y[n, i, j, f] > 0:
-                        v = 0.0
-                    dz[j, f] = v
-                    db[f] += v
+            if pool[0] > 0:
+                _max_pooled_gradient_row(dy, arg, y, n, i, pool, coef, zero, Wo, dz)
+                for j in range(Wo):
+                    for f in range(F):
+                        v = dz[j, f]
+                        if relu and not y[n, i, j, f] > 0:
+                            v = 0.0
+                        dz[j, f] = v
+                        db[f] += v
+            else:
+                for j in range(Wo):
+                    for f in range(F):
+                        v = dy[n, i, j, f]
+                        if relu and not y[n, i, j, f] > 0:
+                            v = 0.0
+                        dz[j, f] = v
+                        db[f] += v
             for j in range(Wo):
                 for a in range(kh):
                     p = i * sh - top + a
@@ -313,6 +355,10 @@ def _direct_dw(x, dy, y, relu, sh, sw, top, left, T, part, db_part):
                                 part[t, a, c, k, f] += v * dz[j, f]
         for f in range(F):
             db_part[t, f] = db[f]
+
+
+_NO_POOL = np.zeros(2, np.int64)
+_NO_ARG = np.zeros((1, 1, 1, 1), np.int32)
 
 
 @njit(parallel=True, cache=True)
@@ -490,7 +536,8 @@ def conv2d_backward(x, dy, w, strides, pads, need_dx=True):
     if K <= DIRECT_MAX_K and not _pointwise(kh, kw, strides, pads):
         T = min(_DIRECT_BLOCKS, N * Ho)
         part = np.empty((T, kh, kw, C, F), dtype=x.dtype)
-        _direct_dw(x, dy, dy, False, strides[0], strides[1], pads[0], pads[2], T, part, np.empty((T, F)))
+        _direct_dw(x, dy, dy, False, strides[0], strides[1], pads[0], pads[2], T, part, np.empty((T, F)), _NO_POOL,
+                   _NO_ARG, np.zeros((4, 1), x.dtype))
         dx = None
         if need_dx:
             dx = workspace.empty(x.shape, x.dtype)
@@ -561,7 +608,7 @@ def conv_layer_backward(x, dy, y, w, strides, pads, activation, use_bias, need_d
         part = np.empty((T, kh, kw, C, F), dtype=x4.dtype)
         db_part = np.empty((T, F), dtype=np.float64)
         _direct_dw(x4, dy4, dy4 if y4 is None else y4, relu, strides[0], strides[1], pads[0], pads[2], T,
-                         part, db_part)
+                   part, db_part, _NO_POOL, _NO_ARG, np.zeros((4, 1), x4.dtype))
         dW, db = part.sum(axis=0), db_part.sum(axis=0).astype(x4.dtype)
         dx = None
         if need_dx:
@@ -576,6 +623,45 @@ def conv_layer_backward(x, dy, y, w, strides, pads, activation, use_bias, need_d
         db = bias_gradient(dz) if use_bias else None
     return (dW.reshape(w.shape), db if use_bias else None,
             None if dx is None else dx.reshape(x.shape))
+
+
+def conv_batchnorm_max_pool_backward(x, dy, arg, x_win, y, w, strides, pads, activation, use_bias, need_dx, pool,
+                                     batchnorm):
+    """Same as :func:`minidl.kernels.reference.conv_batchnorm_max_pool_backward`. For a plain ReLU or no activation,
+    windows that tile the conv output, the direct loops (small receptive fields: R0's first layer) and no input
+    gradient (a first layer), each output row's gradient is made from the pooling's ``dy`` and ``arg`` as the
+    weight gradient's loop reads it (:func:`_direct_dw` with ``pool``): the same bits as the two steps, without
+    writing the batch norm's input gradient (R0: 156 MB per batch) or reading it back. Otherwise the two steps
+    (:func:`~.bnpool_numba.batchnorm_max_pool2d_backward`, then :func:`conv_layer_backward`)."""
+    size, pool_strides, pool_pads = pool
+    mean, inv_std, scale = batchnorm
+    relu = is_plain_relu(activation)
+    x4, w4 = as_image(x, w)
+    x4 = np.ascontiguousarray(x4)
+    w4 = np.ascontiguousarray(w4, dtype=x4.dtype)
+    dt = x4.dtype
+    y4 = np.ascontiguousarray(y if y.ndim == 4 else y[:, None], dtype=dt)
+    dy4, arg4, xw4 = (v if v.ndim == 4 else v[:, None] for v in (dy, arg, x_win))
+    if not ((relu or is_linear(activation)) and tuple(pool_strides) == tuple(size) and not any(pool_pads)
+            and not need_dx and _layer_backward_route(x4, w4, strides, pads) == "direct"):
+        dxb, sum_dy, sum_dy_xhat = batchnorm_max_pool2d_backward(dy4, arg4, xw4, y4, mean, inv_std, scale, *pool)
+        return (*conv_layer_backward(x, dxb.reshape(y.shape), y, w, strides, pads, activation, use_bias, need_dx),
+                sum_dy, sum_dy_xhat)
+    F = w4.shape[3]
+    dy4 = np.ascontiguousarray(dy4, dtype=dt)
+    # the batch norm's sums, as batchnorm_max_pool2d_backward takes them: dy against the winners' inputs
+    sum_dy, sum_dy_xhat = batchnorm_backward_sums(dy4.reshape(-1, F), np.asarray(xw4, dt).reshape(-1, F),
+                                                  np.asarray(mean, np.float64), np.asarray(inv_std, np.float64))
+    alpha, beta, gamma = dx_coefficients(sum_dy, sum_dy_xhat, y4.size // F, scale, inv_std, dt)
+    coef = np.stack([np.asarray(mean, np.float64).astype(dt), alpha, beta, gamma])
+    kh, kw, Ho, Wo = _geometry(x4.shape, w4.shape, strides, pads)
+    T = min(_DIRECT_BLOCKS, x4.shape[0] * Ho)
+    part = np.empty((T, kh, kw, w4.shape[2], F), dtype=dt)
+    db_part = np.empty((T, F), dtype=np.float64)
+    _direct_dw(x4, dy4, y4, relu, strides[0], strides[1], pads[0], pads[2], T, part, db_part,
+               np.array(size, np.int64), np.ascontiguousarray(arg4), coef)
+    dW, db = part.sum(axis=0), db_part.sum(axis=0).astype(dt)
+    return dW.reshape(w.shape), db if use_bias else None, None, sum_dy, sum_dy_xhat
 
 
 def conv_avg_pool_batchnorm_backward(x, dy, p, y, w, strides, pads, activation, use_bias, need_dx, pool, batchnorm):

@@ -38,8 +38,8 @@ from .bnpool_numba import (avg_pool2d_batchnorm_backward, batchnorm_max_pool2d_b
 from .checks import all_finite  # noqa: F401
 from .conv_numba import (activation_backward, bias_act_forward, conv2d_backward,  # noqa: F401
                          conv2d_backward_input, conv2d_backward_weights, conv2d_forward, conv_bias_activation,
-                         conv_avg_pool_batchnorm_backward, conv_bias_activation_checked, conv_layer_backward,
-                         relu_backward)
+                         conv_avg_pool_batchnorm_backward, conv_batchnorm_max_pool_backward, conv_bias_activation_checked,
+                         conv_layer_backward, relu_backward)
 from .fusion_numba import conv_inference  # noqa: F401
 from .normalization_numba import (batchnorm_apply, batchnorm_backward_input,  # noqa: F401
                                   batchnorm_backward_sums, batchnorm_stats)

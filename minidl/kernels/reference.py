@@ -370,6 +370,19 @@ def conv_avg_pool_batchnorm_backward(x, dy, p, y, w, strides, pads, activation, 
     return conv_layer_backward(x, dyc.reshape(y.shape), y, w, strides, pads, activation, use_bias, need_dx)
 
 
+def conv_batchnorm_max_pool_backward(x, dy, arg, x_win, y, w, strides, pads, activation, use_bias, need_dx, pool,
+                                     batchnorm):
+    """Backward of a training block conv layer → batch norm → max pooling, step by step: the batch norm's input
+    gradient and sums :func:`batchnorm_max_pool2d_backward` (from the pooling's ``dy``, ``arg`` and ``x_win``, the
+    batch norm's input ``y`` being the conv output), then :func:`conv_layer_backward` of it. ``pool = (pool_size,
+    pool_strides, pool_pads)``, ``batchnorm = (mean, inv_std, scale)``. Returns ``(dW, db, dx, Σ dy_bn, Σ dy_bn·x̂)``."""
+    y4 = y if y.ndim == 4 else y[:, None]
+    dy4, arg4, xw4 = (v if v.ndim == 4 else v[:, None] for v in (dy, arg, x_win))
+    dxb, sum_dy, sum_dy_xhat = batchnorm_max_pool2d_backward(dy4, arg4, xw4, y4, *batchnorm, *pool)
+    return (*conv_layer_backward(x, dxb.reshape(y.shape), y, w, strides, pads, activation, use_bias, need_dx),
+            sum_dy, sum_dy_xhat)
+
+
 def conv_inference(x, w, b, strides, pads, activation, pool=None, affine=None):
     """Inference forward of a conv block, step by step: :func:`conv_bias_activation`, then the optional
     per-channel affine (batch norm with moving statistics, :func:`batchnorm_apply`) and pooling, in the
@@ -436,4 +449,4 @@ __all__ = ["all_finite", "matmul", "weight_gradient",
            "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
            "batchnorm_stats", "batchnorm_apply", "batchnorm_backward_sums", "batchnorm_backward_input",
            "batchnorm_max_pool2d_forward", "batchnorm_max_pool2d_backward", "avg_pool2d_batchnorm_backward",
-           "conv_avg_pool_batchnorm_backward", "adam_update"]
+           "conv_avg_pool_batchnorm_backward", "conv_batchnorm_max_pool_backward", "adam_update"]

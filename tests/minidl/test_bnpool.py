@@ -209,6 +209,59 @@ def test_conv_avg_pool_batchnorm_backward_has_the_bits_of_its_two_steps_and_equa
             _close_to_scale(a, r, dt)
 
 
+@settings(max_examples=80, deadline=None)
+@given(conv_blocks(), st.sampled_from(["relu", "linear", "tanh"]), st.booleans(), st.booleans(),
+       st.sampled_from([1, 2]))
+def test_conv_batchnorm_max_pool_backward_has_the_bits_of_its_two_steps_and_equals_the_reference(g, activation,
+                                                                                                 use_bias, need_dx,
+                                                                                                 n_threads):
+    """The fused backward of conv → batch norm → max pooling (each output row's gradient made from the pooling's
+    ``dy`` and winners as the direct loops read it) gives the bits of the fast family's two steps on every conv
+    path (fused only on the direct loops without ``dx``, windows that tile, ReLU or no activation; the two steps
+    elsewhere), and equals the reference — ties and exact zeros included."""
+    rng = np.random.default_rng(g["seed"])
+    dt = g["dtype"]
+    x = rng.standard_normal((g["N"], g["H"], g["W"], g["C"])).astype(dt)
+    w = rng.standard_normal((*g["k"], g["C"], g["F"])).astype(dt)
+    b = rng.standard_normal(g["F"]).astype(dt)
+    if g["seed"] % 4 == 0:
+        x, w = np.round(x), np.round(w)   # exact zeros of the ReLU output and tied maxima
+    f = minidl.activations.get(activation)
+    y = REF.conv_bias_activation(x, w, b, g["strides"], g["pads"], f)
+    mean, var = REF.batchnorm_stats(y.reshape(-1, g["F"]))
+    inv_std = 1 / np.sqrt(var + 1e-3)
+    gamma = rng.choice([-1.5, 0.0, 0.7, 2.0], g["F"])
+    scale, shift = gamma * inv_std, rng.standard_normal(g["F"]) - mean * gamma * inv_std
+    pool = g["pool"]
+    _, arg, x_win = FAST.batchnorm_max_pool2d_forward(y, scale, shift, *pool)
+    dy = rng.standard_normal(arg.shape).astype(dt)
+    args = (g["strides"], g["pads"], f, use_bias, need_dx, pool, (mean, inv_std, scale))
+    unfused = mock.patch.object(conv_numba, "batchnorm_max_pool2d_backward",
+                                side_effect=conv_numba.batchnorm_max_pool2d_backward)
+    with threads.limit_threads(n_threads), _path(g["path"]):
+        with unfused as two_steps:
+            fused = FAST.conv_batchnorm_max_pool_backward(x, dy, arg, x_win, y, w, *args)
+        dxb, *sums = FAST.batchnorm_max_pool2d_backward(dy, arg, x_win, y, mean, inv_std, scale, *pool)
+        steps = (*FAST.conv_layer_backward(x, dxb, y, w, *args[:5]), *sums)
+    tiles = pool[1] == pool[0] and not any(pool[2])
+    pointwise = g["k"] == (1, 1) and g["strides"] == (1, 1) and not any(g["pads"])
+    assert two_steps.called == (activation == "tanh" or not tiles or need_dx or pointwise or g["path"] != "direct")
+    reference = REF.conv_batchnorm_max_pool_backward(x, dy, arg, x_win, y, w, *args)
+    for name, a, s_, r in zip(("dW", "db", "dx", "Σ dy", "Σ dy·x̂"), fused, steps, reference):
+        assert (a is None) == (r is None) == (name == "db" and not use_bias or name == "dx" and not need_dx), name
+        if r is None:
+            continue
+        assert a.shape == r.shape, name
+        np.testing.assert_array_equal(a, s_, err_msg=f"{name} ({g['path']}): fused vs two steps")
+        if name == "db":   # Σ dz: a batch norm's input gradient sums to 0 without an activation
+            dz = REF.activation_backward(REF.batchnorm_max_pool2d_backward(dy, arg, x_win, y, mean, inv_std, scale,
+                                                                           *pool)[0], y, f)
+            bound = np.abs(dz).reshape(-1, g["F"]).sum(axis=0)
+            assert np.all(np.abs(a - r) <= TOL[dt]["atol"] + TOL[dt]["rtol"] * bound), name
+        else:
+            _close_to_scale(a, r, dt if name[0] != "Σ" else np.float64 if dt == np.float64 else np.float32)
+
+
 @pytest.mark.parametrize("F", [3, 64, conv_blocked._DB_BUFFER + 5])   # the last: wider than the stack buffer
 @pytest.mark.parametrize("pool, padding", [((1, 2), "valid"), ((2, 3), "same"), ((3, 1), "same")])
 @pytest.mark.parametrize("relu", [True, False])
@@ -322,7 +375,8 @@ def test_fused_float64_gradients_equal_layer_by_layer_and_numerical_gradients(ra
     m = _model(rank, "float64", **bn)
     steps = training_plan.plan(m.layers)
     blocks = [s for s in steps if isinstance(s, (training_plan.BatchNormMaxPool, training_plan.AvgPoolBatchNorm,
-                                                 training_plan.ConvAvgPoolBatchNorm))]
+                                                 training_plan.ConvAvgPoolBatchNorm,
+                                                 training_plan.ConvBatchNormMaxPool))]
     assert len(blocks) == 2
     state = [p.copy() for p in m.get_weights()]
     m.compute_gradients(x, y)
@@ -338,6 +392,8 @@ def test_fused_float64_gradients_equal_layer_by_layer_and_numerical_gradients(ra
     # the fused block alone, against centred differences of its own forward (float64; an input without the
     # ReLU's zeros, whose tied maxima would be kinks)
     block = steps[1]
+    if isinstance(block, training_plan.ConvBatchNormMaxPool):   # its BN → max-pool part: a ReLU's zeros would tie
+        block = block._block
     a = np.random.default_rng(2).standard_normal((len(x), *block.layers[0].input_shape))
     R = np.random.default_rng(3).standard_normal(block.forward(a, training=True).shape)
     dx = block.backward(R)
@@ -418,7 +474,9 @@ def test_layer_by_layer_passes_keep_every_layer_output_after_fused_training():
 def test_a_block_in_inference_mode_runs_its_layers():
     m = _model(2)
     x, _ = _batch(2)
-    block = training_plan.plan(m.layers)[1]
+    first = training_plan.plan(m.layers)[0]
+    assert isinstance(first, training_plan.ConvBatchNormMaxPool) and first.layers == tuple(m.layers[:3])
+    block = first._block
     a = m.layers[0].forward(x)
     before = [p.copy() for p in block.bn.get_weights()]
     np.testing.assert_array_equal(block.forward(a, training=False),
@@ -446,7 +504,7 @@ def _graph(seed=0):
 def test_functional_model_trains_its_single_reader_pairs_as_blocks_with_the_layer_by_layer_weights(fuse):
     m = _graph()
     blocks = training_plan.plan_graph(m._ops, m._output_layer())
-    assert [type(b).__name__ for b in blocks.values()] == ["BatchNormMaxPool"]   # b is read twice: not fused
+    assert [type(b).__name__ for b in blocks.values()] == ["ConvBatchNormMaxPool"]   # b is read twice: not fused
     x, y = _batch(2)
     results = []
     for on in (True, False):
