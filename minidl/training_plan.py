@@ -131,6 +131,21 @@ class AvgPoolBatchNorm:
         return "AvgPoolBatchNorm(" + " → ".join(layer.name for layer in self.layers) + ")"
 
 
+def _conv_backward_arguments(conv):
+    """``(w, strides, pads, activation, use_bias, need_dx)`` of a conv layer's backward pass, in the order of the
+    kernel family's conv block functions (after ``x``, ``dy``, … and ``y``)."""
+    return (conv.params["kernel"], conv._s2(), conv._pads(conv.input_shape), conv.activation, conv.use_bias,
+            conv.compute_input_gradient)
+
+
+def _store_conv_gradients(conv, dW, db, dx):
+    """Store a conv layer's kernel (and bias) gradient as its own backward does; return ``dx``."""
+    conv._store_grad("kernel", dW)
+    if conv.use_bias:
+        conv._store_grad("bias", db)
+    return dx
+
+
 class ConvAvgPoolBatchNorm:
     """A convolution layer, an average pooling layer and a batch norm, as one step of a training pass.
 
@@ -181,13 +196,9 @@ class ConvAvgPoolBatchNorm:
         bn._store_sums(*sums)
         p = bn._x2.reshape(bn._shape)
         dW, db, dx = K.conv_avg_pool_batchnorm_backward(
-            conv._x, dy2.reshape(p.shape), p, conv._y, conv.params["kernel"], conv._s2(),
-            conv._pads(conv.input_shape), conv.activation, conv.use_bias, conv.compute_input_gradient,
+            conv._x, dy2.reshape(p.shape), p, conv._y, *_conv_backward_arguments(conv),
             (pool._p2(), pool._s2(), pool._pads(pool.input_shape)), (bn._mean, bn._inv_std, bn._scale, *sums))
-        conv._store_grad("kernel", dW)
-        if conv.use_bias:
-            conv._store_grad("bias", db)
-        return dx
+        return _store_conv_gradients(conv, dW, db, dx)
 
     def __repr__(self):
         return "ConvAvgPoolBatchNorm(" + " → ".join(layer.name for layer in self.layers) + ")"
@@ -227,14 +238,10 @@ class ConvBatchNormMaxPool:
         if not block._fused:
             return conv.backward(block.backward(dy))
         dW, db, dx, sum_dy, sum_dy_xhat = _kernels.active().conv_batchnorm_max_pool_backward(
-            conv._x, dy, block._arg, block._x_win, conv._y, conv.params["kernel"], conv._s2(),
-            conv._pads(conv.input_shape), conv.activation, conv.use_bias, conv.compute_input_gradient,
-            block._geometry(), (bn._mean, bn._inv_std, bn._scale))
+            conv._x, dy, block._arg, block._x_win, conv._y, *_conv_backward_arguments(conv), block._geometry(),
+            (bn._mean, bn._inv_std, bn._scale))
         bn._store_sums(sum_dy, sum_dy_xhat)
-        conv._store_grad("kernel", dW)
-        if conv.use_bias:
-            conv._store_grad("bias", db)
-        return dx
+        return _store_conv_gradients(conv, dW, db, dx)
 
     def __repr__(self):
         return "ConvBatchNormMaxPool(" + " → ".join(layer.name for layer in self.layers) + ")"

@@ -157,6 +157,21 @@ def _path(path):
         yield
 
 
+def _conv_layer(g, activation):
+    """``(rng, dtype, x, w, activation, y)``: a conv layer's input, kernel and output (the reference's) for
+    :func:`conv_blocks` geometry ``g``; for one seed in four, rounded inputs and kernels: exact zeros of the ReLU
+    output and tied maxima."""
+    rng = np.random.default_rng(g["seed"])
+    dt = g["dtype"]
+    x = rng.standard_normal((g["N"], g["H"], g["W"], g["C"])).astype(dt)
+    w = rng.standard_normal((*g["k"], g["C"], g["F"])).astype(dt)
+    b = rng.standard_normal(g["F"]).astype(dt)
+    if g["seed"] % 4 == 0:
+        x, w = np.round(x), np.round(w)
+    f = minidl.activations.get(activation)
+    return rng, dt, x, w, f, REF.conv_bias_activation(x, w, b, g["strides"], g["pads"], f)
+
+
 @settings(max_examples=80, deadline=None)
 @given(conv_blocks(), st.sampled_from(["relu", "linear", "tanh"]), st.booleans(), st.booleans(),
        st.sampled_from([1, 2]))
@@ -166,15 +181,7 @@ def test_conv_avg_pool_batchnorm_backward_has_the_bits_of_its_two_steps_and_equa
     """The fused backward of conv → average pooling → batch norm (each sample's gradient made from the batch
     norm's ``dy`` as the convolution reads it) gives the bits of the fast family's two steps (the pooling's input
     gradient, then the conv layer's backward) on every conv path, tiling or not, and equals the reference."""
-    rng = np.random.default_rng(g["seed"])
-    dt = g["dtype"]
-    x = rng.standard_normal((g["N"], g["H"], g["W"], g["C"])).astype(dt)
-    w = rng.standard_normal((*g["k"], g["C"], g["F"])).astype(dt)
-    b = rng.standard_normal(g["F"]).astype(dt)
-    if g["seed"] % 4 == 0:
-        x = np.round(x)   # exact zeros of the ReLU output: dz = 0 there
-    f = minidl.activations.get(activation)
-    y = REF.conv_bias_activation(x, w, b, g["strides"], g["pads"], f)
+    rng, dt, x, w, f, y = _conv_layer(g, activation)
     p = REF.avg_pool2d_forward(y, *g["pool"])
     p2 = p.reshape(-1, g["F"])
     mean, var = REF.batchnorm_stats(p2)
@@ -219,15 +226,7 @@ def test_conv_batchnorm_max_pool_backward_has_the_bits_of_its_two_steps_and_equa
     ``dy`` and winners as the direct loops read it) gives the bits of the fast family's two steps on every conv
     path (fused only on the direct loops without ``dx``, windows that tile, ReLU or no activation; the two steps
     elsewhere), and equals the reference — ties and exact zeros included."""
-    rng = np.random.default_rng(g["seed"])
-    dt = g["dtype"]
-    x = rng.standard_normal((g["N"], g["H"], g["W"], g["C"])).astype(dt)
-    w = rng.standard_normal((*g["k"], g["C"], g["F"])).astype(dt)
-    b = rng.standard_normal(g["F"]).astype(dt)
-    if g["seed"] % 4 == 0:
-        x, w = np.round(x), np.round(w)   # exact zeros of the ReLU output and tied maxima
-    f = minidl.activations.get(activation)
-    y = REF.conv_bias_activation(x, w, b, g["strides"], g["pads"], f)
+    rng, dt, x, w, f, y = _conv_layer(g, activation)
     mean, var = REF.batchnorm_stats(y.reshape(-1, g["F"]))
     inv_std = 1 / np.sqrt(var + 1e-3)
     gamma = rng.choice([-1.5, 0.0, 0.7, 2.0], g["F"])
