@@ -146,20 +146,14 @@ def _store_conv_gradients(conv, dW, db, dx):
     return dx
 
 
-class ConvAvgPoolBatchNorm:
-    """A convolution layer, an average pooling layer and a batch norm, as one step of a training pass.
+class _ConvBlock:
+    """What the blocks that a convolution starts share: the layers, a forward pass that runs the convolution and then
+    :meth:`_rest` (the layers after it), the model's input check as the convolution reads it (as the first step),
+    and the convolution's ``compute_input_gradient``."""
 
-    Forward runs the three layers in turn (each keeps what its backward would read); backward, for a batch
-    norm in training mode, takes the batch norm's sums, then the kernel family's
-    :meth:`~minidl.kernels.contract.KernelFamily.conv_avg_pool_batchnorm_backward` gives the convolution's
-    gradients and input gradient directly from the batch norm's output gradient (a batch norm in inference
-    mode: the three layers' backward passes). As the model's first step it checks the model's input as the
-    convolution reads it (:meth:`forward_checked`).
-    """
-
-    def __init__(self, conv, pool, bn):
-        self.conv, self.pool, self.bn = conv, pool, bn
-        self.layers = (conv, pool, bn)
+    def __init__(self, conv, *rest):
+        self.conv = conv
+        self.layers = (conv, *rest)
 
     @property
     def compute_input_gradient(self):
@@ -171,15 +165,36 @@ class ConvAvgPoolBatchNorm:
         self.conv.compute_input_gradient = value
 
     def forward(self, x, training=False):
-        """The batch norm's output for ``x`` (the convolution's input)."""
+        """The block's output for ``x`` (the convolution's input); updates the moving statistics in training."""
         return self._rest(self.conv.forward(x, training=training), training)
 
     def forward_checked(self, x, training=False):
         """:meth:`forward` and whether ``x`` is finite, ``(out, finite)``: the convolution checks ``x`` as it reads
-        it (:meth:`minidl.layers.conv.Conv2D.forward_checked`). For a non-finite ``x`` the pooling and the batch
-        norm are not run (the model raises; the batch norm's moving statistics stay as they were)."""
+        it (:meth:`minidl.layers.conv.Conv2D.forward_checked`). For a non-finite ``x`` the layers after it are not
+        run (the model raises; the batch norm's moving statistics stay as they were)."""
         y, finite = self.conv.forward_checked(x, training=training)
         return (self._rest(y, training) if finite else y), finite
+
+    def _rest(self, y, training):
+        raise NotImplementedError
+
+    def __repr__(self):
+        return f"{type(self).__name__}(" + " → ".join(layer.name for layer in self.layers) + ")"
+
+
+class ConvAvgPoolBatchNorm(_ConvBlock):
+    """A convolution layer, an average pooling layer and a batch norm, as one step of a training pass.
+
+    Forward runs the three layers in turn (each keeps what its backward would read); backward, for a batch
+    norm in training mode, takes the batch norm's sums, then the kernel family's
+    :meth:`~minidl.kernels.contract.KernelFamily.conv_avg_pool_batchnorm_backward` gives the convolution's
+    gradients and input gradient directly from the batch norm's output gradient (a batch norm in inference
+    mode: the three layers' backward passes).
+    """
+
+    def __init__(self, conv, pool, bn):
+        super().__init__(conv, pool, bn)
+        self.pool, self.bn = pool, bn
 
     def _rest(self, y, training):
         return self.bn.forward(self.pool.forward(y, training=training), training=training)
@@ -200,36 +215,24 @@ class ConvAvgPoolBatchNorm:
             (pool._p2(), pool._s2(), pool._pads(pool.input_shape)), (bn._mean, bn._inv_std, bn._scale, *sums))
         return _store_conv_gradients(conv, dW, db, dx)
 
-    def __repr__(self):
-        return "ConvAvgPoolBatchNorm(" + " → ".join(layer.name for layer in self.layers) + ")"
 
-
-class ConvBatchNormMaxPool:
+class ConvBatchNormMaxPool(_ConvBlock):
     """A convolution layer followed by a :class:`BatchNormMaxPool` block, as one step of a training pass.
 
     Forward: the convolution, then the block (each keeps what its backward reads). Backward, where the block ran
     fused (training mode): the kernel family's
     :meth:`~minidl.kernels.contract.KernelFamily.conv_batchnorm_max_pool_backward` gives the convolution's
     gradients, its input gradient and the batch norm's sums from the pooling's output gradient; otherwise the
-    block's backward, then the convolution's. As the model's first step it checks the model's input as the
-    convolution reads it (:meth:`forward_checked`).
+    block's backward, then the convolution's.
     """
 
     def __init__(self, conv, bn, pool):
-        self.conv, self.bn, self.pool = conv, bn, pool
-        self.layers = (conv, bn, pool)
+        super().__init__(conv, bn, pool)
+        self.bn, self.pool = bn, pool
         self._block = BatchNormMaxPool(bn, pool)
 
-    compute_input_gradient = ConvAvgPoolBatchNorm.compute_input_gradient
-
-    def forward(self, x, training=False):
-        """The pooling's output for ``x`` (the convolution's input); updates the moving statistics in training."""
-        return self._block.forward(self.conv.forward(x, training=training), training=training)
-
-    def forward_checked(self, x, training=False):
-        """:meth:`forward` and whether ``x`` is finite (:meth:`ConvAvgPoolBatchNorm.forward_checked`)."""
-        y, finite = self.conv.forward_checked(x, training=training)
-        return (self._block.forward(y, training=training) if finite else y), finite
+    def _rest(self, y, training):
+        return self._block.forward(y, training=training)
 
     def backward(self, dy):
         """``∂L/∂x`` from ``dy = ∂L/∂(pooled output)`` (None if the convolution computes no input gradient);
@@ -243,27 +246,23 @@ class ConvBatchNormMaxPool:
         bn._store_sums(sum_dy, sum_dy_xhat)
         return _store_conv_gradients(conv, dW, db, dx)
 
-    def __repr__(self):
-        return "ConvBatchNormMaxPool(" + " → ".join(layer.name for layer in self.layers) + ")"
 
-
+#: the pooling layers of a convolution's rank, by convolution type (the convolutions that start a block)
 _AVERAGE_POOLING = {Conv1D: AveragePooling1D, Conv2D: AveragePooling2D}
 _MAX_POOLING = {Conv1D: MaxPooling1D, Conv2D: MaxPooling2D}
 
 
-def _triple(conv, pool, bn):
+def _triple(first, second, third):
     """The block conv → average pooling → batch norm (:class:`ConvAvgPoolBatchNorm`) or conv → batch norm → max
-    pooling (:class:`ConvBatchNormMaxPool`, the second and third layers then in ``pool``, ``bn``), or None."""
-    if not (FUSE and conv is not None and pool is not None and bn is not None
-            and conv.built and pool.built and bn.built):
+    pooling (:class:`ConvBatchNormMaxPool`) of three consecutive layers, or None."""
+    if not (FUSE and None not in (first, second, third) and first.built and second.built and third.built
+            and type(first) in _AVERAGE_POOLING):
         return None
-    if type(conv) not in _AVERAGE_POOLING:
-        return None
-    if type(pool) is _AVERAGE_POOLING[type(conv)] and type(bn) is BatchNormalization and bn.trainable:
-        return ConvAvgPoolBatchNorm(conv, pool, bn)
-    second, third = pool, bn   # conv → BN → max pooling: the arguments in the layers' order
-    if type(second) is BatchNormalization and second.trainable and type(third) is _MAX_POOLING[type(conv)]:
-        return ConvBatchNormMaxPool(conv, second, third)
+    trainable_bn = lambda layer: type(layer) is BatchNormalization and layer.trainable
+    if type(second) is _AVERAGE_POOLING[type(first)] and trainable_bn(third):
+        return ConvAvgPoolBatchNorm(first, second, third)
+    if trainable_bn(second) and type(third) is _MAX_POOLING[type(first)]:
+        return ConvBatchNormMaxPool(first, second, third)
     return None
 
 

@@ -114,7 +114,8 @@ def _dx_tiled(dy, arg, x, mean, alpha, beta, gamma, zero, ph, pw, dx):
                     out[k] = zero * alpha[k] + (xr[k] - mean[k]) * beta[k] + gamma[k]
 
 
-def _tiles(pool, strides, pads):
+def tiles(pool, strides, pads):
+    """True when max-pooling windows tile their input (stride = pool size, no padding): the fused kernels' case."""
     return tuple(strides) == tuple(pool) and not any(pads)
 
 
@@ -123,7 +124,7 @@ def batchnorm_max_pool2d_forward(x, scale, shift, pool, strides, pads):
     over ``x`` when the windows tile it (module docstring)."""
     x = np.ascontiguousarray(x)
     dt = x.dtype
-    if not _tiles(pool, strides, pads):
+    if not tiles(pool, strides, pads):
         C = x.shape[-1]
         xn = batchnorm_apply(x.reshape(-1, C), scale, shift).reshape(x.shape)
         y, arg = max_pool2d_forward(xn, pool, strides, pads)
@@ -136,6 +137,14 @@ def batchnorm_max_pool2d_forward(x, scale, shift, pool, strides, pads):
     return y, arg, xw
 
 
+def winner_sums(dy, x_win, mean, inv_std):
+    """The batch norm's two sums ``(Σ dy_bn, Σ dy_bn·x̂)`` behind a max pooling whose windows tile: ``dy_bn`` is the
+    pooling's ``dy`` at the winners and 0 elsewhere, so its sums are those of ``dy`` against the winners' inputs
+    ``x_win`` (float64 ``mean``, ``inv_std``)."""
+    C = dy.shape[-1]
+    return batchnorm_backward_sums(dy.reshape(-1, C), np.asarray(x_win, dy.dtype).reshape(-1, C), mean, inv_std)
+
+
 def batchnorm_max_pool2d_backward(dy, arg, x_win, x, mean, inv_std, scale, pool, strides, pads):
     """Same as :func:`minidl.kernels.reference.batchnorm_max_pool2d_backward`: ``(dx, Σ dy_bn, Σ dy_bn·x̂)``;
     the sums over the pooled cells (``dy``, ``x_win``), then one dense pass (module docstring)."""
@@ -146,15 +155,13 @@ def batchnorm_max_pool2d_backward(dy, arg, x_win, x, mean, inv_std, scale, pool,
     C = x.shape[-1]
     mean = np.asarray(mean, np.float64)
     inv_std = np.asarray(inv_std, np.float64)
-    if not _tiles(pool, strides, pads):
+    if not tiles(pool, strides, pads):
         dbn = max_pool2d_backward(dy, arg, x.shape, pool, strides, pads).reshape(-1, C)
         x2 = x.reshape(-1, C)
         sum_dy, sum_dy_xhat = batchnorm_backward_sums(dbn, x2, mean, inv_std)
         dx = batchnorm_backward_input(dbn, x2, mean, inv_std, scale, sum_dy, sum_dy_xhat)
         return dx.reshape(x.shape), sum_dy, sum_dy_xhat
-    # dy_bn is dy at the winners, 0 elsewhere: its sums are those of dy against the winners' inputs
-    sum_dy, sum_dy_xhat = batchnorm_backward_sums(dy.reshape(-1, C), np.asarray(x_win, dt).reshape(-1, C), mean,
-                                                  inv_std)
+    sum_dy, sum_dy_xhat = winner_sums(dy, x_win, mean, inv_std)
     alpha, beta, gamma = dx_coefficients(sum_dy, sum_dy_xhat, x.size // C, scale, inv_std, dt)
     dx = workspace.empty(x.shape, dt)
     with _threads_for(x.size):

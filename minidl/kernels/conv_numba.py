@@ -42,12 +42,12 @@ from numba import carray, njit, prange
 
 from . import conv_blocked, winograd_numba, workspace
 from .blas import reduction_dot
-from .bnpool_numba import avg_pool2d_batchnorm_backward, batchnorm_max_pool2d_backward
+from .bnpool_numba import avg_pool2d_batchnorm_backward, batchnorm_max_pool2d_backward, tiles, winner_sums
 from .checks import all_finite
 from .contract import is_linear, is_plain_relu
 from .geometry import as_image, output_hw
 from .gemm_numba import stack_buffer
-from .normalization_numba import batchnorm_backward_sums, dx_coefficients
+from .normalization_numba import dx_coefficient_rows
 
 #: target size in bytes of the im2col buffer of one batch chunk: large enough that each numba launch and
 #: each BLAS call has work for many samples (launch overhead dominated with one sample per chunk)
@@ -323,7 +323,8 @@ def _direct_dw(x, dy, y, relu, sh, sw, top, left, T, part, db_part, pool, arg, c
         for r in range(t * step, min(rows, (t + 1) * step)):
             n = r // Ho
             i = r - n * Ho
-            if pool[0] > 0:
+            if pool[0] > 0:   # two copies of the mask loop, one per source: choosing the row's source inside one
+                # loop (with the db sums split off) ran 1.9× slower on R0's first layer
                 _max_pooled_gradient_row(dy, arg, y, n, i, pool, coef, zero, Wo, dz)
                 for j in range(Wo):
                     for f in range(F):
@@ -642,18 +643,15 @@ def conv_batchnorm_max_pool_backward(x, dy, arg, x_win, y, w, strides, pads, act
     dt = x4.dtype
     y4 = np.ascontiguousarray(y if y.ndim == 4 else y[:, None], dtype=dt)
     dy4, arg4, xw4 = (v if v.ndim == 4 else v[:, None] for v in (dy, arg, x_win))
-    if not ((relu or is_linear(activation)) and tuple(pool_strides) == tuple(size) and not any(pool_pads)
-            and not need_dx and _layer_backward_route(x4, w4, strides, pads) == "direct"):
+    if not ((relu or is_linear(activation)) and tiles(size, pool_strides, pool_pads) and not need_dx
+            and _layer_backward_route(x4, w4, strides, pads) == "direct"):
         dxb, sum_dy, sum_dy_xhat = batchnorm_max_pool2d_backward(dy4, arg4, xw4, y4, mean, inv_std, scale, *pool)
         return (*conv_layer_backward(x, dxb.reshape(y.shape), y, w, strides, pads, activation, use_bias, need_dx),
                 sum_dy, sum_dy_xhat)
     F = w4.shape[3]
     dy4 = np.ascontiguousarray(dy4, dtype=dt)
-    # the batch norm's sums, as batchnorm_max_pool2d_backward takes them: dy against the winners' inputs
-    sum_dy, sum_dy_xhat = batchnorm_backward_sums(dy4.reshape(-1, F), np.asarray(xw4, dt).reshape(-1, F),
-                                                  np.asarray(mean, np.float64), np.asarray(inv_std, np.float64))
-    alpha, beta, gamma = dx_coefficients(sum_dy, sum_dy_xhat, y4.size // F, scale, inv_std, dt)
-    coef = np.stack([np.asarray(mean, np.float64).astype(dt), alpha, beta, gamma])
+    sum_dy, sum_dy_xhat = winner_sums(dy4, xw4, np.asarray(mean, np.float64), np.asarray(inv_std, np.float64))
+    coef = dx_coefficient_rows(mean, sum_dy, sum_dy_xhat, y4.size // F, scale, inv_std, dt)
     kh, kw, Ho, Wo = _geometry(x4.shape, w4.shape, strides, pads)
     T = min(_DIRECT_BLOCKS, x4.shape[0] * Ho)
     part = np.empty((T, kh, kw, w4.shape[2], F), dtype=dt)
@@ -689,8 +687,7 @@ def conv_avg_pool_batchnorm_backward(x, dy, p, y, w, strides, pads, activation, 
         return conv_layer_backward(x, dyc.reshape(y.shape), y, w, strides, pads, activation, use_bias, need_dx)
     dt = x4.dtype
     F = w4.shape[3]
-    alpha, beta, gamma = dx_coefficients(sum_dy, sum_dy_xhat, p4.size // F, scale, inv_std, dt)
-    coef = np.stack([np.asarray(mean, dt), alpha, beta, gamma])
+    coef = dx_coefficient_rows(mean, sum_dy, sum_dy_xhat, p4.size // F, scale, inv_std, dt)
     geometry = (size[0], size[1], pool_pads[0], pool_pads[2])
     dW, db, dx = conv_blocked.layer_backward(x4, dy4, y4, w4, strides, pads, need_dx, relu, use_bias,
                                              pooled=(p4, geometry, coef))

@@ -164,3 +164,10 @@ def dx_coefficients(sum_dy, sum_dy_xhat, M, scale, inv_std, dt):
     a, c = np.asarray(sum_dy) / M, np.asarray(sum_dy_xhat) / M
     inv_std = np.asarray(inv_std, np.float64)
     return scale.astype(dt), (-scale * c * inv_std).astype(dt), (-scale * a).astype(dt)
+
+
+def dx_coefficient_rows(mean, sum_dy, sum_dy_xhat, M, scale, inv_std, dt):
+    """``(4, C)`` rows ``μ, α, β, γ`` in dtype ``dt`` (:func:`dx_coefficients` with the mean): what the fused conv
+    blocks' numba loops take to make the batch norm's input gradient ``dy·α + (x − μ)·β + γ`` where they need it."""
+    return np.stack([np.asarray(mean, np.float64).astype(dt), *dx_coefficients(sum_dy, sum_dy_xhat, M, scale,
+                                                                                inv_std, dt)])
