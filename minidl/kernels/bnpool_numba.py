@@ -87,6 +87,41 @@ def _forward_tiled(x, scale, shift, ph, pw, y, arg, xw):
 
 
 @njit(parallel=True, cache=True)
+def _forward_tiled_2x2(x, scale, shift, y, arg, xw):
+    """:func:`_forward_tiled` for 2 × 2 windows (R0's poolings), each window's four cells written out: per channel
+    the same comparisons in the same order from −∞, so the same bits. Measured on R0's first block (64 × 48 × 398
+    × 32 in, AVX2, 2 threads): 32–44 ms with the three local rows, 12–13 ms so — the time of a pass that only
+    reads ``x`` and writes the three outputs."""
+    N, Ho, Wo, C = y.shape
+    lowest = np.full(1, -np.inf, dtype=y.dtype)[0]   # typed constants: float32 stays float32
+    zero = np.zeros(1, dtype=x.dtype)[0]
+    for r in prange(N * Ho):
+        n = r // Ho
+        i = r - n * Ho
+        top, bottom = x[n, 2 * i], x[n, 2 * i + 1]
+        yo, ao, xo = y[n, i], arg[n, i], xw[n, i]
+        for j in range(Wo):
+            c00, c01, c10, c11 = top[2 * j], top[2 * j + 1], bottom[2 * j], bottom[2 * j + 1]
+            yr, ar, xr = yo[j], ao[j], xo[j]
+            for k in range(C):
+                s, t = scale[k], shift[k]
+                best, bi, bx = lowest, np.int32(0), zero   # as _forward_tiled
+                v = c00[k] * s + t
+                if v > best:
+                    best, bi, bx = v, np.int32(0), c00[k]
+                v = c01[k] * s + t
+                if v > best:
+                    best, bi, bx = v, np.int32(1), c01[k]
+                v = c10[k] * s + t
+                if v > best:
+                    best, bi, bx = v, np.int32(2), c10[k]
+                v = c11[k] * s + t
+                if v > best:
+                    best, bi, bx = v, np.int32(3), c11[k]
+                yr[k], ar[k], xr[k] = best, bi, bx
+
+
+@njit(parallel=True, cache=True)
 def _dx_tiled(dy, arg, x, mean, alpha, beta, gamma, zero, ph, pw, dx):
     """``dx = u·α + (x − μ)·β + γ`` per channel, ``u = dy`` of the cell's window where ``arg`` names the cell,
     else ``zero`` (0 in dx's dtype; also for cells in no window). The terms and their order are those of the unfused
@@ -133,7 +168,10 @@ def batchnorm_max_pool2d_forward(x, scale, shift, pool, strides, pads):
     shape = (x.shape[0], Ho, Wo, x.shape[3])
     y, arg, xw = workspace.empty(shape, dt), workspace.empty(shape, np.int32), workspace.empty(shape, dt)
     with _threads_for(x.size):
-        _forward_tiled(x, np.asarray(scale, dt), np.asarray(shift, dt), pool[0], pool[1], y, arg, xw)
+        if tuple(pool) == (2, 2):
+            _forward_tiled_2x2(x, np.asarray(scale, dt), np.asarray(shift, dt), y, arg, xw)
+        else:
+            _forward_tiled(x, np.asarray(scale, dt), np.asarray(shift, dt), pool[0], pool[1], y, arg, xw)
     return y, arg, xw
 
 
