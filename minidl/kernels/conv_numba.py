@@ -337,8 +337,8 @@ def _direct_dw(x, dy, y, relu, sh, sw, top, left, T, part, db_part, pool, arg, c
     copied into a zero-padded buffer, then :func:`_row_taps` sums the row's products for three kernel columns
     and 32 filters at a time in registers, and adds them into ``part`` (the row's buffer ``dz`` has its filters
     padded with zeros to a multiple of 32). Measured on benchmark R0's first layer (64 × 48 × 398 × 32, one
-    channel; AVX2, 2 threads): 76–90 ms adding each product into ``part`` in memory, 39–41 ms so — close to the
-    time of reading ``dy`` and ``y`` once (312 MB at ≈ 10 GB/s).
+    channel; AVX2, 2 threads; the layer's backward without ``dx``): 76–90 ms adding each product into ``part``
+    in memory, 27–32 ms so — about the time of reading ``dy`` and ``y`` once (312 MB at ≈ 10 GB/s).
 
     ``pool = (ph, pw)`` with ``ph > 0``: ``dy`` and ``arg`` are the gradient and winners of a batch norm → max
     pooling after the layer, and each row's gradient before the mask is made from them
