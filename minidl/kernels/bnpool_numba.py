@@ -86,6 +86,16 @@ def _forward_tiled(x, scale, shift, ph, pw, y, arg, xw):
                 xo[k] = bx[k]
 
 
+@njit(inline="always")
+def _take(xv, s, t, idx, best, bi, bx):
+    """One cell of a max-pooling window behind the batch norm: ``v = x·s + t`` takes the lead when ``v > best``
+    (strictly, so the first of equal values wins; NaN never does), with its index and input."""
+    v = xv * s + t
+    if v > best:
+        return v, idx, xv
+    return best, bi, bx
+
+
 @njit(parallel=True, cache=True)
 def _forward_tiled_2x2(x, scale, shift, y, arg, xw):
     """:func:`_forward_tiled` for 2 × 2 windows (R0's poolings), each window's four cells written out: per channel
@@ -106,18 +116,10 @@ def _forward_tiled_2x2(x, scale, shift, y, arg, xw):
             for k in range(C):
                 s, t = scale[k], shift[k]
                 best, bi, bx = lowest, np.int32(0), zero   # as _forward_tiled
-                v = c00[k] * s + t
-                if v > best:
-                    best, bi, bx = v, np.int32(0), c00[k]
-                v = c01[k] * s + t
-                if v > best:
-                    best, bi, bx = v, np.int32(1), c01[k]
-                v = c10[k] * s + t
-                if v > best:
-                    best, bi, bx = v, np.int32(2), c10[k]
-                v = c11[k] * s + t
-                if v > best:
-                    best, bi, bx = v, np.int32(3), c11[k]
+                best, bi, bx = _take(c00[k], s, t, np.int32(0), best, bi, bx)
+                best, bi, bx = _take(c01[k], s, t, np.int32(1), best, bi, bx)
+                best, bi, bx = _take(c10[k], s, t, np.int32(2), best, bi, bx)
+                best, bi, bx = _take(c11[k], s, t, np.int32(3), best, bi, bx)
                 yr[k], ar[k], xr[k] = best, bi, bx
 
 

@@ -302,6 +302,7 @@ _TAP_C = 3
 #: the register block's size (a literal for :func:`~.gemm_numba.stack_buffer`); :func:`_row_taps` writes the
 #: three constants out
 _TAP_BLOCK = 96
+assert _TAP_BLOCK == _TAP_C * _TAP_F == 3 * 32, "_row_taps's literal block (3 columns × 32 filters) changed"
 
 
 @njit(nogil=True, cache=True, fastmath={"contract"}, inline="always")
