@@ -300,11 +300,15 @@ class Model(BaseModel):
         blocks = _training_plan.plan_graph(self._ops, self._output_layer())
         return functools.partial(self._forward, blocks), functools.partial(self._backward, blocks)
 
-    def _inference_forward(self, x):
-        """:meth:`forward` in inference mode with the fused blocks of :func:`minidl.inference.plan_graph`."""
+    def _inference_plan(self):
+        return _inference.plan_graph(self._ops, self._output_layer())
+
+    def _inference_forward(self, x, plan=None):
+        """:meth:`forward` in inference mode with the fused blocks of :func:`minidl.inference.plan_graph`
+        (``plan``, or planned now)."""
         xs = list(x) if isinstance(x, (list, tuple)) else [x]
         values = {layer: layer.forward(a) for layer, a in zip(self.input_layers, xs)}
-        blocks = _inference.plan_graph(self._ops, self._output_layer())
+        blocks = self._inference_plan() if plan is None else plan
         for layer in self._ops:
             if layer in values:           # computed inside a fused block already
                 continue

@@ -315,15 +315,20 @@ def matmul(a, b):
     in row blocks computed side by side on minidl's threads (:func:`parallel_dots`); outside it the BLAS
     uses its own threads.
     """
+    if a.ndim != 2 or b.ndim != 2:
+        return a @ b
+    rows, long_inner = a.shape[0], a.shape[1] >= LONG_INNER
+    if not long_inner and (not getattr(_SINGLE, "depth", 0) or rows < 2
+                           or 2 * rows * a.shape[1] * b.shape[1] < PARALLEL_FLOPS):
+        # outside a model's passes the BLAS has its own threads (or the product is small) — decided before
+        # asking numba for its thread count, which costs ≈ 4 µs a call (a small Dense layer's whole product)
+        return a @ b
     import numba
     n = numba.get_num_threads()
-    if a.ndim != 2 or b.ndim != 2 or n < 2:
+    if n < 2:
         return a @ b
-    if a.shape[1] >= LONG_INNER:
+    if long_inner:
         return _long_product(a, b)
-    rows = a.shape[0]
-    if not getattr(_SINGLE, "depth", 0) or 2 * rows * a.shape[1] * b.shape[1] < PARALLEL_FLOPS or rows < 2:
-        return a @ b   # outside a model's passes the BLAS has its own threads (or the product is small)
     # the BLAS on one thread (single_threaded_blas): row blocks side by side on every thread — two per thread
     # for balance, but one when blocks would be short: each block's product packs all of b again (measured on
     # benchmark R0's Dense dz·Wᵀ, (64 × 64)·(64 × 68,992), 2 threads: 4 blocks 7.2 ms, 2 blocks 4.5 ms)

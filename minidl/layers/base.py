@@ -40,6 +40,9 @@ from .. import regularizers as _regularizers
 
 _LAYER_CLASSES: dict[str, type] = {}
 _NAME_COUNTS: dict[str, int] = {}
+#: the dtype kinds of ``np.number`` (signed, unsigned, float, complex, and timedelta64, a signed integer to
+#: NumPy): ``dtype.kind in`` this is ``np.issubdtype(dtype, np.number)`` at a tenth of the cost
+_NUMERIC_KINDS = frozenset("iufcm")
 
 
 def _snake_case(name: str) -> str:
@@ -140,7 +143,7 @@ class Layer:
         """Validate the rank and (once built) the shape of ``x``; build on first use."""
         if not isinstance(x, np.ndarray):
             x = np.asarray(x)
-        if not np.issubdtype(x.dtype, np.number):
+        if x.dtype.kind not in _NUMERIC_KINDS:
             raise TypeError(f"{type(self).__name__} {self.name!r} expected a numeric array; got dtype {x.dtype}")
         if self.input_rank is not None and x.ndim != self.input_rank:
             raise ValueError(

@@ -200,6 +200,27 @@ def test_plan_fuses_conv_with_the_batch_norm_and_pooling_that_follow_it_only():
         inference.FUSE = old
 
 
+def test_predict_plans_once_a_call_and_fuses_a_model_its_first_batch_builds(monkeypatch):
+    L = minidl.layers
+    x = np.random.default_rng(4).standard_normal((10, 12, 20, 1)).astype(np.float32)
+    lazy = minidl.Sequential([L.Conv2D(4, 3, activation="relu"), L.BatchNormalization(), L.MaxPooling2D(2),
+                              L.Flatten(), L.Dense(2, activation="softmax")], seed=1)   # no Input: built by x
+    planned, fused_rows = [], []
+    real_plan, real_block = inference.plan, inference.ConvBlock.forward
+    monkeypatch.setattr(inference, "plan", lambda layers: planned.append(1) or real_plan(layers))
+    monkeypatch.setattr(inference.ConvBlock, "forward",
+                        lambda self, a: fused_rows.append(len(a)) or real_block(self, a))
+    out = lazy.predict(x, batch_size=3)   # batches of 3, 3, 3, 1
+    # the first batch builds the layers, one by one; the plan made after it (all built) is kept
+    assert len(planned) == 2 and fused_rows == [3, 3, 1]
+    _close_to(out, lazy.forward(x, training=False), "float32")
+    planned.clear()
+    m = _cnn()
+    m.predict(np.zeros((9, 12, 20, 1), np.float32), batch_size=2)
+    m.evaluate(np.zeros((9, 12, 20, 1), np.float32), np.zeros(9, int), batch_size=2)
+    assert len(planned) == 2   # once for each call, not once a batch
+
+
 def test_forward_in_inference_mode_still_keeps_what_backward_needs():
     m = _cnn()
     x = np.random.default_rng(0).standard_normal((4, 12, 20, 1)).astype(np.float32)
