@@ -306,22 +306,23 @@ assert _TAP_BLOCK == _TAP_C * _TAP_F == 3 * 32, "_row_taps's literal block (3 co
 
 
 @njit(nogil=True, cache=True, fastmath={"contract"}, inline="always")
-def _row_taps(xr, dz, c0, sw, Wo, f0, acc):
-    """``acc[c, f] = Σ_j xr[j·sw + c0 + c] · dz[j, f0 + f]`` for ``c < 3``, ``f < 32``: three kernel columns'
-    weight gradient of one output row, for one input row ``xr`` (zero-padded, so every read is inside) and 32
-    filters of the row's output gradient ``dz``. The block's size and every index into it are constants, so
-    the compiler keeps it in registers for the whole sum over ``j`` (:func:`~.gemm_numba.stack_buffer`): 3·32
-    multiply-adds per three loads of ``xr`` and one of ``dz``'s row, where adding each product into the weight
-    gradient in memory costs a load and a store of it per multiply-add. Each sum runs over ``j`` in order."""
+def _row_taps(xr, dz, c0, sw, Wo, b, acc):
+    """``acc[c, f] = Σ_j xr[j·sw + c0 + c] · dz[j, b, f]`` for ``c < 3``, ``f < 32``: three kernel columns'
+    weight gradient of one output row, for one input row ``xr`` (zero-padded, so every read is inside) and the
+    ``b``-th block of 32 filters of the row's output gradient ``dz`` ``(Wo, blocks, 32)``. The block's size and
+    every index into it are constants, so the compiler keeps it in registers for the whole sum over ``j``
+    (:func:`~.gemm_numba.stack_buffer`): 3·32 multiply-adds per three loads of ``xr`` and one of ``dz``'s row,
+    where adding each product into the weight gradient in memory costs a load and a store of it per
+    multiply-add. Each sum runs over ``j`` in order."""
     for c in range(3):
         for f in range(32):
             acc[c, f] = 0.0
     for j in range(Wo):
-        d = dz[j]
+        d = dz[j, b]
         q = j * sw + c0
         x0, x1, x2 = xr[q], xr[q + 1], xr[q + 2]
         for f in range(32):
-            v = d[f0 + f]
+            v = d[f]
             acc[0, f] += x0 * v
             acc[1, f] += x1 * v
             acc[2, f] += x2 * v
@@ -362,7 +363,11 @@ def _direct_dw(x, dy, y, relu, sh, sw, top, left, T, part, db_part, pool, arg, c
                     for f in range(F):
                         part[t, a, c, k, f] = 0.0
         db = np.zeros(F, dtype=np.float64)
-        dz = np.zeros((Wo, F32), dtype=y.dtype)   # columns F … F32 stay zero
+        # the row's gradient in blocks of 32 filters whose length the compiler sees (a literal in the
+        # allocation): with a run-time row length (Wo, F32), R0's first layer ran 106–135 instead of 27–40 ms
+        # on an AVX-512 Xeon (the same code took 27–32 ms on an AVX2 EPYC); columns F … F32 stay zero
+        dzb = np.zeros((Wo, F32 // _TAP_F, _TAP_F), dtype=y.dtype)
+        dz = dzb.reshape((Wo, F32))
         xr = np.empty(Wx, dtype=x.dtype)
         for r in range(t * step, min(rows, (t + 1) * step)):
             n = r // Ho
@@ -395,7 +400,7 @@ def _direct_dw(x, dy, y, relu, sh, sw, top, left, T, part, db_part, pool, arg, c
                         xr[q] = x[n, p, u, k] if 0 <= u < W else zero
                     for c0 in range(0, kw, _TAP_C):
                         for f0 in range(0, F32, _TAP_F):
-                            _row_taps(xr, dz, c0, sw, Wo, f0, acc)
+                            _row_taps(xr, dzb, c0, sw, Wo, f0 // _TAP_F, acc)
                             for c in range(c0, min(c0 + _TAP_C, kw)):
                                 for f in range(f0, min(f0 + _TAP_F, F)):
                                     part[t, a, c, k, f] += acc[c - c0, f - f0]
