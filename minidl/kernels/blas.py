@@ -49,38 +49,8 @@ import threading
 import numpy as np
 
 from . import gemm_numba, workspace
-
-
-def _openblas_libraries():
-    """Paths of OpenBLAS shared libraries loaded in this process (Linux: /proc/self/maps)."""
-    try:
-        with open("/proc/self/maps") as f:
-            paths = {line.split()[-1] for line in f if "openblas" in line.lower() and "/" in line}
-    except OSError:
-        return []
-    return sorted(paths)
-
-
-@functools.lru_cache(maxsize=None)
-def _openblas_functions(name: str) -> tuple:
-    """ctypes entry points ``[scipy_]openblas_<name>[64_]``, one per loaded OpenBLAS (looked up once)."""
-    found = []
-    for path in _openblas_libraries():
-        lib = ctypes.CDLL(path)
-        for symbol in (f"scipy_openblas_{name}64_", f"scipy_openblas_{name}", f"openblas_{name}64_", f"openblas_{name}"):
-            fn = getattr(lib, symbol, None)
-            if fn is not None:
-                found.append(fn)
-                break
-    return tuple(found)
-
-
-def _openblas_call(name: str, *args):
-    """Call ``openblas_<name>`` in every loaded OpenBLAS; return the last result (None if there is none)."""
-    result = None
-    for fn in _openblas_functions(name):
-        result = fn(*args)
-    return result
+from .openblas import call as _openblas_call
+from .openblas import functions as _openblas_functions
 
 
 def _openblas_setters():

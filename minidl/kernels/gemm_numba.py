@@ -21,8 +21,13 @@ row of ``B`` (64 values), broadcasts each of the 4 values of ``A``, and does 16 
 fused (``fastmath={"contract"}``: ``a·b + c`` rounded once). The sum over ``k`` runs in order, so the result
 does not depend on blocking or threads. It differs from the BLAS's in rounding only.
 
-It is used only when numba compiles for AVX-512 (:data:`ENABLED`). With AVX2's 16 registers of 8 floats the
-block does not fit in registers, and OpenBLAS's AVX2 kernels are faster (numbers there).
+It is used only when numba compiles for AVX-512 and NumPy's OpenBLAS runs AVX2 kernels (:data:`ENABLED`).
+With AVX2's 16 registers of 8 floats the block does not fit in registers, and OpenBLAS's AVX2 kernels are
+faster (numbers there). Where OpenBLAS runs its own AVX-512 kernels (``SkylakeX`` and later), the two
+machines measured disagree, and the BLAS keeps the products: on the test machine above ours was faster, but
+on an Ice Lake Xeon (2.8 GHz, 2 cores; 2026-12-03), one thread, ``(250 × 270)·(270 × 64)`` ran at 66 GFLOP/s
+here and 96 in OpenBLAS's SkylakeX kernels, and benchmark R1's ``train_on_batch`` step took 284–332 ms with
+this product and 230–276 ms without it (R0 the same either way).
 
 Columns come in blocks of 64, rows in blocks of 4, then one at a time. ``B``'s column count must be a multiple
 of 64 (:func:`supported`: 64 filters, as in the benchmarks' layers). Blocks of 16 or 32 columns compiled to
@@ -36,6 +41,8 @@ import numpy as np
 from numba import carray, njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
+
+from . import openblas as _openblas
 
 #: rows of A (and C) per register block
 R = 4
@@ -60,8 +67,10 @@ def _compiles_for_avx512() -> bool:
 #: use :func:`gemm` in :func:`dot` / :func:`dot_stack` (where :func:`supported`). Only with AVX-512: its 4 × 64
 #: block needs 16 of AVX-512's 32 vector registers. Compiled for AVX2 (16 registers of 8 floats, so the block
 #: spills), the same code ran at 62–86 GFLOP/s on one thread against OpenBLAS's 100–112 with the same
-#: instructions (numba told ``NUMBA_CPU_NAME=haswell``), so without AVX-512 the BLAS keeps these products
-ENABLED = _compiles_for_avx512()
+#: instructions (numba told ``NUMBA_CPU_NAME=haswell``), so without AVX-512 the BLAS keeps these products —
+#: and also where NumPy's OpenBLAS runs AVX-512 kernels of its own (module docstring), so this product
+#: stands in where OpenBLAS was held to AVX2 (``OPENBLAS_CORETYPE=Haswell``) on an AVX-512 CPU
+ENABLED = _compiles_for_avx512() and not _openblas.numpy_core_has_avx512()
 
 
 @intrinsic
