@@ -281,18 +281,16 @@ def _max_pooled_gradient_row(dy, arg, y, n, i, pool, coef, zero, Wo, dz):
     Hp, Wp, F = dy.shape[1], dy.shape[2], dy.shape[3]
     mean, alpha, beta, gamma = coef[0], coef[1], coef[2], coef[3]
     a = i // ph
-    for j in range(Wo):
-        c = j // pw
-        yr, out = y[n, i, j], dz[j]
+    for j in range(Wo):   # every array indexed in full: with row views (y[n, i, j], ...) the pass took 30 ms
+        c = j // pw       # instead of 17 on R0's first block (AVX-512 Xeon, 2 threads)
         if a < Hp and c < Wp:
             idx = (i - a * ph) * pw + (j - c * pw)
-            dr, ar = dy[n, a, c], arg[n, a, c]
             for f in range(F):
-                u = dr[f] if ar[f] == idx else zero
-                out[f] = u * alpha[f] + (yr[f] - mean[f]) * beta[f] + gamma[f]
+                u = dy[n, a, c, f] if arg[n, a, c, f] == idx else zero
+                dz[j, f] = u * alpha[f] + (y[n, i, j, f] - mean[f]) * beta[f] + gamma[f]
         else:
             for f in range(F):
-                out[f] = zero * alpha[f] + (yr[f] - mean[f]) * beta[f] + gamma[f]
+                dz[j, f] = zero * alpha[f] + (y[n, i, j, f] - mean[f]) * beta[f] + gamma[f]
 
 
 #: filters per register block of :func:`_row_taps` (the inner loop's literal length)
