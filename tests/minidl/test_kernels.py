@@ -502,6 +502,28 @@ def test_all_finite_equals_reference_for_nan_inf_anywhere(dtype, size):
                 assert not FAST.all_finite(y.reshape(2, -1)) and not REF.all_finite(y)
 
 
+@pytest.mark.parametrize("n_parts", [1, 2, 3])
+def test_all_finite_of_a_large_array_read_in_parts_finds_a_nan_or_inf_in_any_part(monkeypatch, n_parts):
+    from minidl.kernels import checks
+    import threading
+    x = np.ones(1000, dtype=np.float64)
+    monkeypatch.setattr(checks, "PARALLEL_BYTES", 4096)   # these 1,000 float64 are read in parts
+    with threads.limit_threads(2):
+        assert checks._threads_for(x.nbytes) == 2 and checks._threads_for(4095) == 1
+        seen = []
+        worker = threading.Thread(target=lambda: seen.append(checks._threads_for(x.nbytes)))
+        worker.start()
+        worker.join()
+        assert seen == [1]   # a prefetch thread's check stays serial
+    monkeypatch.setattr(checks, "_threads_for", lambda nbytes: n_parts)
+    assert FAST.all_finite(x)
+    for bad in (np.nan, np.inf, -np.inf):
+        for where in (0, 332, 333, 334, 499, 500, 666, 667, 999):   # every part, and both sides of each edge
+            y = x.copy()
+            y[where] = bad
+            assert not FAST.all_finite(y.reshape(10, -1)), (bad, where)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_all_finite_reads_the_exponent_bits_right_at_the_edges_and_on_views(dtype):
     info = np.finfo(dtype)
