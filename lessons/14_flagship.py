@@ -455,6 +455,9 @@ savefig(fig, settings, "reliability.png")
 #   on 25 replicates, only for the MLP on 39; paired s.e. 1.3): from 700 training simulations per scenario
 #   it learns a poorer spectrum than the hand-made bins (lesson 16: even at 10,000 per scenario it stays
 #   1.5 points behind the MLP with the SFS).
+# * **The networks' last digits follow the machine** (its CPU and BLAS round the products differently, and
+#   training carries that on): the same seed on an Ice Lake Xeon (2026-12-03) gave the CNN 84.7 % (41 epochs)
+#   and the hybrid 86.8 %, level with the MLP with the SFS; ABC and the MLPs gave the numbers above.
 # * **ABC is under-confident** (points above the diagonal, T < 1 sharpens): the 5 % of the reference
 #   table it accepts reaches into neighbouring scenarios, which pulls its posterior towards the prior
 #   (with a tolerance of 1 every replicate would get 1/3 for each scenario).
