@@ -92,11 +92,8 @@ class ReLUFunction(ActivationFunction):
         self.threshold = float(threshold)
 
     def forward(self, z):
-        ns, mx, thr = self.negative_slope, self.max_value, self.threshold
-        if ns == 0 and mx is None and thr == 0:             # tf.nn.relu, the usual case: said first and short
-            self._slope = (z > 0).astype(z.dtype)           # (what the general path below gives, in fewer steps)
-            return np.maximum(z, z.dtype.type(0))
         dt = z.dtype.type
+        ns, mx, thr = self.negative_slope, self.max_value, self.threshold
         if ns != 0 and mx is None and thr == 0:            # tf.nn.leaky_relu
             positive = z > 0
             self._slope = np.where(positive, 1.0, ns).astype(z.dtype, copy=False)
@@ -109,7 +106,7 @@ class ReLUFunction(ActivationFunction):
             y = np.clip(z, 0, 6)
             slope = (z > 0) & (z < 6)
             clip_max = False
-        else:                                               # tf.nn.relu, then a max or a slope: [z > 0]
+        else:                                               # tf.nn.relu: gradient [z > 0]
             y = np.maximum(z, 0)
             slope = z > 0
         if clip_max:                                        # clip_by_value(y, 0, max): gradient [0 <= y <= max]
