@@ -23,9 +23,10 @@ instead of im2col (:mod:`.winograd2d_numba`, also their ``dx`` and ``dW``), and 
 (:mod:`.fusion_numba`) pools each block's output while it is in cache (and runs F(4×4, 3×3): no backward pass
 follows it).
 
-The blocks' products go to :func:`.gemm_numba.dot`. Where the product's output is a multiple of 64 columns wide
-(64 filters, say), its own register-blocked numba kernel computes it, faster than the BLAS on these small
-shapes. Anything else goes to the BLAS (written "BLAS" below).
+The blocks' products go to :func:`.gemm_numba.dot`: our own register-blocked numba kernel where it applies
+(:data:`.gemm_numba.ENABLED`: AVX-512, a multiple of 64 filters, and NumPy's OpenBLAS held to AVX2 kernels),
+otherwise the BLAS (written "BLAS" below) — in float32 NumPy's own ``cblas_sgemm``, called from numba
+(:func:`.gemm_numba.blas_gemm`).
 
 Tasks (samples) are taken from one queue by ``numba.get_num_threads()`` Python threads (one thread: in
 turn), each calling a
@@ -35,14 +36,17 @@ scatter-add onto ``dx`` (overlapping windows) never races. In the backward passe
 :data:`SAMPLES_PER_TASK` samples, each group's partial ``dW`` is kept and they are summed in group order at the
 end (:func:`_sum_over_samples`), so the result does not depend on which thread took which group.
 
-Where the im2col products are our own (:func:`_our_product`: float32, 64k filters, AVX-512), the im2col blocks
-of a whole group of samples run as one numba loop (:func:`_im2col_forward_samples`,
-:func:`_im2col_backward_samples`) that calls the product itself: the same steps and products in the same order,
-so the same bits, but one call per group from Python instead of about five per sample. For R1's second Conv1D
-(128 sequences of 499 × 64, tasks of 0.05 ms per sample) those calls, each taking the GIL back from the other
-thread, cost a third of the layer's time (measured: forward 6.6 → 4.5 ms, backward 13.5 → 9.8 ms). Without
-padding these loops write no ``cols`` at all: the im2col rows of one kernel row are consecutive values of ``x``,
-a strided view (:func:`_window_rows`) — forward 4.8 → 3.9 ms, backward 11.1 → 10.1 ms there, the same bits.
+In float32 (:func:`_loop_product`) the im2col blocks of a whole group of samples run as one numba loop
+(:func:`_im2col_forward_samples`, :func:`_im2col_backward_samples`) that calls the product itself — ours, or
+the BLAS's ``cblas_sgemm`` through its address (:func:`.gemm_numba.loop_gemm`): the same steps and products in
+the same order, so the same bits, but one call per group from Python instead of about five per sample. For R1's
+second Conv1D (128 sequences of 499 × 64, tasks of 0.05 ms per sample) those calls, each taking the GIL back
+from the other thread, cost a third of the layer's time (measured with our product: forward 6.6 → 4.5 ms,
+backward 13.5 → 9.8 ms; with the BLAS, on an Ice Lake Xeon whose OpenBLAS runs AVX-512 kernels, the block
+conv → pooling → batch norm: forward 16.8 → 13.2 ms, backward 42.8 → 32.7 ms, and the R1 training step 306 →
+251 ms). With our product and no padding these loops write no ``cols`` at all: the im2col rows of one kernel
+row are consecutive values of ``x``, a strided view (:func:`_window_rows`) — forward 4.8 → 3.9 ms, backward
+11.1 → 10.1 ms there, the same bits. (The BLAS cannot read that view: its rows overlap.)
 
 A model's input check (NaN/∞, :func:`~.checks.all_finite`) can ride along with a first layer's forward pass:
 each task checks the samples it is about to read (``conv_forward(…, finite=…)``), so the check brings them into
@@ -247,12 +251,14 @@ def _window_rows(x, n, p, sw, Wo, K):
 
 
 @njit(nogil=True, cache=True)
-def _im2col_forward_samples(x, n0, n1, blocks, kh, kw, sh, sw, top, left, Wo, W2, b, relu, view, cols, y):
+def _im2col_forward_samples(x, n0, n1, blocks, kh, kw, sh, sw, top, left, Wo, W2, b, relu, view, cols, y, sgemm,
+                            ours):
     """The im2col forward blocks of samples ``n0 ≤ n < n1`` (``blocks`` ``(B, 2)``: output rows ``i0, i1``) in
-    one call: im2col into ``cols``, :func:`~.gemm_numba.gemm` into ``y``, bias and ReLU — the steps of
-    :func:`conv_forward`'s blocks, the same products, so the same bits. Only where our product applies.
+    one call: im2col into ``cols``, the product into ``y`` (:func:`~.gemm_numba.loop_gemm`: ours if ``ours``,
+    else the BLAS's ``sgemm``), bias and ReLU — the steps of :func:`conv_forward`'s blocks, the same products, so
+    the same bits. Only where :func:`_loop_product` applies.
 
-    With ``view`` (no padding), each output row's product reads its im2col rows straight from ``x``
+    With ``view`` (no padding; our product only), each output row's product reads its im2col rows straight from ``x``
     (:func:`_window_rows`), one kernel row after another, each product continuing the sums of the one before
     (``accumulate``): every element sums the same terms in the same order as from ``cols``, so the same bits,
     without writing ``cols``. R1's second Conv1D (499 × 64, kernel 2): 0.055 → 0.043 ms per sample."""
@@ -271,19 +277,20 @@ def _im2col_forward_samples(x, n0, n1, blocks, kh, kw, sh, sw, top, left, Wo, W2
             else:
                 c = cols[:rows]
                 _im2col_block(x, n, i0, i1, kh, kw, sh, sw, top, left, Wo, c)
-                gemm_numba.gemm(c, W2, out, False)
+                gemm_numba.loop_gemm(sgemm, ours, c, W2, out, False)
             _bias_act_block(out, b, relu)
 
 
 @njit(nogil=True, cache=True)
 def _im2col_backward_samples(x, dy, y, n0, n1, masked, relu, db_parts, pool, p_in, coef, blocks, kh, kw, sh, sw, top,
-                             left, Wo, W2t, need_dx, view, cols, dcols, dz, acc, dx):
+                             left, Wo, W2t, need_dx, view, cols, dcols, dz, acc, dx, sgemm, ours_w, ours_x):
     """The im2col backward of samples ``n0 ≤ n < n1`` in one call, as :func:`conv_backward`'s ``sample`` does it:
     the gradient masked by the ReLU and summed for ``db`` if ``masked`` (:func:`_layer_gradient_sample`),
     then per block im2col, ``acc += colsᵀ·dz`` and, if ``need_dx``, ``dcols = dz·W₂ᵀ`` scattered onto ``dx``.
-    The same products in the same order, so the same bits. Only where our product applies. With ``view`` (no
-    padding) ``colsᵀ·dz`` reads the im2col rows from ``x`` (as :func:`_im2col_forward_samples`): per output row
-    and kernel row, the same terms in the same order."""
+    The same products in the same order, so the same bits. Only where :func:`_loop_product` applies: the
+    products by :func:`~.gemm_numba.loop_gemm`, ours if ``ours_w`` (``ours_x`` for ``dcols``), else ``sgemm``.
+    With ``view`` (no padding; our product only) ``colsᵀ·dz`` reads the im2col rows from ``x`` (as
+    :func:`_im2col_forward_samples`): per output row and kernel row, the same terms in the same order."""
     F = W2t.shape[0]
     K = W2t.shape[1] // kh   # values per kernel row: kw·C
     for n in range(n0, n1):
@@ -309,10 +316,10 @@ def _im2col_backward_samples(x, dy, y, n0, n1, masked, relu, db_parts, pool, p_i
             else:
                 c = cols[:rows]
                 _im2col_block(x, n, i0, i1, kh, kw, sh, sw, top, left, Wo, c)
-                gemm_numba.gemm(c.T, d, acc, True)
+                gemm_numba.loop_gemm(sgemm, ours_w, c.T, d, acc, True)
             if need_dx:
                 dc = dcols[:rows]
-                gemm_numba.gemm(d, W2t, dc, False)
+                gemm_numba.loop_gemm(sgemm, ours_x, d, W2t, dc, False)
                 _col2im_block_add(dc, n, i0, i1, kh, kw, sh, sw, top, left, Wo, dx)
 
 
@@ -418,10 +425,11 @@ def _sum_over_samples(N, shape, dtype, sample=None, samples=None):
     return total
 
 
-def _our_product(dtype, b):
-    """True when the products ``a·b`` of the im2col blocks (``a`` and the output of ``dtype``, row-contiguous)
-    run :func:`.gemm_numba.gemm`, which the numba sample loops call directly."""
-    return gemm_numba.computes(dtype, b)
+def _loop_product(dtype, b):
+    """How the numba sample loops compute the products ``a·b`` of the im2col blocks (``a`` and the output of
+    ``dtype``, row-contiguous): ``(sgemm, ours)`` (:func:`.gemm_numba.loop_product`: our product, or the BLAS's
+    ``cblas_sgemm`` called from numba), or None: no loop, the per-sample steps from Python."""
+    return gemm_numba.loop_product(dtype, b)
 
 
 def conv_forward(x, w, b, strides, pads, Ho, Wo, relu, pooled=None, finite=None):
@@ -502,15 +510,16 @@ def conv_forward(x, w, b, strides, pads, Ho, Wo, relu, pooled=None, finite=None)
             gemm_numba.dot(cols, W2, out2)
             _bias_act_block(out2, bias, relu)
 
-        if pooled is None and N > 1 and _our_product(x.dtype, W2):
+        loop = _loop_product(x.dtype, W2) if pooled is None and N > 1 else None
+        if loop is not None:
             # the same blocks as a numba loop over a group of samples (module docstring)
             table = np.array(_row_blocks(Ho, step), dtype=np.int64)
-
-            view = not any(pads)   # no padding: the im2col rows are views of x
+            sgemm, ours = loop
+            view = ours and not any(pads)   # no padding: the im2col rows are views of x (for our product)
 
             def samples(n0, n1):
                 cols = _SCRATCH.get("cols", step * Wo * K, x.dtype).reshape(step * Wo, K)
-                _im2col_forward_samples(x, n0, n1, table, *geometry, W2, bias, relu, view, cols, y)
+                _im2col_forward_samples(x, n0, n1, table, *geometry, W2, bias, relu, view, cols, y, sgemm, ours)
 
     blocks = _row_blocks(Ho, step, ph)
 
@@ -674,9 +683,12 @@ def conv_backward(x, dy, w, strides, pads, need_dx, gradient=None):
                 _col2im_block_add(dcols, n, i0, i1, *geometry, dx)
 
     # dW₂ summed over fixed groups of samples, in order: the same bits whichever thread took which group
-    if (N > 1 and (plain or isinstance(gradient, _LayerGradients)) and _our_product(x.dtype, w.reshape(K, F))
-            and (not need_dx or _our_product(x.dtype, W2t))):
-        # the same steps as a numba loop over each group of samples (module docstring)
+    loop_w = _loop_product(x.dtype, w.reshape(K, F))   # the products colsᵀ·dz, and dz·W₂ᵀ for dx
+    loop_x = _loop_product(x.dtype, W2t) if need_dx else loop_w
+    if N > 1 and (plain or isinstance(gradient, _LayerGradients)) and loop_w is not None and loop_x is not None:
+        # the same steps as a numba loop over each group of samples (module docstring); one sgemm serves both
+        # (the BLAS's, or a placeholder when both products are ours)
+        sgemm, ours_w, ours_x = loop_w[0], loop_w[1], loop_x[1]
         g = _LayerGradients(dy, None, False, None) if plain else gradient
         db_parts = g.db_parts if g.db_parts is not None else workspace.empty((N, F), np.float64)
         table = np.array(blocks, dtype=np.int64)
@@ -688,8 +700,8 @@ def conv_backward(x, dy, w, strides, pads, need_dx, gradient=None):
             dcols = _SCRATCH.get("dcols", rows * K, x.dtype).reshape(rows, K)
             dz = _SCRATCH.get("dz", Ho * Wo * F, x.dtype).reshape(1, Ho, Wo, F)
             _im2col_backward_samples(x, g.dy, g.y, n0, n1, g.masked, g.relu, db_parts, g.pool, g.p_in, g.coef, table,
-                                     *geometry, W2t, need_dx, not any(pads), cols, dcols, dz, acc,
-                                     no_dx if dx is None else dx)
+                                     *geometry, W2t, need_dx, ours_w and not any(pads), cols, dcols, dz, acc,
+                                     no_dx if dx is None else dx, sgemm, ours_w, ours_x)
 
         dW = _sum_over_samples(N, (K, F), x.dtype, samples=samples)
     else:

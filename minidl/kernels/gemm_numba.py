@@ -29,6 +29,13 @@ on an Ice Lake Xeon (2.8 GHz, 2 cores; 2026-12-03), one thread, ``(250 × 270)·
 here and 96 in OpenBLAS's SkylakeX kernels, and benchmark R1's ``train_on_batch`` step took 284–332 ms with
 this product and 230–276 ms without it (R0 the same either way).
 
+The BLAS from numba loops
+-------------------------
+Where our product does not run, a numba loop of the fast family (the im2col sample loops of
+:mod:`.conv_blocked`) calls NumPy's own OpenBLAS ``cblas_sgemm`` itself (:func:`blas_gemm`; the function
+comes from :func:`.openblas.numpy_sgemm` as an argument, so the loop stays cacheable), instead of returning to
+Python for every product: :func:`loop_product` decides which of the two a loop runs, :func:`loop_gemm` calls it.
+
 Columns come in blocks of 64, rows in blocks of 4, then one at a time. ``B``'s column count must be a multiple
 of 64 (:func:`supported`: 64 filters, as in the benchmarks' layers). Blocks of 16 or 32 columns compiled to
 code 20 times slower (9 GFLOP/s: the compiler unrolls such short loops before it vectorises them, and then
@@ -164,6 +171,114 @@ def gemm_stack(A, B, C, accumulate):
         gemm(A[xi], B[xi], C[xi], accumulate)
 
 
+@njit(nogil=True, cache=True)
+def _blas_operand(A):
+    """``(trans, ld)`` of a 2-D float32 view for CBLAS (row-major): unit stride along rows → as is, leading
+    dimension the row stride; unit stride down the columns (a transposed view) → transposed."""
+    rows, cols = A.shape
+    if A.strides[1] == 4 or cols <= 1:
+        return _openblas.NO_TRANS, A.strides[0] // 4 if rows > 1 else max(cols, 1)
+    return _openblas.TRANS, A.strides[1] // 4 if cols > 1 else max(rows, 1)
+
+
+@njit(nogil=True, cache=True)
+def blas_gemm(sgemm, A, B, C, accumulate):
+    """``C = A·B`` (``C += A·B`` if ``accumulate``) by ``sgemm``, the BLAS's ``cblas_sgemm``
+    (:func:`~.openblas.numpy_sgemm`), called from numba code without the GIL: float32, ``A`` and ``B`` each
+    with unit stride along their rows or down their columns (a transposed view), rows that do not overlap;
+    ``C`` with unit stride along its rows (:func:`blas_fits`). ``C += A·B`` is the product, then the sum (as
+    NumPy's ``C += A @ B``). :func:`dot` calls it from Python for the same products, so a numba loop and the
+    same steps from Python give the same bits (``np.dot`` itself may take another BLAS routine for a single
+    row or column: the same numbers, not always the same bits)."""
+    M, K = A.shape
+    N = B.shape[1]
+    if M == 0 or N == 0:
+        return
+    out = np.empty((M, N), dtype=C.dtype) if accumulate else C
+    if K == 0:
+        out[...] = 0.0
+    else:
+        ta, lda = _blas_operand(A)
+        tb, ldb = _blas_operand(B)
+        sgemm(_openblas.ROW_MAJOR, ta, tb, M, N, K, 1.0, A.ctypes, lda, B.ctypes, ldb, 0.0, out.ctypes,
+              max(C.strides[0] // 4, N) if not accumulate else N)
+    if accumulate:
+        for i in range(M):
+            for j in range(N):
+                C[i, j] += out[i, j]
+
+
+@njit(nogil=True, cache=True, inline="always")
+def loop_gemm(sgemm, ours, A, B, C, accumulate):
+    """The product of a numba loop: :func:`gemm` (ours) if ``ours``, else :func:`blas_gemm` — as
+    :func:`loop_product` decided for the loop."""
+    if ours:
+        gemm(A, B, C, accumulate)
+    else:
+        blas_gemm(sgemm, A, B, C, accumulate)
+
+
+#: let numba loops call the BLAS's ``cblas_sgemm`` themselves (:func:`blas_gemm`) where our product does not
+#: apply: float32 products of any width, without a call from Python per product
+BLAS_IN_LOOPS = True
+
+
+def _no_sgemm():
+    """A ctypes function of ``cblas_sgemm``'s type that does nothing: the numba loops' ``sgemm`` argument when
+    NumPy has no CBLAS of OpenBLAS (loops then run our product only, so it is never called)."""
+    import ctypes
+    from numba import cfunc
+    t = types
+    signature = t.void(t.int32, t.int32, t.int32, t.int64, t.int64, t.int64, t.float32, t.voidptr, t.int64,
+                       t.voidptr, t.int64, t.float32, t.voidptr, t.int64)
+
+    @cfunc(signature)
+    def nothing(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):   # pragma: no cover (never called)
+        return
+
+    fn = ctypes.CFUNCTYPE(None, *_openblas._sgemm_argtypes(ctypes.c_int64))(nothing.address)
+    fn._keep = nothing   # the compiled code lives as long as the pointer
+    return fn
+
+
+def _blas_view(a) -> bool:
+    """True when CBLAS can read the float32 matrix ``a`` as it lies: unit stride along its rows or down its
+    columns, and rows (columns) that do not overlap."""
+    rows, cols = a.shape
+    s0, s1 = a.strides
+    return a.size == 0 or (s1 == 4 and (rows <= 1 or s0 >= 4 * cols)) or (s0 == 4 and (cols <= 1 or s1 >= 4 * rows))
+
+
+def blas_fits(a, b, out) -> bool:
+    """True when :func:`blas_gemm` computes ``a·b`` into ``out``: float32 throughout, NumPy's ``cblas_sgemm``
+    found (and :data:`BLAS_IN_LOOPS`), both factors readable by CBLAS as they lie, ``out`` row-contiguous."""
+    return (a.dtype == b.dtype == out.dtype == np.float32 and a.ndim == b.ndim == out.ndim == 2 and BLAS_IN_LOOPS
+            and _openblas.numpy_sgemm() is not None and _blas_view(a) and _blas_view(b)
+            and (out.size == 0 or out.strides[1] == 4 and (out.shape[0] <= 1 or out.strides[0] >= 4 * out.shape[1])))
+
+
+def loop_product(dtype, b):
+    """How a numba loop of the fast family computes its products ``a·b`` (``a`` and the output of ``dtype``,
+    row-contiguous): ``(sgemm, ours)`` to pass on to :func:`loop_gemm` — ``ours`` where :func:`computes`, else
+    the BLAS's ``cblas_sgemm`` (float32, :data:`BLAS_IN_LOOPS`, NumPy's OpenBLAS found) — or None when neither
+    applies (the caller then makes its products from Python, :func:`dot`)."""
+    sgemm = _openblas.numpy_sgemm() if BLAS_IN_LOOPS else None
+    if computes(dtype, b):
+        return (sgemm if sgemm is not None else _placeholder()), True
+    if sgemm is not None and np.dtype(dtype) == b.dtype == np.float32 and b.ndim == 2 and _blas_view(b):
+        return sgemm, False
+    return None
+
+
+_PLACEHOLDER = []
+
+
+def _placeholder():
+    if not _PLACEHOLDER:
+        _PLACEHOLDER.append(_no_sgemm())
+    return _PLACEHOLDER[0]
+
+
 def supports(dtype, b) -> bool:
     """True when :func:`gemm` computes products ``a·b`` for any ``a`` and output of ``dtype`` with unit stride
     along their rows: float32 throughout, ``b``'s columns a multiple of 64, ``b`` with unit stride along its
@@ -204,9 +319,12 @@ def dot_stack(a, b, out, accumulate=False):
 
 def dot(a, b, out, accumulate=False):
     """``out = a·b`` (``out += a·b`` if ``accumulate``): :func:`gemm` where :data:`ENABLED` and :func:`supported`,
+    else :func:`blas_gemm` where it fits (float32: the numba loops' other product, so the same bits as theirs),
     else NumPy."""
     if used(a, b, out):
         gemm(a, b, out, accumulate)
+    elif blas_fits(a, b, out):
+        blas_gemm(_openblas.numpy_sgemm(), a, b, out, accumulate)
     elif accumulate:
         out += a @ b
     else:
@@ -214,4 +332,5 @@ def dot(a, b, out, accumulate=False):
     return out
 
 
-__all__ = ["R", "NF", "ENABLED", "stack_buffer", "gemm", "gemm_long", "gemm_stack", "supports", "supported", "computes", "used", "dot", "dot_stack"]
+__all__ = ["R", "NF", "ENABLED", "BLAS_IN_LOOPS", "stack_buffer", "gemm", "gemm_long", "gemm_stack", "blas_gemm",
+           "blas_fits", "loop_gemm", "loop_product", "supports", "supported", "computes", "used", "dot", "dot_stack"]

@@ -2,8 +2,9 @@
 
 Every shape class the register blocks meet: rows a multiple of the 4-row block or not, one or several 64-column
 blocks, a short and a long sum, ``A`` a transposed (strided) view as in the weight gradients, ``C = A·B`` and
-``C += A·B``; and :func:`dot` sends what :func:`gemm` does not compute (float64, widths not a multiple of 64,
-column-strided ``B``) to NumPy with the same results."""
+``C += A·B``; :func:`blas_gemm` (NumPy's ``cblas_sgemm`` called from numba) on every layout it takes; and
+:func:`dot` sends what :func:`gemm` does not compute (widths not a multiple of 64, column-strided ``B``) to
+:func:`blas_gemm` in float32 and to NumPy otherwise, with the same results."""
 
 import numpy as np
 import pytest
@@ -117,6 +118,82 @@ def test_dot_uses_gemm_only_where_enabled(enabled, monkeypatch):
 
 
 _real_gemm = gemm_numba.gemm
+
+
+def _layout(rng, rows, cols, kind):
+    """A float32 ``(rows, cols)`` matrix laid out as ``kind``: C order, a transposed view (Fortran order), or a
+    slice of a wider array (row stride larger than its width)."""
+    if kind == "transposed":
+        return rng.standard_normal((cols, rows)).astype(np.float32).T
+    if kind == "slice":
+        return rng.standard_normal((rows, cols + 7)).astype(np.float32)[:, 3:3 + cols]
+    return rng.standard_normal((rows, cols)).astype(np.float32)
+
+
+@settings(max_examples=60, deadline=None)
+@given(m=st.integers(0, 40), k=st.integers(0, 300), n=st.integers(0, 70),
+       a_kind=st.sampled_from(["c", "transposed", "slice"]), b_kind=st.sampled_from(["c", "transposed", "slice"]),
+       accumulate=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_blas_gemm_equals_the_float64_product_on_every_layout(m, k, n, a_kind, b_kind, accumulate, seed):
+    """``blas_gemm`` (the numba loops' product where ours does not apply) reads each factor as it lies — C order,
+    transposed, a column slice of a wider array — any width, empty shapes too, ``C = A·B`` and ``C += A·B``,
+    and writes only ``C``'s own columns; :func:`dot` gives its bits, called from Python."""
+    from minidl.kernels import openblas
+    sgemm = openblas.numpy_sgemm()
+    assert sgemm is not None   # NumPy's wheels bundle OpenBLAS with CBLAS
+    rng = np.random.default_rng(seed)
+    a, b = _layout(rng, m, k, a_kind), _layout(rng, k, n, b_kind)
+    assert gemm_numba.blas_fits(a, b, np.empty((m, n), np.float32))
+    wide = rng.standard_normal((m, n + 10)).astype(np.float32)
+    before = wide.copy()
+    c = wide[:, 4:4 + n]
+    gemm_numba.blas_gemm(sgemm, a, b, c, accumulate)
+    _close(c, _expected(a, b, before[:, 4:4 + n] if accumulate else None), k)
+    np.testing.assert_array_equal(wide[:, :4], before[:, :4])
+    np.testing.assert_array_equal(wide[:, 4 + n:], before[:, 4 + n:])
+    via_dot = before[:, 4:4 + n].copy()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(gemm_numba, "ENABLED", False)
+        gemm_numba.dot(a, b, via_dot, accumulate)
+    np.testing.assert_array_equal(via_dot, c)
+
+
+def test_blas_fits_only_views_cblas_can_read():
+    """Overlapping rows (an im2col window view), a stride in both directions, or float64: not for the BLAS."""
+    x = np.zeros(100, np.float32)
+    overlapping = np.lib.stride_tricks.as_strided(x, shape=(10, 8), strides=(16, 4))
+    both = np.zeros((10, 20), np.float32)[:, ::2]
+    ok = np.zeros((8, 8), np.float32)
+    out = np.zeros((10, 8), np.float32)
+    assert gemm_numba.blas_fits(np.zeros((10, 8), np.float32), ok, out)
+    assert not gemm_numba.blas_fits(overlapping, ok, out)
+    assert not gemm_numba.blas_fits(both[:, :8], ok, out)
+    assert not gemm_numba.blas_fits(np.zeros((10, 8)), ok.astype(np.float64), out.astype(np.float64))
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+@pytest.mark.parametrize("blas", [False, True])
+def test_loop_product_chooses_ours_then_the_blas(enabled, blas, monkeypatch):
+    """What a numba loop runs its products with: ours where :func:`computes` (a multiple of 64 columns, float32,
+    ``ENABLED``), else the BLAS's ``cblas_sgemm`` in float32 (``BLAS_IN_LOOPS``), else no loop. With our product
+    the ``sgemm`` handed over is still of ``cblas_sgemm``'s type (one compiled loop either way)."""
+    from minidl.kernels import openblas
+    monkeypatch.setattr(gemm_numba, "ENABLED", enabled)
+    monkeypatch.setattr(gemm_numba, "BLAS_IN_LOOPS", blas)
+    sgemm = openblas.numpy_sgemm()
+    wide, narrow = np.zeros((8, 64), np.float32), np.zeros((8, 5), np.float32)
+    if enabled:
+        assert gemm_numba.loop_product(np.float32, wide) == (sgemm if blas else gemm_numba._placeholder(), True)
+    else:
+        assert gemm_numba.loop_product(np.float32, wide) == ((sgemm, False) if blas else None)
+    assert gemm_numba.loop_product(np.float32, narrow) == ((sgemm, False) if blas else None)
+    assert gemm_numba.loop_product(np.float64, wide.astype(np.float64)) is None
+    placeholder = gemm_numba._placeholder()
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((6, 9)).astype(np.float32), rng.standard_normal((9, 64)).astype(np.float32)
+    c = np.empty((6, 64), np.float32)
+    gemm_numba.loop_gemm(placeholder, True, a, b, c, False)   # ours: the placeholder is never called
+    _close(c, _expected(a, b), 9)
 
 
 def test_enabled_follows_the_target_cpu(monkeypatch):
