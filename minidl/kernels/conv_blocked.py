@@ -282,6 +282,33 @@ def _im2col_forward_samples(x, n0, n1, blocks, kh, kw, sh, sw, top, left, Wo, W2
 
 
 @njit(nogil=True, cache=True)
+def _im2col_pooled_samples(x, n0, n1, blocks, step, kh, kw, sh, sw, top, left, Wo, W2, b, relu, cols, out, ph, pw,
+                           is_max, scale, shift, use_affine, affine_first, y, sgemm, ours):
+    """A fused inference block's im2col blocks (:func:`conv_forward` with ``pooled``) for samples ``n0 ≤ n < n1``
+    in one call: per block of rows ``i0 … i1`` (``blocks``, whole pooling rows), its plain blocks of ``step``
+    rows into the scratch ``out`` — im2col into ``cols``, the product (:func:`~.gemm_numba.loop_gemm`), bias
+    and ReLU — then their pooling rows into ``y`` (:func:`~.pooling_numba.pool_affine_rows`). The steps of
+    :func:`conv_forward`'s ``block`` from Python, so the same bits."""
+    F = W2.shape[1]
+    Hp = y.shape[1]
+    for n in range(n0, n1):
+        for k in range(blocks.shape[0]):
+            i0, i1 = blocks[k, 0], blocks[k, 1]
+            for s0 in range(i0, i1, step):
+                s1 = min(s0 + step, i1)
+                rows = (s1 - s0) * Wo
+                c = cols[:rows]
+                _im2col_block(x, n, s0, s1, kh, kw, sh, sw, top, left, Wo, c)
+                o = out[(s0 - i0) * Wo:(s1 - i0) * Wo]
+                gemm_numba.loop_gemm(sgemm, ours, c, W2, o, False)
+                _bias_act_block(o, b, relu)
+            P = min(i1 // ph, Hp) - i0 // ph
+            if P > 0:
+                z = out[:P * ph * Wo].reshape((P * ph, Wo, F))
+                pool_affine_rows(z, ph, pw, is_max, scale, shift, use_affine, affine_first, y, n, i0 // ph)
+
+
+@njit(nogil=True, cache=True)
 def _im2col_backward_samples(x, dy, y, n0, n1, masked, relu, db_parts, pool, p_in, coef, blocks, kh, kw, sh, sw, top,
                              left, Wo, W2t, need_dx, view, cols, dcols, dz, acc, dx, sgemm, ours_w, ours_x):
     """The im2col backward of samples ``n0 ≤ n < n1`` in one call, as :func:`conv_backward`'s ``sample`` does it:
@@ -510,16 +537,22 @@ def conv_forward(x, w, b, strides, pads, Ho, Wo, relu, pooled=None, finite=None)
             gemm_numba.dot(cols, W2, out2)
             _bias_act_block(out2, bias, relu)
 
-        loop = _loop_product(x.dtype, W2) if pooled is None and N > 1 else None
+        loop = _loop_product(x.dtype, W2) if N > 1 else None
         if loop is not None:
             # the same blocks as a numba loop over a group of samples (module docstring)
-            table = np.array(_row_blocks(Ho, step), dtype=np.int64)
             sgemm, ours = loop
+            table = np.array(_row_blocks(Ho, step, ph), dtype=np.int64)
             view = ours and not any(pads)   # no padding: the im2col rows are views of x (for our product)
 
             def samples(n0, n1):
                 cols = _SCRATCH.get("cols", step * Wo * K, x.dtype).reshape(step * Wo, K)
-                _im2col_forward_samples(x, n0, n1, table, *geometry, W2, bias, relu, view, cols, y, sgemm, ours)
+                if pooled is None:
+                    _im2col_forward_samples(x, n0, n1, table, *geometry, W2, bias, relu, view, cols, y, sgemm, ours)
+                    return
+                rows = int(max(table[:, 1] - table[:, 0])) * Wo
+                out = _SCRATCH.get("out", rows * F, x.dtype).reshape(rows, F)
+                _im2col_pooled_samples(x, n0, n1, table, step, *geometry, W2, bias, relu, cols, out, *pooled, y,
+                                       sgemm, ours)
 
     blocks = _row_blocks(Ho, step, ph)
 

@@ -122,6 +122,39 @@ def test_fused_2x2_max_pooling_has_the_bits_of_the_unfused_steps_with_ties_nan_a
             np.testing.assert_array_equal(FAST.conv_inference(*args), fusion_numba._composed(*args))
 
 
+@pytest.mark.parametrize("ours", [False, True], ids=["BLAS", "ours"])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_fused_im2col_blocks_of_a_batch_run_as_sample_loops_with_the_bits_of_the_per_sample_steps(ours, n_threads):
+    """In float32 the fused inference blocks of a batch's im2col convolution (a kernel 2 wide on 64 channels, as
+    benchmark R1's second Conv1D, then average pooling and a batch norm) run as one numba loop per group of
+    samples (``_im2col_pooled_samples``) — with the BLAS's product or ours (switched on whatever the CPU) — with
+    the bits of the same steps from Python, one sample at a time, and of the unfused layers, blocks of one row
+    (``BLOCK_ROWS = 1``) or many, and an odd length (a last conv row that no pooling window takes)."""
+    from unittest import mock
+    from minidl.kernels import gemm_numba
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((5, 1, 41, 64)).astype(np.float32)
+    w = (rng.standard_normal((1, 2, 64, 64)) / 8).astype(np.float32)
+    b = rng.standard_normal(64).astype(np.float32)
+    affine = (rng.standard_normal(64), rng.standard_normal(64), False)
+    results = {}
+    for block_rows in (1, 384):
+        for loops in (True, False):
+            spy = mock.patch.object(conv_blocked, "_im2col_pooled_samples",
+                                    side_effect=conv_blocked._im2col_pooled_samples)
+            loop = conv_blocked._loop_product if loops else (lambda dtype, b_: None)
+            with (threads.limit_threads(n_threads), mock.patch.object(gemm_numba, "ENABLED", ours),
+                  mock.patch.object(conv_blocked, "BLOCK_ROWS", block_rows),
+                  mock.patch.object(conv_blocked, "_loop_product", loop), spy as called):
+                args = (x, w, b, (1, 1), (0, 0, 0, 0), activations.get("relu"),
+                        ("avg", (1, 2), (1, 2), (0, 0, 0, 0)), affine)
+                results[block_rows, loops] = FAST.conv_inference(*args)
+                assert (called.call_count > 0) == loops
+        np.testing.assert_array_equal(results[block_rows, True], results[block_rows, False])
+        np.testing.assert_array_equal(results[block_rows, True], fusion_numba._composed(*args))
+    assert results[1, True].shape == (5, 1, 20, 64)
+
+
 def test_reference_conv_inference_is_the_layers_in_turn():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 7, 9, 3))
