@@ -20,6 +20,7 @@ into one small reused boolean buffer (in cache), stopping at the first piece wit
 
 from __future__ import annotations
 
+import functools
 import threading
 
 import numpy as np
@@ -65,10 +66,15 @@ def all_finite(x):
         bits = x.reshape(-1).view(uint)
         n = _threads_for(x.nbytes)
         if n > 1:
-            from .blas import _pool
+            from .blas import run_tasks
             edges = np.linspace(0, bits.size, n + 1).astype(np.int64)
-            parts = [_pool(n).submit(_largest_exponent, bits[i:j], mask) for i, j in zip(edges[:-1], edges[1:])]
-            return all(part.result() != mask for part in parts)
+            bad = np.zeros(n, dtype=bool)
+
+            def part(k):   # a NaN or ±∞ in part k
+                bad[k] = _largest_exponent(bits[edges[k]:edges[k + 1]], mask) == mask
+
+            run_tasks([functools.partial(part, k) for k in range(n)], n)
+            return not bad.any()
         return bool(_largest_exponent(bits, mask) != mask)
     flat = x.reshape(-1)
     if flat.size <= PIECE:
