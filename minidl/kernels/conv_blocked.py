@@ -46,7 +46,10 @@ backward 13.5 → 9.8 ms; with the BLAS, on an Ice Lake Xeon whose OpenBLAS runs
 conv → pooling → batch norm: forward 16.8 → 13.2 ms, backward 42.8 → 32.7 ms, and the R1 training step 306 →
 251 ms). With our product and no padding these loops write no ``cols`` at all: the im2col rows of one kernel
 row are consecutive values of ``x``, a strided view (:func:`_window_rows`) — forward 4.8 → 3.9 ms, backward
-11.1 → 10.1 ms there, the same bits. (The BLAS cannot read that view: its rows overlap.)
+11.1 → 10.1 ms there, the same bits. (The BLAS cannot read that view: its rows overlap.) The backward pass of
+3×3 Winograd convolutions runs the same way (:func:`_winograd_backward_samples`: benchmark R0's second Conv2D,
+six blocks of 16 products a sample; R0's ``train_on_batch`` step 4–6 % faster on that Xeon), and so do the
+fused inference blocks of im2col convolutions (:func:`_im2col_pooled_samples`).
 
 A model's input check (NaN/∞, :func:`~.checks.all_finite`) can ride along with a first layer's forward pass:
 each task checks the samples it is about to read (``conv_forward(…, finite=…)``), so the check brings them into
@@ -350,6 +353,40 @@ def _im2col_backward_samples(x, dy, y, n0, n1, masked, relu, db_parts, pool, p_i
                 _col2im_block_add(dc, n, i0, i1, kh, kw, sh, sw, top, left, Wo, dx)
 
 
+@njit(nogil=True, cache=True)
+def _winograd_backward_samples(x, dy, y, n0, n1, masked, relu, db_parts, pool, p_in, coef, step, Th, Tw, top, left,
+                               Ut, need_dx, V, dM, tmp_in, tmp_out, dz, acc, dx, sgemm, ours_w, ours_x):
+    """:func:`_winograd_backward`'s ``sample`` for samples ``n0 ≤ n < n1`` in one call: the gradient masked by the
+    ReLU and summed for ``db`` if ``masked`` (as :func:`_im2col_backward_samples`), then per block of ``step`` tile
+    rows the transforms, ``acc[ξη] += V[ξη]ᵀ·dM[ξη]`` and, if ``need_dx``, ``dV[ξη] = dM[ξη]·Uᵀ[ξη]`` (in ``V``'s
+    place) and its transposed input transform onto ``dx`` — the products by
+    :func:`~.gemm_numba.loop_gemm_stack` (ours if ``ours_w`` / ``ours_x``, else ``sgemm``). The same steps and
+    products as from Python, so the same bits. ``V``, ``dM``: flat scratch for one block."""
+    C, F = x.shape[3], Ut.shape[1]
+    for n in range(n0, n1):
+        if masked and pool[0] > 0:
+            _pooled_gradient_sample(dy, p_in, y, n, relu, pool, coef, dz, db_parts[n])
+            g, gn = dz, 0
+        elif masked:
+            _layer_gradient_sample(dy, y, n, relu, dz, db_parts[n])
+            g, gn = dz, 0
+        else:
+            g, gn = dy, n
+        if need_dx:
+            dx[n] = 0.0   # this sample's tiles add onto it below
+        for ti0 in range(0, Th, step):
+            ti1 = min(ti0 + step, Th)
+            tiles = (ti1 - ti0) * Tw
+            Vb = V[:16 * tiles * C].reshape((16, tiles, C))
+            Mb = dM[:16 * tiles * F].reshape((16, tiles, F))
+            winograd2d_numba.input_transform_f2(x, n, ti0, ti1, top, left, Tw, tmp_in, Vb)
+            winograd2d_numba.output_transform_backward_f2(g, gn, ti0, ti1, Tw, tmp_out, Mb)
+            gemm_numba.loop_gemm_stack(sgemm, ours_w, Vb.transpose(0, 2, 1), Mb, acc, True)
+            if need_dx:
+                gemm_numba.loop_gemm_stack(sgemm, ours_x, Mb, Ut, Vb, False)   # dV, in V's place
+                winograd2d_numba.input_transform_backward_f2(Vb, n, ti0, ti1, top, left, Tw, tmp_in, dx)
+
+
 class _LayerGradients:
     """``n ↦ (d, i)`` such that ``d[i]`` is sample n's gradient before the convolution: ``dy[n]`` itself when
     there is nothing to do (``db_parts`` None, no ReLU, not ``pooled``), otherwise the sample masked by the ReLU
@@ -647,10 +684,31 @@ def _winograd_backward(x, shape, w, pads, need_dx, gradient):
     C, F = w.shape[2], w.shape[3]
     Ho, Wo = shape[1], shape[2]
     _, G, _ = winograd2d_numba.transforms(x.dtype, m=2)
-    Ut = np.ascontiguousarray(winograd2d_numba.kernel_transform(w, G).transpose(0, 2, 1))   # (16, F, C)
+    U = winograd2d_numba.kernel_transform(w, G)   # (16, C, F)
+    Ut = np.ascontiguousarray(U.transpose(0, 2, 1))   # (16, F, C)
     Tw, Th = -(-Wo // 2), -(-Ho // 2)
     step = winograd2d_numba.tile_rows(Wo, 2)
     dx = workspace.empty(x.shape, x.dtype) if need_dx else None
+    loop_w = _loop_product(x.dtype, U[0])   # the products V[ξη]ᵀ·dM[ξη] (F columns) and dM[ξη]·Uᵀ[ξη] (C)
+    loop_x = _loop_product(x.dtype, Ut[0]) if need_dx else loop_w
+    if N > 1 and isinstance(gradient, _LayerGradients) and loop_w is not None and loop_x is not None:
+        # the same steps as a numba loop over each group of samples (as the im2col backward's)
+        g = gradient
+        db_parts = g.db_parts if g.db_parts is not None else workspace.empty((N, F), np.float64)
+        no_dx = np.empty((0, 1, 1, 1), dtype=x.dtype)
+
+        def samples(n0, n1, acc):
+            V = _SCRATCH.get("V", 16 * step * Tw * C, x.dtype)
+            dM = _SCRATCH.get("M", 16 * step * Tw * F, x.dtype)
+            tmp_in = _SCRATCH.get("tmp_in", 16 * C, x.dtype).reshape(4, 4, C)
+            tmp_out = _SCRATCH.get("tmp_out", 8 * F, x.dtype).reshape(2, 4, F)
+            dz = _SCRATCH.get("dz", Ho * Wo * F, x.dtype).reshape(1, Ho, Wo, F)
+            _winograd_backward_samples(x, g.dy, g.y, n0, n1, g.masked, g.relu, db_parts, g.pool, g.p_in, g.coef,
+                                       step, Th, Tw, pads[0], pads[2], Ut, need_dx, V, dM, tmp_in, tmp_out, dz,
+                                       acc, no_dx if dx is None else dx, loop_w[0], loop_w[1], loop_x[1])
+
+        dU = _sum_over_samples(N, (16, C, F), x.dtype, samples=samples)
+        return np.ascontiguousarray(np.einsum("xa,yc,xyif->acif", G, G, dU.reshape(4, 4, C, F))), dx
 
     def sample(n, acc):
         d, dn = gradient(n)
@@ -686,9 +744,10 @@ def conv_backward(x, dy, w, strides, pads, need_dx, gradient=None):
     dy = np.ascontiguousarray(dy, dtype=x.dtype)
     shape = dy.shape if gradient is None else gradient.shape   # the conv output's
     plain = gradient is None
-    gradient = gradient or (lambda n: (dy, n))
     if WINOGRAD and winograd2d_numba.applicable(w.shape, strides) and winograd2d_numba.TILE == 2:
-        return _winograd_backward(x, shape, w, pads, need_dx, gradient)
+        return _winograd_backward(x, shape, w, pads, need_dx, _LayerGradients(dy, None, False, None) if plain
+                                  else gradient)
+    gradient = gradient or (lambda n: (dy, n))
     if _winograd_1d(w.shape, strides, shape[2]):
         return _winograd_1d_backward(x, shape, w, pads, need_dx, gradient)
     N = x.shape[0]

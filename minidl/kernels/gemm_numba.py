@@ -218,6 +218,14 @@ def loop_gemm(sgemm, ours, A, B, C, accumulate):
         blas_gemm(sgemm, A, B, C, accumulate)
 
 
+@njit(nogil=True, cache=True)
+def loop_gemm_stack(sgemm, ours, A, B, C, accumulate):
+    """:func:`loop_gemm` for each ``ξ`` of the leading axis: ``C[ξ] = A[ξ]·B[ξ]`` (or ``+=``) — the products of a
+    Winograd block, in a numba loop or called once from Python (:func:`dot_stack`)."""
+    for xi in range(A.shape[0]):
+        loop_gemm(sgemm, ours, A[xi], B[xi], C[xi], accumulate)
+
+
 #: let numba loops call the BLAS's ``cblas_sgemm`` themselves (:func:`blas_gemm`) where our product does not
 #: apply: float32 products of any width, without a call from Python per product
 BLAS_IN_LOOPS = True
@@ -307,9 +315,12 @@ def used(a, b, out) -> bool:
 
 def dot_stack(a, b, out, accumulate=False):
     """``out[ξ] = a[ξ]·b[ξ]`` (``+=`` if ``accumulate``) for each ``ξ`` of the leading axis: :func:`gemm_stack`
-    where :data:`ENABLED` and :func:`supported`, else NumPy's product per ``ξ``."""
+    where :data:`ENABLED` and :func:`supported`, else :func:`blas_gemm` per ``ξ`` where it fits (float32: the
+    numba loops' products, so the same bits as theirs), else NumPy's product per ``ξ``."""
     if used(a[0], b[0], out[0]):
         gemm_stack(a, b, out, accumulate)
+    elif len(a) and blas_fits(a[0], b[0], out[0]):
+        loop_gemm_stack(_openblas.numpy_sgemm(), False, a, b, out, accumulate)
     elif accumulate:
         out += np.matmul(a, b)
     else:
@@ -333,4 +344,4 @@ def dot(a, b, out, accumulate=False):
 
 
 __all__ = ["R", "NF", "ENABLED", "BLAS_IN_LOOPS", "stack_buffer", "gemm", "gemm_long", "gemm_stack", "blas_gemm",
-           "blas_fits", "loop_gemm", "loop_product", "supports", "supported", "computes", "used", "dot", "dot_stack"]
+           "blas_fits", "loop_gemm", "loop_gemm_stack", "loop_product", "supports", "supported", "computes", "used", "dot", "dot_stack"]
