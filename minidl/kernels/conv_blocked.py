@@ -46,10 +46,10 @@ backward 13.5 → 9.8 ms; with the BLAS, on an Ice Lake Xeon whose OpenBLAS runs
 conv → pooling → batch norm: forward 16.8 → 13.2 ms, backward 42.8 → 32.7 ms, and the R1 training step 306 →
 251 ms). With our product and no padding these loops write no ``cols`` at all: the im2col rows of one kernel
 row are consecutive values of ``x``, a strided view (:func:`_window_rows`) — forward 4.8 → 3.9 ms, backward
-11.1 → 10.1 ms there, the same bits. (The BLAS cannot read that view: its rows overlap.) The backward pass of
-3×3 Winograd convolutions runs the same way (:func:`_winograd_backward_samples`: benchmark R0's second Conv2D,
-six blocks of 16 products a sample; R0's ``train_on_batch`` step 4–6 % faster on that Xeon), and so do the
-fused inference blocks of im2col convolutions (:func:`_im2col_pooled_samples`).
+11.1 → 10.1 ms there, the same bits. (The BLAS cannot read that view: its rows overlap.) The fused inference
+blocks of im2col convolutions run the same way (:func:`_im2col_pooled_samples`). (The backward pass of 3×3
+Winograd convolutions as such a loop made R0's ``train_on_batch`` step 4–6 % faster there, but its first
+compilation took 15 s: numba optimises a loop together with every kernel it calls. Not kept.)
 
 A model's input check (NaN/∞, :func:`~.checks.all_finite`) can ride along with a first layer's forward pass:
 each task checks the samples it is about to read (``conv_forward(…, finite=…)``), so the check brings them into
@@ -254,11 +254,11 @@ def _window_rows(x, n, p, sw, Wo, K):
 
 
 @njit(nogil=True, cache=True)
-def _im2col_forward_samples(x, n0, n1, blocks, kh, kw, sh, sw, top, left, Wo, W2, b, relu, view, cols, y, sgemm,
-                            ours):
+def _im2col_forward_samples(x, n0, n1, blocks, kh, kw, sh, sw, top, left, Wo, W2, b, relu, view, cols, y,
+                            product):
     """The im2col forward blocks of samples ``n0 ≤ n < n1`` (``blocks`` ``(B, 2)``: output rows ``i0, i1``) in
-    one call: im2col into ``cols``, the product into ``y`` (:func:`~.gemm_numba.loop_gemm`: ours if ``ours``,
-    else the BLAS's ``sgemm``), bias and ReLU — the steps of :func:`conv_forward`'s blocks, the same products, so
+    one call: im2col into ``cols``, the product into ``y`` (:func:`~.gemm_numba.loop_gemm`: ours or the BLAS's,
+    as ``product`` says), bias and ReLU — the steps of :func:`conv_forward`'s blocks, the same products, so
     the same bits. Only where :func:`_loop_product` applies.
 
     With ``view`` (no padding; our product only), each output row's product reads its im2col rows straight from ``x``
@@ -275,18 +275,18 @@ def _im2col_forward_samples(x, n0, n1, blocks, kh, kw, sh, sw, top, left, Wo, W2
             if view:
                 for i in range(i0, i1):
                     for a in range(kh):
-                        gemm_numba.gemm(_window_rows(x, n, i * sh + a, sw, Wo, K), W2[a * K:(a + 1) * K],
-                                        y[n, i], a > 0)
+                        gemm_numba.loop_gemm(product, _window_rows(x, n, i * sh + a, sw, Wo, K),
+                                             W2[a * K:(a + 1) * K], y[n, i], a > 0)
             else:
                 c = cols[:rows]
                 _im2col_block(x, n, i0, i1, kh, kw, sh, sw, top, left, Wo, c)
-                gemm_numba.loop_gemm(sgemm, ours, c, W2, out, False)
+                gemm_numba.loop_gemm(product, c, W2, out, False)
             _bias_act_block(out, b, relu)
 
 
 @njit(nogil=True, cache=True)
 def _im2col_pooled_samples(x, n0, n1, blocks, step, kh, kw, sh, sw, top, left, Wo, W2, b, relu, cols, out, ph, pw,
-                           is_max, scale, shift, use_affine, affine_first, y, sgemm, ours):
+                           is_max, scale, shift, use_affine, affine_first, y, product):
     """A fused inference block's im2col blocks (:func:`conv_forward` with ``pooled``) for samples ``n0 ≤ n < n1``
     in one call: per block of rows ``i0 … i1`` (``blocks``, whole pooling rows), its plain blocks of ``step``
     rows into the scratch ``out`` — im2col into ``cols``, the product (:func:`~.gemm_numba.loop_gemm`), bias
@@ -303,7 +303,7 @@ def _im2col_pooled_samples(x, n0, n1, blocks, step, kh, kw, sh, sw, top, left, W
                 c = cols[:rows]
                 _im2col_block(x, n, s0, s1, kh, kw, sh, sw, top, left, Wo, c)
                 o = out[(s0 - i0) * Wo:(s1 - i0) * Wo]
-                gemm_numba.loop_gemm(sgemm, ours, c, W2, o, False)
+                gemm_numba.loop_gemm(product, c, W2, o, False)
                 _bias_act_block(o, b, relu)
             P = min(i1 // ph, Hp) - i0 // ph
             if P > 0:
@@ -313,12 +313,12 @@ def _im2col_pooled_samples(x, n0, n1, blocks, step, kh, kw, sh, sw, top, left, W
 
 @njit(nogil=True, cache=True)
 def _im2col_backward_samples(x, dy, y, n0, n1, masked, relu, db_parts, pool, p_in, coef, blocks, kh, kw, sh, sw, top,
-                             left, Wo, W2t, need_dx, view, cols, dcols, dz, acc, dx, sgemm, ours_w, ours_x):
+                             left, Wo, W2t, need_dx, view, cols, dcols, dz, acc, dx, product_w, product_x):
     """The im2col backward of samples ``n0 ≤ n < n1`` in one call, as :func:`conv_backward`'s ``sample`` does it:
     the gradient masked by the ReLU and summed for ``db`` if ``masked`` (:func:`_layer_gradient_sample`),
     then per block im2col, ``acc += colsᵀ·dz`` and, if ``need_dx``, ``dcols = dz·W₂ᵀ`` scattered onto ``dx``.
     The same products in the same order, so the same bits. Only where :func:`_loop_product` applies: the
-    products by :func:`~.gemm_numba.loop_gemm`, ours if ``ours_w`` (``ours_x`` for ``dcols``), else ``sgemm``.
+    products by :func:`~.gemm_numba.loop_gemm`, as ``product_w`` says (``product_x`` for ``dcols``).
     With ``view`` (no padding; our product only) ``colsᵀ·dz`` reads the im2col rows from ``x`` (as
     :func:`_im2col_forward_samples`): per output row and kernel row, the same terms in the same order."""
     F = W2t.shape[0]
@@ -341,50 +341,16 @@ def _im2col_backward_samples(x, dy, y, n0, n1, masked, relu, db_parts, pool, p_i
             if view:
                 for i in range(i0, i1):
                     for a in range(kh):
-                        gemm_numba.gemm(_window_rows(x, n, i * sh + a, sw, Wo, K).T, g[i], acc[a * K:(a + 1) * K],
-                                        True)
+                        gemm_numba.loop_gemm(product_w, _window_rows(x, n, i * sh + a, sw, Wo, K).T, g[i],
+                                             acc[a * K:(a + 1) * K], True)
             else:
                 c = cols[:rows]
                 _im2col_block(x, n, i0, i1, kh, kw, sh, sw, top, left, Wo, c)
-                gemm_numba.loop_gemm(sgemm, ours_w, c.T, d, acc, True)
+                gemm_numba.loop_gemm(product_w, c.T, d, acc, True)
             if need_dx:
                 dc = dcols[:rows]
-                gemm_numba.loop_gemm(sgemm, ours_x, d, W2t, dc, False)
+                gemm_numba.loop_gemm(product_x, d, W2t, dc, False)
                 _col2im_block_add(dc, n, i0, i1, kh, kw, sh, sw, top, left, Wo, dx)
-
-
-@njit(nogil=True, cache=True)
-def _winograd_backward_samples(x, dy, y, n0, n1, masked, relu, db_parts, pool, p_in, coef, step, Th, Tw, top, left,
-                               Ut, need_dx, V, dM, tmp_in, tmp_out, dz, acc, dx, sgemm, ours_w, ours_x):
-    """:func:`_winograd_backward`'s ``sample`` for samples ``n0 ≤ n < n1`` in one call: the gradient masked by the
-    ReLU and summed for ``db`` if ``masked`` (as :func:`_im2col_backward_samples`), then per block of ``step`` tile
-    rows the transforms, ``acc[ξη] += V[ξη]ᵀ·dM[ξη]`` and, if ``need_dx``, ``dV[ξη] = dM[ξη]·Uᵀ[ξη]`` (in ``V``'s
-    place) and its transposed input transform onto ``dx`` — the products by
-    :func:`~.gemm_numba.loop_gemm_stack` (ours if ``ours_w`` / ``ours_x``, else ``sgemm``). The same steps and
-    products as from Python, so the same bits. ``V``, ``dM``: flat scratch for one block."""
-    C, F = x.shape[3], Ut.shape[1]
-    for n in range(n0, n1):
-        if masked and pool[0] > 0:
-            _pooled_gradient_sample(dy, p_in, y, n, relu, pool, coef, dz, db_parts[n])
-            g, gn = dz, 0
-        elif masked:
-            _layer_gradient_sample(dy, y, n, relu, dz, db_parts[n])
-            g, gn = dz, 0
-        else:
-            g, gn = dy, n
-        if need_dx:
-            dx[n] = 0.0   # this sample's tiles add onto it below
-        for ti0 in range(0, Th, step):
-            ti1 = min(ti0 + step, Th)
-            tiles = (ti1 - ti0) * Tw
-            Vb = V[:16 * tiles * C].reshape((16, tiles, C))
-            Mb = dM[:16 * tiles * F].reshape((16, tiles, F))
-            winograd2d_numba.input_transform_f2(x, n, ti0, ti1, top, left, Tw, tmp_in, Vb)
-            winograd2d_numba.output_transform_backward_f2(g, gn, ti0, ti1, Tw, tmp_out, Mb)
-            gemm_numba.loop_gemm_stack(sgemm, ours_w, Vb.transpose(0, 2, 1), Mb, acc, True)
-            if need_dx:
-                gemm_numba.loop_gemm_stack(sgemm, ours_x, Mb, Ut, Vb, False)   # dV, in V's place
-                winograd2d_numba.input_transform_backward_f2(Vb, n, ti0, ti1, top, left, Tw, tmp_in, dx)
 
 
 class _LayerGradients:
@@ -491,7 +457,7 @@ def _sum_over_samples(N, shape, dtype, sample=None, samples=None):
 
 def _loop_product(dtype, b):
     """How the numba sample loops compute the products ``a·b`` of the im2col blocks (``a`` and the output of
-    ``dtype``, row-contiguous): ``(sgemm, ours)`` (:func:`.gemm_numba.loop_product`: our product, or the BLAS's
+    ``dtype``, row-contiguous): the ``product`` for :func:`.gemm_numba.loop_gemm` (our product, or the BLAS's
     ``cblas_sgemm`` called from numba), or None: no loop, the per-sample steps from Python."""
     return gemm_numba.loop_product(dtype, b)
 
@@ -577,19 +543,19 @@ def conv_forward(x, w, b, strides, pads, Ho, Wo, relu, pooled=None, finite=None)
         loop = _loop_product(x.dtype, W2) if N > 1 else None
         if loop is not None:
             # the same blocks as a numba loop over a group of samples (module docstring)
-            sgemm, ours = loop
+            product = loop
             table = np.array(_row_blocks(Ho, step, ph), dtype=np.int64)
-            view = ours and not any(pads)   # no padding: the im2col rows are views of x (for our product)
+            view = product is gemm_numba.OURS and not any(pads)   # no padding: the im2col rows are views of x (for our product)
 
             def samples(n0, n1):
                 cols = _SCRATCH.get("cols", step * Wo * K, x.dtype).reshape(step * Wo, K)
                 if pooled is None:
-                    _im2col_forward_samples(x, n0, n1, table, *geometry, W2, bias, relu, view, cols, y, sgemm, ours)
+                    _im2col_forward_samples(x, n0, n1, table, *geometry, W2, bias, relu, view, cols, y, product)
                     return
                 rows = int(max(table[:, 1] - table[:, 0])) * Wo
                 out = _SCRATCH.get("out", rows * F, x.dtype).reshape(rows, F)
                 _im2col_pooled_samples(x, n0, n1, table, step, *geometry, W2, bias, relu, cols, out, *pooled, y,
-                                       sgemm, ours)
+                                       product)
 
     blocks = _row_blocks(Ho, step, ph)
 
@@ -684,32 +650,10 @@ def _winograd_backward(x, shape, w, pads, need_dx, gradient):
     C, F = w.shape[2], w.shape[3]
     Ho, Wo = shape[1], shape[2]
     _, G, _ = winograd2d_numba.transforms(x.dtype, m=2)
-    U = winograd2d_numba.kernel_transform(w, G)   # (16, C, F)
-    Ut = np.ascontiguousarray(U.transpose(0, 2, 1))   # (16, F, C)
+    Ut = np.ascontiguousarray(winograd2d_numba.kernel_transform(w, G).transpose(0, 2, 1))   # (16, F, C)
     Tw, Th = -(-Wo // 2), -(-Ho // 2)
     step = winograd2d_numba.tile_rows(Wo, 2)
     dx = workspace.empty(x.shape, x.dtype) if need_dx else None
-    loop_w = _loop_product(x.dtype, U[0])   # the products V[ξη]ᵀ·dM[ξη] (F columns) and dM[ξη]·Uᵀ[ξη] (C)
-    loop_x = _loop_product(x.dtype, Ut[0]) if need_dx else loop_w
-    if N > 1 and isinstance(gradient, _LayerGradients) and loop_w is not None and loop_x is not None:
-        # the same steps as a numba loop over each group of samples (as the im2col backward's)
-        g = gradient
-        db_parts = g.db_parts if g.db_parts is not None else workspace.empty((N, F), np.float64)
-        no_dx = np.empty((0, 1, 1, 1), dtype=x.dtype)
-
-        def samples(n0, n1, acc):
-            V = _SCRATCH.get("V", 16 * step * Tw * C, x.dtype)
-            dM = _SCRATCH.get("M", 16 * step * Tw * F, x.dtype)
-            tmp_in = _SCRATCH.get("tmp_in", 16 * C, x.dtype).reshape(4, 4, C)
-            tmp_out = _SCRATCH.get("tmp_out", 8 * F, x.dtype).reshape(2, 4, F)
-            dz = _SCRATCH.get("dz", Ho * Wo * F, x.dtype).reshape(1, Ho, Wo, F)
-            _winograd_backward_samples(x, g.dy, g.y, n0, n1, g.masked, g.relu, db_parts, g.pool, g.p_in, g.coef,
-                                       step, Th, Tw, pads[0], pads[2], Ut, need_dx, V, dM, tmp_in, tmp_out, dz,
-                                       acc, no_dx if dx is None else dx, loop_w[0], loop_w[1], loop_x[1])
-
-        dU = _sum_over_samples(N, (16, C, F), x.dtype, samples=samples)
-        return np.ascontiguousarray(np.einsum("xa,yc,xyif->acif", G, G, dU.reshape(4, 4, C, F))), dx
-
     def sample(n, acc):
         d, dn = gradient(n)
         tmp_in = _SCRATCH.get("tmp_in", 16 * C, x.dtype).reshape(4, 4, C)
@@ -744,10 +688,9 @@ def conv_backward(x, dy, w, strides, pads, need_dx, gradient=None):
     dy = np.ascontiguousarray(dy, dtype=x.dtype)
     shape = dy.shape if gradient is None else gradient.shape   # the conv output's
     plain = gradient is None
-    if WINOGRAD and winograd2d_numba.applicable(w.shape, strides) and winograd2d_numba.TILE == 2:
-        return _winograd_backward(x, shape, w, pads, need_dx, _LayerGradients(dy, None, False, None) if plain
-                                  else gradient)
     gradient = gradient or (lambda n: (dy, n))
+    if WINOGRAD and winograd2d_numba.applicable(w.shape, strides) and winograd2d_numba.TILE == 2:
+        return _winograd_backward(x, shape, w, pads, need_dx, gradient)
     if _winograd_1d(w.shape, strides, shape[2]):
         return _winograd_1d_backward(x, shape, w, pads, need_dx, gradient)
     N = x.shape[0]
@@ -778,9 +721,7 @@ def conv_backward(x, dy, w, strides, pads, need_dx, gradient=None):
     loop_w = _loop_product(x.dtype, w.reshape(K, F))   # the products colsᵀ·dz, and dz·W₂ᵀ for dx
     loop_x = _loop_product(x.dtype, W2t) if need_dx else loop_w
     if N > 1 and (plain or isinstance(gradient, _LayerGradients)) and loop_w is not None and loop_x is not None:
-        # the same steps as a numba loop over each group of samples (module docstring); one sgemm serves both
-        # (the BLAS's, or a placeholder when both products are ours)
-        sgemm, ours_w, ours_x = loop_w[0], loop_w[1], loop_x[1]
+        # the same steps as a numba loop over each group of samples (module docstring)
         g = _LayerGradients(dy, None, False, None) if plain else gradient
         db_parts = g.db_parts if g.db_parts is not None else workspace.empty((N, F), np.float64)
         table = np.array(blocks, dtype=np.int64)
@@ -792,8 +733,8 @@ def conv_backward(x, dy, w, strides, pads, need_dx, gradient=None):
             dcols = _SCRATCH.get("dcols", rows * K, x.dtype).reshape(rows, K)
             dz = _SCRATCH.get("dz", Ho * Wo * F, x.dtype).reshape(1, Ho, Wo, F)
             _im2col_backward_samples(x, g.dy, g.y, n0, n1, g.masked, g.relu, db_parts, g.pool, g.p_in, g.coef, table,
-                                     *geometry, W2t, need_dx, ours_w and not any(pads), cols, dcols, dz, acc,
-                                     no_dx if dx is None else dx, sgemm, ours_w, ours_x)
+                                     *geometry, W2t, need_dx, loop_w is gemm_numba.OURS and not any(pads), cols,
+                                     dcols, dz, acc, no_dx if dx is None else dx, loop_w, loop_x)
 
         dW = _sum_over_samples(N, (K, F), x.dtype, samples=samples)
     else:

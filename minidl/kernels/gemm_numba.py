@@ -47,7 +47,7 @@ from __future__ import annotations
 import numpy as np
 from numba import carray, njit, types
 from numba.core import cgutils
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 from . import openblas as _openblas
 
@@ -208,45 +208,38 @@ def blas_gemm(sgemm, A, B, C, accumulate):
                 C[i, j] += out[i, j]
 
 
-@njit(nogil=True, cache=True, inline="always")
-def loop_gemm(sgemm, ours, A, B, C, accumulate):
-    """The product of a numba loop: :func:`gemm` (ours) if ``ours``, else :func:`blas_gemm` — as
-    :func:`loop_product` decided for the loop."""
-    if ours:
+#: the ``product`` a numba loop passes to :func:`loop_gemm` for our own product (:func:`gemm`); otherwise it passes
+#: the BLAS's ``cblas_sgemm`` (:func:`~.openblas.numpy_sgemm`). numba tells the two apart by their types, when it
+#: compiles the loop, so a loop compiles only the product it runs (our product's code takes seconds to compile)
+OURS = 0
+
+
+def loop_gemm(product, A, B, C, accumulate):
+    """The product of a numba loop, ``C = A·B`` (``+=`` if ``accumulate``): :func:`gemm` if ``product`` is
+    :data:`OURS`, else :func:`blas_gemm` with ``product`` — as :func:`loop_product` decided for the loop. Called
+    from Python it does the same; in numba code the choice is made at compile time (:func:`_loop_gemm_typed`)."""
+    if isinstance(product, int):
         gemm(A, B, C, accumulate)
     else:
-        blas_gemm(sgemm, A, B, C, accumulate)
+        blas_gemm(product, A, B, C, accumulate)
 
 
-@njit(nogil=True, cache=True)
-def loop_gemm_stack(sgemm, ours, A, B, C, accumulate):
-    """:func:`loop_gemm` for each ``ξ`` of the leading axis: ``C[ξ] = A[ξ]·B[ξ]`` (or ``+=``) — the products of a
-    Winograd block, in a numba loop or called once from Python (:func:`dot_stack`)."""
-    for xi in range(A.shape[0]):
-        loop_gemm(sgemm, ours, A[xi], B[xi], C[xi], accumulate)
+@overload(loop_gemm, jit_options={"nogil": True})
+def _loop_gemm_typed(product, A, B, C, accumulate):
+    """:func:`loop_gemm` in numba code: the implementation of ``product``'s type, chosen as the loop compiles."""
+    if isinstance(product, types.Integer):
+        def ours(product, A, B, C, accumulate):
+            gemm(A, B, C, accumulate)
+        return ours
+
+    def blas(product, A, B, C, accumulate):
+        blas_gemm(product, A, B, C, accumulate)
+    return blas
 
 
 #: let numba loops call the BLAS's ``cblas_sgemm`` themselves (:func:`blas_gemm`) where our product does not
 #: apply: float32 products of any width, without a call from Python per product
 BLAS_IN_LOOPS = True
-
-
-def _no_sgemm():
-    """A ctypes function of ``cblas_sgemm``'s type that does nothing: the numba loops' ``sgemm`` argument when
-    NumPy has no CBLAS of OpenBLAS (loops then run our product only, so it is never called)."""
-    import ctypes
-    from numba import cfunc
-    t = types
-    signature = t.void(t.int32, t.int32, t.int32, t.int64, t.int64, t.int64, t.float32, t.voidptr, t.int64,
-                       t.voidptr, t.int64, t.float32, t.voidptr, t.int64)
-
-    @cfunc(signature)
-    def nothing(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):   # pragma: no cover (never called)
-        return
-
-    fn = ctypes.CFUNCTYPE(None, *_openblas._sgemm_argtypes(ctypes.c_int64))(nothing.address)
-    fn._keep = nothing   # the compiled code lives as long as the pointer
-    return fn
 
 
 def _blas_view(a) -> bool:
@@ -267,24 +260,15 @@ def blas_fits(a, b, out) -> bool:
 
 def loop_product(dtype, b):
     """How a numba loop of the fast family computes its products ``a·b`` (``a`` and the output of ``dtype``,
-    row-contiguous): ``(sgemm, ours)`` to pass on to :func:`loop_gemm` — ``ours`` where :func:`computes`, else
+    row-contiguous): the ``product`` to pass on to :func:`loop_gemm` — :data:`OURS` where :func:`computes`, else
     the BLAS's ``cblas_sgemm`` (float32, :data:`BLAS_IN_LOOPS`, NumPy's OpenBLAS found) — or None when neither
     applies (the caller then makes its products from Python, :func:`dot`)."""
-    sgemm = _openblas.numpy_sgemm() if BLAS_IN_LOOPS else None
     if computes(dtype, b):
-        return (sgemm if sgemm is not None else _placeholder()), True
+        return OURS
+    sgemm = _openblas.numpy_sgemm() if BLAS_IN_LOOPS else None
     if sgemm is not None and np.dtype(dtype) == b.dtype == np.float32 and b.ndim == 2 and _blas_view(b):
-        return sgemm, False
+        return sgemm
     return None
-
-
-_PLACEHOLDER = []
-
-
-def _placeholder():
-    if not _PLACEHOLDER:
-        _PLACEHOLDER.append(_no_sgemm())
-    return _PLACEHOLDER[0]
 
 
 def supports(dtype, b) -> bool:
@@ -315,12 +299,9 @@ def used(a, b, out) -> bool:
 
 def dot_stack(a, b, out, accumulate=False):
     """``out[ξ] = a[ξ]·b[ξ]`` (``+=`` if ``accumulate``) for each ``ξ`` of the leading axis: :func:`gemm_stack`
-    where :data:`ENABLED` and :func:`supported`, else :func:`blas_gemm` per ``ξ`` where it fits (float32: the
-    numba loops' products, so the same bits as theirs), else NumPy's product per ``ξ``."""
+    where :data:`ENABLED` and :func:`supported`, else NumPy's product per ``ξ``."""
     if used(a[0], b[0], out[0]):
         gemm_stack(a, b, out, accumulate)
-    elif len(a) and blas_fits(a[0], b[0], out[0]):
-        loop_gemm_stack(_openblas.numpy_sgemm(), False, a, b, out, accumulate)
     elif accumulate:
         out += np.matmul(a, b)
     else:
@@ -343,5 +324,5 @@ def dot(a, b, out, accumulate=False):
     return out
 
 
-__all__ = ["R", "NF", "ENABLED", "BLAS_IN_LOOPS", "stack_buffer", "gemm", "gemm_long", "gemm_stack", "blas_gemm",
-           "blas_fits", "loop_gemm", "loop_gemm_stack", "loop_product", "supports", "supported", "computes", "used", "dot", "dot_stack"]
+__all__ = ["R", "NF", "ENABLED", "BLAS_IN_LOOPS", "OURS", "stack_buffer", "gemm", "gemm_long", "gemm_stack", "blas_gemm",
+           "blas_fits", "loop_gemm", "loop_product", "supports", "supported", "computes", "used", "dot", "dot_stack"]

@@ -175,25 +175,30 @@ def test_blas_fits_only_views_cblas_can_read():
 @pytest.mark.parametrize("blas", [False, True])
 def test_loop_product_chooses_ours_then_the_blas(enabled, blas, monkeypatch):
     """What a numba loop runs its products with: ours where :func:`computes` (a multiple of 64 columns, float32,
-    ``ENABLED``), else the BLAS's ``cblas_sgemm`` in float32 (``BLAS_IN_LOOPS``), else no loop. With our product
-    the ``sgemm`` handed over is still of ``cblas_sgemm``'s type (one compiled loop either way)."""
+    ``ENABLED``), else the BLAS's ``cblas_sgemm`` in float32 (``BLAS_IN_LOOPS``), else no loop; and
+    ``loop_gemm`` computes with either, from numba code and from Python."""
+    from numba import njit
     from minidl.kernels import openblas
     monkeypatch.setattr(gemm_numba, "ENABLED", enabled)
     monkeypatch.setattr(gemm_numba, "BLAS_IN_LOOPS", blas)
     sgemm = openblas.numpy_sgemm()
     wide, narrow = np.zeros((8, 64), np.float32), np.zeros((8, 5), np.float32)
-    if enabled:
-        assert gemm_numba.loop_product(np.float32, wide) == (sgemm if blas else gemm_numba._placeholder(), True)
-    else:
-        assert gemm_numba.loop_product(np.float32, wide) == ((sgemm, False) if blas else None)
-    assert gemm_numba.loop_product(np.float32, narrow) == ((sgemm, False) if blas else None)
+    expected_wide = gemm_numba.OURS if enabled else sgemm if blas else None
+    assert gemm_numba.loop_product(np.float32, wide) is expected_wide
+    assert gemm_numba.loop_product(np.float32, narrow) is (sgemm if blas else None)
     assert gemm_numba.loop_product(np.float64, wide.astype(np.float64)) is None
-    placeholder = gemm_numba._placeholder()
+
+    @njit
+    def in_numba(product, a, b, c):
+        gemm_numba.loop_gemm(product, a, b, c, False)
+
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((6, 9)).astype(np.float32), rng.standard_normal((9, 64)).astype(np.float32)
-    c = np.empty((6, 64), np.float32)
-    gemm_numba.loop_gemm(placeholder, True, a, b, c, False)   # ours: the placeholder is never called
-    _close(c, _expected(a, b), 9)
+    for product in (gemm_numba.OURS, sgemm):
+        for call in (gemm_numba.loop_gemm, lambda *args: in_numba(*args[:4])):
+            c = np.empty((6, 64), np.float32)
+            call(product, a, b, c, False)
+            _close(c, _expected(a, b), 9)
 
 
 def test_enabled_follows_the_target_cpu(monkeypatch):

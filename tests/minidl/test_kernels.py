@@ -174,49 +174,6 @@ def test_blocked_im2col_sample_loops_have_the_bits_of_the_per_sample_steps(g, F,
             close(a, e, name)
 
 
-@settings(max_examples=20, deadline=None)
-@given(H=st.integers(3, 9), W=st.integers(3, 12), C=st.sampled_from([1, 3, 64]), F=st.sampled_from([5, 64]),
-       padding=st.sampled_from(["valid", "same"]), activation=st.sampled_from(["relu", "linear"]),
-       use_bias=st.booleans(), need_dx=st.booleans(), N=st.integers(2, 4), n_threads=st.sampled_from([1, 2]),
-       product=st.sampled_from(["ours", "blas"]), seed=st.integers(0, 2**16))
-def test_blocked_winograd_backward_sample_loop_has_the_bits_of_the_per_sample_steps(H, W, C, F, padding, activation,
-                                                                                  use_bias, need_dx, N, n_threads,
-                                                                                  product, seed):
-    """A 3×3 stride-1 convolution's backward pass by F(2×2, 3×3) runs each group of samples as one numba loop
-    (``_winograd_backward_samples``: mask, ``db``, transforms and the 16 products per block, with our product or
-    NumPy's ``cblas_sgemm`` called from numba): the bits of the same steps from Python, one sample at a time —
-    dW, db and dx, with and without the ReLU's mask — and the reference's numbers."""
-    from unittest import mock
-    from minidl.kernels import gemm_numba
-    ours = product == "ours"
-    g = dict(N=N, H=H, W=W, C=C, F=F, k=(3, 3), strides=(1, 1), dtype=np.float32, seed=seed,
-             pads=padding_amounts((H, W), (3, 3), (1, 1), padding))
-    rng, x, w, b = _data(g)
-    f = activations.get(activation)
-    y = FAST.conv_bias_activation(x, w, b, g["strides"], g["pads"], f)
-    dy = rng.standard_normal(y.shape).astype(np.float32)
-    results, calls = {}, []
-    spy = mock.patch.object(conv_blocked, "_winograd_backward_samples",
-                            side_effect=conv_blocked._winograd_backward_samples)
-    with (threads.limit_threads(n_threads), _conv_path("blocked"), mock.patch.object(gemm_numba, "ENABLED", ours),
-          mock.patch.object(gemm_numba, "BLAS_IN_LOOPS", True)):
-        for loops in (True, False):
-            loop = conv_blocked._loop_product if loops else (lambda dtype, b_: None)
-            with mock.patch.object(conv_blocked, "_loop_product", loop), spy as called:
-                results[loops] = FAST.conv_layer_backward(x, dy, y, w, g["strides"], g["pads"], f, use_bias, need_dx)
-                calls.append(called.call_count)
-    assert calls[0] >= 1 and calls[1] == 0   # the loop ran, and not when switched off
-    for name, a, c in zip(("dW", "db", "dx"), results[True], results[False]):
-        assert (a is None) == (c is None), name
-        if a is not None:
-            np.testing.assert_array_equal(a, c, err_msg=f"{name}: sample loop vs per-sample steps")
-    expected = REF.conv_layer_backward(x, dy, y, w, g["strides"], g["pads"], f, use_bias, need_dx)
-    for name, a, e in zip(("dW", "db", "dx"), results[True], expected):
-        if e is not None:
-            np.testing.assert_allclose(a, e, rtol=TOL[np.float32]["rtol"],
-                                       atol=TOL[np.float32]["atol"] * max(1.0, float(np.abs(e).max())), err_msg=name)
-
-
 @SETTINGS
 @given(winograd_geometries(), st.booleans())
 def test_winograd_conv_forward_and_backward_equal_reference(g, relu):
