@@ -34,7 +34,9 @@ The BLAS from numba loops
 Where our product does not run, a numba loop of the fast family (the im2col sample loops of
 :mod:`.conv_blocked`) calls NumPy's own OpenBLAS ``cblas_sgemm`` itself (:func:`blas_gemm`; the function
 comes from :func:`.openblas.numpy_sgemm` as an argument, so the loop stays cacheable), instead of returning to
-Python for every product: :func:`loop_product` decides which of the two a loop runs, :func:`loop_gemm` calls it.
+Python for every product: :func:`loop_product` decides which of the two a loop runs — :data:`OURS` or the BLAS
+function — and :func:`loop_gemm` calls it, chosen by its type when numba compiles the loop (so a loop compiles
+only the product it runs: our product's code alone takes seconds).
 
 Columns come in blocks of 64, rows in blocks of 4, then one at a time. ``B``'s column count must be a multiple
 of 64 (:func:`supported`: 64 filters, as in the benchmarks' layers). Blocks of 16 or 32 columns compiled to
