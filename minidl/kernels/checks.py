@@ -24,7 +24,7 @@ import functools
 import threading
 
 import numpy as np
-from numba import njit
+from numba import get_num_threads, njit
 
 #: elements per piece (the boolean buffer: 64 KB)
 PIECE = 1 << 16
@@ -53,8 +53,7 @@ def _threads_for(nbytes: int) -> int:
     is the main thread (a prefetch thread's check stays serial beside the training's kernels)."""
     if nbytes < PARALLEL_BYTES or threading.current_thread() is not threading.main_thread():
         return 1
-    import numba
-    return numba.get_num_threads()
+    return get_num_threads()
 
 
 def all_finite(x):

@@ -261,8 +261,8 @@ def _im2col_forward_samples(x, n0, n1, blocks, kh, kw, sh, sw, top, left, Wo, W2
     as ``product`` says), bias and ReLU — the steps of :func:`conv_forward`'s blocks, the same products, so
     the same bits. Only where :func:`_loop_product` applies.
 
-    With ``view`` (no padding; our product only), each output row's product reads its im2col rows straight from ``x``
-    (:func:`_window_rows`), one kernel row after another, each product continuing the sums of the one before
+    With ``view`` (no padding; our product only), each output row's product reads its im2col rows straight
+    from ``x`` (:func:`_window_rows`), one kernel row after another, each product continuing the sums of the one before
     (``accumulate``): every element sums the same terms in the same order as from ``cols``, so the same bits,
     without writing ``cols``. R1's second Conv1D (499 × 64, kernel 2): 0.055 → 0.043 ms per sample."""
     F = W2.shape[1]
@@ -277,11 +277,20 @@ def _im2col_forward_samples(x, n0, n1, blocks, kh, kw, sh, sw, top, left, Wo, W2
                     for a in range(kh):
                         gemm_numba.loop_gemm(product, _window_rows(x, n, i * sh + a, sw, Wo, K),
                                              W2[a * K:(a + 1) * K], y[n, i], a > 0)
+                _bias_act_block(out, b, relu)
             else:
-                c = cols[:rows]
-                _im2col_block(x, n, i0, i1, kh, kw, sh, sw, top, left, Wo, c)
-                gemm_numba.loop_gemm(product, c, W2, out, False)
-            _bias_act_block(out, b, relu)
+                _im2col_product(x, n, i0, i1, kh, kw, sh, sw, top, left, Wo, W2, b, relu, cols, out, product)
+
+
+@njit(nogil=True, cache=True)
+def _im2col_product(x, n, s0, s1, kh, kw, sh, sw, top, left, Wo, W2, b, relu, cols, out, product):
+    """One block of a numba sample loop, output rows ``s0 … s1`` of sample ``n`` into ``out`` ``((s1 − s0)·Wo,
+    F)``: im2col into ``cols``, the product (:func:`~.gemm_numba.loop_gemm`), bias and ReLU — what
+    :func:`conv_forward`'s ``product`` does from Python."""
+    c = cols[:(s1 - s0) * Wo]
+    _im2col_block(x, n, s0, s1, kh, kw, sh, sw, top, left, Wo, c)
+    gemm_numba.loop_gemm(product, c, W2, out, False)
+    _bias_act_block(out, b, relu)
 
 
 @njit(nogil=True, cache=True)
@@ -289,9 +298,9 @@ def _im2col_pooled_samples(x, n0, n1, blocks, step, kh, kw, sh, sw, top, left, W
                            is_max, scale, shift, use_affine, affine_first, y, product):
     """A fused inference block's im2col blocks (:func:`conv_forward` with ``pooled``) for samples ``n0 ≤ n < n1``
     in one call: per block of rows ``i0 … i1`` (``blocks``, whole pooling rows), its plain blocks of ``step``
-    rows into the scratch ``out`` — im2col into ``cols``, the product (:func:`~.gemm_numba.loop_gemm`), bias
-    and ReLU — then their pooling rows into ``y`` (:func:`~.pooling_numba.pool_affine_rows`). The steps of
-    :func:`conv_forward`'s ``block`` from Python, so the same bits."""
+    rows into the scratch ``out`` (:func:`_im2col_product`), then their pooling rows into ``y``
+    (:func:`~.pooling_numba.pool_affine_rows`). The steps of :func:`conv_forward`'s ``block`` from Python, so
+    the same bits."""
     F = W2.shape[1]
     Hp = y.shape[1]
     for n in range(n0, n1):
@@ -299,12 +308,8 @@ def _im2col_pooled_samples(x, n0, n1, blocks, step, kh, kw, sh, sw, top, left, W
             i0, i1 = blocks[k, 0], blocks[k, 1]
             for s0 in range(i0, i1, step):
                 s1 = min(s0 + step, i1)
-                rows = (s1 - s0) * Wo
-                c = cols[:rows]
-                _im2col_block(x, n, s0, s1, kh, kw, sh, sw, top, left, Wo, c)
-                o = out[(s0 - i0) * Wo:(s1 - i0) * Wo]
-                gemm_numba.loop_gemm(product, c, W2, o, False)
-                _bias_act_block(o, b, relu)
+                _im2col_product(x, n, s0, s1, kh, kw, sh, sw, top, left, Wo, W2, b, relu, cols,
+                                out[(s0 - i0) * Wo:(s1 - i0) * Wo], product)
             P = min(i1 // ph, Hp) - i0 // ph
             if P > 0:
                 z = out[:P * ph * Wo].reshape((P * ph, Wo, F))
@@ -540,22 +545,21 @@ def conv_forward(x, w, b, strides, pads, Ho, Wo, relu, pooled=None, finite=None)
             gemm_numba.dot(cols, W2, out2)
             _bias_act_block(out2, bias, relu)
 
-        loop = _loop_product(x.dtype, W2) if N > 1 else None
+        loop = _loop_product(x.dtype, W2) if N > 1 else None   # the loops' product (not `product` above)
         if loop is not None:
             # the same blocks as a numba loop over a group of samples (module docstring)
-            product = loop
             table = np.array(_row_blocks(Ho, step, ph), dtype=np.int64)
-            view = product is gemm_numba.OURS and not any(pads)   # no padding: the im2col rows are views of x (for our product)
+            view = loop is gemm_numba.OURS and not any(pads)   # no padding: im2col rows are views of x (ours)
+            rows = int(max(table[:, 1] - table[:, 0])) * Wo   # a fused block's scratch: its longest block
 
             def samples(n0, n1):
                 cols = _SCRATCH.get("cols", step * Wo * K, x.dtype).reshape(step * Wo, K)
                 if pooled is None:
-                    _im2col_forward_samples(x, n0, n1, table, *geometry, W2, bias, relu, view, cols, y, product)
+                    _im2col_forward_samples(x, n0, n1, table, *geometry, W2, bias, relu, view, cols, y, loop)
                     return
-                rows = int(max(table[:, 1] - table[:, 0])) * Wo
                 out = _SCRATCH.get("out", rows * F, x.dtype).reshape(rows, F)
                 _im2col_pooled_samples(x, n0, n1, table, step, *geometry, W2, bias, relu, cols, out, *pooled, y,
-                                       product)
+                                       loop)
 
     blocks = _row_blocks(Ho, step, ph)
 

@@ -202,8 +202,8 @@ def blas_gemm(sgemm, A, B, C, accumulate):
     else:
         ta, lda = _blas_operand(A)
         tb, ldb = _blas_operand(B)
-        sgemm(_openblas.ROW_MAJOR, ta, tb, M, N, K, 1.0, A.ctypes, lda, B.ctypes, ldb, 0.0, out.ctypes,
-              max(C.strides[0] // 4, N) if not accumulate else N)
+        ldc = out.strides[0] // 4 if M > 1 else N   # C's row stride (a one-row C's may be anything)
+        sgemm(_openblas.ROW_MAJOR, ta, tb, M, N, K, 1.0, A.ctypes, lda, B.ctypes, ldb, 0.0, out.ctypes, ldc)
     if accumulate:
         for i in range(M):
             for j in range(N):
