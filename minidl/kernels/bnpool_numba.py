@@ -1,4 +1,5 @@
-"""Fused training blocks of batch normalisation and pooling, forward and backward, numba-parallel.
+"""Fused training blocks of batch normalisation and pooling, forward and backward, GIL-free numba loops run in
+parallel over blocks of rows (:func:`~.blas.run_row_blocks`).
 
 Part of the fast kernel family (:meth:`~minidl.kernels.contract.KernelFamily.batchnorm_max_pool2d_forward`,
 ``…_backward`` and :meth:`~minidl.kernels.contract.KernelFamily.avg_pool2d_batchnorm_backward`); same results,
@@ -38,24 +39,24 @@ whole window, odd sizes, get no window and a zero gradient); any other geometry 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from . import reference, workspace
 from .geometry import output_hw
-from .normalization_numba import (_threads_for, batchnorm_apply, batchnorm_backward_input,
-                                  batchnorm_backward_sums, dx_coefficients)
+from .blas import run_row_blocks, small
+from .normalization_numba import batchnorm_apply, batchnorm_backward_input, batchnorm_backward_sums, dx_coefficients
 from .pooling_numba import _avg_pool_backward_tiled, avg_pool2d_backward, max_pool2d_backward, max_pool2d_forward
 
 
-@njit(parallel=True, cache=True)
-def _forward_tiled(x, scale, shift, ph, pw, y, arg, xw):
+@njit(nogil=True, cache=True)
+def _forward_tiled(x, scale, shift, ph, pw, y, arg, xw, r0, r1):
     """``y[n,i,j,k] = max`` over the window ``(i·ph + a, j·pw + c)`` of ``x·scale[k] + shift[k]``, its
     position ``a·pw + c`` in ``arg`` (strict ``>`` from −∞: the first maximum, as the unfused pooling) and
-    its ``x`` in ``xw``. Parallel over pooled rows ``(n, i)``. Each window is reduced in three local rows
+    its ``x`` in ``xw``, for pooled rows ``(n, i)`` ``r0 … r1 − 1`` (flat). Each window is reduced in three local rows
     (one allocation per pooled row), then copied out: selecting into the three outputs directly compiled to
     scalar code, twice as slow (measured 28 vs 14 ms on R0's first block; a copy of ``x`` 8 ms)."""
     N, Ho, Wo, C = y.shape
-    for r in prange(N * Ho):
+    for r in range(r0, r1):
         n = r // Ho
         i = r - n * Ho
         by = np.empty(C, x.dtype)
@@ -96,8 +97,8 @@ def _take(xv, s, t, idx, best, bi, bx):
     return best, bi, bx
 
 
-@njit(parallel=True, cache=True)
-def _forward_tiled_2x2(x, scale, shift, y, arg, xw):
+@njit(nogil=True, cache=True)
+def _forward_tiled_2x2(x, scale, shift, y, arg, xw, r0, r1):
     """:func:`_forward_tiled` for 2 × 2 windows (R0's poolings), each window's four cells written out: per channel
     the same comparisons in the same order from −∞, so the same bits. Measured on R0's first block (64 × 48 × 398
     × 32 in, AVX2, 2 threads): 32–44 ms with the three local rows, 12–13 ms so — the time of a pass that only
@@ -105,7 +106,7 @@ def _forward_tiled_2x2(x, scale, shift, y, arg, xw):
     N, Ho, Wo, C = y.shape
     lowest = np.full(1, -np.inf, dtype=y.dtype)[0]   # typed constants: float32 stays float32
     zero = np.zeros(1, dtype=x.dtype)[0]
-    for r in prange(N * Ho):
+    for r in range(r0, r1):
         n = r // Ho
         i = r - n * Ho
         top, bottom = x[n, 2 * i], x[n, 2 * i + 1]
@@ -123,14 +124,15 @@ def _forward_tiled_2x2(x, scale, shift, y, arg, xw):
                 yr[k], ar[k], xr[k] = best, bi, bx
 
 
-@njit(parallel=True, cache=True)
-def _dx_tiled(dy, arg, x, mean, alpha, beta, gamma, zero, ph, pw, dx):
+@njit(nogil=True, cache=True)
+def _dx_tiled(dy, arg, x, mean, alpha, beta, gamma, zero, ph, pw, dx, r0, r1):
     """``dx = u·α + (x − μ)·β + γ`` per channel, ``u = dy`` of the cell's window where ``arg`` names the cell,
     else ``zero`` (0 in dx's dtype; also for cells in no window). The terms and their order are those of the unfused
-    :func:`~.normalization_numba._affine` on the unfused pooling's ``dy_bn``. Parallel over input rows."""
+    :func:`~.normalization_numba._affine` on the unfused pooling's ``dy_bn``. Input rows ``(n, p)``
+    ``r0 … r1 − 1`` (flat)."""
     N, H, W, C = x.shape
     Ho, Wo = dy.shape[1], dy.shape[2]
-    for r in prange(N * H):
+    for r in range(r0, r1):
         n = r // H
         p = r - n * H
         i = p // ph
@@ -169,11 +171,13 @@ def batchnorm_max_pool2d_forward(x, scale, shift, pool, strides, pads):
     Ho, Wo = output_hw(x.shape, pool, strides, pads)
     shape = (x.shape[0], Ho, Wo, x.shape[3])
     y, arg, xw = workspace.empty(shape, dt), workspace.empty(shape, np.int32), workspace.empty(shape, dt)
-    with _threads_for(x.size):
-        if tuple(pool) == (2, 2):
-            _forward_tiled_2x2(x, np.asarray(scale, dt), np.asarray(shift, dt), y, arg, xw)
-        else:
-            _forward_tiled(x, np.asarray(scale, dt), np.asarray(shift, dt), pool[0], pool[1], y, arg, xw)
+    rows, serial = shape[0] * Ho, small(x.size)
+    if tuple(pool) == (2, 2):
+        run_row_blocks(_forward_tiled_2x2, rows, x, np.asarray(scale, dt), np.asarray(shift, dt), y, arg, xw,
+                       serial=serial)
+    else:
+        run_row_blocks(_forward_tiled, rows, x, np.asarray(scale, dt), np.asarray(shift, dt), pool[0], pool[1], y,
+                       arg, xw, serial=serial)
     return y, arg, xw
 
 
@@ -204,8 +208,8 @@ def batchnorm_max_pool2d_backward(dy, arg, x_win, x, mean, inv_std, scale, pool,
     sum_dy, sum_dy_xhat = winner_sums(dy, x_win, mean, inv_std)
     alpha, beta, gamma = dx_coefficients(sum_dy, sum_dy_xhat, x.size // C, scale, inv_std, dt)
     dx = workspace.empty(x.shape, dt)
-    with _threads_for(x.size):
-        _dx_tiled(dy, arg, x, mean.astype(dt), alpha, beta, gamma, dt.type(0), pool[0], pool[1], dx)
+    run_row_blocks(_dx_tiled, x.shape[0] * x.shape[1], dy, arg, x, mean.astype(dt), alpha, beta, gamma, dt.type(0),
+                   pool[0], pool[1], dx, serial=small(x.size))
     return dx, sum_dy, sum_dy_xhat
 
 
@@ -222,9 +226,8 @@ def avg_pool2d_batchnorm_backward(dy, p, mean, inv_std, scale, sum_dy, sum_dy_xh
         return avg_pool2d_backward(dbn.reshape(p.shape), x_shape, pool, strides, pads)
     alpha, beta, gamma = dx_coefficients(sum_dy, sum_dy_xhat, p.size // C, scale, inv_std, dt)
     dx = workspace.empty(x_shape, dt)
-    with _threads_for(dx.size):
-        _avg_pool_backward_tiled(dy, pool[0], pool[1], pads[0], pads[2], True, p, np.asarray(mean, dt), alpha, beta,
-                                 gamma, dx)
+    run_row_blocks(_avg_pool_backward_tiled, dx.shape[0] * dx.shape[1], dy, pool[0], pool[1], pads[0], pads[2], True,
+                   p, np.asarray(mean, dt), alpha, beta, gamma, dx, serial=small(dx.size))
     return dx
 
 

@@ -37,11 +37,13 @@ Numba checklist (each kernel below)
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numba import carray, njit, prange
 
 from . import conv_blocked, winograd_numba, workspace
-from .blas import reduction_dot
+from .blas import reduction_dot, run_row_blocks, run_tasks
 from .bnpool_numba import avg_pool2d_batchnorm_backward, batchnorm_max_pool2d_backward, tiles, winner_sums
 from .checks import all_finite
 from .contract import is_linear, is_plain_relu
@@ -256,14 +258,15 @@ def _four_cells(x, n, p0, q0, F, wb, relu, out, j):
         out[j + 3, f] = v3
 
 
-@njit(parallel=True, cache=True)
-def _direct_forward(x, w, b, sh, sw, top, left, relu, y):
+@njit(nogil=True, cache=True)
+def _direct_forward(x, w, b, sh, sw, top, left, relu, y, r0, r1):
     """Direct loops for small ``kh·kw·C`` (a first layer on a 1-channel image): ``y = relu?(x ⋆ w + b)``.
 
-    Parallel over output rows ``(n, i)``, each computed in place by :func:`direct_row`.
+    Output rows ``(n, i)`` ``r0 … r1 − 1`` (flat), each computed in place by :func:`direct_row`; run in
+    parallel over blocks of rows (:func:`~.blas.run_row_blocks`).
     """
-    N, Ho = y.shape[0], y.shape[1]
-    for r in prange(N * Ho):
+    Ho = y.shape[1]
+    for r in range(r0, r1):
         n = r // Ho
         i = r - n * Ho
         direct_row(x, w, b, n, i, sh, sw, top, left, relu, y[n, i])
@@ -326,7 +329,6 @@ def _row_taps(xr, dz, c0, sw, Wo, b, acc):
             acc[2, f] += x2 * v
 
 
-@njit(parallel=True, cache=True)
 def _direct_dw(x, dy, y, relu, sh, sw, top, left, T, part, db_part, pool, arg, coef):
     """``part[t] = Σ_{rows of block t} window ⊗ dz``: block-private partial dW (summed by the caller) of
     ``dz = dy·[y > 0]`` (``dy`` itself if not ``relu``; ``y`` unused then), and ``db_part[t, f] = Σ dz`` over
@@ -344,66 +346,73 @@ def _direct_dw(x, dy, y, relu, sh, sw, top, left, T, part, db_part, pool, arg, c
     pooling after the layer, and each row's gradient before the mask is made from them
     (:func:`_max_pooled_gradient_row`, ``coef``) instead of read from a conv-output-sized ``dy``. Otherwise
     (``ph = 0``) ``arg`` and ``coef`` are unused."""
-    N, H, W, C = x.shape
-    kh, kw, F = part.shape[1], part.shape[2], part.shape[4]
-    Ho, Wo = y.shape[1], y.shape[2]
-    rows = N * Ho
+    rows = y.shape[0] * y.shape[1]
     step = (rows + T - 1) // T
+    run_tasks(functools.partial(_direct_dw_rows, x, dy, y, relu, sh, sw, top, left, t * step,
+                                min(rows, (t + 1) * step), part[t], db_part[t], pool, arg, coef) for t in range(T))
+
+
+@njit(nogil=True, cache=True)
+def _direct_dw_rows(x, dy, y, relu, sh, sw, top, left, r0, r1, part, db_part, pool, arg, coef):
+    """Output rows ``r0 … r1 − 1`` (flat over ``(n, i)``) of :func:`_direct_dw`: ``part`` ``(kh, kw, C, F)``
+    and ``db_part`` ``(F,)`` of one block, summed in row order."""
+    N, H, W, C = x.shape
+    kh, kw, F = part.shape[0], part.shape[1], part.shape[3]
+    Ho, Wo = y.shape[1], y.shape[2]
     zero = np.zeros(1, dtype=y.dtype)[0]
     F32 = -(-F // _TAP_F) * _TAP_F
     kw3 = -(-kw // _TAP_C) * _TAP_C
     Wx = (Wo - 1) * sw + kw3   # the padded input row: every read of _row_taps inside it
-    for t in prange(T):
-        acc = carray(stack_buffer(part.dtype, _TAP_BLOCK), (_TAP_C, _TAP_F))
+    acc = carray(stack_buffer(part.dtype, _TAP_BLOCK), (_TAP_C, _TAP_F))
+    for a in range(kh):
+        for c in range(kw):
+            for k in range(C):
+                for f in range(F):
+                    part[a, c, k, f] = 0.0
+    db = np.zeros(F, dtype=np.float64)
+    # the row's gradient in blocks of 32 filters whose length the compiler sees (a literal in the
+    # allocation): with a run-time row length (Wo, F32), R0's first layer ran 106–135 instead of 27–40 ms
+    # on an AVX-512 Xeon (the same code took 27–32 ms on an AVX2 EPYC); columns F … F32 stay zero
+    dzb = np.zeros((Wo, F32 // _TAP_F, _TAP_F), dtype=y.dtype)
+    dz = dzb.reshape((Wo, F32))
+    xr = np.empty(Wx, dtype=x.dtype)
+    for r in range(r0, r1):
+        n = r // Ho
+        i = r - n * Ho
+        if pool[0] > 0:   # two copies of the mask loop, one per source: choosing the row's source inside one
+            # loop (with the db sums split off) ran 1.9× slower on R0's first layer
+            _max_pooled_gradient_row(dy, arg, y, n, i, pool, coef, zero, Wo, dz)
+            for j in range(Wo):
+                for f in range(F):
+                    v = dz[j, f]
+                    if relu and not y[n, i, j, f] > 0:
+                        v = 0.0
+                    dz[j, f] = v
+                    db[f] += v
+        else:
+            for j in range(Wo):
+                for f in range(F):
+                    v = dy[n, i, j, f]
+                    if relu and not y[n, i, j, f] > 0:
+                        v = 0.0
+                    dz[j, f] = v
+                    db[f] += v
         for a in range(kh):
-            for c in range(kw):
-                for k in range(C):
-                    for f in range(F):
-                        part[t, a, c, k, f] = 0.0
-        db = np.zeros(F, dtype=np.float64)
-        # the row's gradient in blocks of 32 filters whose length the compiler sees (a literal in the
-        # allocation): with a run-time row length (Wo, F32), R0's first layer ran 106–135 instead of 27–40 ms
-        # on an AVX-512 Xeon (the same code took 27–32 ms on an AVX2 EPYC); columns F … F32 stay zero
-        dzb = np.zeros((Wo, F32 // _TAP_F, _TAP_F), dtype=y.dtype)
-        dz = dzb.reshape((Wo, F32))
-        xr = np.empty(Wx, dtype=x.dtype)
-        for r in range(t * step, min(rows, (t + 1) * step)):
-            n = r // Ho
-            i = r - n * Ho
-            if pool[0] > 0:   # two copies of the mask loop, one per source: choosing the row's source inside one
-                # loop (with the db sums split off) ran 1.9× slower on R0's first layer
-                _max_pooled_gradient_row(dy, arg, y, n, i, pool, coef, zero, Wo, dz)
-                for j in range(Wo):
-                    for f in range(F):
-                        v = dz[j, f]
-                        if relu and not y[n, i, j, f] > 0:
-                            v = 0.0
-                        dz[j, f] = v
-                        db[f] += v
-            else:
-                for j in range(Wo):
-                    for f in range(F):
-                        v = dy[n, i, j, f]
-                        if relu and not y[n, i, j, f] > 0:
-                            v = 0.0
-                        dz[j, f] = v
-                        db[f] += v
-            for a in range(kh):
-                p = i * sh - top + a
-                if p < 0 or p >= H:
-                    continue
-                for k in range(C):
-                    for q in range(Wx):
-                        u = q - left
-                        xr[q] = x[n, p, u, k] if 0 <= u < W else zero
-                    for c0 in range(0, kw, _TAP_C):
-                        for f0 in range(0, F32, _TAP_F):
-                            _row_taps(xr, dzb, c0, sw, Wo, f0 // _TAP_F, acc)
-                            for c in range(c0, min(c0 + _TAP_C, kw)):
-                                for f in range(f0, min(f0 + _TAP_F, F)):
-                                    part[t, a, c, k, f] += acc[c - c0, f - f0]
-        for f in range(F):
-            db_part[t, f] = db[f]
+            p = i * sh - top + a
+            if p < 0 or p >= H:
+                continue
+            for k in range(C):
+                for q in range(Wx):
+                    u = q - left
+                    xr[q] = x[n, p, u, k] if 0 <= u < W else zero
+                for c0 in range(0, kw, _TAP_C):
+                    for f0 in range(0, F32, _TAP_F):
+                        _row_taps(xr, dzb, c0, sw, Wo, f0 // _TAP_F, acc)
+                        for c in range(c0, min(c0 + _TAP_C, kw)):
+                            for f in range(f0, min(f0 + _TAP_F, F)):
+                                part[a, c, k, f] += acc[c - c0, f - f0]
+    for f in range(F):
+        db_part[f] = db[f]
 
 
 _NO_POOL = np.zeros(2, np.int64)
@@ -546,7 +555,7 @@ def _conv2d_forward(x, w, b, strides, pads, relu, finite=None):
         finite[:] = all_finite(x)
     if K <= DIRECT_MAX_K and not _pointwise(kh, kw, strides, pads):
         y = workspace.empty((N, Ho, Wo, F), x.dtype)
-        _direct_forward(x, w, bias, strides[0], strides[1], pads[0], pads[2], relu, y)
+        run_row_blocks(_direct_forward, N * Ho, x, w, bias, strides[0], strides[1], pads[0], pads[2], relu, y)
         return y
     if blocked:
         return conv_blocked.conv_forward(x, w, b, strides, pads, Ho, Wo, relu, finite=finite)

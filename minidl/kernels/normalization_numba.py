@@ -1,9 +1,10 @@
-"""Fast batch-normalisation passes, numba-parallel. Same functions and results as the ``batchnorm_*``
+"""Fast batch-normalisation passes, GIL-free numba loops run in parallel over blocks of rows
+(:func:`~.blas.run_row_blocks`). Same functions and results as the ``batchnorm_*``
 functions of :mod:`minidl.kernels.reference` (``tests/minidl/test_kernels.py``).
 
 Arrays are viewed as ``(M, C)``: every axis but the channel flattened into rows. Reductions split the
 rows into ``T`` fixed blocks, each thread summing its blocks into a private row of a ``(T, C)`` float64
-buffer allocated outside ``prange``; the blocks are then added in order, so the result does not depend
+buffer; the blocks are then added in order, so the result does not depend
 on the number of threads. Statistics use float64 accumulators and a per-channel shift (the first row),
 so the one-pass variance ``E[(x−s)²] − E[x−s]²`` does not cancel catastrophically. Each block sums
 into local arrays, written to its row at the end: accumulators in rows of the buffer itself may alias
@@ -11,47 +12,28 @@ the input for the compiler, which then keeps them in memory (measured on R0's 15
 2 threads, alternating in one process on a busy machine: statistics 16.7 → 8.7 ms, backward sums
 17.7 → 9.4 ms, a plain copy of the array 8.9 ms; ``benchmarks/bench_bnpool.py`` times the passes).
 
-Small arrays (fewer than ``SERIAL_BELOW`` elements, e.g. batch norm after a Dense layer) run on one
+Small arrays (fewer than :data:`~.blas.SERIAL_BELOW` elements, e.g. batch norm after a Dense layer) run on one
 thread: starting and synchronising a thread team costs more than their whole computation (measured with
 2 threads on a busy 2-core machine: 550 µs vs 95 µs for the four passes on 32 × 32).
 """
 
 from __future__ import annotations
 
-import contextlib
-
-import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from . import workspace
+from .blas import run_row_blocks, small
 
 _BLOCKS = 16
 
-#: arrays with fewer elements than this use one numba thread
-SERIAL_BELOW = 1 << 16
-
-
-@contextlib.contextmanager
-def _threads_for(size):
-    """One numba thread for small arrays (restored after); the configured number otherwise."""
-    before = numba.get_num_threads()
-    if size >= SERIAL_BELOW or before == 1:
-        yield
-        return
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(before)
-
-
-@njit(parallel=True, cache=True)
-def _stat_sums(x2, shift, T, part_s, part_q):
-    """Per channel, per block ``t`` of rows: ``Σ d`` and ``Σ d²``, ``d = x − shift`` (float64)."""
+@njit(nogil=True, cache=True)
+def _stat_sums(x2, shift, T, part_s, part_q, t0, t1):
+    """Per channel, per block ``t`` of rows (blocks ``t0 … t1 − 1`` of ``T``): ``Σ d`` and ``Σ d²``,
+    ``d = x − shift`` (float64)."""
     M, C = x2.shape
     step = (M + T - 1) // T
-    for t in prange(T):
+    for t in range(t0, t1):
         s = np.zeros(C)   # per block (T of them), not per row: local, so kept in registers (module docstring)
         q = np.zeros(C)
         for r in range(t * step, min(M, (t + 1) * step)):
@@ -64,12 +46,13 @@ def _stat_sums(x2, shift, T, part_s, part_q):
             part_q[t, k] = q[k]
 
 
-@njit(parallel=True, cache=True)
-def _backward_sums(dy2, x2, mean, T, part_s, part_q):
-    """Per channel, per block ``t`` of rows: ``Σ dy`` and ``Σ dy·(x − μ)`` (float64; times ``1/σ`` after)."""
+@njit(nogil=True, cache=True)
+def _backward_sums(dy2, x2, mean, T, part_s, part_q, t0, t1):
+    """Per channel, per block ``t`` of rows (blocks ``t0 … t1 − 1`` of ``T``): ``Σ dy`` and ``Σ dy·(x − μ)``
+    (float64; times ``1/σ`` after)."""
     M, C = x2.shape
     step = (M + T - 1) // T
-    for t in prange(T):
+    for t in range(t0, t1):
         s = np.zeros(C)
         q = np.zeros(C)
         for r in range(t * step, min(M, (t + 1) * step)):
@@ -82,24 +65,24 @@ def _backward_sums(dy2, x2, mean, T, part_s, part_q):
             part_q[t, k] = q[k]
 
 
-@njit(parallel=True, cache=True)
-def _affine(u2, v2, alpha, v_shift, beta, gamma, out):
-    """``out = u·α + (v − v_shift)·β + γ`` per channel, parallel over rows.
+@njit(nogil=True, cache=True)
+def _affine(u2, v2, alpha, v_shift, beta, gamma, out, r0, r1):
+    """``out = u·α + (v − v_shift)·β + γ`` per channel, rows ``r0 … r1 − 1``.
 
     Backward: ``u = dy``, ``v = x``, ``α = scale``, ``v_shift = μ``, ``β = −scale·c/σ``, ``γ = −scale·a``.
     """
-    M, C = u2.shape
-    for r in prange(M):
+    C = u2.shape[1]
+    for r in range(r0, r1):
         for k in range(C):
             out[r, k] = u2[r, k] * alpha[k] + (v2[r, k] - v_shift[k]) * beta[k] + gamma[k]
 
 
-@njit(parallel=True, cache=True)
-def _scale_shift(x2, scale, shift, out):
-    """``out = x·scale + shift`` per channel, parallel over rows: the apply pass, as the reference computes it
+@njit(nogil=True, cache=True)
+def _scale_shift(x2, scale, shift, out, r0, r1):
+    """``out = x·scale + shift`` per channel, rows ``r0 … r1 − 1``: the apply pass, as the reference computes it
     (through :func:`_affine` with ``β = 0``, an infinite ``x`` gave ``∞·0 = NaN``)."""
-    M, C = x2.shape
-    for r in prange(M):
+    C = x2.shape[1]
+    for r in range(r0, r1):
         for k in range(C):
             out[r, k] = x2[r, k] * scale[k] + shift[k]
 
@@ -115,8 +98,7 @@ def batchnorm_stats(x2):
     M, C = x2.shape
     T, s, q = _blocks(M, C)
     shift = x2[0].astype(np.float64)
-    with _threads_for(x2.size):
-        _stat_sums(x2, shift, T, s, q)
+    run_row_blocks(_stat_sums, T, x2, shift, T, s, q, serial=small(x2.size))
     ms = s.sum(axis=0) / M
     var = np.maximum(q.sum(axis=0) / M - ms * ms, 0.0)
     return shift + ms, var
@@ -127,8 +109,8 @@ def batchnorm_apply(x2, scale, shift):
     x2 = np.ascontiguousarray(x2)
     dt = x2.dtype
     y2 = workspace.empty(x2.shape, x2.dtype)
-    with _threads_for(x2.size):
-        _scale_shift(x2, np.asarray(scale, dtype=dt), np.asarray(shift, dtype=dt), y2)
+    run_row_blocks(_scale_shift, x2.shape[0], x2, np.asarray(scale, dtype=dt), np.asarray(shift, dtype=dt), y2,
+                   serial=small(x2.size))
     return y2
 
 
@@ -138,8 +120,7 @@ def batchnorm_backward_sums(dy2, x2, mean, inv_std):
     dy2 = np.ascontiguousarray(dy2, dtype=x2.dtype)
     M, C = x2.shape
     T, s, q = _blocks(M, C)
-    with _threads_for(x2.size):
-        _backward_sums(dy2, x2, np.asarray(mean, np.float64), T, s, q)
+    run_row_blocks(_backward_sums, T, dy2, x2, np.asarray(mean, np.float64), T, s, q, serial=small(x2.size))
     return s.sum(axis=0), q.sum(axis=0) * np.asarray(inv_std, np.float64)
 
 
@@ -150,8 +131,8 @@ def batchnorm_backward_input(dy2, x2, mean, inv_std, scale, sum_dy, sum_dy_xhat)
     dt = x2.dtype
     alpha, beta, gamma = dx_coefficients(sum_dy, sum_dy_xhat, x2.shape[0], scale, inv_std, dt)
     dx2 = workspace.empty(x2.shape, x2.dtype)
-    with _threads_for(x2.size):
-        _affine(dy2, x2, alpha, np.asarray(mean, dt), beta, gamma, dx2)
+    run_row_blocks(_affine, x2.shape[0], dy2, x2, alpha, np.asarray(mean, dt), beta, gamma, dx2,
+                   serial=small(x2.size))
     return dx2
 
 

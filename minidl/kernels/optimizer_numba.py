@@ -30,11 +30,14 @@ would cost more than the update.
 
 from __future__ import annotations
 
+import functools
+
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from . import reference
+from .blas import run_tasks
 
 #: arrays with at least this many elements are updated by all numba threads; smaller ones by the caller
 PARALLEL_FROM = 1 << 16
@@ -72,18 +75,18 @@ def _amsgrad_flat(w, g, m, v, vhat, alpha, c1, c2, eps):
         w[i] = w[i] - mi * alpha / (np.sqrt(h) + eps)
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
 def _adam_blocks(w, g, m, v, vhat, amsgrad, alpha, c1, c2, eps, blocks):
-    """:func:`_adam_flat` (or :func:`_amsgrad_flat`) on ``blocks`` consecutive slices of the flat arrays,
-    in parallel."""
+    """:func:`_adam_flat` (or :func:`_amsgrad_flat`) on ``blocks`` consecutive slices of the flat arrays, as
+    tasks of the shared runner (:func:`~.blas.run_tasks`; both loops are GIL-free). Not a numba ``prange`` loop:
+    that compiled both loops into itself, 2.5 s on an empty numba cache, against 0.3 s for the one it runs."""
     n = w.size
     step = (n + blocks - 1) // blocks
-    for b in prange(blocks):
-        s = slice(b * step, min(n, (b + 1) * step))
-        if amsgrad:
-            _amsgrad_flat(w[s], g[s], m[s], v[s], vhat[s], alpha, c1, c2, eps)
-        else:
-            _adam_flat(w[s], g[s], m[s], v[s], alpha, c1, c2, eps)
+    slices = [slice(b, min(n, b + step)) for b in range(0, n, step)]
+    if amsgrad:
+        tasks = [functools.partial(_amsgrad_flat, w[s], g[s], m[s], v[s], vhat[s], alpha, c1, c2, eps) for s in slices]
+    else:
+        tasks = [functools.partial(_adam_flat, w[s], g[s], m[s], v[s], alpha, c1, c2, eps) for s in slices]
+    run_tasks(tasks)
 
 
 def _flat_views(arrays):

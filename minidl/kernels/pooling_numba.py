@@ -1,32 +1,34 @@
-"""Fast max and average pooling, numba-parallel. Same functions and results as
-:mod:`minidl.kernels.reference` (proved in ``tests/minidl/test_kernels.py``).
+"""Fast max and average pooling. Same functions and results as :mod:`minidl.kernels.reference` (proved in
+``tests/minidl/test_kernels.py``).
 
-Checklist: ``parallel=True, cache=True``; forward ``prange`` over output rows ``(n, i)`` and backward
-``prange`` over images ``n`` (overlapping windows scatter into the same image only, so one thread per
-image never races) — or, for windows that tile the image (the usual stride = pool size), over input
-rows in gather form (each cell written once); innermost loop over channels (unit stride); no allocation
-inside ``prange``.
+Checklist: ``nogil=True, cache=True`` loops over a range of rows, run in parallel over blocks of rows
+(:func:`~.blas.run_row_blocks`); forward over output rows ``(n, i)`` and backward over images ``n``
+(overlapping windows scatter into the same image only, so one task per block of images never races) — or,
+for windows that tile the image (the usual stride = pool size), over input rows in gather form (each cell
+written once); innermost loop over channels (unit stride); no allocation inside the row loop.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import carray, njit, prange
+from numba import carray, njit
 
 from . import workspace
+from .blas import run_row_blocks, small
 from .gemm_numba import stack_buffer
 from .geometry import output_hw
 
 
-@njit(parallel=True, cache=True)
-def _pool_forward(x, ph, pw, sh, sw, top, left, is_max, y, arg):
+@njit(nogil=True, cache=True)
+def _pool_forward(x, ph, pw, sh, sw, top, left, is_max, y, arg, r0, r1):
     """Max (``is_max``; winner's window position in ``arg``) or mean of the real cells of each window.
 
-    One kernel for both modes: half the compilations (numba compiles each kernel per dtype).
+    Output rows ``(n, i)`` ``r0 … r1 − 1`` (flat). One kernel for both modes: half the compilations (numba
+    compiles each kernel per dtype).
     """
     N, H, W, C = x.shape
     Ho, Wo = y.shape[1], y.shape[2]
-    for r in prange(N * Ho):
+    for r in range(r0, r1):
         n = r // Ho
         i = r - n * Ho
         p0 = max(i * sh - top, 0)
@@ -59,12 +61,13 @@ def _pool_forward(x, ph, pw, sh, sw, top, left, is_max, y, arg):
                     y[n, i, j, k] *= inv
 
 
-@njit(parallel=True, cache=True)
-def _pool_backward(dy, arg, ph, pw, sh, sw, top, left, is_max, dx):
-    """Max: each window's dy to its winner. Mean: dy/count to each real cell. One thread per image."""
+@njit(nogil=True, cache=True)
+def _pool_backward(dy, arg, ph, pw, sh, sw, top, left, is_max, dx, n0, n1):
+    """Max: each window's dy to its winner. Mean: dy/count to each real cell. Images ``n0 … n1 − 1`` (one
+    task per block of images: overlapping windows scatter within an image only)."""
     N, H, W, C = dx.shape
     Ho, Wo = dy.shape[1], dy.shape[2]
-    for n in prange(N):
+    for n in range(n0, n1):
         for p in range(H):
             for q in range(W):
                 for k in range(C):
@@ -88,15 +91,15 @@ def _pool_backward(dy, arg, ph, pw, sh, sw, top, left, is_max, dx):
                                 dx[n, p, q, k] += dy[n, i, j, k] * inv
 
 
-@njit(parallel=True, cache=True)
-def _max_pool_backward_tiled(dy, arg, ph, pw, top, left, dx):
+@njit(nogil=True, cache=True)
+def _max_pool_backward_tiled(dy, arg, ph, pw, top, left, dx, r0, r1):
     """Max pooling whose windows tile the image (stride = pool size), in gather form: every cell of ``dx``
     is written once, ``dy`` of its window if it was the winner, else 0 (cells outside every window: 0).
-    Parallel over input rows ``(n, p)``; no zeroing pass, no scatter. (Kept apart from
+    Input rows ``(n, p)`` ``r0 … r1 − 1`` (flat); no zeroing pass, no scatter. (Kept apart from
     :func:`_avg_pool_backward_tiled`: one kernel for both compiled to code 1.4× slower here, measured.)"""
     N, H, W, C = dx.shape
     Ho, Wo = dy.shape[1], dy.shape[2]
-    for r in prange(N * H):
+    for r in range(r0, r1):
         n = r // H
         p = r - n * H
         i = (p + top) // ph
@@ -112,11 +115,11 @@ def _max_pool_backward_tiled(dy, arg, ph, pw, top, left, dx):
                     dx[n, p, q, k] = 0.0
 
 
-@njit(parallel=True, cache=True)
-def _avg_pool_backward_tiled(dy, ph, pw, top, left, affine, p_in, mean, alpha, beta, gamma, dx):
+@njit(nogil=True, cache=True)
+def _avg_pool_backward_tiled(dy, ph, pw, top, left, affine, p_in, mean, alpha, beta, gamma, dx, r0, r1):
     """Average pooling whose windows tile the image (stride = pool size), in gather form: every cell of ``dx``
     is written once, ``g/count`` of its window (``g = dy[n, i, j]``, ``count`` the window's real cells; cells
-    outside every window: 0). Parallel over input rows ``(n, p)``; no zeroing pass, no scatter.
+    outside every window: 0). Input rows ``(n, p)`` ``r0 … r1 − 1`` (flat); no zeroing pass, no scatter.
 
     With ``affine`` (average pooling → batch norm, :mod:`.bnpool_numba`), ``dy`` is the batch norm's output
     gradient and ``g = dy·α + (p_in − μ)·β + γ`` its input gradient (``p_in`` the pooled values it
@@ -125,7 +128,7 @@ def _avg_pool_backward_tiled(dy, ph, pw, top, left, affine, p_in, mean, alpha, b
     """
     N, H, W, C = dx.shape
     Ho, Wo = dy.shape[1], dy.shape[2]
-    for r in prange(N * H):
+    for r in range(r0, r1):
         n = r // H
         p = r - n * H
         i = (p + top) // ph
@@ -166,7 +169,8 @@ def max_pool2d_forward(x, pool, strides, pads):
     Ho, Wo = output_hw(x.shape, pool, strides, pads)
     y = workspace.empty((x.shape[0], Ho, Wo, x.shape[3]), x.dtype)
     arg = workspace.empty(y.shape, np.int32)
-    _pool_forward(x, pool[0], pool[1], strides[0], strides[1], pads[0], pads[2], True, y, arg)
+    run_row_blocks(_pool_forward, y.shape[0] * Ho, x, pool[0], pool[1], strides[0], strides[1], pads[0], pads[2],
+                   True, y, arg, serial=small(x.size))
     return y, arg
 
 
@@ -175,10 +179,11 @@ def max_pool2d_backward(dy, arg, x_shape, pool, strides, pads):
     dy = np.ascontiguousarray(dy)
     dx = workspace.empty(x_shape, dy.dtype)
     if tuple(strides) == tuple(pool):
-        _max_pool_backward_tiled(dy, np.ascontiguousarray(arg), pool[0], pool[1], pads[0], pads[2], dx)
+        run_row_blocks(_max_pool_backward_tiled, dx.shape[0] * dx.shape[1], dy, np.ascontiguousarray(arg), pool[0],
+                       pool[1], pads[0], pads[2], dx, serial=small(dx.size))
         return dx
-    _pool_backward(dy, np.ascontiguousarray(arg), pool[0], pool[1], strides[0], strides[1], pads[0], pads[2],
-                   True, dx)
+    run_row_blocks(_pool_backward, dx.shape[0], dy, np.ascontiguousarray(arg), pool[0], pool[1], strides[0],
+                   strides[1], pads[0], pads[2], True, dx, serial=small(dx.size))
     return dx
 
 
@@ -187,7 +192,8 @@ def avg_pool2d_forward(x, pool, strides, pads):
     x = np.ascontiguousarray(x)
     Ho, Wo = output_hw(x.shape, pool, strides, pads)
     y = workspace.empty((x.shape[0], Ho, Wo, x.shape[3]), x.dtype)
-    _pool_forward(x, pool[0], pool[1], strides[0], strides[1], pads[0], pads[2], False, y, _NO_ARG)
+    run_row_blocks(_pool_forward, y.shape[0] * Ho, x, pool[0], pool[1], strides[0], strides[1], pads[0], pads[2],
+                   False, y, _NO_ARG, serial=small(x.size))
     return y
 
 
@@ -196,9 +202,11 @@ def avg_pool2d_backward(dy, x_shape, pool, strides, pads):
     dy = np.ascontiguousarray(dy)
     dx = workspace.empty(x_shape, dy.dtype)
     if tuple(strides) == tuple(pool):
-        _avg_pool_backward_tiled(dy, pool[0], pool[1], pads[0], pads[2], False, *_no_affine(dy.dtype), dx)
+        run_row_blocks(_avg_pool_backward_tiled, dx.shape[0] * dx.shape[1], dy, pool[0], pool[1], pads[0], pads[2],
+                       False, *_no_affine(dy.dtype), dx, serial=small(dx.size))
         return dx
-    _pool_backward(dy, _NO_ARG, pool[0], pool[1], strides[0], strides[1], pads[0], pads[2], False, dx)
+    run_row_blocks(_pool_backward, dx.shape[0], dy, _NO_ARG, pool[0], pool[1], strides[0], strides[1], pads[0],
+                   pads[2], False, dx, serial=small(dx.size))
     return dx
 
 
