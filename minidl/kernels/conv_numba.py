@@ -28,11 +28,13 @@ are used instead (``_direct_forward``, ``_direct_dw``, ``_direct_dx``). The batc
 
 Numba checklist (each kernel below)
 -----------------------------------
-* ``@njit(parallel=True, cache=True)``: compiled once per dtype (float32, float64), cached on disk;
-* ``prange`` over an axis that partitions what is written (rows of ``cols``; rows of ``dx``; row
-  blocks with a private partial sum for reductions) — no two threads ever write the same element;
+* ``@njit(nogil=True, cache=True)``: compiled once per dtype (float32, float64), cached on disk;
+* a loop over a range ``r0 … r1`` of an axis that partitions what is written (rows of ``cols``; rows of
+  ``dx``; row blocks with a private partial sum for reductions), run in parallel over blocks of that axis
+  by :func:`~.blas.run_row_blocks` — no two threads ever write the same element (not numba's ``prange``,
+  which compiled each kernel 1.5–3 s longer on an empty cache: the cost of a learner's first training step);
 * innermost loop over channels: unit stride in channels-last arrays;
-* no allocation inside ``prange``: buffers are created by the Python wrapper.
+* no allocation inside the row loop: buffers are created by the Python wrapper.
 """
 
 from __future__ import annotations
@@ -40,10 +42,10 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from numba import carray, njit, prange
+from numba import carray, njit
 
 from . import conv_blocked, winograd_numba, workspace
-from .blas import reduction_dot, run_row_blocks, run_tasks
+from .blas import reduction_dot, run_row_blocks, run_tasks, small
 from .bnpool_numba import avg_pool2d_batchnorm_backward, batchnorm_max_pool2d_backward, tiles, winner_sums
 from .checks import all_finite
 from .contract import is_linear, is_plain_relu
@@ -56,11 +58,12 @@ from .normalization_numba import dx_coefficient_rows
 CHUNK_BYTES = 64 << 20
 
 
-@njit(parallel=True, cache=True)
-def _im2col(x, n0, nb, kh, kw, sh, sw, top, left, Ho, Wo, cols):
-    """cols[(n·Ho + i)·Wo + j, (a·kw + c)·C + k] = xp[n0 + n, i·sh + a, j·sw + c, k] (0 in the padding)."""
+@njit(nogil=True, cache=True)
+def _im2col(x, n0, nb, kh, kw, sh, sw, top, left, Ho, Wo, cols, r0, r1):
+    """cols[(n·Ho + i)·Wo + j, (a·kw + c)·C + k] = xp[n0 + n, i·sh + a, j·sw + c, k] (0 in the padding), for the
+    output rows ``(n, i)`` ``r0 … r1 − 1`` (flat, ``n < nb``)."""
     H, W, C = x.shape[1], x.shape[2], x.shape[3]
-    for r in prange(nb * Ho):  # one output row (n, i) per iteration: disjoint rows of cols
+    for r in range(r0, r1):  # one output row (n, i) per iteration: disjoint rows of cols
         n = r // Ho
         i = r - n * Ho
         for j in range(Wo):
@@ -78,15 +81,16 @@ def _im2col(x, n0, nb, kh, kw, sh, sw, top, left, Ho, Wo, cols):
                             cols[row, base + k] = 0.0
 
 
-@njit(parallel=True, cache=True)
-def _col2im(dcols, n0, nb, kh, kw, sh, sw, top, left, Ho, Wo, dx):
-    """Gather form of col2im: dx[n0 + n, p, q, :] = Σ over windows covering (p, q) of their dcols entry.
+@njit(nogil=True, cache=True)
+def _col2im(dcols, n0, nb, kh, kw, sh, sw, top, left, Ho, Wo, dx, r0, r1):
+    """Gather form of col2im: dx[n0 + n, p, q, :] = Σ over windows covering (p, q) of their dcols entry, for the
+    input rows ``(n, p)`` ``r0 … r1 − 1`` (flat, ``n < nb``).
 
-    Parallel over input rows ``(n, p)``: each thread owns the rows of ``dx`` it writes (no race even
-    when windows overlap). For row ``p`` only output rows ``i`` with ``0 <= p + top − i·sh < kh`` hit.
+    In parallel over blocks of input rows: each task owns the rows of ``dx`` it writes (no race even when
+    windows overlap). For row ``p`` only output rows ``i`` with ``0 <= p + top − i·sh < kh`` hit.
     """
     H, W, C = dx.shape[1], dx.shape[2], dx.shape[3]
-    for r in prange(nb * H):
+    for r in range(r0, r1):
         n = r // H
         p = r - n * H
         for q in range(W):
@@ -107,11 +111,11 @@ def _col2im(dcols, n0, nb, kh, kw, sh, sw, top, left, Ho, Wo, dx):
                             dx[n0 + n, p, q, k] += dcols[row, base + k]
 
 
-@njit(parallel=True, cache=True)
-def _bias_act(y2, b, relu):
-    """In place: ``y2 += b`` then, if ``relu``, ``y2 = max(y2, 0)``. Parallel over rows."""
-    M, F = y2.shape
-    for r in prange(M):
+@njit(nogil=True, cache=True)
+def _bias_act(y2, b, relu, r0, r1):
+    """In place, rows ``r0 … r1 − 1``: ``y2 += b`` then, if ``relu``, ``y2 = max(y2, 0)``."""
+    F = y2.shape[1]
+    for r in range(r0, r1):
         for f in range(F):
             v = y2[r, f] + b[f]
             if relu and v < 0:
@@ -119,13 +123,24 @@ def _bias_act(y2, b, relu):
             y2[r, f] = v
 
 
-@njit(parallel=True, cache=True)
-def _relu_backward(dy2, y2, dz2):
-    """dz = dy where y > 0 else 0. Parallel over rows."""
-    M, F = dy2.shape
-    for r in prange(M):
+@njit(nogil=True, cache=True)
+def _relu_backward(dy2, y2, dz2, r0, r1):
+    """dz = dy where y > 0 else 0, rows ``r0 … r1 − 1``."""
+    F = dy2.shape[1]
+    for r in range(r0, r1):
         for f in range(F):
             dz2[r, f] = dy2[r, f] if y2[r, f] > 0 else 0.0
+
+
+def _bias_act_rows(y2, b, relu):
+    """:func:`_bias_act` on every row of ``y2``, in parallel over blocks of rows."""
+    run_row_blocks(_bias_act, y2.shape[0], y2, b, relu, serial=small(y2.size))
+
+
+def _direct_dx_rows(dy, y, relu, w, sh, sw, top, left, dx):
+    """:func:`_direct_dx` for the whole batch, in parallel over samples (column stride 1) or input rows."""
+    N, H = dx.shape[0], dx.shape[1]
+    run_row_blocks(_direct_dx, N if sw == 1 else N * H, dy, y, relu, w, sh, sw, top, left, dx)
 
 
 @njit(nogil=True, cache=True)
@@ -419,18 +434,21 @@ _NO_POOL = np.zeros(2, np.int64)
 _NO_ARG = np.zeros((1, 1, 1, 1), np.int32)
 
 
-@njit(parallel=True, cache=True)
-def _direct_dx(dy, y, relu, w, sh, sw, top, left, dx):
+@njit(nogil=True, cache=True)
+def _direct_dx(dy, y, relu, w, sh, sw, top, left, dx, r0, r1):
     """Gather form of the full convolution: dx[n, p, q, k] = Σ dz[n, i, j, :]·w[a, c, k, :] over the
     windows (i, j) covering (p, q), ``dz = dy·[y > 0]`` (``dy`` itself if not ``relu``; ``y`` unused then): the
     mask is applied as ``dy`` is read, so the masked ``dz`` is never written (R0's first layer: 156 MB).
 
-    With column stride 1 (every stride-1 kernel), parallel over samples, the sum runs along the rows: each
+    ``r0 … r1 − 1`` are samples with column stride 1, input rows ``(n, p)`` (flat) otherwise
+    (:func:`_direct_dx_rows`: how many).
+
+    With column stride 1 (every stride-1 kernel), in parallel over samples, the sum runs along the rows: each
     row ``i`` of ``dy[n]`` is transposed once into ``dzT`` ``(F, Wo)`` and, for each input row ``p = i·sh + a −
     top`` it reaches, kernel column ``c``, channel ``k`` and filter ``f``, ``acc[p, k, q] += w[a, c, k, f]·
     dzT[f, q + left − c]`` for the whole row ``q`` — one vectorised multiply-add per 16 cells.
 
-    Other column strides: parallel over input rows (n, p), summing over the filters innermost — a sequential
+    Other column strides: in parallel over input rows (n, p), summing over the filters innermost — a sequential
     sum per cell that cannot be vectorised (for R0's first layer, 64 images of 50 × 400 and 32 filters 3 × 3
     on 2 threads, 109 ms against the row form's 20 ms, measured). Both sum the same terms; the results differ
     by rounding."""
@@ -438,7 +456,7 @@ def _direct_dx(dy, y, relu, w, sh, sw, top, left, dx):
     kh, kw, F = w.shape[0], w.shape[1], w.shape[3]
     Ho, Wo = dy.shape[1], dy.shape[2]
     if sw == 1:
-        for n in prange(N):
+        for n in range(r0, r1):
             acc = np.zeros((H, C, W), dtype=dx.dtype)
             dzT = np.empty((F, Wo), dtype=dy.dtype)
             for i in range(Ho):
@@ -467,7 +485,7 @@ def _direct_dx(dy, y, relu, w, sh, sw, top, left, dx):
                     for k in range(C):
                         dx[n, p, q, k] = acc[p, k, q]
         return
-    for r in prange(N * H):
+    for r in range(r0, r1):
         n = r // H
         p = r - n * H
         for q in range(W):
@@ -568,18 +586,18 @@ def _conv2d_forward(x, w, b, strides, pads, relu, finite=None):
     if _pointwise(kh, kw, strides, pads):
         np.dot(x.reshape(N * H * W, C), W2, out=y2)   # a 1×1 convolution is already a matrix product
         if b is not None or relu:
-            _bias_act(y2, bias, relu)
+            _bias_act_rows(y2, bias, relu)
         return y
     chunk = _chunk(N, P * K * x.itemsize)
     cols = workspace.empty((chunk * P, K), x.dtype)
     for n0 in range(0, N, chunk):
         nb = min(chunk, N - n0)
         c = cols[:nb * P]
-        _im2col(x, n0, nb, kh, kw, strides[0], strides[1], pads[0], pads[2], Ho, Wo, c)
+        run_row_blocks(_im2col, nb * Ho, x, n0, nb, kh, kw, strides[0], strides[1], pads[0], pads[2], Ho, Wo, c)
         out = y2[n0 * P:(n0 + nb) * P]
         np.dot(c, W2, out=out)
         if b is not None or relu:
-            _bias_act(out, bias, relu)
+            _bias_act_rows(out, bias, relu)
     return y
 
 
@@ -606,7 +624,7 @@ def conv2d_backward(x, dy, w, strides, pads, need_dx=True):
         dx = None
         if need_dx:
             dx = workspace.empty(x.shape, x.dtype)
-            _direct_dx(dy, dy, False, w, strides[0], strides[1], pads[0], pads[2], dx)
+            _direct_dx_rows(dy, dy, False, w, strides[0], strides[1], pads[0], pads[2], dx)
         return part.sum(axis=0), dx
     if not _pointwise(kh, kw, strides, pads) and _blocked(N, backward=True):
         return conv_blocked.conv_backward(x, dy, w, strides, pads, need_dx)
@@ -628,13 +646,14 @@ def conv2d_backward(x, dy, w, strides, pads, need_dx=True):
         nb = min(chunk, N - n0)
         c = cols[:nb * P]
         d = dy2[n0 * P:(n0 + nb) * P]
-        _im2col(x, n0, nb, kh, kw, strides[0], strides[1], pads[0], pads[2], Ho, Wo, c)
+        run_row_blocks(_im2col, nb * Ho, x, n0, nb, kh, kw, strides[0], strides[1], pads[0], pads[2], Ho, Wo, c)
         reduction_dot(c, d, out=part)
         dW2 += part
         if need_dx:
             dc = dcols[:nb * P]
             np.dot(d, W2.T, out=dc)
-            _col2im(dc, n0, nb, kh, kw, strides[0], strides[1], pads[0], pads[2], Ho, Wo, dx)
+            run_row_blocks(_col2im, nb * dx.shape[1], dc, n0, nb, kh, kw, strides[0], strides[1], pads[0], pads[2], Ho,
+                           Wo, dx)
     return dW2.reshape(w.shape), dx
 
 
@@ -678,7 +697,7 @@ def conv_layer_backward(x, dy, y, w, strides, pads, activation, use_bias, need_d
         dx = None
         if need_dx:
             dx = workspace.empty(x4.shape, x4.dtype)
-            _direct_dx(dy4, dy4 if y4 is None else y4, relu, w4, strides[0], strides[1], pads[0], pads[2], dx)
+            _direct_dx_rows(dy4, dy4 if y4 is None else y4, relu, w4, strides[0], strides[1], pads[0], pads[2], dx)
     elif route == "blocked":
         dW, db, dx = conv_blocked.layer_backward(x4, dy4, y4, w4, strides, pads, need_dx, relu, use_bias)
     else:
@@ -758,12 +777,12 @@ def conv_avg_pool_batchnorm_backward(x, dy, p, y, w, strides, pads, activation, 
             None if dx is None else dx.reshape(x.shape))
 
 
-@njit(parallel=True, cache=True)
-def _column_sums(a2, T, out):
-    """``out[t] = Σ`` of block t's rows of ``a2`` (M, F), in float64; blocks of ⌈M/T⌉ rows."""
+@njit(nogil=True, cache=True)
+def _column_sums(a2, T, out, t0, t1):
+    """``out[t] = Σ`` of block t's rows of ``a2`` (M, F), in float64, for blocks ``t0 … t1 − 1`` of ⌈M/T⌉ rows."""
     M, F = a2.shape
     step = (M + T - 1) // T
-    for t in prange(T):
+    for t in range(t0, t1):
         for f in range(F):
             out[t, f] = 0.0
         for r in range(t * step, min(M, (t + 1) * step)):
@@ -777,7 +796,7 @@ def bias_gradient(dz):
     dz2 = np.ascontiguousarray(dz).reshape(-1, dz.shape[-1])
     T = max(1, min(_DIRECT_BLOCKS, dz2.shape[0]))
     out = np.empty((T, dz2.shape[1]), dtype=np.float64)
-    _column_sums(dz2, T, out)
+    run_row_blocks(_column_sums, T, dz2, T, out, serial=small(dz2.size))
     return out.sum(axis=0).astype(dz2.dtype)
 
 
@@ -799,12 +818,12 @@ def conv2d_backward_input(dy, w, x_shape, strides, pads):
     W2 = w.reshape(K, F)
     dx = np.empty(x_shape, dtype=dy.dtype)
     if K <= DIRECT_MAX_K and not _pointwise(kh, kw, strides, pads):
-        _direct_dx(dy, dy, False, w, strides[0], strides[1], pads[0], pads[2], dx)
+        _direct_dx_rows(dy, dy, False, w, strides[0], strides[1], pads[0], pads[2], dx)
         return dx
     if _winograd(K, w.shape, strides, Wo):
         return winograd_numba.conv_backward_input(dy, w, x_shape, pads)
     dcols = np.dot(dy.reshape(N * P, F), W2.T)
-    _col2im(dcols, 0, N, kh, kw, strides[0], strides[1], pads[0], pads[2], Ho, Wo, dx)
+    run_row_blocks(_col2im, N * dx.shape[1], dcols, 0, N, kh, kw, strides[0], strides[1], pads[0], pads[2], Ho, Wo, dx)
     return dx
 
 
@@ -854,7 +873,7 @@ def _bias_act_inplace(y, b, relu):
     """``y += b`` then, if ``relu``, ``y = max(y, 0)``, in place on a C-contiguous ``y``; returns ``y``."""
     if b is None:
         b = np.zeros(y.shape[-1], dtype=y.dtype)
-    _bias_act(y.reshape(-1, y.shape[-1]), np.ascontiguousarray(b, dtype=y.dtype), relu)
+    _bias_act_rows(y.reshape(-1, y.shape[-1]), np.ascontiguousarray(b, dtype=y.dtype), relu)
     return y
 
 
@@ -862,6 +881,7 @@ def relu_backward(dy, y):
     """``dz = dy·[y > 0]`` in one parallel pass."""
     dy = np.ascontiguousarray(dy, dtype=y.dtype)
     dz = workspace.empty(dy.shape, dy.dtype)
-    _relu_backward(dy.reshape(-1, dy.shape[-1]), np.ascontiguousarray(y).reshape(-1, y.shape[-1]),
-                   dz.reshape(-1, dz.shape[-1]))
+    dz2 = dz.reshape(-1, dz.shape[-1])
+    run_row_blocks(_relu_backward, dz2.shape[0], dy.reshape(-1, dy.shape[-1]),
+                   np.ascontiguousarray(y).reshape(-1, y.shape[-1]), dz2, serial=small(dz2.size))
     return dz

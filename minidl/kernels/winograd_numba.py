@@ -59,10 +59,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import get_num_threads, njit
 
 from . import workspace
-from .blas import parallel_dots, reduction_dot
+from .blas import parallel_dots, reduction_dot, run_row_blocks
 
 #: kernel width r → (outputs per tile m, interpolation points). F(m, r) needs α = m + r − 1 products per
 #: tile where the direct method needs m·r: F(4, 2) 5 instead of 8 (−37.5 %), F(4, 3) 6 instead of 12 (−50 %).
@@ -300,35 +300,39 @@ def _input_cell_backward(dV, r, p, r0, BT, m, left, T, dx):
                     dx[r, p, k] += coef * dV[xi, row, k]
 
 
-@njit(parallel=True, cache=True)
-def _input_transform(x, r0, nr, BT, m, left, T, V):
-    """V[ξ, (r − r0)·T + t, k] = Σ_j Bᵀ[ξ, j] · x[r, m·t + j − left, k]  (x rows r0 … r0 + nr − 1; 0 outside)."""
-    for row in prange(nr * T):
+@njit(nogil=True, cache=True)
+def _input_transform(x, r0, nr, BT, m, left, T, V, a, b):
+    """V[ξ, (r − r0)·T + t, k] = Σ_j Bᵀ[ξ, j] · x[r, m·t + j − left, k]  (x rows r0 … r0 + nr − 1; 0 outside),
+    for the flat tiles ``(r − r0)·T + t`` from ``a`` to ``b − 1``."""
+    for row in range(a, b):
         _input_tile(x, r0 + row // T, row % T, row, BT, m, left, V)
 
 
-@njit(parallel=True, cache=True)
-def _output_transform(M, r0, nr, AT, T, b, relu, y):
-    """y[r, m·t + i, f] = act(Σ_ξ Aᵀ[i, ξ] · M[ξ, (r − r0)·T + t, f] + b[f])  for m·t + i < Wo."""
-    for row in prange(nr * T):
+@njit(nogil=True, cache=True)
+def _output_transform(M, r0, nr, AT, T, b, relu, y, t0, t1):
+    """y[r, m·t + i, f] = act(Σ_ξ Aᵀ[i, ξ] · M[ξ, (r − r0)·T + t, f] + b[f])  for m·t + i < Wo, for the flat tiles
+    ``(r − r0)·T + t`` from ``t0`` to ``t1 − 1``."""
+    for row in range(t0, t1):
         _output_tile(M, r0 + row // T, row % T, row, AT, b, relu, y)
 
 
-@njit(parallel=True, cache=True)
-def _output_transform_backward(dy, r0, nr, AT, T, dM):
-    """dM[ξ, (r − r0)·T + t, f] = Σ_i Aᵀ[i, ξ] · dy[r, m·t + i, f]  (outputs past the end count as 0)."""
-    for row in prange(nr * T):
+@njit(nogil=True, cache=True)
+def _output_transform_backward(dy, r0, nr, AT, T, dM, a, b):
+    """dM[ξ, (r − r0)·T + t, f] = Σ_i Aᵀ[i, ξ] · dy[r, m·t + i, f]  (outputs past the end count as 0), for the flat
+    tiles ``(r − r0)·T + t`` from ``a`` to ``b − 1``."""
+    for row in range(a, b):
         _output_tile_backward(dy, r0 + row // T, row % T, row, AT, dM)
 
 
-@njit(parallel=True, cache=True)
-def _input_transform_backward(dV, r0, nr, BT, m, left, T, dx):
-    """Gather form: dx[r, p, k] = Σ_{t, j : m·t + j − left = p} Σ_ξ Bᵀ[ξ, j] · dV[ξ, (r − r0)·T + t, k].
+@njit(nogil=True, cache=True)
+def _input_transform_backward(dV, r0, nr, BT, m, left, T, dx, a, b):
+    """Gather form: dx[r, p, k] = Σ_{t, j : m·t + j − left = p} Σ_ξ Bᵀ[ξ, j] · dV[ξ, (r − r0)·T + t, k], for the
+    flat input rows ``(r − r0)·W + p`` from ``a`` to ``b − 1``.
 
-    Parallel over input rows ``(r, p)``: each thread owns what it writes although tiles overlap.
+    In parallel over blocks of input rows ``(r, p)``: each task owns what it writes although tiles overlap.
     """
     W = dx.shape[1]
-    for rp in prange(nr * W):
+    for rp in range(a, b):
         _input_cell_backward(dV, r0 + rp // W, rp % W, r0, BT, m, left, T, dx)
 
 
@@ -421,10 +425,10 @@ def conv_forward(x, w, b, pads, Wo, relu):
     bias = np.zeros(F, dtype=x.dtype) if b is None else np.ascontiguousarray(b, dtype=x.dtype)
     V, M = plan.buffer(C, x.dtype), plan.buffer(F, x.dtype)
     for r0, nr, tiles in plan.chunks():
-        _input_transform(_rows(x), r0, nr, plan.BT, plan.m, pads[2], plan.T, V)
+        run_row_blocks(_input_transform, nr * plan.T, _rows(x), r0, nr, plan.BT, plan.m, pads[2], plan.T, V)
         parallel_dots((V[xi, lo:hi], plan.U[xi], M[xi, lo:hi])
                       for xi in range(plan.alpha) for lo, hi in _blocks(tiles))
-        _output_transform(M, r0, nr, plan.AT, plan.T, bias, relu, _rows(y))
+        run_row_blocks(_output_transform, nr * plan.T, M, r0, nr, plan.AT, plan.T, bias, relu, _rows(y))
     return y
 
 
@@ -444,16 +448,17 @@ def conv_backward(x, dy, w, pads, need_dx, x_shape=None):
     dx = workspace.empty(x_shape, dtype) if need_dx else None
     dU = np.zeros((plan.alpha, C, F), dtype=dtype)
     for r0, nr, tiles in plan.chunks():
-        _output_transform_backward(_rows(dy), r0, nr, plan.AT, plan.T, dM)
+        run_row_blocks(_output_transform_backward, nr * plan.T, _rows(dy), r0, nr, plan.AT, plan.T, dM)
         blocks = _blocks(tiles)
         if x is not None:
-            _input_transform(_rows(x), r0, nr, plan.BT, plan.m, pads[2], plan.T, V)
+            run_row_blocks(_input_transform, nr * plan.T, _rows(x), r0, nr, plan.BT, plan.m, pads[2], plan.T, V)
             for xi in range(plan.alpha):
                 dU[xi] += reduction_dot(V[xi, :tiles], dM[xi, :tiles])
         if need_dx:
             parallel_dots((dM[xi, lo:hi], plan.U[xi].T, dV[xi, lo:hi])
                           for xi in range(plan.alpha) for lo, hi in blocks)
-            _input_transform_backward(dV, r0, nr, plan.BT, plan.m, pads[2], plan.T, _rows(dx))
+            run_row_blocks(_input_transform_backward, nr * dx.shape[-2], dV, r0, nr, plan.BT, plan.m, pads[2], plan.T,
+                           _rows(dx))
     if x is None:
         return None, dx
     dW = np.einsum("xc,xif->cif", plan.G, dU)[None]  # (1, r, C, F)
