@@ -120,6 +120,30 @@ def conv_flops(layer, in_shape):
     return 3 * 2 * np.prod(out[:-1]) * k * out[-1]
 
 
+def memory_gbs(mb=256, repeats=5):
+    """The machine's memory rate in this run, GB/s of bytes read + written: two threads each copying its half of
+    an ``mb`` MB float32 array (NumPy's copy releases the GIL), the best of ``repeats``."""
+    import concurrent.futures
+    n = (mb << 20) // 4
+    src, dst = np.ones(n, np.float32), np.empty(n, np.float32)
+    halves = [(dst[:n // 2], src[:n // 2]), (dst[n // 2:], src[n // 2:])]
+    with concurrent.futures.ThreadPoolExecutor(THREADS) as pool:
+        def copy():
+            list(pool.map(lambda h: np.copyto(*h), halves))
+        copy()
+        return 2 * src.nbytes / min(timed(copy) for _ in range(repeats)) / 1e9
+
+
+def conv_bytes(layer, in_shape, batch, itemsize=4):
+    """Bytes that forward + backward (dW, db and dx) of one conv layer with a ReLU must move at the least, for a
+    batch: the forward reads ``x`` and writes ``y``; the backward reads ``x``, ``dy`` and ``y`` (the ReLU's
+    mask) and writes ``dx`` — 3·|x| + 3·|y|, with nothing read twice. At the run's memory rate this bounds the
+    layer's time from below whatever its arithmetic: a 1-channel first layer (9 multiply-adds per output value)
+    is bound by it long before the FLOP rate."""
+    out = layer.compute_output_shape(in_shape)
+    return 3 * batch * (np.prod(in_shape) + np.prod(out)) * itemsize
+
+
 def conv_gflops(minidl, name, batch, repeats):
     """GFLOP/s of minidl's conv layers of workload ``name`` alone (forward + backward, with dx), with OpenBLAS
     on one thread as inside a training step."""
@@ -140,7 +164,8 @@ def conv_gflops(minidl, name, batch, repeats):
                 layer.backward(dy)
             with single_threaded_blas():   # as a training step runs its layers (OpenBLAS on one thread)
                 t = statistics.median(timed(step) for _ in range(repeats))
-            results.append((layer.name, shape, conv_flops(layer, shape) * batch / t / 1e9))
+            results.append((layer.name, shape, conv_flops(layer, shape) * batch / t / 1e9,
+                            conv_flops(layer, shape) / conv_bytes(layer, shape, 1)))
         shape = layer.output_shape
     return results
 
@@ -341,14 +366,21 @@ def summary(results) -> list[str]:
             name = w["workload"] if w["keras_jit_compile"] == "auto" else f"{w['workload']} (jit_compile={w['keras_jit_compile']})"
             lines.append(f"| {name} | {lib} | " + " | ".join(cells) + " |")
     sgemm = statistics.median(results["sgemm_gflops"]) if results["sgemm_gflops"] else None
+    memory = statistics.median(results["memory_gbs"]) if results.get("memory_gbs") else None
     for name, layers in results["conv_gflops"].items():
-        for lname, shape, g in layers:
+        for lname, shape, g, *intensity in layers:
             share = g / sgemm if sgemm else float("nan")
-            lines.append(f"- {name} {lname} on {tuple(shape)}: {g:.0f} GFLOP/s = {share:.0%} of the run's median "
-                         f"sgemm ({sgemm:.0f})")
+            line = f"- {name} {lname} on {tuple(shape)}: {g:.0f} GFLOP/s = {share:.0%} of the run's median sgemm ({sgemm:.0f})"
+            ceiling = intensity[0] * memory if intensity and memory else None
+            bound = ""
+            if ceiling is not None:
+                line += f"; memory-bound ceiling {ceiling:.0f} GFLOP/s ({min(ceiling / sgemm, 9.99):.0%} of sgemm), reached {g / ceiling:.0%}"
+                if ceiling < TARGET_CONV_SHARE * sgemm:
+                    bound = f" (memory-bound: its ceiling at {memory:.0f} GB/s is {ceiling / sgemm:.0%} of sgemm)"
+            lines.append(line)
             if share < TARGET_CONV_SHARE:
                 missed.append(f"{name} {lname}: {share:.0%} of sgemm, {TARGET_CONV_SHARE / share:.1f}× short of "
-                              f"{TARGET_CONV_SHARE:.0%}")
+                              f"{TARGET_CONV_SHARE:.0%}{bound}")
     for name, r in results["startup"].items():
         warm = r["warm"]["first_step_s"] + r["warm"]["import_build_s"]
         lines.append(f"- {name} warm start (import, build, first step): {warm:.1f} s; cold-cache JIT "
@@ -397,7 +429,8 @@ def main(argv=None):
             "torch": torch.__version__ if torch is not None else None, "threads": threads.thread_info(), "blas": _blas(),
             "env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_WAIT_POLICY")}}
     print(json.dumps(info, indent=1))
-    results = {"info": info, "workloads": [], "sgemm_gflops": [], "conv_gflops": {}, "startup": {}}
+    results = {"info": info, "workloads": [], "sgemm_gflops": [], "memory_gbs": [], "conv_gflops": {},
+               "startup": {}}
     jits = {"auto": ["auto"], "false": [False], "both": ["auto", False]}[args.keras_jit]
     for name in args.only:
         for jit in jits:
@@ -408,8 +441,11 @@ def main(argv=None):
         if name in ("R0", "R1"):
             results["sgemm_gflops"].append(sgemm_gflops())
             results["conv_gflops"][name] = conv_gflops(minidl, name, WORKLOADS[name][1], args.repeats)
-            for lname, shape, g in results["conv_gflops"][name]:
-                print(f"  {name} {lname} on {shape}: {g:.1f} GFLOP/s (fwd+bwd)", flush=True)
+            results["memory_gbs"].append(memory_gbs())
+            for lname, shape, g, intensity in results["conv_gflops"][name]:
+                print(f"  {name} {lname} on {shape}: {g:.1f} GFLOP/s (fwd+bwd); memory-bound ceiling "
+                      f"{intensity * results['memory_gbs'][-1]:.0f} GFLOP/s ({intensity:.1f} FLOP per byte moved at "
+                      f"least, at {results['memory_gbs'][-1]:.1f} GB/s)", flush=True)
         if args.profile and name in ("R0", "R1"):
             results.setdefault("profile", {})[name] = prof = layer_profile(minidl, name, args.repeats)
             print(f"  {name} per layer, ms per batch (train fwd / bwd; inference fwd; a fused block on its "

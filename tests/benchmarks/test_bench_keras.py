@@ -40,3 +40,28 @@ def test_summary_with_every_target_met_says_none_missed():
 def test_summary_counts_a_slow_warm_start_as_missed():
     lines = summary(_results({"fit": 3.0, "tob": 3.0, "infer": 3.0}, 3.0, [], [450.0], warm=3.5))
     assert "R1 warm start 3.7 s (target < 3 s)" in lines[-1]
+
+
+def test_summary_names_a_memory_bound_layer_with_its_ceiling():
+    """A conv layer's fourth field is its FLOP per byte that must move (bench_keras.conv_bytes); with the run's
+    memory rate, the summary gives its memory-bound ceiling and says when that ceiling itself is below the target."""
+    results = _results({"fit": 3.0, "tob": 3.0, "infer": 3.0}, 3.0,
+                       [("conv2d", [50, 400, 1], 24.0, 2.25), ("conv2d_1", [24, 199, 32], 120.0, 40.0)], [135.0],
+                       warm=0.5)
+    results["memory_gbs"] = [20.0, 24.0]   # median 22 GB/s: ceilings 49.5 and 880 GFLOP/s
+    lines = summary(results)
+    table = "\n".join(lines)
+    assert "memory-bound ceiling 50 GFLOP/s (37% of sgemm), reached 48%" in table
+    assert "conv2d_1 on (24, 199, 32): 120 GFLOP/s = 89% of the run's median sgemm (135); memory-bound ceiling 880" in table
+    assert "R1 conv2d: 18% of sgemm, 3.4× short of 60% (memory-bound: its ceiling at 22 GB/s is 37% of sgemm)" in lines[-1]
+    assert "conv2d_1:" not in lines[-1]
+
+
+def test_conv_bytes_counts_each_array_the_layer_must_move():
+    import minidl
+    from benchmarks.bench_keras import conv_bytes, conv_flops
+    layer = minidl.layers.Conv2D(32, 3, activation="relu")
+    layer.build((50, 400, 1))
+    # x: 50·400 values, y: 48·398·32; forward x + y, backward x + dy + y + dx: 3·(|x| + |y|) float32 values
+    assert conv_bytes(layer, (50, 400, 1), 2) == 3 * 2 * (50 * 400 + 48 * 398 * 32) * 4
+    assert conv_flops(layer, (50, 400, 1)) == 3 * 2 * 48 * 398 * 9 * 32
