@@ -139,15 +139,21 @@ def parallel_dots(products, n_threads: int | None = None):
     _run_with_single_threaded_blas([functools.partial(np.dot, a, b, out=out) for a, b, out in products], n)
 
 
+def _in_pool_thread() -> bool:
+    """True in a worker thread of the shared pools (:func:`_pool`)."""
+    return threading.current_thread().name.startswith("minidl-blas")
+
+
 def run_tasks(tasks, n_threads: int | None = None):
     """Run the callables ``tasks`` (each doing its own BLAS calls and GIL-free numba loops) on ``n_threads``
     Python threads taking them from one queue, always with a single-threaded BLAS (restored after) — also
     for a single task, so that each task's products are the same calls, hence the same bits, however many
-    tasks there are. One after another when there is one thread or no OpenBLAS thread control."""
+    tasks there are. One after another when there is one thread, no OpenBLAS thread control, or when called
+    from inside a task (nested: the pool's threads are busy with the outer tasks)."""
     import numba
     tasks = list(tasks)
     n = min(n_threads or numba.get_num_threads(), len(tasks))
-    if not _openblas_setters():
+    if not _openblas_setters() or _in_pool_thread():   # inside a task: never wait on the pool it runs in
         for task in tasks:
             task()
         return
@@ -183,7 +189,7 @@ def run_row_blocks(kernel, rows: int, *args, serial: bool = False):
     run."""
     import numba
     n = numba.get_num_threads()
-    if serial or n < 2 or rows < 2 or threading.current_thread().name.startswith("minidl-blas"):
+    if serial or n < 2 or rows < 2 or _in_pool_thread():
         kernel(*args, 0, rows)
         return
     step = -(-rows // min(rows, ROW_BLOCKS_PER_THREAD * n))

@@ -23,9 +23,9 @@ Python's ``ZeroDivisionError``, whose test before each division kept LLVM from u
 ``vsqrtps`` (measured on R0's Dense kernel, one thread: 8.1 ms scalar, 2.1 ms vectorised). That is no
 ``fastmath``: every operation still rounds as IEEE says.
 
-Threads: arrays of at least ``PARALLEL_FROM`` elements are split into blocks over numba's threads; smaller
-ones (biases, batch-norm parameters, small kernels) run in the calling thread, where starting a thread team
-would cost more than the update.
+Threads: arrays of at least ``PARALLEL_FROM`` elements are split into blocks run by the shared task threads
+(as many as numba's); smaller ones (biases, batch-norm parameters, small kernels) run in the calling thread,
+where starting the threads would cost more than the update.
 """
 
 from __future__ import annotations
@@ -78,7 +78,8 @@ def _amsgrad_flat(w, g, m, v, vhat, alpha, c1, c2, eps):
 def _adam_blocks(w, g, m, v, vhat, amsgrad, alpha, c1, c2, eps, blocks):
     """:func:`_adam_flat` (or :func:`_amsgrad_flat`) on ``blocks`` consecutive slices of the flat arrays, as
     tasks of the shared runner (:func:`~.blas.run_tasks`; both loops are GIL-free). Not a numba ``prange`` loop:
-    that compiled both loops into itself, 2.5 s on an empty numba cache, against 0.3 s for the one it runs."""
+    that compiled both loops into itself, 2.2 s on an empty numba cache (R0's first step), against 0.5 s for the one
+    it runs."""
     n = w.size
     step = (n + blocks - 1) // blocks
     slices = [slice(b, min(n, b + step)) for b in range(0, n, step)]

@@ -789,6 +789,37 @@ def test_run_tasks_runs_every_task_once_on_at_most_n_threads_and_raises_the_firs
     assert threads.thread_info()["blas"] == before
 
 
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+@pytest.mark.parametrize("rows", [0, 1, 2, 7, 13, 64])
+def test_run_row_blocks_covers_every_row_once_in_contiguous_ranges(rows, n_threads):
+    """``kernel(*args, r0, r1)`` over ranges that tile ``range(rows)`` exactly (no row twice, none left out), with
+    at most ``ROW_BLOCKS_PER_THREAD`` blocks per thread; one call over every row when ``serial``, with one
+    thread, or from inside a task of the pool (nested: run in the calling thread, never waiting on the pool)."""
+    import threading
+    from minidl.kernels import blas
+    calls, names = [], set()
+
+    def kernel(tag, r0, r1):
+        calls.append((tag, r0, r1))
+        names.add(threading.current_thread().name)
+
+    with threads.limit_threads(n_threads):
+        blas.run_row_blocks(kernel, rows, "a")
+        covered = sorted(r for _, r0, r1 in calls for r in range(r0, r1))
+        assert covered == list(range(rows)) and all(tag == "a" and r0 < r1 or rows == 0 for tag, r0, r1 in calls)
+        assert len(calls) <= max(1, blas.ROW_BLOCKS_PER_THREAD * n_threads)
+        if n_threads == 1 or rows < 2:
+            assert calls == [("a", 0, rows)]
+        calls.clear()
+        blas.run_row_blocks(kernel, rows, "s", serial=True)
+        assert calls == [("s", 0, rows)]
+        calls.clear()
+        nested = []
+        blas.run_tasks([lambda: blas.run_row_blocks(lambda r0, r1: nested.append(
+            (threading.current_thread().name, r0, r1)), rows) for _ in range(3)])
+        assert len(nested) == 3 and all(r0 == 0 and r1 == rows for _, r0, r1 in nested)
+
+
 def test_run_tasks_interrupted_while_waiting_stops_taking_tasks(monkeypatch):
     """Ctrl-C while the caller waits for the workers: the interruption reaches the caller, and the workers take
     no new task (each finishes the one it holds) instead of running the rest of the list in the background."""
