@@ -373,8 +373,10 @@ def summary(results) -> list[str]:
             line = f"- {name} {lname} on {tuple(shape)}: {g:.0f} GFLOP/s = {share:.0%} of the run's median sgemm ({sgemm:.0f})"
             ceiling = intensity[0] * memory if intensity and memory else None
             bound = ""
-            if ceiling is not None:
-                line += f"; memory-bound ceiling {ceiling:.0f} GFLOP/s ({min(ceiling / sgemm, 9.99):.0%} of sgemm), reached {g / ceiling:.0%}"
+            if ceiling is not None and ceiling >= sgemm:
+                line += f"; memory-bound ceiling {ceiling:.0f} GFLOP/s, above sgemm"
+            elif ceiling is not None:
+                line += f"; memory-bound ceiling {ceiling:.0f} GFLOP/s ({ceiling / sgemm:.0%} of sgemm), reached {g / ceiling:.0%}"
                 if ceiling < TARGET_CONV_SHARE * sgemm:
                     bound = f" (memory-bound: its ceiling at {memory:.0f} GB/s is {ceiling / sgemm:.0%} of sgemm)"
             lines.append(line)
