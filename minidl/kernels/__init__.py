@@ -3,7 +3,7 @@
 Two families, two modules with the same functions and results (``tests/minidl/test_kernels.py``):
 
 * ``reference`` — :mod:`minidl.kernels.reference`, clear NumPy with the derivations: read this one;
-* ``fast``      — :mod:`minidl.kernels.fast`, numba-parallel kernels (:mod:`.conv_numba`,
+* ``fast``      — :mod:`minidl.kernels.fast`, numba kernels run in parallel (:mod:`.conv_numba`,
   :mod:`.winograd_numba`, :mod:`.pooling_numba`, :mod:`.normalization_numba`): run this one.
 
 What each function takes, returns and means is written once, in the contract both follow:

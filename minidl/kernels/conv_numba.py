@@ -2,7 +2,7 @@
 (:mod:`.conv_blocked`; 3×3 stride-1 kernels by Winograd F(2×2, 3×3) there, :mod:`.winograd2d_numba`) for
 every forward pass and for the backward pass of a batch of two samples or more (one sample per thread); for a
 single sample's backward pass, Winograd minimal filtering for stride-1 kernels one pixel high and 2 or 3 wide
-(:mod:`.winograd_numba`), otherwise numba-parallel im2col / col2im around a BLAS product.
+(:mod:`.winograd_numba`), otherwise parallel numba im2col / col2im around a BLAS product.
 
 Part of the fast kernel family (:mod:`minidl.kernels.fast` exports its public functions): same
 functions, arguments and results as :mod:`minidl.kernels.reference` (proved in

@@ -39,7 +39,7 @@ from numba import njit
 from . import reference
 from .blas import run_tasks
 
-#: arrays with at least this many elements are updated by all numba threads; smaller ones by the caller
+#: arrays with at least this many elements are updated by all task threads; smaller ones by the caller
 PARALLEL_FROM = 1 << 16
 
 #: blocks per numba thread in the parallel update (a slow thread's share can be taken by the others)
