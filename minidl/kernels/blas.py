@@ -188,8 +188,7 @@ def run_row_blocks(kernel, rows: int, *args, serial: bool = False):
     against 5.6 s) — the cost of every first training step on an empty numba cache, i.e. of a learner's first
     run."""
     import numba
-    n = numba.get_num_threads()
-    if serial or n < 2 or rows < 2 or _in_pool_thread():
+    if serial or rows < 2 or _in_pool_thread() or (n := numba.get_num_threads()) < 2:   # (≈ 4 µs to ask numba)
         kernel(*args, 0, rows)
         return
     step = -(-rows // min(rows, ROW_BLOCKS_PER_THREAD * n))
